@@ -1,0 +1,55 @@
+"""The ``entropy-select`` command line. Each sub-command lives in its own module of this package.
+
+A sub-command module defines ``register(subparsers)``, which adds its parser and sets
+``func=run`` (``run(args) -> int``). Modules are imported only to build the parser; their heavy
+dependencies are imported inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+# Sub-command modules, in the order `--help` lists them.
+COMMANDS = ("demo", "select", "compare", "eval")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="entropy-select",
+        description="Training-free visual token selection for video LLMs (ENTROPY-SELECT).",
+    )
+    parser.add_argument("--version", action="version", version=f"entropy-select {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"{__name__}.{name}":
+                continue  # this sub-command is not part of this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as err:
+        print(f"entropy-select {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Input checks shared by every entry point: shapes, dtypes, finiteness and the budget K."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+__all__ = ["check_features", "resolve_budget", "compute_dtype"]
+
+
+def check_features(features: object, name: str = "features", *, finite: bool = True) -> torch.Tensor:
+    """Check one ``[T, H, W, D]`` video or a ``[B, T, H, W, D]`` batch and return it.
+
+    Raises:
+        TypeError: not a tensor, or not a floating-point dtype.
+        ValueError: wrong rank, an empty dimension, or NaN/inf values (counted).
+    """
+    if not isinstance(features, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape [T, H, W, D] or [B, T, H, W, D] "
+            f"(or a list of [T, H, W, D] tensors), got {type(features).__name__}"
+        )
+    if not features.is_floating_point():
+        raise TypeError(f"{name} must have a floating-point dtype, got {features.dtype}")
+    if features.dim() not in (4, 5):
+        raise ValueError(
+            f"{name} must have shape [T, H, W, D] or [B, T, H, W, D], "
+            f"got {features.dim()} dimensions {tuple(features.shape)}"
+        )
+    if features.numel() == 0:
+        raise ValueError(f"{name} has an empty dimension: shape {tuple(features.shape)}")
+    if finite:
+        check_finite(features, name)
+    return features
+
+
+def check_finite(tensor: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` counting the NaN and inf values of ``tensor``, if any (one host sync)."""
+    if bool(torch.isfinite(tensor).all()):
+        return
+    nan = int(torch.isnan(tensor).sum())
+    inf = int(torch.isinf(tensor).sum())
+    raise ValueError(f"{name} contains {nan} NaN and {inf} inf values (of {tensor.numel()})")
+
+
+def resolve_budget(num_tokens: int, retention: float | None, budget: int | None) -> int:
+    """The exact token budget K from either a retention ratio or a budget (SPEC, Notation).
+
+    ``K = clamp(floor(r·N + 1e-9), 1, N)`` for a retention ``r`` in (0, 1].
+
+    Raises:
+        ValueError: both or neither given, retention outside (0, 1], budget outside [1, N].
+        TypeError: a non-integer budget or non-numeric retention.
+    """
+    if (retention is None) == (budget is None):
+        raise ValueError("give exactly one of retention= (a ratio in (0, 1]) or budget= (a count K)")
+    if budget is not None:
+        if isinstance(budget, bool) or not isinstance(budget, int):
+            if isinstance(budget, torch.Tensor) and budget.numel() == 1 and not budget.is_floating_point():
+                budget = int(budget)
+            else:
+                raise TypeError(f"budget must be an int, got {type(budget).__name__}")
+        if not 1 <= budget <= num_tokens:
+            raise ValueError(f"budget must be in [1, N={num_tokens}], got {budget}")
+        return budget
+    if isinstance(retention, bool) or not isinstance(retention, (int, float)):
+        raise TypeError(f"retention must be a number in (0, 1], got {type(retention).__name__}")
+    if not (0.0 < retention <= 1.0):
+        raise ValueError(f"retention must be in (0, 1], got {retention}")
+    return min(max(math.floor(retention * num_tokens + 1e-9), 1), num_tokens)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 for float64 input, float32 otherwise (half precision is upcast; SPEC, Notation)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def check_video_list(videos: Sequence[object], name: str = "features") -> list[torch.Tensor]:
+    """Check a list of ``[T_i, H_i, W_i, D]`` videos (all with the same D)."""
+    if len(videos) == 0:
+        raise ValueError(f"{name} is an empty list: give at least one video")
+    out = []
+    for i, video in enumerate(videos):
+        video = check_features(video, f"{name}[{i}]")
+        if video.dim() != 4:
+            raise ValueError(f"{name}[{i}] must have shape [T, H, W, D], got {tuple(video.shape)}")
+        out.append(video)
+    dims = {v.shape[-1] for v in out}
+    if len(dims) > 1:
+        raise ValueError(f"all videos in {name} must share D, got {sorted(dims)}")
+    return out

@@ -1,0 +1,87 @@
+"""Grid fusion: spend part of each frame's budget on one merged token per cell (SPEC §6)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from .grid import grid_cells, grid_quota_topk, rank_within
+
+__all__ = ["FusedCells", "fuse_cells"]
+
+
+class FusedCells(NamedTuple):
+    """What :func:`fuse_cells` kept and merged.
+
+    Shapes:
+        keep_mask:    [..., T, H, W] bool, exactly ``B_f`` True per frame.
+        anchor_mask:  [..., T, H, W] bool, the kept positions that carry a fused token.
+        absorbed:     [..., T, H, W] bool, the tokens averaged into their cell's fused token.
+        cell_tokens:  [..., T, c, D] the fused token of each cell (zero where a cell is not fused).
+        cell:         [H*W] int64, the cell of each position of a frame.
+    """
+
+    keep_mask: torch.Tensor
+    anchor_mask: torch.Tensor
+    absorbed: torch.Tensor
+    cell_tokens: torch.Tensor
+    cell: torch.Tensor
+
+
+def fuse_cells(
+    features: torch.Tensor,
+    scores: torch.Tensor,
+    frame_budget: torch.Tensor,
+    grid: int = 4,
+    coverage: float = 0.5,
+) -> FusedCells:
+    """Grid fusion of SPEC §6: ``B_f − c_f`` selected tokens plus up to ``c_f`` fused cell tokens.
+
+    ``c_f = min(c, floor(B_f / 2))``. The ``B_f − c_f`` tokens are chosen as in SPEC §5 (quotas on
+    ``B_f − c_f``). Among cells still holding unselected tokens, the ``c_f`` with the largest total
+    unselected score (ties: lower cell) each give one token: the score-weighted mean of their
+    unselected raw features (plain mean if those scores sum to 0), placed at the cell's
+    highest-scoring unselected position. Slots left when fewer cells qualify take the next best
+    unselected tokens (not anchors) as plain tokens; such a token also stays in its cell's mean
+    (SPEC's order: the means are formed before the leftover slots are filled).
+
+    Shapes:
+        features: [..., T, H, W, D], scores: [..., T, H, W], frame_budget: [..., T]
+    """
+    H, W = scores.shape[-2:]
+    D = features.shape[-1]
+    cell, cells = grid_cells(H, W, grid, scores.device)
+    budget = frame_budget.to(torch.long)
+    fused_slots = torch.minimum(torch.full_like(budget, cells), budget // 2)  # c_f, [..., T]
+    base = grid_quota_topk(scores, budget - fused_slots, grid, coverage).flatten(-2)  # [..., T, m]
+    flat = scores.flatten(-2)  # [..., T, m]
+    unselected = ~base
+    index = cell.expand_as(flat)
+    zeros = torch.zeros(*flat.shape[:-1], cells, dtype=flat.dtype, device=flat.device)
+    cell_total = zeros.scatter_add(-1, index, torch.where(unselected, flat, 0))  # [..., T, c]
+    cell_count = zeros.scatter_add(-1, index, unselected.to(flat.dtype))
+    qualifies = cell_count > 0
+    cell_rank = rank_within(cell_total, None, qualifies)  # [..., T, c]
+    fused_cell = qualifies & (cell_rank < fused_slots.unsqueeze(-1))  # [..., T, c]
+    n_fused = fused_cell.sum(-1)  # [..., T]
+
+    absorbed = unselected & fused_cell.gather(-1, index)  # [..., T, m]
+    anchor = absorbed & (rank_within(flat, cell, unselected, num_groups=cells) == 0)
+    spare = unselected & ~anchor
+    extra_rank = rank_within(flat, None, spare)
+    extra = spare & (extra_rank < (fused_slots - n_fused).unsqueeze(-1))
+    keep = base | anchor | extra
+
+    # Score-weighted means of the absorbed tokens of each fused cell.
+    weight = torch.where(absorbed, flat, 0)  # [..., T, m]
+    weight_sum = zeros.scatter_add(-1, index, weight)  # [..., T, c]
+    plain = (weight_sum <= 0).gather(-1, index) & absorbed  # cells whose scores sum to 0
+    weight = torch.where(plain, torch.ones_like(weight), weight)
+    x = features.flatten(-3, -2).to(flat.dtype)  # [..., T, m, D]
+    sums = torch.zeros(*flat.shape[:-1], cells, D, dtype=flat.dtype, device=flat.device)
+    sums.scatter_add_(-2, index.unsqueeze(-1).expand_as(x), x * weight.unsqueeze(-1))
+    norm = zeros.scatter_add(-1, index, weight)
+    cell_tokens = sums / norm.clamp_min(torch.finfo(flat.dtype).tiny).unsqueeze(-1)  # [..., T, c, D]
+    shape = scores.shape
+    return FusedCells(keep.view(shape), anchor.view(shape), absorbed.view(shape), cell_tokens, cell)

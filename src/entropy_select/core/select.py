@@ -1,0 +1,191 @@
+"""``select_tokens``: the whole ENTROPY-SELECT pipeline (paper §3, SPEC §1-7)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from .allocation import allocate_frame_budget
+from .checks import check_features, check_video_list, resolve_budget
+from .config import EntropySelectConfig
+from .entropy import entropy_term, local_window_entropy
+from .fusion import fuse_cells
+from .gradient import normalized_gradient
+from .grid import grid_quota_topk
+from .selection import Selection
+
+__all__ = ["select_tokens", "mask_to_index", "fused_scores", "IMPLS"]
+
+IMPLS = ("auto", "reference", "triton")
+
+
+def mask_to_index(mask: torch.Tensor, budget: int) -> torch.Tensor:
+    """The ``budget`` True positions of a flattened mask, ascending, by one stable sort (no sync).
+
+    Shapes:
+        mask: [..., N] bool with exactly ``budget`` True  ->  [..., budget] int64
+    """
+    return torch.argsort((~mask).to(torch.uint8), dim=-1, stable=True)[..., :budget]
+
+
+def fused_scores(
+    features: torch.Tensor, config: EntropySelectConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(S, Ĥ, Ĝ)`` of SPEC §1-3 with the reference primitives.
+
+    Shapes:
+        features: [B, T, H, W, D]  ->  three [B, T, H, W]
+    """
+    entropy = local_window_entropy(
+        features, config.spatial_window, config.temporal_window, config.past_window, config.tau
+    )
+    gradient = normalized_gradient(features)
+    score = config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
+    return score, entropy, gradient
+
+
+def select_tokens(
+    features: torch.Tensor | Sequence[torch.Tensor],
+    retention: float | None = None,
+    budget: int | None = None,
+    config: EntropySelectConfig | None = None,
+    *,
+    impl: str = "auto",
+    validate: bool = True,
+    **options: Any,
+) -> Selection | list[Selection]:
+    """Select ``K`` of a video's ``N`` visual tokens with ENTROPY-SELECT.
+
+    Args:
+        features: one video ``[T, H, W, D]``, a batch of equal-shape videos ``[B, T, H, W, D]``
+            (each result equals that video's alone), or a list of ``[T_i, H_i, W_i, D]`` videos
+            (returns a list). Any float dtype, any device; results on the input's device.
+        retention: ``r`` in (0, 1]; ``K = clamp(floor(r·N + 1e-9), 1, N)``. Or give ``budget``.
+        budget: ``K`` in [1, N]. Exactly one of ``retention`` and ``budget``.
+        config: hyper-parameters (default :class:`EntropySelectConfig()`).
+        impl: ``"reference"`` (pure torch), ``"triton"`` (GPU kernels; raises if they cannot
+            run) or ``"auto"`` (Triton on CUDA when available, else reference).
+        validate: check for NaN/inf (one host synchronisation). Turn off for CUDA-graph capture.
+        **options: config fields overriding ``config`` (``tau=0.1``); strings are parsed.
+
+    Returns:
+        A :class:`Selection` (a list of them for a list input).
+
+    Shapes:
+        features: [T, H, W, D] -> keep_index [K], tokens [K, D], scores [T, H, W], frame_budget [T]
+        features: [B, T, H, W, D] -> the same with a leading B.
+    """
+    cfg = config if config is not None else EntropySelectConfig()
+    if not isinstance(cfg, EntropySelectConfig):
+        raise TypeError(f"config must be an EntropySelectConfig, got {type(cfg).__name__}")
+    if options:
+        cfg = EntropySelectConfig.from_kwargs(cfg, **options)
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
+    if isinstance(features, (list, tuple)):
+        videos = check_video_list(features) if validate else list(features)
+        return [
+            select_tokens(v, retention, budget, cfg, impl=impl, validate=False) for v in videos
+        ]
+    check_features(features, finite=validate)
+    squeeze = features.dim() == 4
+    x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
+    _, T, H, W, _ = x.shape
+    K = resolve_budget(T * H * W, retention, budget)
+    if _resolve_impl(impl, x) == "triton":
+        from ..kernels import select_tokens_triton
+
+        selection = select_tokens_triton(x, K, cfg)
+    else:
+        selection = _select_reference(x, K, cfg)
+    return selection.unbatched() if squeeze else selection
+
+
+def _resolve_impl(impl: str, x: torch.Tensor) -> str:
+    if impl == "reference":
+        return "reference"
+    from ..kernels import triton_available
+
+    ok, why = triton_available(x)
+    if impl == "triton" and not ok:
+        raise RuntimeError(f'impl="triton" cannot run here: {why}')
+    return "triton" if ok else "reference"
+
+
+def _select_reference(x: torch.Tensor, K: int, cfg: EntropySelectConfig) -> Selection:
+    """The reference pipeline on a batch ``[B, T, H, W, D]``."""
+    score, entropy, gradient = fused_scores(x, cfg)
+    frame_budget = allocate_frame_budget(
+        score, K, cfg.top_q, cfg.alloc_tau, cfg.min_frame_tokens, cfg.max_frame_tokens
+    )  # [B, T]
+    return assemble_selection(x, K, cfg, score, entropy, gradient, frame_budget)
+
+
+def assemble_selection(
+    x: torch.Tensor,
+    K: int,
+    cfg: EntropySelectConfig,
+    score: torch.Tensor,
+    entropy: torch.Tensor,
+    gradient: torch.Tensor,
+    frame_budget: torch.Tensor,
+) -> Selection:
+    """SPEC §5-7 from scores and frame budgets: grid quotas (or fusion), the sort, the outputs.
+
+    Shapes:
+        x: [B, T, H, W, D]; score, entropy, gradient: [B, T, H, W]; frame_budget: [B, T]
+    """
+    Bsz, T, H, W, D = x.shape
+    m = H * W
+    flat_x = x.reshape(Bsz, T * m, D)  # [B, N, D]
+    assignment = None
+    if cfg.grid_fusion:
+        fused = fuse_cells(x, score, frame_budget, cfg.grid, cfg.coverage)
+        keep = fused.keep_mask
+        keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]
+        tokens = flat_x.gather(1, keep_index.unsqueeze(-1).expand(-1, -1, D))
+        pos = keep_index % m
+        cell_of_kept = fused.cell[pos]  # [B, K]
+        frame_of_kept = keep_index // m
+        cell_flat = fused.cell_tokens.reshape(Bsz, T * fused.cell_tokens.shape[-2], D)
+        ncell = fused.cell_tokens.shape[-2]
+        fused_vals = cell_flat.gather(1, (frame_of_kept * ncell + cell_of_kept).unsqueeze(-1).expand(-1, -1, D))
+        is_anchor = fused.anchor_mask.flatten(-3).gather(1, keep_index)  # [B, K]
+        tokens = torch.where(is_anchor.unsqueeze(-1), fused_vals.to(tokens.dtype), tokens)
+        assignment = _fusion_assignment(fused, keep.flatten(-3), T, m)
+    else:
+        keep = grid_quota_topk(score, frame_budget, cfg.grid, cfg.coverage)
+        keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]
+        tokens = flat_x.gather(1, keep_index.unsqueeze(-1).expand(-1, -1, D))
+    return Selection(
+        keep_index=keep_index,
+        tokens=tokens,
+        scores=score,
+        frame_budget=frame_budget,
+        keep_mask=keep,
+        entropy=entropy,
+        gradient=gradient,
+        assignment=assignment,
+    )
+
+
+def _fusion_assignment(fused, keep_flat: torch.Tensor, T: int, m: int) -> torch.Tensor:
+    """Output slot of every input token under grid fusion (-1: dropped).
+
+    Shapes:
+        keep_flat: [B, N] bool  ->  [B, N] int64
+    """
+    Bsz = keep_flat.shape[0]
+    slot = keep_flat.long().cumsum(-1) - 1  # slot of each kept position
+    ncell = fused.cell_tokens.shape[-2]
+    anchor = fused.anchor_mask.flatten(-3)
+    token_cell = (torch.arange(T, device=slot.device)[:, None] * ncell + fused.cell[None, :]).reshape(-1)
+    index = token_cell.expand(Bsz, -1)  # [B, N] cell of each token, numbered over the video
+    anchor_slot = torch.where(anchor, slot, torch.full_like(slot, -1))
+    cell_slot = torch.full((Bsz, T * ncell), -1, dtype=torch.long, device=slot.device)
+    cell_slot = cell_slot.scatter_reduce(1, index, anchor_slot, reduce="amax")  # one anchor a cell
+    out = torch.where(keep_flat, slot, torch.full_like(slot, -1))
+    absorbed = fused.absorbed.flatten(-3) & ~keep_flat
+    return torch.where(absorbed, cell_slot.gather(1, index), out)
+
