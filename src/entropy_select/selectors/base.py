@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -52,4 +52,3 @@ class Selector:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
