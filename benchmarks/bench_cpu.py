@@ -31,18 +31,33 @@ def main() -> None:
     rows = []
     for shape in SHAPES:
         x = torch.randn(*shape, generator=gen)
-        fns = {str(r): (lambda r=r: es.select_tokens(x, retention=r, impl=args.impl))
-               for r in RETENTIONS}
+        fns = {
+            str(r): (lambda r=r: es.select_tokens(x, retention=r, impl=args.impl))
+            for r in RETENTIONS
+        }
         per_r = time_cpu_interleaved(fns, repeat=args.repeat)
         for r, t in per_r.items():
             print(f"{'x'.join(map(str, shape))} r={r:<5} median {1000 * t['median_s']:8.1f} ms")
         medians = [v["median_s"] for v in per_r.values()]
         ratio = max(medians) / min(medians)
-        rows.append({"shape": list(shape), "dtype": "float32", "by_retention": per_r,
-                     "max_min_ratio": ratio})
+        rows.append(
+            {
+                "shape": list(shape),
+                "dtype": "float32",
+                "by_retention": per_r,
+                "max_min_ratio": ratio,
+            }
+        )
         print(f"  max/min across retention: {ratio:.3f}")
-    write_json(args.out, {"benchmark": "select_tokens on CPU", "impl": args.impl,
-                          "meta": metadata("cpu"), "results": rows})
+    write_json(
+        args.out,
+        {
+            "benchmark": "select_tokens on CPU",
+            "impl": args.impl,
+            "meta": metadata("cpu"),
+            "results": rows,
+        },
+    )
     print(f"wrote {args.out}")
 
 

@@ -29,6 +29,7 @@ def _frame_of(keep_index: torch.Tensor, tokens_per_frame: int) -> torch.Tensor:
     return keep_index // tokens_per_frame
 
 
+@torch.no_grad()
 def task_agreement(
     features: torch.Tensor,
     tokens: torch.Tensor,
@@ -54,14 +55,14 @@ def task_agreement(
     counts = torch.zeros(T).index_add_(0, frame, torch.ones(len(frame)))
     video_mean = tokens.float().mean(0, keepdim=True).expand(T, D)
     kept = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], video_mean)
-    with torch.no_grad():
-        log_p_all = F.log_softmax(head(full).float(), -1)
-        log_p_kept = F.log_softmax(head(kept).float(), -1)
+    log_p_all = F.log_softmax(head(full).float(), -1)
+    log_p_kept = F.log_softmax(head(kept).float(), -1)
     agree = (log_p_all.argmax(-1) == log_p_kept.argmax(-1)).float().mean()
     kl = F.kl_div(log_p_kept, log_p_all, log_target=True, reduction="none").sum(-1).mean()
     return {"top1_agreement": float(agree), "kl": float(kl)}
 
 
+@torch.no_grad()
 def coverage(features: torch.Tensor, tokens: torch.Tensor, chunk: int = 4096) -> float:
     """Mean over all input tokens of the max cosine similarity to an output token.
 
@@ -74,6 +75,7 @@ def coverage(features: torch.Tensor, tokens: torch.Tensor, chunk: int = 4096) ->
     return float(best.mean())
 
 
+@torch.no_grad()
 def attention_readout(features: torch.Tensor, tokens: torch.Tensor, queries: torch.Tensor) -> float:
     """Cosine between attention readouts over the output tokens and over all tokens.
 
@@ -92,6 +94,7 @@ def attention_readout(features: torch.Tensor, tokens: torch.Tensor, queries: tor
     return float(F.cosine_similarity(full, kept, dim=-1).mean())
 
 
+@torch.no_grad()
 def evaluate_selection(
     features: torch.Tensor, selection, head: torch.nn.Linear
 ) -> dict[str, float]:

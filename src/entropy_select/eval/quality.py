@@ -12,8 +12,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -54,7 +55,9 @@ def load_clip_features(
     enc = get_encoder(encoder)
     out = {}
     for name in clips:
-        vf = video_features(sample_video_path(name), enc, frames=frames, cache=cache, progress=progress)
+        vf = video_features(
+            sample_video_path(name), enc, frames=frames, cache=cache, progress=progress
+        )
         out[name] = vf.features
     return out, enc
 
@@ -134,9 +137,7 @@ def markdown_table(summary: dict[str, dict[str, dict[str, float]]], metric: str)
     higher = METRICS[metric][1]
     head = "| selector | " + " | ".join(f"r={r}" for r in retentions) + " |"
     lines = [head, "|---" * (len(retentions) + 1) + "|"]
-    best = {
-        r: (max if higher else min)(summary[s][r][metric] for s in labels) for r in retentions
-    }
+    best = {r: (max if higher else min)(summary[s][r][metric] for s in labels) for r in retentions}
     for s in labels:
         cells = []
         for r in retentions:
@@ -157,8 +158,13 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(rows)
     ranks = mean_rank(summary)
-    payload = {"meta": dict(meta), "metrics": {k: v[0] for k, v in METRICS.items()},
-               "mean_rank": ranks, "summary": summary, "rows": rows}
+    payload = {
+        "meta": dict(meta),
+        "metrics": {k: v[0] for k, v in METRICS.items()},
+        "mean_rank": ranks,
+        "summary": summary,
+        "rows": rows,
+    }
     paths = {"json": out / f"{title}.json", "md": out / f"{title}.md", "png": out / f"{title}.png"}
     with atomic_path(paths["json"]) as tmp:
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
@@ -191,9 +197,15 @@ def plot_summary(summary: dict, path: Path, title: str) -> None:
     for ax, (m, (label, higher)) in zip(axes, METRICS.items()):
         for i, s in enumerate(labels):
             rs = sorted(summary[s], key=float)
-            ax.plot([float(r) for r in rs], [summary[s][r][m] for r in rs], marker="o", ms=3.5,
-                    lw=2.4 if s.startswith("entropy_select") else 1.3, color=cmap(i % cmap.N),
-                    label=s)
+            ax.plot(
+                [float(r) for r in rs],
+                [summary[s][r][m] for r in rs],
+                marker="o",
+                ms=3.5,
+                lw=2.4 if s.startswith("entropy_select") else 1.3,
+                color=cmap(i % cmap.N),
+                label=s,
+            )
         ax.set_title(label + ("" if higher else " ↓"), fontsize=10)
         ax.set_xlabel("retention ratio")
         ax.grid(alpha=0.3)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .quality import RETENTIONS, load_clip_features, mean_rank, run_quality, summarize, write_report
 from .variants import stage1_variants, stage2_variants
@@ -43,8 +43,9 @@ def run_benchmark(
 
     if study not in ("selectors", "variants", "all"):
         raise ValueError(f"study must be selectors, variants or all; got {study!r}")
-    features, enc = load_clip_features(frames=frames, encoder=encoder, cache=cache,
-                                       progress=progress)
+    features, enc = load_clip_features(
+        frames=frames, encoder=encoder, cache=cache, progress=progress
+    )
     head = enc.model.classifier[1]
     meta = {
         "entropy_select": __version__,
