@@ -2,7 +2,8 @@
 
 Shapes: 16×14×14×1152 and 16×27×27×1152 float32 (SigLIP-width features, pooled and unpooled
 LLaVA-OneVision grids). For each shape: the median time at retention 0.05/0.1/0.25/0.35/0.5
-(the retentions interleaved run by run, so machine noise falls on all alike) and the max/min ratio of the medians across retention (near 1 when the cost does not depend on K).
+(retentions interleaved run by run, so machine noise falls on all alike) and the max/min ratio of
+the medians across retention (near 1 when the cost does not depend on K).
 
     python benchmarks/bench_cpu.py            # writes benchmarks/results/cpu.json
 """
@@ -13,9 +14,9 @@ import argparse
 from pathlib import Path
 
 import torch
+from common import RESULTS, metadata, time_cpu_interleaved, write_json
 
 import entropy_select as es
-from common import RESULTS, metadata, time_cpu_interleaved, write_json
 
 SHAPES = [(16, 14, 14, 1152), (16, 27, 27, 1152)]
 RETENTIONS = [0.05, 0.1, 0.25, 0.35, 0.5]
@@ -32,7 +33,7 @@ def main() -> None:
     for shape in SHAPES:
         x = torch.randn(*shape, generator=gen)
         fns = {
-            str(r): (lambda r=r: es.select_tokens(x, retention=r, impl=args.impl))
+            str(r): (lambda r=r, x=x: es.select_tokens(x, retention=r, impl=args.impl))
             for r in RETENTIONS
         }
         per_r = time_cpu_interleaved(fns, repeat=args.repeat)

@@ -151,7 +151,7 @@ def markdown_table(summary: dict[str, dict[str, dict[str, float]]], metric: str)
 def write_report(
     rows: list[dict], out_dir: str | os.PathLike, meta: Mapping[str, Any], title: str = "quality"
 ) -> dict[str, Path]:
-    """Write ``<title>.json`` (rows, summary, ranks, metadata), ``<title>.md`` and ``<title>.png``."""
+    """Write ``<title>.json`` (rows, summary, ranks, metadata), ``.md`` and ``.png``."""
     from ..io import atomic_path
 
     out = Path(out_dir)
@@ -194,7 +194,7 @@ def plot_summary(summary: dict, path: Path, title: str) -> None:
     fig, axes = plt.subplots(1, len(METRICS), figsize=(5.2 * len(METRICS), 4.6))
     labels = list(summary)
     cmap = plt.get_cmap("tab20" if len(labels) > 10 else "tab10")
-    for ax, (m, (label, higher)) in zip(axes, METRICS.items()):
+    for ax, (m, (label, higher)) in zip(axes, METRICS.items(), strict=True):
         for i, s in enumerate(labels):
             rs = sorted(summary[s], key=float)
             ax.plot(

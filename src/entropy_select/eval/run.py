@@ -37,7 +37,7 @@ def run_benchmark(
     cache: bool | str | os.PathLike = True,
     progress: bool = True,
 ) -> dict[str, Path]:
-    """Run ``study`` (``selectors``, ``variants`` or ``all``) and write its reports to ``out_dir``."""
+    """Run ``study`` (``selectors``, ``variants`` or ``all``); write its reports to ``out_dir``."""
     from .. import __version__
     from .. import selectors as registry
 
