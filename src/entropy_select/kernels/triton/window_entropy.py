@@ -148,6 +148,124 @@ def _window_dots_kernel(
 
 
 @triton.jit
+def _window_gram_kernel(
+    x_ptr,
+    p_ptr,
+    T,
+    H,
+    W,
+    D,
+    NJB,
+    NTOK,
+    d_per_split,
+    stride_b,
+    stride_t,
+    stride_h,
+    stride_w,
+    stride_d,
+    K_S: tl.constexpr,
+    K_T: tl.constexpr,
+    K_P: tl.constexpr,
+    NOFF: tl.constexpr,
+    NCOL: tl.constexpr,
+    BLOCK_W: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    NB: tl.constexpr,
+    NROWS: tl.constexpr,
+    IEEE: tl.constexpr,
+):
+    """Like ``_window_dots_kernel`` but on tensor cores: one product per chunk.
+
+    The centre tokens ``[BW, BD]`` are multiplied by every neighbour row segment at once
+    (``NROWS`` rows — k of the current frame, k_p of each past frame — of ``NB`` columns each,
+    stacked to ``[NROWS·NB, BD]``); the needed dot products are diagonals of the result, picked
+    once after the channel loop with ``tl.gather``. No cross-thread reduction per neighbour.
+    """
+    pid = tl.program_id(0)
+    split = tl.program_id(1)
+    jb = pid % NJB
+    row = pid // NJB  # (b*T + t)*H + i
+    i = row % H
+    bt = row // H
+    t = bt % T
+    b = bt // T
+    j0 = jb * BLOCK_W
+    j = j0 + tl.arange(0, BLOCK_W)  # [BW]
+    jm = j < W
+    R: tl.constexpr = K_S // 2
+    RP: tl.constexpr = K_P // 2
+    RM: tl.constexpr = R if R > RP else RP
+    CENTER: tl.constexpr = (K_S * K_S) // 2
+    NS: tl.constexpr = K_S * K_S - 1
+    PP: tl.constexpr = K_P * K_P
+
+    # Stacked neighbour rows: stacked row r -> (dt, a); columns j0 − RM + c, c < NB.
+    rc = tl.arange(0, NROWS * NB)
+    r = rc // NB
+    q = tl.maximum(r - K_S, 0)
+    r_dt = tl.where(r < K_S, 0, q // K_P + 1)
+    r_a = tl.where(r < K_S, r - R, q % K_P - RP)
+    n_rows_used = K_S + (K_T - 1) * K_P
+    n_i = i + r_a
+    n_t = t - r_dt
+    n_j = j0 - RM + rc % NB
+    n_ok = (r < n_rows_used) & (n_i >= 0) & (n_i < H) & (n_j >= 0) & (n_j < W) & (n_t >= 0)
+    video = x_ptr + b.to(tl.int64) * stride_b
+    n_off = n_t.to(tl.int64) * stride_t + n_i * stride_h + n_j * stride_w  # [NROWS*NB]
+    frame = video + t.to(tl.int64) * stride_t
+    jr = tl.minimum(j + 1, W - 1)
+    jl = tl.maximum(j - 1, 0)
+    ir = tl.minimum(i + 1, H - 1)
+    il = tl.maximum(i - 1, 0)
+
+    gram = tl.zeros((BLOCK_W, NROWS * NB), dtype=tl.float32)
+    g2 = tl.zeros((BLOCK_W,), dtype=tl.float32)
+    h2 = tl.zeros((BLOCK_W,), dtype=tl.float32)
+    d_lo = split * d_per_split
+    d_hi = tl.minimum(d_lo + d_per_split, D)
+    for d0 in range(d_lo, d_hi, BLOCK_D):
+        d = d0 + tl.arange(0, BLOCK_D)
+        dm = d < d_hi
+        dofs = d[None, :].to(tl.int64) * stride_d
+        m2 = jm[:, None] & dm[None, :]
+        c = tl.load(frame + i * stride_h + j[:, None] * stride_w + dofs, mask=m2, other=0.0)
+        nb = tl.load(video + n_off[:, None] + dofs, mask=n_ok[:, None] & dm[None, :], other=0.0)
+        if IEEE:
+            gram = tl.dot(c, tl.trans(nb), gram, input_precision="ieee")
+        else:
+            gram = tl.dot(c, tl.trans(nb), gram)
+        xr = tl.load(frame + i * stride_h + jr[:, None] * stride_w + dofs, mask=m2, other=0.0)
+        xl = tl.load(frame + i * stride_h + jl[:, None] * stride_w + dofs, mask=m2, other=0.0)
+        gx = xr.to(tl.float32) - xl.to(tl.float32)
+        g2 += tl.sum(gx * gx, 1)
+        xd = tl.load(frame + ir * stride_h + j[:, None] * stride_w + dofs, mask=m2, other=0.0)
+        xu = tl.load(frame + il * stride_h + j[:, None] * stride_w + dofs, mask=m2, other=0.0)
+        gy = xd.to(tl.float32) - xu.to(tl.float32)
+        h2 += tl.sum(gy * gy, 1)
+
+    # Column of the Gram product holding each (token, offset) dot: row(o)·NB + (j − j0) + RM + Δj.
+    cols = tl.arange(0, NCOL)
+    s_sp = tl.where(cols < CENTER, cols, cols + 1)
+    qq = tl.maximum(cols - NS, 0)
+    is_sp = cols < NS
+    o_row = tl.where(is_sp, s_sp // K_S, K_S + (qq // PP) * K_P + (qq % PP) // K_P)
+    o_dj = tl.where(is_sp, s_sp % K_S - R, (qq % PP) % K_P - RP)
+    o_row = tl.where(cols == NOFF, R, o_row)  # ‖x‖²: the centre row, Δj = 0
+    o_dj = tl.where(cols == NOFF, 0, o_dj)
+    o_row = tl.where(cols <= NOFF, o_row, 0)
+    o_dj = tl.where(cols <= NOFF, o_dj, 0)
+    jl_ = tl.arange(0, BLOCK_W)
+    idx = o_row[None, :] * NB + jl_[:, None] + RM + o_dj[None, :]  # [BW, C]
+    acc = tl.gather(gram, idx, 1)
+    acc = tl.where(cols[None, :] <= NOFF, acc, 0.0)
+    acc = tl.where(cols[None, :] == NOFF + 1, g2[:, None], acc)
+    acc = tl.where(cols[None, :] == NOFF + 2, h2[:, None], acc)
+    tok = row.to(tl.int64) * W + j
+    out = p_ptr + split * NTOK * NCOL + tok[:, None] * NCOL + cols[None, :]
+    tl.store(out, acc, mask=jm[:, None])
+
+
+@triton.jit
 def _window_entropy_finish_kernel(
     p_ptr,
     ent_ptr,
@@ -256,8 +374,9 @@ def window_entropy_and_gradient_triton(
     past_window: int = 3,
     tau: float = 1.0,
     *,
-    block_d: int = 128,
+    block_d: int | None = None,
     splits: int | None = None,
+    variant: str = "gram",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Ĥ, G)`` in one pass over the features: the fused Triton path of SPEC §1-2.
 
@@ -265,7 +384,9 @@ def window_entropy_and_gradient_triton(
         features: raw token features, float16/bfloat16/float32, any strides, on a CUDA device
             (or on the CPU under ``TRITON_INTERPRET=1``).
         spatial_window, temporal_window, past_window, tau: as :func:`local_window_entropy`.
-        block_d: channels per inner chunk (a power of two).
+        block_d: channels per inner chunk (a power of two; default 64 for "gram", 128 for "dots").
+        variant: ``"gram"`` (tensor-core products of row segments) or ``"dots"`` (one masked
+            row-wise dot product per neighbour and chunk).
         splits: channel slices (default: enough programs to fill the GPU; shape-only, no sync).
 
     Returns:
@@ -281,7 +402,13 @@ def window_entropy_and_gradient_triton(
     B, T, H, W, D = x.shape
     noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
     ncol = triton.next_power_of_2(noff + 3)
+    if variant not in ("gram", "dots"):
+        raise ValueError(f"variant must be 'gram' or 'dots', got {variant!r}")
+    if block_d is None:
+        block_d = 64 if variant == "gram" else 128
     block_w = min(32, triton.next_power_of_2(W))
+    if variant == "gram":
+        block_w = max(16, block_w)  # tl.dot needs M >= 16
     njb = -(-W // block_w)
     ntok = B * T * H * W
     programs = B * T * H * njb
@@ -292,12 +419,24 @@ def window_entropy_and_gradient_triton(
     if splits * ntok * ncol >= 2**31:
         raise ValueError(f"too many tokens for one launch ({ntok}); split the batch")
     partial = torch.empty(splits, ntok, ncol, dtype=torch.float32, device=x.device)  # [S, N, C]
-    _window_dots_kernel[(programs, splits)](
-        x, partial, T, H, W, D, njb, ntok, d_per_split,
-        *x.stride(),
-        K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
-        BLOCK_W=block_w, BLOCK_D=block_d, num_warps=4,
-    )  # fmt: skip
+    if variant == "dots":
+        _window_dots_kernel[(programs, splits)](
+            x, partial, T, H, W, D, njb, ntok, d_per_split,
+            *x.stride(),
+            K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
+            BLOCK_W=block_w, BLOCK_D=block_d, num_warps=4,
+        )  # fmt: skip
+    else:
+        rm = max(spatial_window, past_window) // 2
+        nb = max(16, triton.next_power_of_2(block_w + 2 * rm))
+        nrows = triton.next_power_of_2(spatial_window + (temporal_window - 1) * past_window)
+        _window_gram_kernel[(programs, splits)](
+            x, partial, T, H, W, D, njb, ntok, d_per_split,
+            *x.stride(),
+            K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
+            BLOCK_W=block_w, BLOCK_D=block_d, NB=nb, NROWS=nrows,
+            IEEE=x.dtype == torch.float32, num_warps=8 if nrows * nb >= 512 else 4,
+        )  # fmt: skip
     entropy = torch.empty(B, T, H, W, dtype=torch.float32, device=x.device)
     grad = torch.empty(B, T, H, W, dtype=torch.float32, device=x.device)
     block_n = 32
