@@ -115,7 +115,13 @@ def make_inputs(T, H, W, D, dtype, copies_bytes: int = 160 << 20) -> list[torch.
 def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
     xs = make_inputs(T, H, W, D, dtype)
     nbytes = xs[0].numel() * xs[0].element_size()
-    rec = {"name": name, "shape": [T, H, W, D], "dtype": str(dtype), "input_bytes": nbytes, "runs": []}
+    rec = {
+        "name": name,
+        "shape": [T, H, W, D],
+        "dtype": str(dtype),
+        "input_bytes": nbytes,
+        "runs": [],
+    }
     methods = [("entropy_select[triton]", "triton"), ("entropy_select[reference]", "reference")]
     baselines = [s for s in selectors.available() if s != "entropy_select"]
     for r in RETENTIONS:
@@ -140,8 +146,11 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
             except Exception as err:  # noqa: BLE001
                 row["error"] = f"{type(err).__name__}: {err}"[:400]
             rec["runs"].append(row)
-            print(f"{name:14s} r={r:<5} {label:26s} {row.get('best_us', float('nan')):10.1f} us "
-                  f"{row.get('error', '')}", flush=True)
+            print(
+                f"{name:14s} r={r:<5} {label:26s} {row.get('best_us', float('nan')):10.1f} us "
+                f"{row.get('error', '')}",
+                flush=True,
+            )
         for sel_name in baselines:
             row = {"method": sel_name, "retention": r, "K": K}
             try:
@@ -154,10 +163,15 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
             except Exception as err:  # noqa: BLE001
                 row["error"] = f"{type(err).__name__}: {err}"[:400]
             rec["runs"].append(row)
-            print(f"{name:14s} r={r:<5} {sel_name:26s} {row.get('best_us', float('nan')):10.1f} us "
-                  f"{row.get('error', '')}", flush=True)
+            print(
+                f"{name:14s} r={r:<5} {sel_name:26s} {row.get('best_us', float('nan')):10.1f} us "
+                f"{row.get('error', '')}",
+                flush=True,
+            )
     for method in {row["method"] for row in rec["runs"]}:
-        lat = [row["best_us"] for row in rec["runs"] if row["method"] == method and "best_us" in row]
+        lat = [
+            row["best_us"] for row in rec["runs"] if row["method"] == method and "best_us" in row
+        ]
         if lat:
             rec.setdefault("max_over_min_across_retention", {})[method] = max(lat) / min(lat)
     del xs

@@ -1,6 +1,6 @@
 """Plot ``gpu_bench.json`` (from bench_gpu.py): latency vs retention, and latency vs frames.
 
-    python benchmarks/plot_gpu.py benchmarks/results/gpu_h100.json benchmarks/results/gpu_h100.png
+python benchmarks/plot_gpu.py benchmarks/results/gpu_h100.json benchmarks/results/gpu_h100.png
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ def plot(results: dict, path: str) -> None:
         for method in sorted({r["method"] for r in rec["runs"]}):
             rows = [r for r in rec["runs"] if r["method"] == method and "best_us" in r]
             if rows:
-                ax.plot([r["retention"] for r in rows], [r["best_us"] for r in rows], "o-", label=method)
+                ax.plot(
+                    [r["retention"] for r in rows], [r["best_us"] for r in rows], "o-", label=method
+                )
         ax.set_yscale("log")
         ax.set_xlabel("retention")
         ax.set_ylabel("latency (µs, median)")
@@ -41,8 +43,10 @@ def plot(results: dict, path: str) -> None:
         ax.set_ylabel("latency (µs)")
         ax.set_title("latency vs frames (slope 1 on log-log = linear)")
         ax.legend(fontsize=7)
-    fig.suptitle(f"{results['meta']['device']}, torch {results['meta']['torch']}, "
-                 f"triton {results['meta']['triton']}")
+    fig.suptitle(
+        f"{results['meta']['device']}, torch {results['meta']['torch']}, "
+        f"triton {results['meta']['triton']}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

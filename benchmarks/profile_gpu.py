@@ -1,6 +1,6 @@
 """Where the Triton path spends its time: kernel variants and a per-op profile (GPU only).
 
-    PYTHONPATH=src python benchmarks/profile_gpu.py --out DIR   # writes gpu_profile.json
+PYTHONPATH=src python benchmarks/profile_gpu.py --out DIR   # writes gpu_profile.json
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def main() -> int:
             for _ in range(5):
                 sel(xs[0])
             torch.cuda.synchronize()
-        table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=60)
+        table = prof.key_averages().table(
+            sort_by="cuda_time_total", row_limit=18, max_name_column_width=60
+        )
         out["profile"][f"T{T}_D{D}"] = table
         print(table, flush=True)
         del xs

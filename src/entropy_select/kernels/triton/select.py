@@ -33,7 +33,9 @@ def fused_scores_triton(
         x, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
     gradient = minmax_normalize(grad)  # Ĝ over each whole video (SPEC §2)
-    score = config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
+    score = (
+        config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
+    )
     return score, entropy, gradient
 
 
@@ -55,6 +57,11 @@ def select_tokens_triton(x: torch.Tensor, budget: int, config: EntropySelectConf
         raise ValueError(f"x must be [B, T, H, W, D], got {tuple(x.shape)}")
     score, entropy, gradient = fused_scores_triton(x, config)
     frame_budget = allocate_frame_budget(
-        score, budget, config.top_q, config.alloc_tau, config.min_frame_tokens, config.max_frame_tokens
+        score,
+        budget,
+        config.top_q,
+        config.alloc_tau,
+        config.min_frame_tokens,
+        config.max_frame_tokens,
     )  # [B, T]
     return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)

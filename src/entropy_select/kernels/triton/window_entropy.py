@@ -344,11 +344,17 @@ def _window_entropy_finish_kernel(
     tl.store(grad_ptr + tok64, grad, mask=tm)
 
 
-def _check(features: torch.Tensor, spatial_window: int, temporal_window: int, past_window: int, tau: float) -> None:
+def _check(
+    features: torch.Tensor, spatial_window: int, temporal_window: int, past_window: int, tau: float
+) -> None:
     if features.dim() not in (4, 5):
-        raise ValueError(f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}")
+        raise ValueError(
+            f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
+        )
     if features.dtype not in (torch.float16, torch.bfloat16, torch.float32):
-        raise TypeError(f"the Triton kernels take float16, bfloat16 or float32, got {features.dtype}")
+        raise TypeError(
+            f"the Triton kernels take float16, bfloat16 or float32, got {features.dtype}"
+        )
     for name, value in (("spatial_window", spatial_window), ("past_window", past_window)):
         if value < 1 or value % 2 == 0:
             raise ValueError(f"{name} must be a positive odd integer, got {value}")
@@ -359,12 +365,15 @@ def _check(features: torch.Tensor, spatial_window: int, temporal_window: int, pa
 
 
 def _splits(programs: int, D: int, block_d: int, device: torch.device) -> int:
-    """Channel slices so that about 8 programs per multiprocessor are in flight (shape-only)."""
+    """Channel slices so that every multiprocessor gets a program (shape-only, no sync).
+
+    Measured on an H100 (benchmarks/NOTES_gpu.md): more slices than that only cost time.
+    """
     if device.type != "cuda":
         return 1
     sms = torch.cuda.get_device_properties(device).multi_processor_count
     chunks = -(-D // block_d)
-    return max(1, min(chunks, -(-8 * sms // programs)))
+    return max(1, min(chunks, -(-sms // programs)))
 
 
 def window_entropy_and_gradient_triton(
@@ -404,11 +413,17 @@ def window_entropy_and_gradient_triton(
     ncol = triton.next_power_of_2(noff + 3)
     if variant not in ("gram", "dots"):
         raise ValueError(f"variant must be 'gram' or 'dots', got {variant!r}")
-    if block_d is None:
-        block_d = 64 if variant == "gram" else 128
     block_w = min(32, triton.next_power_of_2(W))
+    rm = max(spatial_window, past_window) // 2
+    nrows = triton.next_power_of_2(spatial_window + (temporal_window - 1) * past_window)
     if variant == "gram":
         block_w = max(16, block_w)  # tl.dot needs M >= 16
+    nb = max(16, triton.next_power_of_2(block_w + 2 * rm))
+    if block_d is None:
+        if variant == "gram":  # keep one stage of the stacked neighbour tile within 64 KB
+            block_d = max(16, min(64, (64 << 10) // (nrows * nb * x.element_size())))
+        else:
+            block_d = 128
     njb = -(-W // block_w)
     ntok = B * T * H * W
     programs = B * T * H * njb
@@ -427,15 +442,12 @@ def window_entropy_and_gradient_triton(
             BLOCK_W=block_w, BLOCK_D=block_d, num_warps=4,
         )  # fmt: skip
     else:
-        rm = max(spatial_window, past_window) // 2
-        nb = max(16, triton.next_power_of_2(block_w + 2 * rm))
-        nrows = triton.next_power_of_2(spatial_window + (temporal_window - 1) * past_window)
         _window_gram_kernel[(programs, splits)](
             x, partial, T, H, W, D, njb, ntok, d_per_split,
             *x.stride(),
             K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
             BLOCK_W=block_w, BLOCK_D=block_d, NB=nb, NROWS=nrows,
-            IEEE=x.dtype == torch.float32, num_warps=8 if nrows * nb >= 512 else 4,
+            IEEE=x.dtype == torch.float32, num_warps=8 if nrows * nb >= 512 else 4, num_stages=2,
         )  # fmt: skip
     entropy = torch.empty(B, T, H, W, dtype=torch.float32, device=x.device)
     grad = torch.empty(B, T, H, W, dtype=torch.float32, device=x.device)
