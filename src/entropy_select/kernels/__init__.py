@@ -2,7 +2,7 @@
 
 - :mod:`.triton` — GPU kernels (window entropy + gradient fused, SPEC §1-2) and
   :func:`select_tokens_triton`, the whole selection without a host synchronisation.
-- :mod:`.cpu` — a faster CPU twin of the window entropy (banded Gram products).
+
 """
 
 from __future__ import annotations
