@@ -46,13 +46,20 @@ def _carphone() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
-def _clip(size: int) -> torch.Tensor:
-    """All 120 frames of carphone, RGB, resized to ``size``², normalised to about [-1, 1]."""
+@functools.cache
+def _decoded() -> torch.Tensor:
+    """All 120 frames of carphone, RGB uint8: ``[120, 3, 144, 176]``."""
     av = pytest.importorskip("av")
+    np = pytest.importorskip("numpy")
     with av.open(str(_carphone())) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    x = torch.from_numpy(__import__("numpy").stack(frames)).permute(0, 3, 1, 2).float() / 255
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
+
+
+@functools.cache
+def _clip(size: int) -> torch.Tensor:
+    """Carphone resized to ``size``², normalised to about [-1, 1]: ``[120, 3, size, size]``."""
+    x = _decoded().float() / 255
     x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
     return (x - 0.5) / 0.5  # [T, 3, size, size]
 
@@ -122,7 +129,9 @@ def qwen2_5_vl(attn: str):
         vision_start_token_id=V_START,
         vision_end_token_id=V_END,
     )
-    return transformers.Qwen2_5_VLForConditionalGeneration._from_config(cfg, attn_implementation=attn)
+    return transformers.Qwen2_5_VLForConditionalGeneration._from_config(
+        cfg, attn_implementation=attn
+    )
 
 
 @_seeded

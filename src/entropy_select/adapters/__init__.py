@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -118,7 +119,9 @@ def patch(
         retention = None
     if retention is not None and not (0 < float(retention) <= 1):
         raise ValueError(f"retention must be in (0, 1], got {retention}")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
+    ):
         raise ValueError(f"budget must be a positive int (tokens per video), got {budget!r}")
     _check_transformers()
     adapter = importlib.import_module(_ADAPTERS[model_type])

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import functools
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -152,7 +153,9 @@ def _patched_forward(self: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         state.pending.clear()
 
 
-def _patched_generate(self: torch.nn.Module, inputs: torch.Tensor | None = None, **kwargs: Any) -> Any:
+def _patched_generate(
+    self: torch.nn.Module, inputs: torch.Tensor | None = None, **kwargs: Any
+) -> Any:
     state = _state(self)
     if inputs is not None:
         kwargs["input_ids"] = inputs

@@ -14,7 +14,7 @@ Shapes (B rows, L prompt length, L' the shortened length, P placeholders in the 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 

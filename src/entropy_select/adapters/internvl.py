@@ -18,7 +18,8 @@ the selector prunes to K; every other row (images) passes through untouched, and
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -87,9 +88,11 @@ def prepare(
     config = model.config
     ranges = sorted((int(s), int(e)) for s, e in ranges)
     rows = pixels.shape[0]
-    for (s, e), nxt in zip(ranges, ranges[1:] + [(rows, rows)]):
+    for (s, e), nxt in zip(ranges, ranges[1:] + [(rows, rows)], strict=True):
         if not (0 <= s < e <= nxt[0] <= rows):
-            raise ValueError(f"video_frame_ranges {ranges} must be disjoint row ranges in [0, {rows})")
+            raise ValueError(
+                f"video_frame_ranges {ranges} must be disjoint row ranges in [0, {rows})"
+            )
     feature_kwargs = {
         k: kwargs[k]
         for k in ("vision_feature_layer", "vision_feature_select_strategy")
@@ -106,7 +109,7 @@ def prepare(
     # Rebuild the flat feature list in row order: untouched rows, then each video's K tokens.
     keep_rows = torch.ones(rows, m, dtype=torch.bool, device=features.device)  # [R, m]
     pieces, row = [], 0
-    for (s, e), sel in zip(ranges, selections):
+    for (s, e), sel in zip(ranges, selections, strict=True):
         pieces.append(features[row:s].reshape(-1, D))
         pieces.append(sel.tokens.to(features.dtype))
         keep_rows[s:e] = sel.keep_mask.reshape(e - s, m)

@@ -1,4 +1,4 @@
-"""LLaVA-OneVision (and LLaVA-Video checkpoints of the same class): ``model_type="llava_onevision"``.
+"""LLaVA-OneVision (and LLaVA-Video checkpoints of its class): ``model_type="llava_onevision"``.
 
 Host pipeline (transformers ``modeling_llava_onevision.py``): SigLIP → projector → 2×2 bilinear
 pooling to a ``ceil(h/2)×ceil(w/2)`` grid per frame (14×14 = 196 at 384 px) → ONE
@@ -33,7 +33,7 @@ HOOK = "get_video_features"
 
 
 def inner_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The ``LlavaOnevisionModel`` inside a ``...ForConditionalGeneration`` (or the model itself)."""
+    """The ``LlavaOnevisionModel`` inside ``...ForConditionalGeneration`` (or the model itself)."""
     return getattr(model, "model", model)
 
 
@@ -46,7 +46,7 @@ def check_model(model: torch.nn.Module) -> None:
 
 
 def grid_size(config: Any) -> tuple[int, int]:
-    """The pooled per-frame token grid ``(h, w)`` (``apply_pooling``: ceil of half the patch grid)."""
+    """The pooled per-frame grid ``(h, w)`` (``apply_pooling``: ceil of half the patch grid)."""
     side = config.vision_config.image_size // config.vision_config.patch_size
     return math.ceil(side / 2), math.ceil(side / 2)
 
@@ -92,8 +92,9 @@ def prepare(
         return kwargs
     input_ids = kwargs.get("input_ids")
     if input_ids is None:
-        raise ValueError("a patched LLaVA-OneVision needs input_ids (to find the video placeholders)")
-    inner = inner_model(model)
+        raise ValueError(
+            "a patched LLaVA-OneVision needs input_ids (to find the video placeholders)"
+        )
     config = model.config
     feature_kwargs = {
         k: kwargs[k]

@@ -120,7 +120,9 @@ def prepare(
     if input_ids is None:
         raise ValueError("a patched Qwen-VL model needs input_ids (to find the video placeholders)")
     if kwargs.get("position_ids") is not None:
-        raise ValueError("a patched Qwen-VL model computes the M-RoPE positions; do not pass position_ids")
+        raise ValueError(
+            "a patched Qwen-VL model computes the M-RoPE positions; do not pass position_ids"
+        )
     inner = inner_model(model)
     config = model.config
     grid_thw = kwargs["video_grid_thw"]
@@ -131,13 +133,15 @@ def prepare(
     features = output.pooler_output  # tuple of [N_v, D]
     grids = [
         f.reshape(t, h // merge, w // merge, f.shape[-1])  # [T, H, W, D] merged grid
-        for f, (t, h, w) in zip(features, grid_thw.tolist())
+        for f, (t, h, w) in zip(features, grid_thw.tolist(), strict=True)
     ]
     selections = select_videos(state, grids)
-    output.pooler_output = tuple(s.tokens.to(f.dtype) for s, f in zip(selections, features))
+    output.pooler_output = tuple(
+        s.tokens.to(f.dtype) for s, f in zip(selections, features, strict=True)
+    )
     if deepstack:  # Qwen3-VL: each DeepStack level is a tuple of per-video [N_v, D] tensors
         output.deepstack_features = [
-            tuple(f[s.keep_index] for f, s in zip(level, selections))
+            tuple(f[s.keep_index] for f, s in zip(level, selections, strict=True))
             for level in output.deepstack_features
         ]
 
@@ -188,7 +192,9 @@ def prepare(
             )
         else:
             text = text.masked_fill(new_mask == 0, 0)
-        new_kwargs["position_ids"] = torch.cat([text[None].to(short["position_ids"]), short["position_ids"]])
+        new_kwargs["position_ids"] = torch.cat(
+            [text[None].to(short["position_ids"]), short["position_ids"]]
+        )
     state.pending[HOOK] = output
     state.last = {
         "keep": keep,
