@@ -209,7 +209,9 @@ def metadata(device) -> dict:
         "transformers": transformers.__version__,
         "entropy_select": es.__version__,
         "python": platform.python_version(),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "device": (
+            torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+        ),
         "attn_implementation": "sdpa",
         "decode_tokens": DECODE,
         "weights": "random (architecture only; timings are real, answers are not)",
