@@ -270,7 +270,7 @@ def test_forward_decoding_loop_continues_like_the_unpruned_model(model_type):
             out = model(**kwargs, use_cache=True)
             nxt = out.logits[:, -1:].argmax(-1)
             calls, handle = _capture_lm(model)
-            model(input_ids=nxt, cache=out.cache, use_cache=True)
+            model(input_ids=nxt, use_cache=True, **_cache_kwargs(out))
             handle.remove()
         positions[patched] = calls[0]["position_ids"]
     assert torch.equal(positions[True], positions[False])
@@ -329,3 +329,11 @@ def test_images_are_untouched(model_type):
         first_image = (ids == IMAGE).nonzero()[:4, 0]
         assert bool(keep[first_image].all())
         assert int(keep[ids == IMAGE].sum()) == 4 + int(0.25 * num_visual(model_type, kwargs))
+
+
+def _cache_kwargs(out) -> dict:
+    """The KV cache of ``out`` as the next call's keyword (``cache`` in transformers >= 5.2x,
+    ``past_key_values`` in 5.17)."""
+    if getattr(out, "cache", None) is not None:
+        return {"cache": out.cache}
+    return {"past_key_values": out.past_key_values}

@@ -37,7 +37,7 @@ _ADAPTERS: dict[str, str] = {
     "internvl": "entropy_select.adapters.internvl",
 }
 #: transformers versions the test-suite ran against (CPU, tiny random configs)
-TESTED_TRANSFORMERS: tuple[str, ...] = ("5.24.0",)
+TESTED_TRANSFORMERS: tuple[str, ...] = ("5.17.0", "5.24.0")
 #: the accepted major version: the seams used (get_video_features, get_rope_index, generate's
 #: position_ids bookkeeping) are the 5.x ones
 _SUPPORTED_MAJOR = 5

@@ -103,15 +103,20 @@ def prepare(
     }
     # The model's own video path: vision tower, projector, pooling, newline.
     output = state.originals[HOOK](pixels, return_dict=True, **feature_kwargs)
-    features = output.pooler_output  # [B_v, F*h*w + 1, D]
+    features = output.pooler_output  # [B_v, F*h*w (+ 1), D]
     Bv, F = pixels.shape[:2]
     h, w = grid_size(config)
     D = features.shape[-1]
-    grid = features[:, :-1].reshape(Bv, F, h, w, D)  # [B_v, F, h, w, D]
-    newline = features[:, -1:]  # [B_v, 1, D]
+    n = F * h * w
+    # transformers >= 5.2x appends the newline inside get_video_features; 5.17 appends it later,
+    # in the model's forward. Either way it stays, and only the n grid tokens are selected.
+    if features.shape[1] not in (n, n + 1):
+        raise ValueError(f"unexpected LLaVA-OneVision video features {tuple(features.shape)}")
+    grid = features[:, :n].reshape(Bv, F, h, w, D)  # [B_v, F, h, w, D]
     selections = select_videos(state, list(grid))
     tokens = torch.stack([s.tokens for s in selections]).to(features.dtype)  # [B_v, K, D]
-    output.pooler_output = torch.cat([tokens, newline], dim=1)  # [B_v, K + 1, D]
+    # [B_v, K (+ 1), D]: the newline, where the hook's output carries it, stays last.
+    output.pooler_output = torch.cat([tokens, features[:, n:]], dim=1)
     K = tokens.shape[1]
 
     placeholder = input_ids == config.video_token_id  # [B, L]

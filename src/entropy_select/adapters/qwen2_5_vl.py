@@ -139,9 +139,9 @@ def prepare(
     output.pooler_output = tuple(
         s.tokens.to(f.dtype) for s, f in zip(selections, features, strict=True)
     )
-    if deepstack:  # Qwen3-VL: each DeepStack level is a tuple of per-video [N_v, D] tensors
+    if deepstack:  # Qwen3-VL: prune every DeepStack level with the same indices
         output.deepstack_features = [
-            tuple(f[s.keep_index] for f, s in zip(level, selections, strict=True))
+            _prune_level(level, selections, [f.shape[0] for f in features])
             for level in output.deepstack_features
         ]
 
@@ -217,3 +217,18 @@ def _pad_id(config: Any) -> int:
         if pad is not None:
             return int(pad)
     return 0
+
+
+def _prune_level(level, selections: list, sizes: list[int]):
+    """One DeepStack level pruned per video at ``keep_index``.
+
+    transformers >= 5.2x gives a tuple of per-video ``[N_v, D]`` tensors; 5.17 gives one
+    ``[sum_v N_v, D]`` tensor. The result keeps the form it was given.
+
+    Shapes:
+        level: tuple of [N_v, D] or [sum N_v, D]  ->  tuple of [K_v, D] or [sum K_v, D]
+    """
+    if isinstance(level, torch.Tensor):
+        parts = torch.split(level, sizes)
+        return torch.cat([f[s.keep_index] for f, s in zip(parts, selections, strict=True)])
+    return tuple(f[s.keep_index] for f, s in zip(level, selections, strict=True))
