@@ -278,7 +278,9 @@ def compare_figure(
                             bbox=dict(fc="black", alpha=0.6, lw=0, pad=1.5))
         note = f"\n{notes[label]}" if notes and label in notes else ""
         merges = "\n(merges tokens)" if sel.assignment is not None else ""
-        axes[r, 0].set_ylabel(f"{label}{note}{merges}", fontsize=9)
+        name = label.replace(":", "\n")  # "name:key=v" specs read better one option a line
+        axes[r, 0].set_ylabel(f"{name}{note}{merges}", fontsize=9, rotation=0, ha="right",
+                              va="center", labelpad=6)
         ax = axes[r, -1]
         colours = ["#ff006e" if t in frame_ids else _BAR for t in range(T)]
         ax.bar(range(T), sel.frame_budget.tolist(), color=colours, width=0.8)
