@@ -112,7 +112,11 @@ def sample_indices(
     if not native_fps > 0:
         raise ValueError("the video does not state its frame rate, so fps sampling is impossible")
     step = native_fps / fps  # native frames per sampled frame
-    picked = sorted({min(int(round(k * step)), total - 1) for k in range(max(1, math.ceil(total / step)))})
+    picked, k = [], 0
+    while int(round(k * step)) < total:  # times 0, 1/fps, ... up to the last frame, not past it
+        picked.append(int(round(k * step)))
+        k += 1
+    picked = sorted(set(picked))
     if frames is not None and len(picked) > frames:
         picked = [picked[i] for i in sample_indices(len(picked), frames)]
     return picked
