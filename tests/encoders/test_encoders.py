@@ -96,3 +96,31 @@ def test_fit_aspect_and_resize():
     assert r.shape == (2, 3, 8, 8) and 0 <= r.min() and r.max() <= 1
     same = resize_frames(x, (4, 6))
     torch.testing.assert_close(same, x.permute(0, 3, 1, 2).float() / 255)
+
+
+@pytest.mark.parametrize("aspect", ["stretch", "crop", "pad"])
+def test_cell_ij_of_the_drawn_region_lands_in_input_cell_ij(aspect, mnv2):
+    # The figures draw token (i, j) over cell (i, j) of fit_aspect(frame); the encoder's token
+    # (i, j) is the stride-32 cell (i, j) of its square input. A bright block inside a drawn cell
+    # must change the encoder input only inside the matching input cell.
+    from entropy_select.viz import cell_edges
+
+    base = torch.full((1, 96, 224, 3), 60, dtype=torch.uint8)
+    region = fit_aspect(base, aspect)  # what the figures draw
+    h, w = region.shape[1:3]
+    rows, cols = cell_edges(h, 2), cell_edges(w, 2)  # mnv2 fixture: 64 px input, 2×2 tokens
+    ref = mnv2.preprocess(base, aspect)
+    for i, j in [(0, 1), (1, 0)]:
+        view = region.clone()
+        view[0, rows[i] + 4 : rows[i + 1] - 4, cols[j] + 4 : cols[j + 1] - 4] = 255
+        frame = base.clone()  # the same block in frame coordinates
+        if aspect == "stretch":
+            frame = view
+        elif aspect == "crop":
+            frame[:, :, 64:160] = view
+        else:
+            frame = view[:, 64:160]
+        changed = (mnv2.preprocess(frame, aspect) - ref).abs().amax(dim=1)[0] > 1e-3  # [64, 64]
+        inside = torch.zeros(64, 64, dtype=torch.bool)
+        inside[32 * i : 32 * i + 32, 32 * j : 32 * j + 32] = True
+        assert changed.any() and not changed[~inside].any(), (aspect, i, j)
