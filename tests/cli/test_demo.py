@@ -19,8 +19,17 @@ def carphone():
 
 def _fast(tmp_path):
     # small encoder input and few frames keep these end-to-end runs to a few seconds
-    return ["--frames", "4", "--input-size", "128", "--cache-dir", str(tmp_path / "cache"), "--quiet",
-            "--dpi", "40"]
+    return [
+        "--frames",
+        "4",
+        "--input-size",
+        "128",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--quiet",
+        "--dpi",
+        "40",
+    ]
 
 
 def test_demo_default_video_writes_everything(tmp_path, capsys):
@@ -44,8 +53,22 @@ def test_demo_default_video_writes_everything(tmp_path, capsys):
 
 def test_demo_options(tmp_path, carphone):
     out = tmp_path / "o"
-    args = ["demo", carphone, "--out", str(out), "--retention", "0.5", "--panel-frames", "0,3",
-            "--aspect", "crop", "--set", "tau=0.1", "--no-cache", *_fast(tmp_path)]
+    args = [
+        "demo",
+        carphone,
+        "--out",
+        str(out),
+        "--retention",
+        "0.5",
+        "--panel-frames",
+        "0,3",
+        "--aspect",
+        "crop",
+        "--set",
+        "tau=0.1",
+        "--no-cache",
+        *_fast(tmp_path),
+    ]
     assert main(args) == 0
     s = json.loads((out / "summary.json").read_text())
     assert s["K"] == 32 and s["panel_frames"] == [0, 3] and s["aspect"] == "crop"
@@ -76,8 +99,22 @@ def test_demo_errors(tmp_path, capsys, extra, message):
 def test_compare_two_configurations(tmp_path, capsys, carphone):
     out = tmp_path / "cmp"
     spec = "entropy_select,entropy_select:tau=0.1:alpha=0.8"
-    assert main(["compare", carphone, "--selectors", spec, "--retention", "0.25",
-                 "--out", str(out), *_fast(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                carphone,
+                "--selectors",
+                spec,
+                "--retention",
+                "0.25",
+                "--out",
+                str(out),
+                *_fast(tmp_path),
+            ]
+        )
+        == 0
+    )
     s = json.loads((out / "compare.json").read_text())
     assert [r["selector"] for r in s["selectors"]] == spec.split(",")
     assert all(r["K"] == 16 == sum(r["frame_budget"]) for r in s["selectors"])
@@ -87,8 +124,20 @@ def test_compare_two_configurations(tmp_path, capsys, carphone):
 
 
 def test_compare_errors(tmp_path, capsys, carphone):
-    assert main(["compare", carphone, "--selectors", "entropy_select,nope", "--out",
-                 str(tmp_path), *_fast(tmp_path)]) == 1
+    assert (
+        main(
+            [
+                "compare",
+                carphone,
+                "--selectors",
+                "entropy_select,nope",
+                "--out",
+                str(tmp_path),
+                *_fast(tmp_path),
+            ]
+        )
+        == 1
+    )
     assert "unknown selector 'nope'" in capsys.readouterr().err
     assert main(["compare", carphone, "--selectors", "a,a", *_fast(tmp_path)]) == 1
     assert "twice" in capsys.readouterr().err

@@ -19,7 +19,7 @@ FORMATS = {
 }
 
 
-def write_clip(path, frames: "np.ndarray", codec: str, pix_fmt: str, fps: int = 10) -> None:
+def write_clip(path, frames: np.ndarray, codec: str, pix_fmt: str, fps: int = 10) -> None:
     """Encode uint8 RGB frames [F, H, W, 3] into ``path`` with PyAV."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=fps)

@@ -110,7 +110,9 @@ def test_zero_length_video(tmp_path):
         video = out.add_stream("ffv1", rate=25)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
         audio = out.add_stream("pcm_s16le", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 800), np.int16), format="s16", layout="mono"
+        )
         frame.sample_rate = 8000
         for packet in [*audio.encode(frame), *audio.encode(None)]:
             out.mux(packet)
@@ -122,7 +124,9 @@ def test_audio_only_file(tmp_path):
     path = tmp_path / "sound.wav"
     with av.open(str(path), "w") as out:
         audio = out.add_stream("pcm_s16le", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 800), np.int16), format="s16", layout="mono"
+        )
         frame.sample_rate = 8000
         for packet in [*audio.encode(frame), *audio.encode(None)]:
             out.mux(packet)

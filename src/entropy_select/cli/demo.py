@@ -27,14 +27,27 @@ def register(subparsers) -> None:
         "ImageNet MobileNetV2 encoder and draw what it keeps and why (paper Fig. 5 and 6).",
     )
     add_video_arguments(p)
-    p.add_argument("--retention", type=float, default=0.35,
-                   help="fraction of tokens to keep (default 0.35, as in the paper's Fig. 6)")
+    p.add_argument(
+        "--retention",
+        type=float,
+        default=0.35,
+        help="fraction of tokens to keep (default 0.35, as in the paper's Fig. 6)",
+    )
     p.add_argument("--out", default="entropy_select_demo", help="output directory")
-    p.add_argument("--panel-frames", default=None,
-                   help="comma-separated frame numbers (0-based among the sampled frames) for the "
-                        "Fig.-6 panel; default: the largest and smallest budgets and one between")
-    p.add_argument("--set", dest="options", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="ENTROPY-SELECT options, e.g. --set tau=0.1 alpha=0.5")
+    p.add_argument(
+        "--panel-frames",
+        default=None,
+        help="comma-separated frame numbers (0-based among the sampled frames) for the "
+        "Fig.-6 panel; default: the largest and smallest budgets and one between",
+    )
+    p.add_argument(
+        "--set",
+        dest="options",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="ENTROPY-SELECT options, e.g. --set tau=0.1 alpha=0.5",
+    )
     p.add_argument("--dpi", type=int, default=110, help="PNG resolution (default 110)")
     p.set_defaults(func=run)
 
@@ -78,15 +91,26 @@ def run(args: argparse.Namespace) -> int:
     panel_ids = panel_ids or choose_frames(sel, 3)
     K, N = sel.budget, sel.num_tokens
     head = f"{name}: ENTROPY-SELECT keeps {K} of {N} tokens ({100 * K / N:.0f}%)"
-    panel = save_figure(panel_figure(view, sel, panel_ids, timestamps=clip.timestamps,
-                                     title=head), out / "fig6_panel.png", dpi=args.dpi)
-    strip = save_figure(strip_figure(view, sel, timestamps=clip.timestamps,
-                                     title=f"{head}, {T} frames"), out / "fig5_strip.png",
-                        dpi=args.dpi)
+    panel = save_figure(
+        panel_figure(view, sel, panel_ids, timestamps=clip.timestamps, title=head),
+        out / "fig6_panel.png",
+        dpi=args.dpi,
+    )
+    strip = save_figure(
+        strip_figure(view, sel, timestamps=clip.timestamps, title=f"{head}, {T} frames"),
+        out / "fig5_strip.png",
+        dpi=args.dpi,
+    )
     t_render = time.perf_counter() - start
 
-    tensors = {"keep_index": sel.keep_index, "keep_mask": sel.keep_mask, "scores": sel.scores,
-               "entropy": sel.entropy, "gradient": sel.gradient, "frame_budget": sel.frame_budget}
+    tensors = {
+        "keep_index": sel.keep_index,
+        "keep_mask": sel.keep_mask,
+        "scores": sel.scores,
+        "entropy": sel.entropy,
+        "gradient": sel.gradient,
+        "frame_budget": sel.frame_budget,
+    }
     save_tensors(out / "selection.safetensors", {k: v for k, v in tensors.items() if v is not None})
     summary = {
         "video": str(clip.path),
@@ -116,11 +140,15 @@ def run(args: argparse.Namespace) -> int:
         json.dump(summary, f, indent=2)
     s = summary["seconds"]
     how = "from cache" if vf.cached else f"{1000 * s['encode'] / T:.0f} ms/frame"
-    print(f"{name}: {T} frames of {clip.total_frames}, {H}x{W} tokens each ({vf.encoder.name}); "
-          f"kept K={K} of N={N} ({100 * K / N:.1f}%)")
+    print(
+        f"{name}: {T} frames of {clip.total_frames}, {H}x{W} tokens each ({vf.encoder.name}); "
+        f"kept K={K} of N={N} ({100 * K / N:.1f}%)"
+    )
     print(f"per-frame budgets: {summary['frame_budget']}")
-    print(f"seconds: decode {s['decode']:.2f}, encode {s['encode']:.2f} ({how}), "
-          f"select {s['select']:.3f}, render {s['render']:.2f}")
+    print(
+        f"seconds: decode {s['decode']:.2f}, encode {s['encode']:.2f} ({how}), "
+        f"select {s['select']:.3f}, render {s['render']:.2f}"
+    )
     for path in (panel, strip, out / "summary.json", out / "selection.safetensors"):
         print(f"wrote {path}")
     return 0

@@ -136,7 +136,9 @@ class Encoder:
         if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8:
             raise TypeError("frames must be a uint8 torch.Tensor of shape [T, H, W, 3]")
         if frames.dim() != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
-            raise ValueError(f"frames must have shape [T, H, W, 3] with T >= 1, got {tuple(frames.shape)}")
+            raise ValueError(
+                f"frames must have shape [T, H, W, 3] with T >= 1, got {tuple(frames.shape)}"
+            )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         T = frames.shape[0]
@@ -158,4 +160,3 @@ class Encoder:
     def __repr__(self) -> str:
         H, W = self.grid
         return f"{type(self).__name__}({self.cache_key}, grid={H}x{W}, dim={self.dim})"
-

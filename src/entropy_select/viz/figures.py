@@ -7,8 +7,8 @@ they render headless and in parallel; :func:`save_figure` writes them atomically
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import torch
 
@@ -36,7 +36,7 @@ def _mpl():
 
 
 def choose_frames(selection: Selection, count: int = 3) -> list[int]:
-    """Frames worth showing: the largest and smallest budgets and evenly spread others, in time order.
+    """Frames worth showing: the largest and smallest budgets, then evenly spread ones; sorted.
 
     Returns:
         Up to ``count`` distinct frame numbers, increasing.
@@ -74,19 +74,20 @@ def _outline_kept(ax, keep: torch.Tensor, size: tuple[int, int]) -> None:
     H, W = keep.shape
     rows, cols = cell_edges(size[0], H).tolist(), cell_edges(size[1], W).tolist()
     segments = []
-    padded = torch.nn.functional.pad(keep[None].float(), (1, 1, 1, 1))[0].bool()  # [H+2, W+2]
+    # plain Python lists: indexing tensors cell by cell costs seconds for a 16-frame strip
+    padded = torch.nn.functional.pad(keep[None].float(), (1, 1, 1, 1))[0].bool().tolist()
     for i in range(H):
         for j in range(W):
-            if not keep[i, j]:
+            if not padded[i + 1][j + 1]:
                 continue
             y0, y1, x0, x1 = rows[i] - 0.5, rows[i + 1] - 0.5, cols[j] - 0.5, cols[j + 1] - 0.5
-            if not padded[i, j + 1]:
+            if not padded[i][j + 1]:
                 segments.append([(x0, y0), (x1, y0)])
-            if not padded[i + 2, j + 1]:
+            if not padded[i + 2][j + 1]:
                 segments.append([(x0, y1), (x1, y1)])
-            if not padded[i + 1, j]:
+            if not padded[i + 1][j]:
                 segments.append([(x0, y0), (x0, y1)])
-            if not padded[i + 1, j + 2]:
+            if not padded[i + 1][j + 2]:
                 segments.append([(x1, y0), (x1, y1)])
     if segments:
         from matplotlib.collections import LineCollection
@@ -94,7 +95,9 @@ def _outline_kept(ax, keep: torch.Tensor, size: tuple[int, int]) -> None:
         ax.add_collection(LineCollection(segments, colors=_KEEP_EDGE, linewidths=0.6, alpha=0.9))
 
 
-def _overlay_axes(ax, frame: torch.Tensor, keep: torch.Tensor, title: str | None = None, fontsize=9):
+def _overlay_axes(
+    ax, frame: torch.Tensor, keep: torch.Tensor, title: str | None = None, fontsize=9
+):
     _image_axes(ax, overlay_keep(frame, keep).numpy(), title, fontsize)
     ax.images[-1].set_interpolation("nearest")
     _outline_kept(ax, keep, tuple(frame.shape[:2]))
@@ -102,8 +105,14 @@ def _overlay_axes(ax, frame: torch.Tensor, keep: torch.Tensor, title: str | None
 
 def _map_axes(ax, grid: torch.Tensor, size: tuple[int, int], vmin: float, vmax: float, cmap: str):
     h, w = size
-    im = ax.imshow(grid.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
-                   extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    im = ax.imshow(
+        grid.numpy(),
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        interpolation="nearest",
+        extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     return im
@@ -181,9 +190,19 @@ def panel_figure(
         axes[r, 0].set_ylabel(_time_label(t, timestamps, None), fontsize=9)
         kept = int(selection.frame_budget[t])
         _overlay_axes(axes[r, -1], frames[t], selection.keep_mask[t])
-        axes[r, -1].text(0.02, 0.96, f"{kept} tokens", transform=axes[r, -1].transAxes, fontsize=8,
-                         va="top", color="white", bbox=dict(fc="black", alpha=0.6, lw=0, pad=1.5))
-    fig.suptitle(title or f"ENTROPY-SELECT: kept {K} of {N} tokens ({100 * K / N:.0f}%)", fontsize=12)
+        axes[r, -1].text(
+            0.02,
+            0.96,
+            f"{kept} tokens",
+            transform=axes[r, -1].transAxes,
+            fontsize=8,
+            va="top",
+            color="white",
+            bbox=dict(fc="black", alpha=0.6, lw=0, pad=1.5),
+        )
+    fig.suptitle(
+        title or f"ENTROPY-SELECT: kept {K} of {N} tokens ({100 * K / N:.0f}%)", fontsize=12
+    )
     return fig
 
 
@@ -271,16 +290,26 @@ def compare_figure(
         for c, t in enumerate(frame_ids):
             head = None
             if r == 0:
-                head = f"frame {t}" + (f" · {float(timestamps[t]):.1f}s" if timestamps is not None else "")
+                head = f"frame {t}" + (
+                    f" · {float(timestamps[t]):.1f}s" if timestamps is not None else ""
+                )
             _overlay_axes(axes[r, c], frames[t], sel.keep_mask[t], head)
-            axes[r, c].text(0.02, 0.96, f"{int(sel.frame_budget[t])}", transform=axes[r, c].transAxes,
-                            fontsize=8, va="top", color="white",
-                            bbox=dict(fc="black", alpha=0.6, lw=0, pad=1.5))
+            axes[r, c].text(
+                0.02,
+                0.96,
+                f"{int(sel.frame_budget[t])}",
+                transform=axes[r, c].transAxes,
+                fontsize=8,
+                va="top",
+                color="white",
+                bbox=dict(fc="black", alpha=0.6, lw=0, pad=1.5),
+            )
         note = f"\n{notes[label]}" if notes and label in notes else ""
         merges = "\n(merges tokens)" if sel.assignment is not None else ""
         name = label.replace(":", "\n")  # "name:key=v" specs read better one option a line
-        axes[r, 0].set_ylabel(f"{name}{note}{merges}", fontsize=9, rotation=0, ha="right",
-                              va="center", labelpad=6)
+        axes[r, 0].set_ylabel(
+            f"{name}{note}{merges}", fontsize=9, rotation=0, ha="right", va="center", labelpad=6
+        )
         ax = axes[r, -1]
         colours = ["#ff006e" if t in frame_ids else _BAR for t in range(T)]
         ax.bar(range(T), sel.frame_budget.tolist(), color=colours, width=0.8)

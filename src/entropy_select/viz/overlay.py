@@ -58,7 +58,9 @@ def overlay_keep(frame: torch.Tensor, keep_mask: torch.Tensor, shade=DROP_SHADE)
     if frame.dim() != 3 or frame.shape[-1] != 3 or frame.dtype != torch.uint8:
         raise ValueError(f"frame must be uint8 [h, w, 3], got {frame.dtype} {tuple(frame.shape)}")
     if keep_mask.dim() != 2 or keep_mask.dtype != torch.bool:
-        raise ValueError(f"keep_mask must be bool [H, W], got {keep_mask.dtype} {tuple(keep_mask.shape)}")
+        raise ValueError(
+            f"keep_mask must be bool [H, W], got {keep_mask.dtype} {tuple(keep_mask.shape)}"
+        )
     colour, alpha = shade
     keep = upsample_grid(keep_mask, tuple(frame.shape[:2]))[..., None]  # [h, w, 1]
     dimmed = frame.float() * (1 - alpha) + torch.tensor(colour, dtype=torch.float32) * alpha
