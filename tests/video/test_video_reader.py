@@ -3,9 +3,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import FORMATS, av, write_clip
+from video_clips import FORMATS, av, write_clip
 
 from entropy_select.video import read_video, sample_indices, sample_video_path
+
+pytestmark = pytest.mark.skipif(av is None, reason="needs av and numpy (entropy-select[video])")
 
 
 def test_bikes_uniform_16(bikes_path):
