@@ -10,13 +10,10 @@ of them, or a callable returning either). This module's :func:`manifests` is tha
 
 Registered model ids (each a subclass of the lmms-eval class named, built on first use):
 
-============================  =====================================================  ==========
-``--model``                   wraps (lmms-eval 0.7.3, Hugging Face transformers)      model_type
-============================  =====================================================  ==========
-``llava_onevision_es``        ``lmms_eval.models.simple.llava_hf.LlavaHf``            llava_onevision
-``qwen2_5_vl_es``             ``lmms_eval.models.{chat,simple}.qwen2_5_vl.Qwen2_5_VL`` qwen2_5_vl
-``qwen3_vl_es``               ``lmms_eval.models.{chat,simple}.qwen3_vl.Qwen3_VL``     qwen3_vl
-============================  =====================================================  ==========
+- ``llava_onevision_es`` (alias ``llava_hf_es``): ``lmms_eval.models.simple.llava_hf.LlavaHf``,
+  model_type ``llava_onevision``;
+- ``qwen2_5_vl_es``: ``lmms_eval.models.{chat,simple}.qwen2_5_vl.Qwen2_5_VL``, ``qwen2_5_vl``;
+- ``qwen3_vl_es``: ``lmms_eval.models.{chat,simple}.qwen3_vl.Qwen3_VL``, ``qwen3_vl``.
 
 ``llava_onevision_es`` registers the *simple* ``llava_hf`` class only: lmms-eval's chat variant
 hands video paths to the Hugging Face processor, which ignores ``max_frames_num``, whereas the
