@@ -11,7 +11,7 @@
 # Usage: scripts/ci_lmms_eval.sh            (env: LMMS_VENV=.venv-lmms, PYTHON=python3)
 # Wall time on a 2-core machine: 4 min 44 s building the environment from scratch (pip cache
 # warm; the CPU torch comes from a local wheel) + tests; 1 min 00 s with it already built; the
-# test file itself runs in about 30 s. pip prints "lmms-eval 0.7.3 requires ..., which is not
+# test files themselves run in about 30 s. pip prints "lmms-eval 0.7.3 requires ..., which is not
 # installed" for every skipped dependency: expected, that is what --no-deps is for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,4 +37,4 @@ assert not torch.version.cuda, f"a CUDA torch crept in: {torch.__version__}"
 print("torch", torch.__version__, "(CPU), no torchvision")
 PY
 
-PYTHONPATH=src "$PY" -m pytest -q -p no:cacheprovider tests/integrations/test_lmms_eval.py "$@"
+PYTHONPATH=src "$PY" -m pytest -q -p no:cacheprovider tests/integrations "$@"
