@@ -1,11 +1,14 @@
-"""CPU latency of ``es.select_tokens`` (reference path) across retention ratios.
+"""CPU latency of ``es.select_tokens``: the reference path and the CPU fast path, in one run.
 
 Shapes: 16×14×14×1152 and 16×27×27×1152 float32 (SigLIP-width features, pooled and unpooled
-LLaVA-OneVision grids). For each shape: the median time at retention 0.05/0.1/0.25/0.35/0.5
-(retentions interleaved run by run, so machine noise falls on all alike) and the max/min ratio of
-the medians across retention (near 1 when the cost does not depend on K).
+LLaVA-OneVision grids). For each shape and implementation (``impl="reference"`` and
+``impl="cpu"``, see ``entropy_select.kernels.cpu``): the median time at retention
+0.05/0.1/0.25/0.35/0.5 — every (impl, retention) variant interleaved run by run, so machine noise
+falls on all alike — the max/min ratio of the medians across retention (near 1 when the cost does
+not depend on K), and the speed-up of each implementation over the reference.
 
     python benchmarks/bench_cpu.py            # writes benchmarks/results/cpu.json
+    python benchmarks/bench_cpu.py --impl cpu --repeat 11
 """
 
 from __future__ import annotations
@@ -26,35 +29,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=RESULTS / "cpu.json")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--impl", default="reference")
+    parser.add_argument(
+        "--impl", default="reference,cpu", help="comma-separated impls, timed interleaved"
+    )
     args = parser.parse_args()
+    impls = args.impl.split(",")
     gen = torch.Generator().manual_seed(0)
     rows = []
     for shape in SHAPES:
         x = torch.randn(*shape, generator=gen)
         fns = {
-            str(r): (lambda r=r, x=x: es.select_tokens(x, retention=r, impl=args.impl))
+            f"{impl}@{r}": (lambda r=r, x=x, impl=impl: es.select_tokens(x, retention=r, impl=impl))
+            for impl in impls
             for r in RETENTIONS
         }
-        per_r = time_cpu_interleaved(fns, repeat=args.repeat)
-        for r, t in per_r.items():
-            print(f"{'x'.join(map(str, shape))} r={r:<5} median {1000 * t['median_s']:8.1f} ms")
-        medians = [v["median_s"] for v in per_r.values()]
-        ratio = max(medians) / min(medians)
-        rows.append(
-            {
+        timed = time_cpu_interleaved(fns, repeat=args.repeat)
+        name = "x".join(map(str, shape))
+        for impl in impls:
+            per_r = {str(r): timed[f"{impl}@{r}"] for r in RETENTIONS}
+            for r, t in per_r.items():
+                print(f"{name} {impl:<9} r={r:<5} median {1000 * t['median_s']:8.1f} ms")
+            medians = [v["median_s"] for v in per_r.values()]
+            ratio = max(medians) / min(medians)
+            row = {
                 "shape": list(shape),
                 "dtype": "float32",
+                "impl": impl,
                 "by_retention": per_r,
+                "median_over_retentions_s": sorted(medians)[len(medians) // 2],
                 "max_min_ratio": ratio,
             }
-        )
-        print(f"  max/min across retention: {ratio:.3f}")
+            rows.append(row)
+            print(f"  {impl}: max/min across retention: {ratio:.3f}")
+        ref = [r for r in rows if r["shape"] == list(shape) and r["impl"] == "reference"]
+        for row in rows:
+            if ref and row["shape"] == list(shape):
+                row["speedup_vs_reference"] = (
+                    ref[0]["median_over_retentions_s"] / row["median_over_retentions_s"]
+                )
+                print(f"  {row['impl']}: {row['speedup_vs_reference']:.2f}x the reference")
     write_json(
         args.out,
         {
             "benchmark": "select_tokens on CPU",
-            "impl": args.impl,
+            "impl": impls,
             "meta": metadata("cpu"),
             "results": rows,
         },

@@ -90,6 +90,30 @@ def test_select_tokens_triton_equals_reference(shape, retention):
 
 @cuda
 @pytest.mark.cuda
+@pytest.mark.parametrize("shape", [(1, 7, 13, 27), (2, 4, 3, 2), (1, 1, 32, 32), (3, 16, 14, 14)])
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("grid,coverage", [(4, 0.5), (1, 0.0), (3, 1.0)])
+def test_grid_select_kernel_equals_core(shape, ties, grid, coverage):
+    from entropy_select.core.allocation import allocate_frame_budget
+    from entropy_select.core.grid import grid_quota_topk
+    from entropy_select.core.select import mask_to_index
+    from entropy_select.kernels.triton.frame_select import grid_select_triton
+
+    g = torch.Generator(device="cuda").manual_seed(3)
+    s = torch.rand(*shape, device="cuda", generator=g)
+    if ties:
+        s = (s * 4).round() / 4
+    N = s[0].numel()
+    for K in (1, max(1, N // 20), N // 3 or 1, N):
+        fb = allocate_frame_budget(s, K)
+        keep, idx = grid_select_triton(s, fb, K, grid, coverage)
+        ref = grid_quota_topk(s, fb, grid, coverage)
+        assert torch.equal(keep, ref)
+        assert torch.equal(idx, mask_to_index(ref.flatten(-3), K))
+
+
+@cuda
+@pytest.mark.cuda
 def test_cuda_graph_capture():
     x = torch.randn(6, 7, 9, 48, device="cuda")
     fn = lambda: es.select_tokens(x, budget=50, impl="triton", validate=False)  # noqa: E731
@@ -132,6 +156,15 @@ _INTERP_SCRIPT = textwrap.dedent(
     ref = es.select_tokens(y, retention=0.35, impl="reference")
     out = es.select_tokens(y, retention=0.35, impl="triton")
     assert torch.equal(out.keep_index, ref.keep_index), (out.keep_index, ref.keep_index)
+    from entropy_select.core.grid import grid_quota_topk
+    from entropy_select.core.select import mask_to_index
+    from entropy_select.core.allocation import allocate_frame_budget
+    from entropy_select.kernels.triton.frame_select import grid_select_triton
+    s = (torch.rand(2, 3, 5, 7) * 4).round() / 4  # many ties
+    fb = allocate_frame_budget(s, 40)
+    keep, idx = grid_select_triton(s, fb, 40, 2, 0.5)
+    assert torch.equal(keep, grid_quota_topk(s, fb, 2, 0.5))
+    assert torch.equal(idx, mask_to_index(keep.flatten(-3), 40))
     print("ok")
     """
 )

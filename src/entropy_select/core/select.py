@@ -18,7 +18,7 @@ from .selection import Selection
 
 __all__ = ["select_tokens", "mask_to_index", "fused_scores", "IMPLS"]
 
-IMPLS = ("auto", "reference", "triton")
+IMPLS = ("auto", "reference", "triton", "cpu")
 
 
 def mask_to_index(mask: torch.Tensor, budget: int) -> torch.Tensor:
@@ -68,7 +68,9 @@ def select_tokens(
         budget: ``K`` in [1, N]. Exactly one of ``retention`` and ``budget``.
         config: hyper-parameters (default :class:`EntropySelectConfig()`).
         impl: ``"reference"`` (pure torch), ``"triton"`` (GPU kernels; raises if they cannot
-            run) or ``"auto"`` (Triton on CUDA when available, else reference).
+            run), ``"cpu"`` (the CPU fast path of :mod:`entropy_select.kernels.cpu`; raises for a
+            non-CPU input) or ``"auto"`` (Triton on CUDA when available, the CPU fast path on
+            CPU, else reference).
         validate: check for NaN/inf (one host synchronisation). Turn off for CUDA-graph capture.
         **options: config fields overriding ``config`` (``tau=0.1``); strings are parsed.
 
@@ -94,10 +96,15 @@ def select_tokens(
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     _, T, H, W, _ = x.shape
     K = resolve_budget(T * H * W, retention, budget)
-    if _resolve_impl(impl, x) == "triton":
+    resolved = _resolve_impl(impl, x)
+    if resolved == "triton":
         from ..kernels import select_tokens_triton
 
         selection = select_tokens_triton(x, K, cfg)
+    elif resolved == "cpu":
+        from ..kernels.cpu import fused_scores_cpu
+
+        selection = _select_reference(x, K, cfg, fused_scores_cpu)
     else:
         selection = _select_reference(x, K, cfg)
     return selection.unbatched() if squeeze else selection
@@ -106,17 +113,29 @@ def select_tokens(
 def _resolve_impl(impl: str, x: torch.Tensor) -> str:
     if impl == "reference":
         return "reference"
+    if impl == "cpu":
+        from ..kernels.cpu import cpu_available
+
+        ok, why = cpu_available(x)
+        if not ok:
+            raise RuntimeError(f'impl="cpu" cannot run here: {why}')
+        return "cpu"
     from ..kernels import triton_available
 
     ok, why = triton_available(x)
     if impl == "triton" and not ok:
         raise RuntimeError(f'impl="triton" cannot run here: {why}')
-    return "triton" if ok else "reference"
+    if ok:
+        return "triton"
+    return "cpu" if x.device.type == "cpu" else "reference"
 
 
-def _select_reference(x: torch.Tensor, K: int, cfg: EntropySelectConfig) -> Selection:
-    """The reference pipeline on a batch ``[B, T, H, W, D]``."""
-    score, entropy, gradient = fused_scores(x, cfg)
+def _select_reference(
+    x: torch.Tensor, K: int, cfg: EntropySelectConfig, scores_fn=None
+) -> Selection:
+    """The reference pipeline on a batch ``[B, T, H, W, D]`` (``scores_fn``: a twin of
+    :func:`fused_scores`, e.g. the CPU fast path's; default the reference's)."""
+    score, entropy, gradient = (scores_fn or fused_scores)(x, cfg)
     frame_budget = allocate_frame_budget(
         score, K, cfg.top_q, cfg.alloc_tau, cfg.min_frame_tokens, cfg.max_frame_tokens
     )  # [B, T]

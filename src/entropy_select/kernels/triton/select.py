@@ -16,6 +16,7 @@ from ...core.config import EntropySelectConfig
 from ...core.entropy import entropy_term, minmax_normalize
 from ...core.select import assemble_selection
 from ...core.selection import Selection
+from .frame_select import grid_select_triton
 from .window_entropy import window_entropy_and_gradient_triton
 
 __all__ = ["select_tokens_triton", "fused_scores_triton"]
@@ -64,4 +65,20 @@ def select_tokens_triton(x: torch.Tensor, budget: int, config: EntropySelectConf
         config.min_frame_tokens,
         config.max_frame_tokens,
     )  # [B, T]
-    return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)
+    if config.grid_fusion:  # SPEC §6 stays on the core's batched code
+        return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)
+    # SPEC §5 and §7 in one kernel: grid quotas, per-frame top-B_f, the sorted keep_index.
+    keep, keep_index = grid_select_triton(score, frame_budget, budget, config.grid, config.coverage)
+    Bsz, T, H, W, D = x.shape
+    flat_x = x.reshape(Bsz, T * H * W, D)  # [B, N, D]
+    tokens = flat_x.gather(1, keep_index.unsqueeze(-1).expand(-1, -1, D))  # [B, K, D]
+    return Selection(
+        keep_index=keep_index,
+        tokens=tokens,
+        scores=score,
+        frame_budget=frame_budget,
+        keep_mask=keep,
+        entropy=entropy,
+        gradient=gradient,
+        assignment=None,
+    )
