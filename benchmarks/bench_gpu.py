@@ -127,7 +127,7 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
     for r in RETENTIONS:
         K = max(1, min(T * H * W, int(r * T * H * W + 1e-9)))
         for label, impl in methods:
-            fn = lambda x, impl=impl: es.select_tokens(x, budget=K, impl=impl, validate=False)  # noqa: E731
+            fn = lambda x, impl=impl, K=K: es.select_tokens(x, budget=K, impl=impl, validate=False)  # noqa: E731
             reps = args.reps if impl == "triton" else max(5, args.reps // 5)
             row = {"method": label, "retention": r, "K": K}
             try:
@@ -155,7 +155,7 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
             row = {"method": sel_name, "retention": r, "K": K}
             try:
                 sel = selectors.get(sel_name)
-                fn = lambda x, sel=sel: sel(x, budget=K)  # noqa: E731
+                fn = lambda x, sel=sel, K=K: sel(x, budget=K)  # noqa: E731
                 ts = time_events(fn, xs, warmup=2, reps=max(5, args.reps // 5))
                 row["eager"] = summary(ts)
                 row["best_us"] = row["eager"]["median_us"]
@@ -184,7 +184,7 @@ def bench_frames(args) -> list[dict]:
     for T in FRAMES:
         xs = make_inputs(T, 14, 14, 1152, torch.bfloat16)
         K = int(0.25 * T * 196)
-        fn = lambda x: es.select_tokens(x, budget=K, impl="triton", validate=False)  # noqa: E731
+        fn = lambda x, K=K: es.select_tokens(x, budget=K, impl="triton", validate=False)  # noqa: E731
         eager = summary(time_events(fn, xs, reps=args.reps))
         gt = graph_times(fn, xs, reps=args.reps)
         out.append({"T": T, "eager": eager, "graph": summary(gt) if isinstance(gt, list) else gt})

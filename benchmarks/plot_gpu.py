@@ -17,7 +17,7 @@ def plot(results: dict, path: str) -> None:
 
     shapes = [s for s in results["shapes"] if "runs" in s]
     fig, axes = plt.subplots(1, len(shapes) + 1, figsize=(5 * (len(shapes) + 1), 4))
-    for ax, rec in zip(axes, shapes):
+    for ax, rec in zip(axes, shapes, strict=False):
         for method in sorted({r["method"] for r in rec["runs"]}):
             rows = [r for r in rec["runs"] if r["method"] == method and "best_us" in r]
             if rows:
@@ -36,7 +36,7 @@ def plot(results: dict, path: str) -> None:
         ax.plot(ts, [f["eager"]["median_us"] for f in frames], "o-", label="triton eager")
         gr = [(f["T"], f["graph"]["median_us"]) for f in frames if isinstance(f["graph"], dict)]
         if gr:
-            ax.plot(*zip(*gr), "s-", label="triton CUDA graph")
+            ax.plot(*zip(*gr, strict=True), "s-", label="triton CUDA graph")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("frames T (14x14x1152 bf16, r=0.25)")

@@ -32,8 +32,8 @@ def main() -> int:
         xs = make_inputs(T, 14, 14, D, torch.bfloat16)
         nbytes = xs[0].numel() * 2
         for variant, bd, splits in VARIANTS:
-            fn = lambda x: window_entropy_and_gradient_triton(  # noqa: E731
-                x, variant=variant, block_d=bd, splits=splits
+            fn = lambda x, variant=variant, bd=bd, splits=splits: (  # noqa: E731
+                window_entropy_and_gradient_triton(x, variant=variant, block_d=bd, splits=splits)
             )
             try:
                 us = statistics.median(time_events(fn, xs, reps=20))
@@ -44,7 +44,7 @@ def main() -> int:
             out["kernels"].append(row)
             print(row, flush=True)
         K = int(0.25 * T * 196)
-        sel = lambda x: es.select_tokens(x, budget=K, impl="triton", validate=False)  # noqa: E731
+        sel = lambda x, K=K: es.select_tokens(x, budget=K, impl="triton", validate=False)  # noqa: E731
         for x in xs:
             sel(x)
         torch.cuda.synchronize()

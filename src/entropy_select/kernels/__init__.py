@@ -42,7 +42,7 @@ def triton_available(x: torch.Tensor | None = None) -> tuple[bool, str]:
 
 
 def select_tokens_triton(x: torch.Tensor, budget: int, config) -> object:
-    """ENTROPY-SELECT on a batch with the Triton kernels; see :func:`.triton.select.select_tokens_triton`.
+    """ENTROPY-SELECT on a batch with the Triton kernels (:mod:`.triton.select`).
 
     Shapes:
         x: [B, T, H, W, D]  ->  batched Selection with K = budget

@@ -429,7 +429,8 @@ def window_entropy_and_gradient_triton(
     programs = B * T * H * njb
     if splits is None:
         splits = _splits(programs, D, block_d, x.device)
-    d_per_split = -(-(-(-D // splits)) // block_d) * block_d  # ceil(D/S) rounded up to BLOCK_D
+    per_split = -(-D // splits)  # ceil(D / S)
+    d_per_split = -(-per_split // block_d) * block_d  # rounded up to a multiple of BLOCK_D
     splits = -(-D // d_per_split)
     if splits * ntok * ncol >= 2**31:
         raise ValueError(f"too many tokens for one launch ({ntok}); split the batch")
