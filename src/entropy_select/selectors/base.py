@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -67,7 +67,6 @@ class Selector:
         return f"{type(self).__name__}()"
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Helpers shared by the baselines. Each is vectorised over the batch and never syncs the host.
 # ---------------------------------------------------------------------------------------------
@@ -82,11 +81,13 @@ def topk_mask(scores: torch.Tensor, budget: int) -> torch.Tensor:
         scores: [..., N]  ->  [..., N] bool with exactly ``budget`` True
     """
     order = torch.argsort(scores, dim=-1, descending=True, stable=True)[..., :budget]
-    return torch.zeros(scores.shape, dtype=torch.bool, device=scores.device).scatter_(-1, order, True)
+    return torch.zeros(scores.shape, dtype=torch.bool, device=scores.device).scatter_(
+        -1, order, True
+    )
 
 
 def apportion(target: torch.Tensor, budget: int, cap: int) -> torch.Tensor:
-    """Integer per-frame budgets near real ``target`` values, each ``<= cap``, summing to ``budget``.
+    """Integer budgets near real ``target`` values, each ``<= cap``, summing to ``budget``.
 
     Every frame owns ``cap`` unit slots; slot ``s`` of frame ``f`` has priority ``target_f − s``
     and the ``budget`` highest-priority slots win (ties: lower frame). This is the largest-
@@ -133,7 +134,9 @@ def lattice_shape(height: int, width: int, count: int) -> tuple[int, int]:
     return rows, cols
 
 
-def lattice_mask(height: int, width: int, count: int, device: torch.device | None = None) -> torch.Tensor:
+def lattice_mask(
+    height: int, width: int, count: int, device: torch.device | None = None
+) -> torch.Tensor:
     """``count`` positions of an ``H×W`` frame on a regular lattice (raster order), as a mask.
 
     The lattice of :func:`lattice_shape` puts its points at the centres of equal strips
@@ -177,7 +180,11 @@ def merge_mean(
     """
     Bsz, _, D = flat.shape
     cd = compute_dtype(flat.dtype)
-    w = torch.ones(assignment.shape, dtype=cd, device=flat.device) if weight is None else weight.to(cd)
+    w = (
+        torch.ones(assignment.shape, dtype=cd, device=flat.device)
+        if weight is None
+        else weight.to(cd)
+    )
     w = torch.where(assignment >= 0, w, torch.zeros_like(w))
     slot = assignment.clamp_min(0)
     total = torch.zeros(Bsz, budget, D, dtype=cd, device=flat.device)

@@ -62,7 +62,7 @@ class DyCokeTTM(Selector):
         ref = reference_frames(T)
         is_anchor = torch.tensor([r < 0 for r in ref], device=device)  # [T]
         anchors = int(sum(r < 0 for r in ref))
-        xn = normalize_tokens(features.to(compute_dtype(features.dtype))).view(Bsz, T, m, D)
+        xn = normalize_tokens(features.to(compute_dtype(features.dtype))).reshape(Bsz, T, m, D)
         ref_index = torch.tensor([max(r, 0) for r in ref], device=device)
         dissim = 1 - (xn * xn[:, ref_index]).sum(-1)  # [B, T, m]; meaningless on anchors
         if budget >= anchors * m:

@@ -40,7 +40,9 @@ class EntropySelect(Selector):
         self.config = EntropySelectConfig.from_kwargs(PRESETS[preset], **options)
 
     def select(self, features: torch.Tensor, budget: int) -> Selection:
-        return select_tokens(features, budget=budget, config=self.config, impl=self.impl, validate=False)
+        return select_tokens(
+            features, budget=budget, config=self.config, impl=self.impl, validate=False
+        )
 
     def __repr__(self) -> str:
         return f"EntropySelect(preset={self.preset!r}, impl={self.impl!r}, config={self.config})"

@@ -30,7 +30,9 @@ def pooled_shape(frames: int, height: int, width: int, budget: int) -> tuple[int
     return frames, rows, cols
 
 
-def bin_layout(length: int, bins: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def bin_layout(
+    length: int, bins: int, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Split ``length`` positions into ``bins`` contiguous, non-empty runs.
 
     Position ``i`` goes to bin ``floor(i·bins/length)``. These are exactly the windows of

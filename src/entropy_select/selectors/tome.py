@@ -62,12 +62,18 @@ class ToMe(Selector):
             # merge the r sources into their destinations (size-weighted: sums and sizes add)
             a_total, b_total = total[:, 0::2], total[:, 1::2].clone()
             a_size, b_size = size[:, 0::2], size[:, 1::2].clone()
-            b_total.scatter_add_(1, dst.unsqueeze(-1).expand(-1, -1, D), a_total.gather(1, src.unsqueeze(-1).expand(-1, -1, D)))
+            b_total.scatter_add_(
+                1,
+                dst.unsqueeze(-1).expand(-1, -1, D),
+                a_total.gather(1, src.unsqueeze(-1).expand(-1, -1, D)),
+            )
             b_size.scatter_add_(1, dst, a_size.gather(1, src))
             # survivors: unmerged A tokens and all B tokens, re-sorted by anchor position
             new_anchor = torch.cat([anchor[:, 0::2].gather(1, keep_a), anchor[:, 1::2]], 1)
             resort = torch.argsort(new_anchor, dim=-1)  # anchors are distinct
-            place = torch.empty_like(resort).scatter_(1, resort, torch.arange(n - r, device=device).expand(Bsz, -1))
+            place = torch.empty_like(resort).scatter_(
+                1, resort, torch.arange(n - r, device=device).expand(Bsz, -1)
+            )
             # where each old place goes: A place -> its survivor or its destination's place
             a_new = torch.empty(Bsz, na, dtype=torch.long, device=device)
             a_new.scatter_(1, keep_a, place[:, : na - r])
@@ -76,7 +82,9 @@ class ToMe(Selector):
             remap[:, 0::2] = a_new
             remap[:, 1::2] = place[:, na - r :]
             owner = remap.gather(1, owner)
-            survivors_total = torch.cat([a_total.gather(1, keep_a.unsqueeze(-1).expand(-1, -1, D)), b_total], 1)
+            survivors_total = torch.cat(
+                [a_total.gather(1, keep_a.unsqueeze(-1).expand(-1, -1, D)), b_total], 1
+            )
             survivors_size = torch.cat([a_size.gather(1, keep_a), b_size], 1)
             total = survivors_total.gather(1, resort.unsqueeze(-1).expand(-1, -1, D))
             size = survivors_size.gather(1, resort)

@@ -10,7 +10,7 @@ lowest-variance half of the channels of the L2-normalised features.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -65,7 +65,9 @@ class VidCom2(Selector):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         scales = tuple(float(s) for s in scales)
         if not scales or min(scales) <= 0:
-            raise ValueError(f"scales must be a non-empty sequence of positive numbers, got {scales}")
+            raise ValueError(
+                f"scales must be a non-empty sequence of positive numbers, got {scales}"
+            )
         self.channel_ratio = float(channel_ratio)
         self.temperature = float(temperature)
         self.scales = scales
@@ -78,7 +80,7 @@ class VidCom2(Selector):
         variance = x.var(dim=1, unbiased=False)  # [B, D]
         channels = torch.argsort(variance, dim=-1, stable=True)[:, :keep_ch]  # lowest variance
         x = x.gather(2, channels.unsqueeze(1).expand(-1, T * m, -1))
-        xn = normalize_tokens(x).view(Bsz, T, m, keep_ch)  # [B, T, m, c]
+        xn = normalize_tokens(x).reshape(Bsz, T, m, keep_ch)  # [B, T, m, c]
         video_mean = xn.mean(dim=(1, 2), keepdim=True)
         frame_mean = xn.mean(dim=2, keepdim=True)
         v = self._gaussian(xn, video_mean)  # [B, T, m]
@@ -89,9 +91,7 @@ class VidCom2(Selector):
         frame_budget = apportion(target, budget, m)  # [B, T]
         score = -(v + f)
         keep = rank_within(score) < frame_budget.unsqueeze(-1)  # [B, T, m]
-        return build_selection(
-            features, budget, keep.reshape(Bsz, T * m), score.view(Bsz, T, H, W)
-        )
+        return build_selection(features, budget, keep.reshape(Bsz, T * m), score.view(Bsz, T, H, W))
 
     def _gaussian(self, x: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
         dist = (x - center).pow(2).sum(-1)

@@ -1,0 +1,188 @@
+"""``scissor``: LLaVA-Scissor's Semantic Connected Components, with a threshold search for K.
+
+Reimplemented from LLaVA-Scissor (Sun et al., 2025, "LLaVA-Scissor: Token Compression with
+Semantic Connected Components for Video LLMs", §3): tokens are nodes of a graph whose edges join
+pairs with cosine similarity above a threshold τ; every connected component becomes one token
+(its mean). This runs first inside each frame (spatial SCC), then over all frames' component
+tokens together (temporal SCC); finally every original token is merged into the most similar
+surviving token. LLaVA-Scissor sets τ by hand, so the number of tokens follows from τ; to hit an
+exact K we search τ by bisection and report that cost (it is the method's real cost at a given
+retention).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..core.checks import compute_dtype
+from ..core.select import mask_to_index
+from ..core.selection import Selection
+from .base import Selector, build_selection, merge_mean, normalize_tokens, slot_of_kept, topk_mask
+
+__all__ = ["Scissor", "connected_components"]
+
+
+def connected_components(adjacency: torch.Tensor) -> torch.Tensor:
+    """Label every node with the lowest index of its connected component.
+
+    Min-label propagation with pointer jumping (``label ← label[label]``), repeated until
+    nothing changes: a few dense passes for the well-connected graphs SCC builds, at most the
+    graph's diameter in the worst case. One host synchronisation per pass.
+
+    Args:
+        adjacency: symmetric bool adjacency (the diagonal is ignored).
+
+    Shapes:
+        adjacency: [..., n, n]  ->  [..., n] int64
+    """
+    n = adjacency.shape[-1]
+    labels = (
+        torch.arange(n, device=adjacency.device, dtype=torch.int32)
+        .expand(adjacency.shape[:-1])
+        .contiguous()
+    )
+    none = torch.tensor(n, dtype=torch.int32, device=adjacency.device)
+    while True:
+        reach = torch.where(adjacency, labels.unsqueeze(-2), none).amin(-1)  # [..., n]
+        new = torch.minimum(labels, reach)
+        new = new.gather(-1, new.long())  # pointer jumping: adopt the label's own label
+        if torch.equal(new, labels):
+            return labels.long()
+        labels = new
+
+
+class Scissor(Selector):
+    """LLaVA-Scissor's two-step SCC, exact-K through a bisection on the threshold τ.
+
+    For a threshold τ (the same for both steps):
+
+    1. Spatial: in each frame, components of the graph ``cos(x_i, x_j) > τ``; each component's
+       token is the mean of its raw features.
+    2. Temporal: components of the same graph over all frames' component tokens; ``C(τ)``
+       components remain.
+
+    ``C`` grows with τ (``τ > 1``: no edges, ``C = N``; ``τ < −1``: one component), though not
+    strictly (the temporal step works on means). ``iterations`` bisection steps on
+    τ ∈ (−1 − ε, 1 + ε) look for the smallest ``C(τ) >= K``, stopping early when ``C = K`` (a
+    video of a batch that reaches ``C = K`` keeps that τ). If ``C > K`` then, the K largest
+    components survive (ties: lower root index).
+    Every token of a dropped component merges into the survivor whose mean is most similar
+    (cosine) — LLaVA-Scissor's final merge step. Output tokens are the plain means of all tokens
+    each survivor holds, anchored at the member most similar to the survivor's component mean.
+
+    Args:
+        iterations: bisection steps, >= 1 (each halves the τ interval; 24 reach ~1e-7).
+
+    Scores: the number of tokens merged into each anchor (>= 1); 0 elsewhere.
+
+    Cost: grows as retention falls and varies with the content: every bisection step redoes both
+    SCC steps; the temporal step is a dense graph over the C₁(τ) spatial components (O(C₁²·D)),
+    so it is largest where τ is high. Per-frame similarities (O(T·(HW)²·D)) are computed once.
+    The search and the component labelling synchronise with the host at every step.
+
+    Shapes:
+        features: [B, T, H, W, D]  ->  keep_index [B, K], tokens [B, K, D], assignment [B, N]
+    """
+
+    name = "scissor"
+
+    def __init__(self, iterations: int = 24) -> None:
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+            raise ValueError(f"iterations must be an int >= 1, got {iterations!r}")
+        self.iterations = iterations
+
+    def select(self, features: torch.Tensor, budget: int) -> Selection:
+        Bsz, T, H, W, D = features.shape
+        m, N = H * W, T * H * W
+        device = features.device
+        x = features.to(compute_dtype(features.dtype)).reshape(Bsz, N, D)  # [B, N, D]
+        xn = normalize_tokens(x)
+        frame_sim = xn.reshape(Bsz, T, m, D) @ xn.reshape(Bsz, T, m, D).transpose(
+            -1, -2
+        )  # [B, T, m, m]
+        eps = 1e-3
+        lo = torch.full((Bsz,), -1.0 - eps, dtype=torch.float64, device=device)  # C(lo) <= K
+        hi = torch.full((Bsz,), 1.0 + eps, dtype=torch.float64, device=device)  # C(hi) >= K
+        done = torch.zeros(Bsz, dtype=torch.bool, device=device)  # C(hi) == K: frozen
+        for _ in range(self.iterations):
+            mid = (lo + hi) / 2
+            _, count = self._scc(x, frame_sim, mid)
+            enough = (count >= budget) & ~done
+            hi = torch.where(enough, mid, hi)
+            lo = torch.where(enough | done, lo, mid)
+            done = done | (enough & (count == budget))
+            if bool(done.all()):
+                break
+        group, count = self._scc(x, frame_sim, hi)  # [B, N] root (a flat index) of every token
+        return self._finish(features, x, xn, group, budget)
+
+    def _scc(
+        self, x: torch.Tensor, frame_sim: torch.Tensor, tau: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both SCC steps at thresholds ``tau`` [B]: each token's final root and the count C [B]."""
+        Bsz, N, D = x.shape
+        T, m = frame_sim.shape[1], frame_sim.shape[-1]
+        thr = tau.to(frame_sim.dtype).view(Bsz, 1, 1, 1)
+        spatial = connected_components(frame_sim > thr)  # [B, T, m] in-frame root
+        offset = (torch.arange(T, device=x.device) * m).view(1, T, 1)
+        root1 = (spatial + offset).reshape(Bsz, N)  # [B, N] flat index of the spatial root
+        is_root = root1 == torch.arange(N, device=x.device)
+        n1 = int(is_root.sum(-1).max())  # the most spatial components in the batch
+        roots = mask_to_index(is_root, N)[:, :n1]  # [B, n1] roots first, ascending
+        valid = is_root.gather(1, roots)  # [B, n1] padding where a video has fewer
+        place = torch.zeros(Bsz, N, dtype=torch.long, device=x.device).scatter_(
+            1, roots, torch.arange(n1, device=x.device).expand(Bsz, -1)
+        )
+        member = place.gather(1, root1)  # [B, N] compact component of every token
+        means = normalize_tokens(merge_mean(x, member, n1))  # [B, n1, D]
+        sim = means @ means.transpose(1, 2)  # [B, n1, n1]
+        edge = (sim > tau.to(sim.dtype).view(Bsz, 1, 1)) & valid.unsqueeze(1) & valid.unsqueeze(2)
+        temporal = connected_components(edge)  # [B, n1] compact root
+        root2 = roots.gather(1, temporal)  # flat index of the final root
+        group = root2.gather(1, member)  # [B, N]
+        count = ((temporal == torch.arange(n1, device=x.device)) & valid).sum(-1)
+        return group, count
+
+    def _finish(self, features, x, xn, group, budget: int) -> Selection:
+        """Keep the K largest components, merge the rest into their most similar survivor."""
+        Bsz, T, H, W, D = features.shape
+        N = T * H * W
+        device = x.device
+        size = torch.zeros(Bsz, N, dtype=x.dtype, device=device).scatter_add_(
+            1, group, torch.ones_like(x[..., 0])
+        )  # [B, N] component size at each root, 0 elsewhere
+        survivor = topk_mask(size, budget)  # [B, N] roots of the K largest components
+        rank = slot_of_kept(survivor)  # survivor number at each surviving root
+        slot = torch.where(
+            survivor.gather(1, group), rank.gather(1, group), torch.full_like(group, -1)
+        )
+        centre = normalize_tokens(merge_mean(x, slot, budget))  # [B, K, D] survivor component means
+        nearest = torch.argmax(xn @ centre.transpose(1, 2), dim=-1)  # [B, N]
+        slot = torch.where(slot >= 0, slot, nearest)  # LLaVA-Scissor's final merge
+        # anchor: the member of each surviving component most similar to its mean
+        own = torch.where(survivor.gather(1, group), rank.gather(1, group), torch.zeros_like(group))
+        fit = (xn * centre.gather(1, own.unsqueeze(-1).expand(-1, -1, D))).sum(-1)
+        fit = torch.where(survivor.gather(1, group), fit, torch.full_like(fit, float("-inf")))
+        best = torch.full((Bsz, budget), float("-inf"), dtype=fit.dtype, device=device)
+        best = best.scatter_reduce(1, own, fit, reduce="amax")
+        is_best = survivor.gather(1, group) & (fit == best.gather(1, own))
+        # ties: the lowest index among equally good members of a component
+        first = torch.full((Bsz, budget), N, dtype=torch.long, device=device)
+        position = torch.arange(N, device=device).expand(Bsz, -1)
+        first = first.scatter_reduce(1, own, torch.where(is_best, position, N), reduce="amin")
+        keep_flat = torch.zeros(Bsz, N, dtype=torch.bool, device=device).scatter_(1, first, True)
+        # slots are numbered by root order; renumber them by anchor order (the output order)
+        by_anchor = slot_of_kept(keep_flat).gather(1, first)  # [B, K] output slot of survivor s
+        assignment = by_anchor.gather(1, slot)
+        tokens = merge_mean(x, assignment, budget).to(features.dtype)
+        held = torch.zeros(Bsz, budget, dtype=x.dtype, device=device).scatter_add_(
+            1, assignment, torch.ones_like(x[..., 0])
+        )
+        score = torch.zeros(Bsz, N, dtype=x.dtype, device=device)
+        score.scatter_(1, first, held.gather(1, by_anchor))  # survivor s: anchor first[s]
+        return build_selection(
+            features, budget, keep_flat, score.view(Bsz, T, H, W), tokens, assignment
+        )
+
+    def __repr__(self) -> str:
+        return f"Scissor(iterations={self.iterations})"
