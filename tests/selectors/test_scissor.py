@@ -41,3 +41,29 @@ def test_scissor_recovers_clusters_exactly_at_their_count():
 def test_scissor_validates_iterations(iterations):
     with pytest.raises(ValueError):
         selectors.get("scissor", iterations=iterations)
+
+
+def union_find_labels(adj: torch.Tensor) -> list[int]:
+    n = adj.shape[0]
+    parent = list(range(n))
+
+    def find(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, j in adj.nonzero().tolist():
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    return [find(i) for i in range(n)]
+
+
+def test_connected_components_matches_union_find_on_random_graphs():
+    g = torch.Generator().manual_seed(0)
+    for p in (0.02, 0.05, 0.1, 0.3):
+        a = torch.rand(3, 60, 60, generator=g) < p
+        a = a | a.transpose(1, 2)
+        labels = connected_components(a)
+        for b in range(3):
+            assert labels[b].tolist() == union_find_labels(a[b])

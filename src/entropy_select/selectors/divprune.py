@@ -45,20 +45,20 @@ class DivPrune(Selector):
         N = T * H * W
         xn = normalize_tokens(features.to(compute_dtype(features.dtype))).reshape(Bsz, N, D)
         dist = 1 - xn @ xn.transpose(1, 2)  # [B, N, N] cosine distance
-        rows = torch.arange(Bsz, device=xn.device)
         eye = torch.eye(N, dtype=torch.bool, device=xn.device)
         nearest = dist.masked_fill(eye, float("inf")).amin(-1)  # [B, N] nearest-neighbour distance
-        pick = torch.argmax(nearest, dim=-1)  # [B] first maximum = lower index on ties
+        pick = torch.argmax(nearest, dim=-1, keepdim=True)  # [B, 1] first maximum on ties
         score = torch.full((Bsz, N), float("-inf"), dtype=xn.dtype, device=xn.device)
-        score[rows, pick] = float("inf")
-        chosen = torch.zeros(Bsz, N, dtype=torch.bool, device=xn.device)
-        chosen[rows, pick] = True
-        reach = dist[rows, pick]  # [B, N] distance of every token to the chosen set
+        score.scatter_(1, pick, float("inf"))
+        chosen = torch.zeros(Bsz, N, dtype=torch.bool, device=xn.device).scatter_(1, pick, True)
+        flat_dist = dist.reshape(Bsz * N, N)  # row b*N + i: distances from token i of video b
+        base = torch.arange(Bsz, device=xn.device) * N
+        reach = flat_dist.index_select(0, base + pick[:, 0])  # [B, N] distance to the chosen set
         for _ in range(budget - 1):
             gain = reach.masked_fill(chosen, float("-inf"))
-            pick = torch.argmax(gain, dim=-1)
-            score[rows, pick] = gain[rows, pick]
-            chosen[rows, pick] = True
-            reach = torch.minimum(reach, dist[rows, pick])
+            pick = torch.argmax(gain, dim=-1, keepdim=True)
+            score.scatter_(1, pick, gain.gather(1, pick))
+            chosen.scatter_(1, pick, True)
+            reach = torch.minimum(reach, flat_dist.index_select(0, base + pick[:, 0]))
         score = torch.where(chosen, score, reach)
         return build_selection(features, budget, chosen, score.view(Bsz, T, H, W))

@@ -25,9 +25,12 @@ __all__ = ["Scissor", "connected_components"]
 def connected_components(adjacency: torch.Tensor) -> torch.Tensor:
     """Label every node with the lowest index of its connected component.
 
-    Min-label propagation with pointer jumping (``label ← label[label]``), repeated until
-    nothing changes: a few dense passes for the well-connected graphs SCC builds, at most the
-    graph's diameter in the worst case. One host synchronisation per pass.
+    Dense hook-and-shortcut (Shiloach–Vishkin style): each pass finds every node's lowest
+    neighbouring label (one masked min over the ``n × n`` adjacency), hooks each tree's root to
+    the lowest label any of its members sees, then follows pointers until every node points at
+    a root. Labels only decrease and stay inside the component, so the fixed point is the
+    component minimum; trees merge in a few passes even on long chains. One host
+    synchronisation per pointer-following step.
 
     Args:
         adjacency: symmetric bool adjacency (the diagonal is ignored).
@@ -36,18 +39,20 @@ def connected_components(adjacency: torch.Tensor) -> torch.Tensor:
         adjacency: [..., n, n]  ->  [..., n] int64
     """
     n = adjacency.shape[-1]
-    labels = (
-        torch.arange(n, device=adjacency.device, dtype=torch.int32)
-        .expand(adjacency.shape[:-1])
-        .contiguous()
-    )
+    shape = adjacency.shape[:-1]
+    labels = torch.arange(n, device=adjacency.device).expand(shape).contiguous()  # [..., n]
     none = torch.tensor(n, dtype=torch.int32, device=adjacency.device)
     while True:
-        reach = torch.where(adjacency, labels.unsqueeze(-2), none).amin(-1)  # [..., n]
-        new = torch.minimum(labels, reach)
-        new = new.gather(-1, new.long())  # pointer jumping: adopt the label's own label
+        seen = torch.where(adjacency, labels.to(torch.int32).unsqueeze(-2), none).amin(-1)
+        seen = torch.minimum(labels, seen.long())  # lowest label among neighbours and self
+        new = labels.scatter_reduce(-1, labels, seen, reduce="amin")  # hook roots
+        while True:  # shortcut: point every node at its root
+            up = new.gather(-1, new)
+            if torch.equal(up, new):
+                break
+            new = up
         if torch.equal(new, labels):
-            return labels.long()
+            return labels
         labels = new
 
 
@@ -71,14 +76,16 @@ class Scissor(Selector):
     each survivor holds, anchored at the member most similar to the survivor's component mean.
 
     Args:
-        iterations: bisection steps, >= 1 (each halves the τ interval; 24 reach ~1e-7).
+        iterations: bisection steps, >= 1 (each halves the τ interval; 16 reach ~3e-5).
 
     Scores: the number of tokens merged into each anchor (>= 1); 0 elsewhere.
 
-    Cost: grows as retention falls and varies with the content: every bisection step redoes both
-    SCC steps; the temporal step is a dense graph over the C₁(τ) spatial components (O(C₁²·D)),
-    so it is largest where τ is high. Per-frame similarities (O(T·(HW)²·D)) are computed once.
-    The search and the component labelling synchronise with the host at every step.
+    Cost: retention-dependent and content-dependent: every bisection step redoes both SCC steps
+    (up to ``iterations`` of them; the search stops early only where some τ gives exactly K),
+    and the temporal step labels a dense graph over the C₁(τ) spatial components, largest where
+    τ is high. The token Gram matrix (O(N²·D) time, N² memory) is computed once; each step then
+    costs O(N²) scatters plus the labelling passes. The search and the labelling synchronise
+    with the host at every step. See ``benchmarks/results`` for measured times.
 
     Shapes:
         features: [B, T, H, W, D]  ->  keep_index [B, K], tokens [B, K, D], assignment [B, N]
@@ -86,61 +93,76 @@ class Scissor(Selector):
 
     name = "scissor"
 
-    def __init__(self, iterations: int = 24) -> None:
+    def __init__(self, iterations: int = 16) -> None:
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
             raise ValueError(f"iterations must be an int >= 1, got {iterations!r}")
         self.iterations = iterations
 
     def select(self, features: torch.Tensor, budget: int) -> Selection:
         Bsz, T, H, W, D = features.shape
-        m, N = H * W, T * H * W
+        N = T * H * W
         device = features.device
         x = features.to(compute_dtype(features.dtype)).reshape(Bsz, N, D)  # [B, N, D]
         xn = normalize_tokens(x)
-        frame_sim = xn.reshape(Bsz, T, m, D) @ xn.reshape(Bsz, T, m, D).transpose(
-            -1, -2
-        )  # [B, T, m, m]
+        gram = x @ x.transpose(1, 2)  # [B, N, N] raw dot products, reused by every step
         eps = 1e-3
         lo = torch.full((Bsz,), -1.0 - eps, dtype=torch.float64, device=device)  # C(lo) <= K
         hi = torch.full((Bsz,), 1.0 + eps, dtype=torch.float64, device=device)  # C(hi) >= K
         done = torch.zeros(Bsz, dtype=torch.bool, device=device)  # C(hi) == K: frozen
         for _ in range(self.iterations):
             mid = (lo + hi) / 2
-            _, count = self._scc(x, frame_sim, mid)
+            _, count = self._scc(gram, T, mid)
             enough = (count >= budget) & ~done
             hi = torch.where(enough, mid, hi)
             lo = torch.where(enough | done, lo, mid)
             done = done | (enough & (count == budget))
             if bool(done.all()):
                 break
-        group, count = self._scc(x, frame_sim, hi)  # [B, N] root (a flat index) of every token
+        group, _ = self._scc(gram, T, hi)  # [B, N] root (a flat index) of every token
         return self._finish(features, x, xn, group, budget)
 
+    @staticmethod
+    def _cosine(gram: torch.Tensor) -> torch.Tensor:
+        """Cosine similarities from a Gram matrix (a zero vector has cosine 0 with everything)."""
+        norm = torch.diagonal(gram, dim1=-2, dim2=-1).clamp_min(0).sqrt().clamp_min(1e-6)
+        return gram / (norm.unsqueeze(-1) * norm.unsqueeze(-2))
+
     def _scc(
-        self, x: torch.Tensor, frame_sim: torch.Tensor, tau: torch.Tensor
+        self, gram: torch.Tensor, frames: int, tau: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both SCC steps at thresholds ``tau`` [B]: each token's final root and the count C [B]."""
-        Bsz, N, D = x.shape
-        T, m = frame_sim.shape[1], frame_sim.shape[-1]
-        thr = tau.to(frame_sim.dtype).view(Bsz, 1, 1, 1)
-        spatial = connected_components(frame_sim > thr)  # [B, T, m] in-frame root
-        offset = (torch.arange(T, device=x.device) * m).view(1, T, 1)
+        """Both SCC steps at thresholds ``tau`` [B]: each token's final root and the count C [B].
+
+        The temporal step needs the cosines of component means. A mean's direction is that of
+        the component's sum, and ``sum_a · sum_b`` is the block sum of the token Gram matrix, so
+        the component Gram is two scatter-adds over the ``N × N`` Gram (O(N²) per step) instead
+        of a fresh O(C₁²·D) product.
+        """
+        Bsz, N, _ = gram.shape
+        m = N // frames
+        device = gram.device
+        blocks = gram.view(Bsz, frames, m, frames, m)
+        frame_gram = torch.diagonal(blocks, dim1=1, dim2=3).permute(0, 3, 1, 2)  # [B, T, m, m]
+        thr = tau.to(gram.dtype).view(Bsz, 1, 1, 1)
+        spatial = connected_components(self._cosine(frame_gram) > thr)  # [B, T, m] in-frame root
+        offset = (torch.arange(frames, device=device) * m).view(1, frames, 1)
         root1 = (spatial + offset).reshape(Bsz, N)  # [B, N] flat index of the spatial root
-        is_root = root1 == torch.arange(N, device=x.device)
+        is_root = root1 == torch.arange(N, device=device)
         n1 = int(is_root.sum(-1).max())  # the most spatial components in the batch
         roots = mask_to_index(is_root, N)[:, :n1]  # [B, n1] roots first, ascending
         valid = is_root.gather(1, roots)  # [B, n1] padding where a video has fewer
-        place = torch.zeros(Bsz, N, dtype=torch.long, device=x.device).scatter_(
-            1, roots, torch.arange(n1, device=x.device).expand(Bsz, -1)
-        )
+        place = torch.zeros(Bsz, N, dtype=torch.long, device=device)
+        place.scatter_(1, roots, torch.arange(n1, device=device).expand(Bsz, -1))
         member = place.gather(1, root1)  # [B, N] compact component of every token
-        means = normalize_tokens(merge_mean(x, member, n1))  # [B, n1, D]
-        sim = means @ means.transpose(1, 2)  # [B, n1, n1]
-        edge = (sim > tau.to(sim.dtype).view(Bsz, 1, 1)) & valid.unsqueeze(1) & valid.unsqueeze(2)
+        rows = torch.zeros(Bsz, n1, N, dtype=gram.dtype, device=device)
+        rows.scatter_add_(1, member.unsqueeze(-1).expand(-1, -1, N), gram)  # [B, n1, N]
+        comp = torch.zeros(Bsz, n1, n1, dtype=gram.dtype, device=device)
+        comp.scatter_add_(2, member.unsqueeze(1).expand(-1, n1, -1), rows)  # [B, n1, n1]
+        edge = self._cosine(comp) > tau.to(gram.dtype).view(Bsz, 1, 1)
+        edge = edge & valid.unsqueeze(1) & valid.unsqueeze(2)
         temporal = connected_components(edge)  # [B, n1] compact root
         root2 = roots.gather(1, temporal)  # flat index of the final root
         group = root2.gather(1, member)  # [B, N]
-        count = ((temporal == torch.arange(n1, device=x.device)) & valid).sum(-1)
+        count = ((temporal == torch.arange(n1, device=device)) & valid).sum(-1)
         return group, count
 
     def _finish(self, features, x, xn, group, budget: int) -> Selection:
