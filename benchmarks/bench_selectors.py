@@ -190,7 +190,7 @@ def plot(report: dict, path: Path) -> None:
             if not pts:
                 continue
             xs, ys = zip(*pts, strict=True)
-            style = "-" if name == "entropy_select" else "--" if ratio[(name, T)] >= 1.5 else "-"
+            style = "--" if ratio[(name, T)] >= 1.5 else "-"  # the same rule for every method
             ax.plot(
                 xs,
                 ys,
@@ -208,10 +208,16 @@ def plot(report: dict, path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8.5, loc="upper left", bbox_to_anchor=(0, -0.12), ncol=2, frameon=False)
     meta = report["metadata"]
+    where = (
+        meta["device_name"]
+        if meta["device"].startswith("cuda")
+        else f"{meta['device_name']}, {meta['cpu_count']} cores, {meta['torch_threads']} threads"
+    )
     fig.suptitle(
-        f"Selector cost vs retention on {meta['device']} ({meta['device_name']}, "
-        f"{meta['torch_threads']} threads), torch {meta['torch']}, {meta['inputs']} inputs, "
-        f"commit {meta['commit'][:8]}" + (" (dirty)" if meta["dirty"] else ""),
+        f"Selector cost vs retention on {meta['device']} ({where}), torch {meta['torch']}, "
+        f"{meta['inputs']} inputs, commit {meta['commit'][:8]}"
+        + (" (dirty)" if meta["dirty"] else "")
+        + "\ndashed: max/min of the medians across retention >= 1.5",
         fontsize=10,
     )
     fig.tight_layout()

@@ -24,7 +24,8 @@ class RandomSelect(Selector):
 
     Scores: the random priority in [0, 1) (kept tokens hold the K largest).
 
-    Cost: flat in retention — N random numbers (on the CPU, then one copy) and one sort.
+    Cost: the choice is flat in retention — N random numbers (on the CPU, then one copy) and one
+    sort; gathering the K output tokens grows with K (see ``uniform``).
 
     Shapes:
         features: [B, T, H, W, D]  ->  keep_index [B, K]

@@ -31,9 +31,12 @@ class ToMe(Selector):
     Scores: the number of original tokens merged into each kept anchor (>= 1); 0 elsewhere.
     ``assignment`` gives each token's output slot.
 
-    Cost: grows as retention falls, but mildly: ``ceil(log2(N/K))`` rounds, the first costing
-    O((N/2)²·D) and each later one about a quarter of the one before (so at most ≈ 4/3 of the
-    first round), each round one sort and a few scatters.
+    Cost: grows as retention falls: ``ceil(log2(N/K))`` rounds (1 at r = 0.5, 5 at r = 0.05),
+    the first costing O((N/2)²·D) and each later one about a quarter of the one before, so the
+    arithmetic grows by at most ≈ 4/3; but each round also has a fixed cost (a sort, scatters,
+    kernel launches), which dominates on a GPU at video sizes. Measured on an H200 at
+    14×14×1152 (``benchmarks/results/selectors_cuda.json``): 3.3× slower at r = 0.05 than at
+    r = 0.5 for 16 frames, 1.6× for 64 frames.
 
     Shapes:
         features: [B, T, H, W, D]  ->  keep_index [B, K], tokens [B, K, D], assignment [B, N]

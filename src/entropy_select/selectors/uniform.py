@@ -25,8 +25,10 @@ class Uniform(Selector):
 
     Scores: 1.0 for kept tokens, 0.0 for dropped ones (the method has no score).
 
-    Cost: flat in retention — at most two lattice masks of ``H·W`` positions and one sort of N
-    indices; the features are only gathered.
+    Cost: the choice is flat in retention — at most two lattice masks of ``H·W`` positions and
+    one sort of N indices. Gathering the K output tokens (K·D values) is the only part that grows
+    with K, and it dominates this near-free method on a CPU (measured 1 → 30 ms from r = 0.05 to
+    0.5 at 16×14×14×1152, ``benchmarks/results/selectors_cpu.json``; flat 0.7 ms on an H200).
 
     Shapes:
         features: [B, T, H, W, D]  ->  keep_index [B, K]
