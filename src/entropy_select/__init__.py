@@ -9,4 +9,25 @@ from .core import EntropySelectConfig, Selection, select_tokens
 
 __version__ = "0.1.0"
 
-__all__ = ["EntropySelectConfig", "Selection", "core", "select_tokens", "__version__"]
+__all__ = [
+    "EntropySelectConfig",
+    "Selection",
+    "core",
+    "select_tokens",
+    "patch",
+    "unpatch",
+    "compressed",
+    "__version__",
+]
+
+#: names served lazily from a submodule, so ``import entropy_select`` stays torch-only
+_LAZY = {"patch": "adapters", "unpatch": "adapters", "compressed": "adapters", "adapters": None}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(".adapters", __name__)
+        return module if _LAZY[name] is None else getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 
@@ -26,7 +26,7 @@ def require(module: str, extra: str, purpose: str = ""):
 
 
 def load_features(path: str | os.PathLike, key: str | None = None) -> torch.Tensor:
-    """Load a feature tensor from ``.safetensors`` (the tensor ``key``, or the only one) or ``.npy``.
+    """Load a feature tensor from ``.safetensors`` (tensor ``key``, or the only one) or ``.npy``.
 
     ``.npy`` files are read with ``allow_pickle=False``.
 
@@ -72,20 +72,28 @@ class atomic_path:
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
         os.close(fd)
         self.tmp = Path(tmp)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
+            # mkstemp creates 0600 files; give the result the mode a plain open() would
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
 
 
 def save_tensors(
-    path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
+    path: str | os.PathLike,
+    tensors: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Write tensors to a ``.safetensors`` file atomically (nothing half-written on failure)."""
     st = require("safetensors.torch", "io", "writing .safetensors files")

@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must end in .safetensors, got {args.out}")
     features = load_features(args.features, args.key)
     if features.dim() != 4:
-        raise ValueError(f"{args.features} holds shape {tuple(features.shape)}, expected [T, H, W, D]")
+        raise ValueError(
+            f"{args.features} holds shape {tuple(features.shape)}, expected [T, H, W, D]"
+        )
     selector = selectors.get(args.selector, **parse_options(args.options))
     start = time.perf_counter()
     sel = selector(features, retention=args.retention, budget=args.budget)
@@ -76,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(elapsed, 6),
     }
     save_tensors(args.out, tensors, metadata={"summary": json.dumps(summary)})
-    print(f"{args.selector}: kept K={summary['K']} of N={summary['N']} tokens "
-          f"({100 * sel.retention:.1f}%) from {T}x{H}x{W}x{D} in {1000 * elapsed:.1f} ms")
+    print(
+        f"{args.selector}: kept K={summary['K']} of N={summary['N']} tokens "
+        f"({100 * sel.retention:.1f}%) from {T}x{H}x{W}x{D} in {1000 * elapsed:.1f} ms"
+    )
     print(f"per-frame budgets: {summary['frame_budget']}")
     print(f"wrote {args.out}")
     return 0

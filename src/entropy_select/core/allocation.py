@@ -24,7 +24,11 @@ def frame_saliency(scores: torch.Tensor, top_q: float = 0.3) -> torch.Tensor:
 
 
 def budget_bounds(
-    budget: int, frames: int, tokens_per_frame: int, min_frame_tokens: int = 4, max_frame_tokens: int | None = None
+    budget: int,
+    frames: int,
+    tokens_per_frame: int,
+    min_frame_tokens: int = 4,
+    max_frame_tokens: int | None = None,
 ) -> tuple[int, int]:
     """The effective per-frame bounds ``(lo, hi)`` of SPEC §4.3; they always admit ``K``.
 
@@ -88,7 +92,9 @@ def allocate_frame_budget(
     return alloc + add - remove
 
 
-def _fill_in_order(order: torch.Tensor, capacity: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+def _fill_in_order(
+    order: torch.Tensor, capacity: torch.Tensor, amount: torch.Tensor
+) -> torch.Tensor:
     """Distribute ``amount`` over frames visited in ``order``, each up to its ``capacity``.
 
     Shapes:

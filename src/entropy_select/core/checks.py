@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 __all__ = ["check_features", "resolve_budget", "compute_dtype"]
 
 
-def check_features(features: object, name: str = "features", *, finite: bool = True) -> torch.Tensor:
+def check_features(
+    features: object, name: str = "features", *, finite: bool = True
+) -> torch.Tensor:
     """Check one ``[T, H, W, D]`` video or a ``[B, T, H, W, D]`` batch and return it.
 
     Raises:
@@ -37,7 +39,7 @@ def check_features(features: object, name: str = "features", *, finite: bool = T
 
 
 def check_finite(tensor: torch.Tensor, name: str) -> None:
-    """Raise ``ValueError`` counting the NaN and inf values of ``tensor``, if any (one host sync)."""
+    """Raise ``ValueError`` counting the NaN and inf values of ``tensor`` (one host sync)."""
     if bool(torch.isfinite(tensor).all()):
         return
     nan = int(torch.isnan(tensor).sum())
@@ -55,10 +57,16 @@ def resolve_budget(num_tokens: int, retention: float | None, budget: int | None)
         TypeError: a non-integer budget or non-numeric retention.
     """
     if (retention is None) == (budget is None):
-        raise ValueError("give exactly one of retention= (a ratio in (0, 1]) or budget= (a count K)")
+        raise ValueError(
+            "give exactly one of retention= (a ratio in (0, 1]) or budget= (a count K)"
+        )
     if budget is not None:
         if isinstance(budget, bool) or not isinstance(budget, int):
-            if isinstance(budget, torch.Tensor) and budget.numel() == 1 and not budget.is_floating_point():
+            if (
+                isinstance(budget, torch.Tensor)
+                and budget.numel() == 1
+                and not budget.is_floating_point()
+            ):
                 budget = int(budget)
             else:
                 raise TypeError(f"budget must be an int, got {type(budget).__name__}")

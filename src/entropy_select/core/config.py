@@ -76,7 +76,9 @@ class EntropySelectConfig:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_kwargs(cls, base: EntropySelectConfig | None = None, **kwargs: Any) -> EntropySelectConfig:
+    def from_kwargs(
+        cls, base: EntropySelectConfig | None = None, **kwargs: Any
+    ) -> EntropySelectConfig:
         """Build a config from keyword values, converting strings (for CLIs and ``k=v`` lists).
 
         Args:

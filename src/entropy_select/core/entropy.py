@@ -62,7 +62,9 @@ def local_window_entropy(
         features: [T, H, W, D] or [B, T, H, W, D]  ->  [T, H, W] or [B, T, H, W]
     """
     if features.dim() not in (4, 5):
-        raise ValueError(f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}")
+        raise ValueError(
+            f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
+        )
     for name, value in (("spatial_window", spatial_window), ("past_window", past_window)):
         if value < 1 or value % 2 == 0:
             raise ValueError(f"{name} must be a positive odd integer, got {value}")
@@ -142,7 +144,9 @@ def minmax_normalize(x: torch.Tensor, video_dims: int = 3) -> torch.Tensor:
     lo = flat.amin(-1, keepdim=True)
     hi = flat.amax(-1, keepdim=True)
     span = hi - lo
-    norm = torch.where(span > 0, (flat - lo) / torch.where(span > 0, span, 1), torch.zeros_like(flat))
+    norm = torch.where(
+        span > 0, (flat - lo) / torch.where(span > 0, span, 1), torch.zeros_like(flat)
+    )
     return norm.view_as(x)
 
 

@@ -82,6 +82,8 @@ def fuse_cells(
     sums = torch.zeros(*flat.shape[:-1], cells, D, dtype=flat.dtype, device=flat.device)
     sums.scatter_add_(-2, index.unsqueeze(-1).expand_as(x), x * weight.unsqueeze(-1))
     norm = zeros.scatter_add(-1, index, weight)
-    cell_tokens = sums / norm.clamp_min(torch.finfo(flat.dtype).tiny).unsqueeze(-1)  # [..., T, c, D]
+    cell_tokens = sums / norm.clamp_min(torch.finfo(flat.dtype).tiny).unsqueeze(
+        -1
+    )  # [..., T, c, D]
     shape = scores.shape
     return FusedCells(keep.view(shape), anchor.view(shape), absorbed.view(shape), cell_tokens, cell)

@@ -47,7 +47,9 @@ def spatial_gradient_magnitude(
         features: [T, H, W, D] or [B, T, H, W, D]  ->  [T, H, W] or [B, T, H, W]
     """
     if features.dim() not in (4, 5):
-        raise ValueError(f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}")
+        raise ValueError(
+            f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
+        )
     dtype = compute_dtype(features.dtype)
     T, H, W, D = features.shape[-4:]
     lead = features.shape[:-4]

@@ -7,7 +7,9 @@ import torch
 __all__ = ["grid_cells", "cell_quota", "grid_quota_topk", "rank_within"]
 
 
-def grid_cells(height: int, width: int, grid: int = 4, device: torch.device | None = None) -> tuple[torch.Tensor, int]:
+def grid_cells(
+    height: int, width: int, grid: int = 4, device: torch.device | None = None
+) -> tuple[torch.Tensor, int]:
     """The grid cell of every token of an ``H×W`` frame, and the number of cells ``c``.
 
     ``g_h = min(g, H)``, ``g_w = min(g, W)``; token (i, j) lies in cell
@@ -101,4 +103,3 @@ def grid_quota_topk(
     in_quota = rank_within(flat, cell, num_groups=cells) < quota  # [..., T, m]
     rank = rank_within(flat, None, in_quota)  # quota tokens first, then by score
     return (rank < budget).view_as(scores)
-

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -41,7 +42,9 @@ def fused_scores(
         features, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
     gradient = normalized_gradient(features)
-    score = config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
+    score = (
+        config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
+    )
     return score, entropy, gradient
 
 
@@ -85,9 +88,7 @@ def select_tokens(
         raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
     if isinstance(features, (list, tuple)):
         videos = check_video_list(features) if validate else list(features)
-        return [
-            select_tokens(v, retention, budget, cfg, impl=impl, validate=False) for v in videos
-        ]
+        return [select_tokens(v, retention, budget, cfg, impl=impl, validate=False) for v in videos]
     check_features(features, finite=validate)
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
@@ -150,7 +151,9 @@ def assemble_selection(
         frame_of_kept = keep_index // m
         cell_flat = fused.cell_tokens.reshape(Bsz, T * fused.cell_tokens.shape[-2], D)
         ncell = fused.cell_tokens.shape[-2]
-        fused_vals = cell_flat.gather(1, (frame_of_kept * ncell + cell_of_kept).unsqueeze(-1).expand(-1, -1, D))
+        fused_vals = cell_flat.gather(
+            1, (frame_of_kept * ncell + cell_of_kept).unsqueeze(-1).expand(-1, -1, D)
+        )
         is_anchor = fused.anchor_mask.flatten(-3).gather(1, keep_index)  # [B, K]
         tokens = torch.where(is_anchor.unsqueeze(-1), fused_vals.to(tokens.dtype), tokens)
         assignment = _fusion_assignment(fused, keep.flatten(-3), T, m)
@@ -180,7 +183,9 @@ def _fusion_assignment(fused, keep_flat: torch.Tensor, T: int, m: int) -> torch.
     slot = keep_flat.long().cumsum(-1) - 1  # slot of each kept position
     ncell = fused.cell_tokens.shape[-2]
     anchor = fused.anchor_mask.flatten(-3)
-    token_cell = (torch.arange(T, device=slot.device)[:, None] * ncell + fused.cell[None, :]).reshape(-1)
+    token_cell = (
+        torch.arange(T, device=slot.device)[:, None] * ncell + fused.cell[None, :]
+    ).reshape(-1)
     index = token_cell.expand(Bsz, -1)  # [B, N] cell of each token, numbered over the video
     anchor_slot = torch.where(anchor, slot, torch.full_like(slot, -1))
     cell_slot = torch.full((Bsz, T * ncell), -1, dtype=torch.long, device=slot.device)
@@ -188,4 +193,3 @@ def _fusion_assignment(fused, keep_flat: torch.Tensor, T: int, m: int) -> torch.
     out = torch.where(keep_flat, slot, torch.full_like(slot, -1))
     absorbed = fused.absorbed.flatten(-3) & ~keep_flat
     return torch.where(absorbed, cell_slot.gather(1, index), out)
-

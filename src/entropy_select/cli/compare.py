@@ -1,0 +1,136 @@
+"""``entropy-select compare [VIDEO] --selectors a,b:opt=v,... --retention r``: side by side.
+
+Every selector runs on the same cached features at the same budget K; the figure shows one row
+per selector (kept tokens on chosen frames, and the per-frame budgets), ``compare.json`` the
+budgets, times, and each selection's overlap with the first one (Jaccard of the kept sets).
+A selector spec is ``name`` or ``name:key=value:key=value``, so one selector can appear twice
+with different options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ._video_args import add_video_arguments, load_video_features
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="several selectors' choices on one video, side by side",
+        description="Run several registered selectors at the same budget on one video's "
+        "features and draw their kept tokens side by side.",
+    )
+    add_video_arguments(p)
+    p.add_argument(
+        "--selectors",
+        default="entropy_select",
+        help="comma-separated selector specs, NAME or NAME:KEY=VALUE:KEY=VALUE "
+        "(e.g. entropy_select,entropy_select:tau=0.1,evs,uniform)",
+    )
+    p.add_argument("--retention", type=float, default=0.1, help="fraction of tokens to keep")
+    p.add_argument(
+        "--show-frames",
+        default=None,
+        help="comma-separated frame numbers to draw (default: 4 spread evenly)",
+    )
+    p.add_argument("--out", default="entropy_select_compare", help="output directory")
+    p.add_argument("--dpi", type=int, default=110, help="PNG resolution (default 110)")
+    p.set_defaults(func=run)
+
+
+def parse_selector_specs(text: str) -> list[tuple[str, str, dict[str, str]]]:
+    """``"a,b:x=1:y=2"`` → ``[("a", "a", {}), ("b:x=1:y=2", "b", {"x": "1", "y": "2"})]``.
+
+    Raises:
+        ValueError: an empty list, an empty name, an option that is not KEY=VALUE, or the same
+        spec twice.
+    """
+    from .select import parse_options
+
+    specs, seen = [], set()
+    for item in (s.strip() for s in text.split(",")):
+        if not item:
+            continue
+        name, *pairs = item.split(":")
+        if not name:
+            raise ValueError(f"selector spec {item!r} has no name")
+        if item in seen:
+            raise ValueError(f"selector spec {item!r} is given twice")
+        seen.add(item)
+        specs.append((item, name, parse_options(pairs)))
+    if not specs:
+        raise ValueError("--selectors is empty")
+    return specs
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import selectors
+    from ..encoders import fit_aspect
+    from ..viz import compare_figure, save_figure
+    from .demo import parse_frame_list
+
+    # Build every selector first: an unknown name fails before any decoding or encoding.
+    built = [
+        (label, selectors.get(name, **opts))
+        for label, name, opts in parse_selector_specs(args.selectors)
+    ]
+    vf = load_video_features(args)
+    features, clip = vf.features, vf.clip
+    T = features.shape[0]
+    shown = parse_frame_list(args.show_frames, T) or sorted(
+        {int((k + 0.5) * T / 4) for k in range(min(4, T))}
+    )
+    results, notes, rows = {}, {}, []
+    for label, selector in built:
+        start = time.perf_counter()
+        sel = selector(features, retention=args.retention)
+        seconds = time.perf_counter() - start
+        results[label] = sel
+        notes[label] = f"{1000 * seconds:.0f} ms"
+        rows.append(
+            {
+                "selector": label,
+                "K": sel.budget,
+                "seconds": round(seconds, 5),
+                "merges": sel.assignment is not None,
+                "frame_budget": sel.frame_budget.tolist(),
+            }
+        )
+    first = next(iter(results.values())).keep_mask
+    for row, sel in zip(rows, results.values(), strict=True):
+        inter = int((sel.keep_mask & first).sum())
+        union = int((sel.keep_mask | first).sum())
+        row["jaccard_vs_first"] = round(inter / union, 4)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    view = fit_aspect(clip.frames, vf.aspect)
+    sel0 = next(iter(results.values()))
+    K, N = sel0.budget, sel0.num_tokens
+    title = f"{Path(clip.path).name}: {K} of {N} tokens kept ({100 * K / N:.0f}%) by each selector"
+    fig = compare_figure(view, results, shown, timestamps=clip.timestamps, notes=notes, title=title)
+    png = save_figure(fig, out / "compare.png", dpi=args.dpi)
+    summary = {
+        "video": clip.path,
+        "frame_indices": clip.indices.tolist(),
+        "encoder": vf.encoder.cache_key,
+        "aspect": vf.aspect,
+        "N": N,
+        "K": K,
+        "retention": args.retention,
+        "shown_frames": shown,
+        "selectors": rows,
+    }
+    with (out / "compare.json").open("w") as f:
+        json.dump(summary, f, indent=2)
+    for row in rows:
+        print(
+            f"{row['selector']}: K={row['K']} in {1000 * row['seconds']:.1f} ms, "
+            f"Jaccard vs first {row['jaccard_vs_first']:.3f}"
+        )
+    print(f"wrote {png}")
+    print(f"wrote {out / 'compare.json'}")
+    return 0

@@ -1,0 +1,67 @@
+"""``select_tokens_triton``: the ENTROPY-SELECT pipeline on GPU without a host synchronisation.
+
+The fused kernel of :mod:`.window_entropy` gives ``Ĥ`` and ``G`` in one pass over the features;
+the rest (min-max of ``G``, the fusion of SPEC §3, frame budgets of §4, grid quotas of §5, the
+final sort of §7) reuses the core's batched tensor code, which has no ``.item()``, no
+``.tolist()`` and no data-dependent branch, so for a fixed shape and ``K`` the whole call can be
+captured in a CUDA graph (``select_tokens(..., validate=False)``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ...core.allocation import allocate_frame_budget
+from ...core.config import EntropySelectConfig
+from ...core.entropy import entropy_term, minmax_normalize
+from ...core.select import assemble_selection
+from ...core.selection import Selection
+from .window_entropy import window_entropy_and_gradient_triton
+
+__all__ = ["select_tokens_triton", "fused_scores_triton"]
+
+
+def fused_scores_triton(
+    x: torch.Tensor, config: EntropySelectConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(S, Ĥ, Ĝ)`` of SPEC §1-3: the twin of :func:`entropy_select.core.select.fused_scores`.
+
+    Shapes:
+        x: [B, T, H, W, D]  ->  three [B, T, H, W] float32
+    """
+    entropy, grad = window_entropy_and_gradient_triton(
+        x, config.spatial_window, config.temporal_window, config.past_window, config.tau
+    )
+    gradient = minmax_normalize(grad)  # Ĝ over each whole video (SPEC §2)
+    score = (
+        config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
+    )
+    return score, entropy, gradient
+
+
+def select_tokens_triton(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> Selection:
+    """Select ``K = budget`` tokens of each video of a batch (SPEC §1-7) on the GPU.
+
+    Args:
+        x: features, float16/bfloat16/float32, any strides, CUDA (or CPU under TRITON_INTERPRET=1).
+        budget: K, a Python int in [1, T·H·W] (already resolved by the caller).
+        config: the hyper-parameters.
+
+    Returns:
+        A batched :class:`Selection` equal to the reference's on tie-free inputs.
+
+    Shapes:
+        x: [B, T, H, W, D]  ->  keep_index [B, K], tokens [B, K, D], scores [B, T, H, W], ...
+    """
+    if x.dim() != 5:
+        raise ValueError(f"x must be [B, T, H, W, D], got {tuple(x.shape)}")
+    score, entropy, gradient = fused_scores_triton(x, config)
+    frame_budget = allocate_frame_budget(
+        score,
+        budget,
+        config.top_q,
+        config.alloc_tau,
+        config.min_frame_tokens,
+        config.max_frame_tokens,
+    )  # [B, T]
+    return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)

@@ -1,0 +1,66 @@
+import dataclasses
+
+import pytest
+
+from entropy_select import EntropySelectConfig
+
+
+def test_defaults_follow_spec():
+    c = EntropySelectConfig()
+    assert (c.spatial_window, c.temporal_window, c.past_window, c.tau, c.alpha) == (
+        5,
+        3,
+        3,
+        1.0,
+        0.5,
+    )
+    assert (c.top_q, c.alloc_tau, c.min_frame_tokens, c.max_frame_tokens) == (0.3, 0.1, 4, None)
+    assert (c.grid, c.coverage, c.grid_fusion, c.entropy_mode) == (4, 0.5, False, "paper")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.tau = 2.0
+
+
+def test_from_kwargs_parses_strings():
+    c = EntropySelectConfig.from_kwargs(
+        tau="0.1", grid="2", grid_fusion="true", max_frame_tokens="none", entropy_mode="minmax"
+    )
+    assert c.tau == 0.1 and c.grid == 2 and c.grid_fusion is True and c.max_frame_tokens is None
+    assert EntropySelectConfig.from_kwargs(max_frame_tokens="12").max_frame_tokens == 12
+    base = EntropySelectConfig(alpha=0.7)
+    assert EntropySelectConfig.from_kwargs(base, tau=2).alpha == 0.7
+
+
+def test_from_kwargs_rejects_unknown_keys_listing_valid_ones():
+    with pytest.raises(ValueError, match="unknown.*windw.*valid keys are: spatial_window"):
+        EntropySelectConfig.from_kwargs(windw=3)
+    with pytest.raises(ValueError, match="cannot parse tau"):
+        EntropySelectConfig.from_kwargs(tau="fast")
+    with pytest.raises(ValueError, match="cannot parse grid_fusion"):
+        EntropySelectConfig.from_kwargs(grid_fusion="maybe")
+
+
+@pytest.mark.parametrize(
+    "kw,exc",
+    [
+        ({"spatial_window": 2}, ValueError),
+        ({"spatial_window": -1}, ValueError),
+        ({"past_window": 4}, ValueError),
+        ({"temporal_window": 0}, ValueError),
+        ({"tau": 0}, ValueError),
+        ({"tau": float("nan")}, ValueError),
+        ({"alloc_tau": -1}, ValueError),
+        ({"alpha": 1.5}, ValueError),
+        ({"top_q": 0}, ValueError),
+        ({"coverage": -0.1}, ValueError),
+        ({"min_frame_tokens": -1}, ValueError),
+        ({"max_frame_tokens": 0}, ValueError),
+        ({"grid": 0}, ValueError),
+        ({"entropy_mode": "max"}, ValueError),
+        ({"grid": 2.0}, TypeError),
+        ({"tau": "1"}, TypeError),
+        ({"grid_fusion": 1}, TypeError),
+    ],
+)
+def test_validation(kw, exc):
+    with pytest.raises(exc):
+        EntropySelectConfig(**kw)
