@@ -14,6 +14,15 @@ __all__ = ["Selector", "available", "get", "register"]
 
 _REGISTRY: dict[str, str] = {
     "entropy_select": "entropy_select.selectors.entropy_select:EntropySelect",
+    "uniform": "entropy_select.selectors.uniform:Uniform",
+    "random": "entropy_select.selectors.random_select:RandomSelect",
+    "pooling": "entropy_select.selectors.pooling:Pooling",
+    "evs": "entropy_select.selectors.evs:EVS",
+    "vidcom2": "entropy_select.selectors.vidcom2:VidCom2",
+    "dycoke_ttm": "entropy_select.selectors.dycoke_ttm:DyCokeTTM",
+    "scissor": "entropy_select.selectors.scissor:Scissor",
+    "divprune": "entropy_select.selectors.divprune:DivPrune",
+    "tome": "entropy_select.selectors.tome:ToMe",
 }
 
 
