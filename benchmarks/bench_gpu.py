@@ -124,6 +124,7 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
     }
     methods = [("entropy_select[triton]", "triton"), ("entropy_select[reference]", "reference")]
     baselines = [s for s in selectors.available() if s != "entropy_select"]
+    too_slow: dict[str, float] = {}  # baselines slower than --max-seconds a call on this shape
     for r in RETENTIONS:
         K = max(1, min(T * H * W, int(r * T * H * W + 1e-9)))
         for label, impl in methods:
@@ -156,6 +157,16 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
             try:
                 sel = selectors.get(sel_name)
                 fn = lambda x, sel=sel, K=K: sel(x, budget=K)  # noqa: E731
+                if sel_name in too_slow:
+                    raise TimeoutError(f"skipped: one call took {too_slow[sel_name]:.1f} s before")
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                fn(xs[0])  # a first call; methods slower than --max-seconds a call are skipped
+                torch.cuda.synchronize()
+                once = time.perf_counter() - start
+                if once > args.max_seconds:
+                    too_slow[sel_name] = once
+                    raise TimeoutError(f"skipped: one call took {once:.1f} s (> --max-seconds)")
                 ts = time_events(fn, xs, warmup=2, reps=max(5, args.reps // 5))
                 row["eager"] = summary(ts)
                 row["best_us"] = row["eager"]["median_us"]
@@ -208,6 +219,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="the 16-frame shape only")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=3.0,
+        help="skip a baseline on a shape once one call takes longer (recorded in the JSON)",
+    )
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_gpu.py needs a CUDA device", file=sys.stderr)
