@@ -5,8 +5,8 @@ import pytest
 from entropy_select import EntropySelectConfig
 
 
-def test_defaults_follow_spec():
-    c = EntropySelectConfig()
+def test_paper_config_follows_spec():
+    c = EntropySelectConfig.paper()
     assert (c.spatial_window, c.temporal_window, c.past_window, c.tau, c.alpha) == (
         5,
         3,
@@ -18,6 +18,17 @@ def test_defaults_follow_spec():
     assert (c.grid, c.coverage, c.grid_fusion, c.entropy_mode) == (4, 0.5, False, "paper")
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.tau = 2.0
+
+
+def test_library_default_differs_from_paper_only_where_measured():
+    default, paper = EntropySelectConfig(), EntropySelectConfig.paper()
+    changed = {
+        f.name
+        for f in dataclasses.fields(default)
+        if getattr(default, f.name) != getattr(paper, f.name)
+    }
+    assert changed == {"alpha", "grid_fusion"}
+    assert default.alpha == 1.0 and default.grid_fusion is True
 
 
 def test_from_kwargs_parses_strings():

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -5,6 +7,8 @@ import entropy_select as es
 from entropy_select.core import fuse_cells, grid_cells
 
 from . import oracle
+
+PAPER = es.EntropySelectConfig.paper()
 
 
 def rand(*shape, seed=0, dtype=torch.float64):
@@ -29,8 +33,8 @@ def rand(*shape, seed=0, dtype=torch.float64):
 )
 def test_end_to_end_matches_naive_oracle(shape, K, cfg):
     x = rand(*shape, seed=sum(shape) + K)
-    sel = es.select_tokens(x, budget=K, **cfg)
-    c = es.EntropySelectConfig(**cfg)
+    sel = es.select_tokens(x, budget=K, config=PAPER, **cfg)
+    c = dataclasses.replace(PAPER, **cfg)
     keep, score, budgets = oracle.select(
         x,
         K,
@@ -53,7 +57,7 @@ def test_end_to_end_matches_naive_oracle(shape, K, cfg):
 
 def test_outputs_are_consistent():
     x = rand(4, 6, 6, 16, dtype=torch.float32)
-    sel = es.select_tokens(x, retention=0.35)
+    sel = es.select_tokens(x, retention=0.35, config=PAPER)
     K = int(0.35 * 144)
     assert sel.budget == K and sel.keep_index.shape == (K,) and sel.tokens.shape == (K, 16)
     assert torch.equal(sel.keep_index, sel.keep_index.sort().values)
@@ -117,8 +121,8 @@ def test_zero_vectors_are_valid():
 
 def test_grid_fusion_keeps_budget_and_merges_by_score():
     x = rand(3, 6, 6, 8)
-    sel = es.select_tokens(x, retention=0.25, grid_fusion=True)
-    plain = es.select_tokens(x, retention=0.25)
+    sel = es.select_tokens(x, retention=0.25, config=PAPER, grid_fusion=True)
+    plain = es.select_tokens(x, retention=0.25, config=PAPER)
     assert sel.budget == plain.budget == 27
     assert torch.equal(sel.frame_budget, plain.frame_budget)
     assert torch.equal(sel.keep_mask.sum((1, 2)), sel.frame_budget)
@@ -154,10 +158,21 @@ def test_fuse_cells_counts():
     assert not (f.anchor_mask & ~f.absorbed).any()
 
 
-def test_fusion_with_budget_equal_to_n():
+def test_fusion_with_budget_equal_to_n_keeps_every_token_unchanged():
     x = rand(2, 3, 3, 4)
     sel = es.select_tokens(x, budget=18, grid_fusion=True)
     assert sel.keep_index.tolist() == list(range(18))
+    assert torch.equal(sel.tokens, x.view(18, 4)) and sel.assignment is None
+
+
+def test_library_default_is_entropy_only_with_fusion():
+    x = rand(3, 6, 6, 8, dtype=torch.float32)
+    sel = es.select_tokens(x, retention=0.25)
+    torch.testing.assert_close(sel.scores, sel.entropy)  # alpha = 1
+    assert sel.assignment is not None  # grid fusion merges
+    explicit = es.select_tokens(x, retention=0.25, config=PAPER, alpha=1.0, grid_fusion=True)
+    assert torch.equal(sel.keep_index, explicit.keep_index)
+    torch.testing.assert_close(sel.tokens, explicit.tokens)
 
 
 @pytest.mark.parametrize(

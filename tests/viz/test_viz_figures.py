@@ -121,5 +121,6 @@ def test_compare_rows_per_selector(tmp_path):
     assert len(images) == 4
     assert torch.equal(torch.from_numpy(images[3]), overlay_keep(frames[2], b.keep_mask[2]))
     labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
-    assert labels[:2] == ["a\n1 ms", "b\ntau=0.1"]
+    # the library default merges tokens (grid fusion), and the row label says so
+    assert labels[:2] == ["a\n1 ms\n(merges tokens)", "b\ntau=0.1\n(merges tokens)"]
     save_figure(fig, tmp_path / "compare.png")

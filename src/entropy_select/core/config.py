@@ -17,6 +17,11 @@ ENTROPY_MODES = ("paper", "minmax", "complement", "complement_minmax")
 class EntropySelectConfig:
     """Hyper-parameters of ENTROPY-SELECT, in SPEC order.
 
+    The defaults are the library's, chosen by the real-video quality benchmark
+    (``benchmarks/results/quality``, ``docs/choosing-the-default.md``): they differ from the paper
+    in two fields, ``alpha`` (1.0: the entropy term alone) and ``grid_fusion`` (on).
+    :meth:`paper` gives the paper's configuration exactly as SPEC pins it.
+
     ``entropy_mode`` chooses how the window entropy enters the score:
 
     - ``"paper"``: ``Ĥ = H / log n`` exactly as Eq. 2 and SPEC §1.
@@ -29,14 +34,14 @@ class EntropySelectConfig:
     temporal_window: int = 3  # K_t (frames including the current one), paper §4.1
     past_window: int = 3  # k_p, paper §4.1
     tau: float = 1.0  # τ of Eq. 2, paper §4.1
-    alpha: float = 0.5  # α of the fusion S = αĤ + (1−α)Ĝ, paper §3.3
+    alpha: float = 1.0  # α of S = αĤ + (1−α)Ĝ: ours, by measurement (the paper's §3.3 is 0.5)
     top_q: float = 0.3  # q of the robust frame mean, paper §3.4
     alloc_tau: float = 0.1  # τ_alloc of Eq. 4: the paper gives none; SPEC's choice
     min_frame_tokens: int = 4  # B_min, paper §3.4
     max_frame_tokens: int | None = None  # B_max: the paper gives none; None means m (SPEC)
     grid: int = 4  # g, paper §3.3
     coverage: float = 0.5  # ρ: the paper gives none; SPEC's choice
-    grid_fusion: bool = False  # SPEC §6, off by default (ours)
+    grid_fusion: bool = True  # SPEC §6: ours, by measurement (the paper has no fusion)
     entropy_mode: str = "paper"  # Eq. 2 as written (SPEC §1)
 
     def __post_init__(self) -> None:
@@ -69,6 +74,12 @@ class EntropySelectConfig:
             raise ValueError(
                 f"entropy_mode must be one of {', '.join(ENTROPY_MODES)}; got {self.entropy_mode!r}"
             )
+
+    @classmethod
+    def paper(cls) -> EntropySelectConfig:
+        """The paper's configuration (Eq. 1-4 and §4.1's values; SPEC's choices where it is
+        silent): ``alpha=0.5`` and no grid fusion, every other field at its default."""
+        return cls(alpha=0.5, grid_fusion=False)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:

@@ -66,7 +66,8 @@ def select_tokens(
             (returns a list). Any float dtype, any device; results on the input's device.
         retention: ``r`` in (0, 1]; ``K = clamp(floor(r·N + 1e-9), 1, N)``. Or give ``budget``.
         budget: ``K`` in [1, N]. Exactly one of ``retention`` and ``budget``.
-        config: hyper-parameters (default :class:`EntropySelectConfig()`).
+        config: hyper-parameters (default :class:`EntropySelectConfig()`, the library's
+            default; ``EntropySelectConfig.paper()`` for the paper's).
         impl: ``"reference"`` (pure torch), ``"triton"`` (GPU kernels; raises if they cannot
             run), ``"cpu"`` (the CPU fast path of :mod:`entropy_select.kernels.cpu`; raises for a
             non-CPU input) or ``"auto"`` (Triton on CUDA when available, the CPU fast path on
@@ -160,7 +161,9 @@ def assemble_selection(
     m = H * W
     flat_x = x.reshape(Bsz, T * m, D)  # [B, N, D]
     assignment = None
-    if cfg.grid_fusion:
+    # K = N keeps every token as it is: nothing is dropped, so nothing is merged (SPEC §6 would
+    # still fuse min(c, B_f/2) cells of each frame; see docs/algorithm.md, "Deviations").
+    if cfg.grid_fusion and K < T * m:
         fused = fuse_cells(x, score, frame_budget, cfg.grid, cfg.coverage)
         keep = fused.keep_mask
         keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]

@@ -23,8 +23,8 @@ ALPHAS = (0.0, 0.3, 0.5, 0.7, 1.0)
 
 
 def variant_label(options: dict) -> str:
-    """A short, stable label: ``paper`` for the defaults, else ``key=value`` pairs."""
-    default = EntropySelectConfig()
+    """A short, stable label: ``paper`` for the paper's config, else the ``key=value`` changes."""
+    default = EntropySelectConfig.paper()
     diff = {k: v for k, v in options.items() if getattr(default, k) != v}
     if not diff:
         return "paper"

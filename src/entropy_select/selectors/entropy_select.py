@@ -14,9 +14,9 @@ from .base import Selector
 __all__ = ["EntropySelect", "PRESETS"]
 
 #: ``paper``: the paper's equations and values as SPEC pins them. ``default``: the library's
-#: default (identical to ``paper`` until the quality benchmark chooses otherwise; see docs/).
+#: default, chosen by the quality benchmark (docs/choosing-the-default.md).
 PRESETS: dict[str, EntropySelectConfig] = {
-    "paper": EntropySelectConfig(),
+    "paper": EntropySelectConfig.paper(),
     "default": EntropySelectConfig(),
 }
 

@@ -65,7 +65,7 @@ def select_tokens_triton(x: torch.Tensor, budget: int, config: EntropySelectConf
         config.min_frame_tokens,
         config.max_frame_tokens,
     )  # [B, T]
-    if config.grid_fusion:  # SPEC §6 stays on the core's batched code
+    if config.grid_fusion and budget < score[0].numel():  # SPEC §6 stays on the core's code
         return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)
     # SPEC §5 and §7 in one kernel: grid quotas, per-frame top-B_f, the sorted keep_index.
     keep, keep_index = grid_select_triton(score, frame_budget, budget, config.grid, config.coverage)
