@@ -59,7 +59,8 @@ def task_agreement(
     log_p_kept = F.log_softmax(head(kept).float(), -1)
     agree = (log_p_all.argmax(-1) == log_p_kept.argmax(-1)).float().mean()
     kl = F.kl_div(log_p_kept, log_p_all, log_target=True, reduction="none").sum(-1).mean()
-    return {"top1_agreement": float(agree), "kl": float(kl)}
+    # KL >= 0; float rounding can give -1e-9 where the two distributions are equal
+    return {"top1_agreement": float(agree), "kl": max(float(kl), 0.0)}
 
 
 @torch.no_grad()

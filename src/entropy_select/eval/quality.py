@@ -191,27 +191,33 @@ def plot_summary(summary: dict, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(5.2 * len(METRICS), 4.6))
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(5.2 * len(METRICS), 5.0))
     labels = list(summary)
     cmap = plt.get_cmap("tab20" if len(labels) > 10 else "tab10")
+    markers = "osD^v<>ph*X"
+    special = {"entropy_select:default": "black", "entropy_select:paper": "dimgray"}
     for ax, (m, (label, higher)) in zip(axes, METRICS.items(), strict=True):
         for i, s in enumerate(labels):
             rs = sorted(summary[s], key=float)
             ax.plot(
                 [float(r) for r in rs],
                 [summary[s][r][m] for r in rs],
-                marker="o",
+                marker=markers[i % len(markers)],
                 ms=3.5,
-                lw=2.4 if s.startswith("entropy_select") else 1.3,
-                color=cmap(i % cmap.N),
+                lw=2.6 if s in special else 1.2,
+                ls="--" if s == "entropy_select:paper" else "-",
+                color=special.get(s, cmap(i % cmap.N)),
                 label=s,
             )
-        ax.set_title(label + ("" if higher else " ↓"), fontsize=10)
+        ax.set_title(label + ("" if higher else " (lower is better)"), fontsize=10)
         ax.set_xlabel("retention ratio")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
+    handles, names = axes[0].get_legend_handles_labels()
+    ncol = min(len(names), 6)
+    fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    rows = -(-len(names) // ncol)
     fig.suptitle(title, fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, min(0.45, 0.035 * rows + 0.02), 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
