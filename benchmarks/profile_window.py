@@ -25,7 +25,7 @@ from entropy_select.core.entropy import local_window_entropy  # noqa: E402
 from entropy_select.core.gradient import spatial_gradient_magnitude  # noqa: E402
 from entropy_select.kernels.triton import window_entropy_and_gradient_triton  # noqa: E402
 
-VARIANTS_R3 = {  # round 3, first call: results/gpu_h200_window_variants.json
+VARIANTS = {  # name -> launcher options
     "gram (main)": {"variant": "gram"},
     "band m32 d64 w4 s2": {"variant": "band"},
     "band m32 d64 w8 s2": {"variant": "band", "num_warps": 8},
@@ -44,12 +44,6 @@ VARIANTS_R3 = {  # round 3, first call: results/gpu_h200_window_variants.json
     },  # fmt: skip
     "band m32 d64 w4 s3 split1": {"variant": "band", "num_stages": 3, "splits": 1},
     "band m32 d64 w4 s3 split4": {"variant": "band", "num_stages": 3, "splits": 4},
-}
-VARIANTS = {  # round 3, second call: the gradient from the band tile
-    "gram (main)": {"variant": "gram"},
-    "band m32 d64 w4 s2": {"variant": "band"},
-    "band m32 d64 w4 s2 gradband": {"variant": "band", "grad_from_band": True},
-    "band m32 d64 w8 s2 gradband": {"variant": "band", "grad_from_band": True, "num_warps": 8},
 }
 SHAPES = [(16, 14, 14, 3584), (64, 14, 14, 3584), (1024, 14, 14, 1152)]
 

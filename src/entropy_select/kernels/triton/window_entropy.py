@@ -290,7 +290,6 @@ def _window_band_kernel(
     BLOCK_D: tl.constexpr,
     NR: tl.constexpr,
     IEEE: tl.constexpr,
-    GRAD_BAND: tl.constexpr,
 ):
     """Like ``_window_gram_kernel`` but over ``BLOCK_M`` consecutive tokens in raster order.
 
@@ -303,8 +302,6 @@ def _window_band_kernel(
     cores, and each (token, offset) dot product is picked from the ``[M, NR]`` result with
     ``tl.gather``. Dots with positions outside the window (row wrap-around, other frames) are
     computed too and discarded by the finish kernel, which knows the valid neighbours.
-    With ``GRAD_BAND`` (needs ``K_S >= 3``) the four gradient neighbours are taken from the
-    current band already in registers (``tl.gather`` along its rows) instead of four more loads.
     """
     pid = tl.program_id(0)
     split = tl.program_id(1)
@@ -351,12 +348,6 @@ def _window_band_kernel(
     xl_off = row_off + tl.maximum(cj - 1, 0).to(tl.int64) * stride_w
     xd_off = col_off + tl.minimum(ci + 1, H - 1).to(tl.int64) * stride_h
     xu_off = col_off + tl.maximum(ci - 1, 0).to(tl.int64) * stride_h
-    # Band rows of the same four neighbours (the centre token is band row E0 + local index).
-    c_row = E0 + tl.arange(0, BLOCK_M)
-    r_idx = tl.broadcast_to((c_row + tl.where(cj < W - 1, 1, 0))[:, None], (BLOCK_M, BLOCK_D))
-    l_idx = tl.broadcast_to((c_row - tl.where(cj > 0, 1, 0))[:, None], (BLOCK_M, BLOCK_D))
-    d_idx = tl.broadcast_to((c_row + tl.where(ci < H - 1, W, 0))[:, None], (BLOCK_M, BLOCK_D))
-    u_idx = tl.broadcast_to((c_row - tl.where(ci > 0, W, 0))[:, None], (BLOCK_M, BLOCK_D))
 
     gram = tl.zeros((BLOCK_M, NR), dtype=tl.float32)
     g2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
@@ -374,18 +365,12 @@ def _window_band_kernel(
             gram = tl.dot(xc, tl.trans(nb), gram, input_precision="ieee")
         else:
             gram = tl.dot(xc, tl.trans(nb), gram)
-        if GRAD_BAND:
-            xr = tl.gather(nb, r_idx, 0)
-            xl = tl.gather(nb, l_idx, 0)
-            xd = tl.gather(nb, d_idx, 0)
-            xu = tl.gather(nb, u_idx, 0)
-        else:
-            xr = tl.load(video + xr_off[:, None] + dofs, mask=m2, other=0.0)
-            xl = tl.load(video + xl_off[:, None] + dofs, mask=m2, other=0.0)
-            xd = tl.load(video + xd_off[:, None] + dofs, mask=m2, other=0.0)
-            xu = tl.load(video + xu_off[:, None] + dofs, mask=m2, other=0.0)
+        xr = tl.load(video + xr_off[:, None] + dofs, mask=m2, other=0.0)
+        xl = tl.load(video + xl_off[:, None] + dofs, mask=m2, other=0.0)
         gx = xr.to(tl.float32) - xl.to(tl.float32)
         g2 += tl.sum(gx * gx, 1)
+        xd = tl.load(video + xd_off[:, None] + dofs, mask=m2, other=0.0)
+        xu = tl.load(video + xu_off[:, None] + dofs, mask=m2, other=0.0)
         gy = xd.to(tl.float32) - xu.to(tl.float32)
         h2 += tl.sum(gy * gy, 1)
 
@@ -534,7 +519,6 @@ def window_entropy_and_gradient_triton(
     block_m: int | None = None,
     num_warps: int | None = None,
     num_stages: int | None = None,
-    grad_from_band: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Ĥ, G)`` in one pass over the features: the fused Triton path of SPEC §1-2.
 
@@ -552,8 +536,6 @@ def window_entropy_and_gradient_triton(
         block_m, num_warps, num_stages: tuning of the "band" kernel (tokens per program, default
             32; Triton's warps and pipeline depth); for benchmarks, the defaults are the measured
             best (benchmarks/NOTES_gpu.md).
-        grad_from_band: "band" only: take the gradient neighbours from the loaded band tile
-            instead of four more loads (ignored for windows of 1).
 
     Returns:
         ``Ĥ`` (Eq. 2, normalised by ``log n``) and the raw gradient magnitude ``G`` (Eq. 3), both
@@ -573,7 +555,7 @@ def window_entropy_and_gradient_triton(
     if variant == "band":
         return _launch_band(
             x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
-            block_d, splits, block_m, num_warps, num_stages, grad_from_band,
+            block_d, splits, block_m, num_warps, num_stages,
         )  # fmt: skip
     block_w = min(32, triton.next_power_of_2(W))
     rm = max(spatial_window, past_window) // 2
@@ -635,7 +617,7 @@ def _finish(partial, shape, squeeze, spatial_window, temporal_window, past_windo
 
 def _launch_band(
     x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
-    block_d, splits, block_m, num_warps, num_stages, grad_from_band=False,
+    block_d, splits, block_m, num_warps, num_stages,
 ):  # fmt: skip
     """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync)."""
     B, T, H, W, D = x.shape
@@ -663,7 +645,6 @@ def _launch_band(
         *x.stride(),
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
         BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=x.dtype == torch.float32,
-        GRAD_BAND=bool(grad_from_band) and spatial_window >= 3,
         num_warps=num_warps, num_stages=2 if num_stages is None else num_stages,
     )  # fmt: skip
     return _finish(partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau)
