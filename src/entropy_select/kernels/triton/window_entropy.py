@@ -5,7 +5,11 @@ The references are :func:`entropy_select.core.entropy.local_window_entropy` and
 :func:`entropy_select.core.gradient.spatial_gradient_magnitude`; the launchers here take the same
 arguments and return the same values (float32, up to rounding).
 
-Two passes, neither of which materialises the ``[N, neighbours, D]`` tensor:
+Two passes, neither of which materialises the ``[N, neighbours, D]`` tensor. The first pass has
+three variants: ``_window_band_kernel`` (the default, described in its docstring: 32 raster-order
+tokens against the contiguous bands of flat tokens holding their neighbours, on tensor cores),
+``_window_gram_kernel`` (one frame row against stacked neighbour row segments) and the first
+version, ``_window_dots_kernel``, described here; measured times in benchmarks/NOTES_gpu.md.
 
 1. ``_window_dots_kernel`` — one program per (video, frame, row, block of columns) and slice of
    channels. It streams the channels in ``BLOCK_D`` chunks; for each chunk it loads the centre
