@@ -248,17 +248,22 @@ def main(argv=None) -> int:
     print(json.dumps(meta), flush=True)
     results = {"meta": meta, "shapes": [], "frames": []}
     shapes = SHAPES[:1] if args.quick else SHAPES
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "gpu_bench.json")
+
+    def write() -> None:  # after each shape, so that a run cut off by a time limit keeps its part
+        with open(path, "w") as fh:
+            json.dump(results, fh, indent=1)
+
     for spec in shapes:
         try:
             results["shapes"].append(bench_shape(*spec, copy_bw, args))
         except Exception:  # noqa: BLE001
             results["shapes"].append({"name": spec[0], "error": traceback.format_exc()[-800:]})
+        write()
     if not args.quick:
         results["frames"] = bench_frames(args)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "gpu_bench.json")
-    with open(path, "w") as fh:
-        json.dump(results, fh, indent=1)
+    write()
     print("wrote", path)
     try:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -46,12 +46,14 @@ def _errors(x: torch.Tensor, kernel_out, ref_fn):
 @pytest.mark.cuda
 @pytest.mark.parametrize("shape", ODD_SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_window_entropy_and_gradient_match_float64(shape, dtype):
+@pytest.mark.parametrize("variant", ["band", "band_m64", "gram"])
+def test_window_entropy_and_gradient_match_float64(shape, dtype, variant):
     from entropy_select.kernels.triton import window_entropy_and_gradient_triton
 
     g = torch.Generator(device="cuda").manual_seed(hash((shape, str(dtype))) % 2**31)
     x = torch.randn(*shape, device="cuda", generator=g).to(dtype)
-    ent, grad = window_entropy_and_gradient_triton(x)
+    opts = {"variant": "band", "block_m": 64, "num_warps": 8} if variant == "band_m64" else {}
+    ent, grad = window_entropy_and_gradient_triton(x, **dict({"variant": variant}, **opts))
     err, ref_err = _errors(x, ent, local_window_entropy)
     assert err <= ref_err + 2e-6, (err, ref_err)
     err, ref_err = _errors(x, grad, spatial_gradient_magnitude)
@@ -62,7 +64,10 @@ def test_window_entropy_and_gradient_match_float64(shape, dtype):
 @cuda
 @pytest.mark.cuda
 def test_non_contiguous_and_windows():
-    from entropy_select.kernels.triton import local_window_entropy_triton
+    from entropy_select.kernels.triton import (
+        local_window_entropy_triton,
+        window_entropy_and_gradient_triton,
+    )
 
     base = torch.randn(5, 9, 11, 2 * 70, device="cuda")
     x = base[..., ::2].transpose(1, 2)  # [5, 11, 9, 70], strided in W, H and D
@@ -71,6 +76,9 @@ def test_non_contiguous_and_windows():
         out = local_window_entropy_triton(x, k, kt, kp, tau)
         ref = local_window_entropy(x.double(), k, kt, kp, tau)
         assert (out.double() - ref).abs().max().item() < 1e-5
+        for variant in ("band", "gram"):  # the launcher's variants, non-contiguous input
+            out = window_entropy_and_gradient_triton(x, k, kt, kp, tau, variant=variant)[0]
+            assert (out.double() - ref).abs().max().item() < 1e-5, variant
 
 
 @cuda
@@ -155,6 +163,12 @@ _INTERP_SCRIPT = textwrap.dedent(
     ent, grad = window_entropy_and_gradient_triton(x)
     assert (ent.double() - local_window_entropy(x.double())).abs().max() < 1e-5
     assert (grad.double() - spatial_gradient_magnitude(x.double())).abs().max() < 1e-5
+    cases = [("gram", None, (5, 3, 3)), ("band", 16, (7, 4, 5)), ("band", 16, (1, 1, 1))]
+    for variant, bm, win in cases:
+        x = torch.randn(2, 3, 3, 4, 20)[..., ::2]  # tiles that span rows, frames and videos
+        ent, grad = window_entropy_and_gradient_triton(x, *win, variant=variant, block_m=bm)
+        assert (ent.double() - local_window_entropy(x.double(), *win)).abs().max() < 1e-5
+        assert (grad.double() - spatial_gradient_magnitude(x.double())).abs().max() < 1e-5
     y = torch.randn(2, 2, 2, 3, 6, dtype=torch.bfloat16)
     paper = es.EntropySelectConfig.paper()
     ref = es.select_tokens(y, retention=0.35, impl="reference", config=paper)

@@ -5,7 +5,11 @@ The references are :func:`entropy_select.core.entropy.local_window_entropy` and
 :func:`entropy_select.core.gradient.spatial_gradient_magnitude`; the launchers here take the same
 arguments and return the same values (float32, up to rounding).
 
-Two passes, neither of which materialises the ``[N, neighbours, D]`` tensor:
+Two passes, neither of which materialises the ``[N, neighbours, D]`` tensor. The first pass has
+three variants: ``_window_band_kernel`` (the default, described in its docstring: 32 raster-order
+tokens against the contiguous bands of flat tokens holding their neighbours, on tensor cores),
+``_window_gram_kernel`` (one frame row against stacked neighbour row segments) and the first
+version, ``_window_dots_kernel``, described here; measured times in benchmarks/NOTES_gpu.md.
 
 1. ``_window_dots_kernel`` — one program per (video, frame, row, block of columns) and slice of
    channels. It streams the channels in ``BLOCK_D`` chunks; for each chunk it loads the centre
@@ -266,6 +270,136 @@ def _window_gram_kernel(
 
 
 @triton.jit
+def _window_band_kernel(
+    x_ptr,
+    p_ptr,
+    T,
+    H,
+    W,
+    D,
+    NTILE,
+    NTOK,
+    d_per_split,
+    stride_b,
+    stride_t,
+    stride_h,
+    stride_w,
+    stride_d,
+    K_S: tl.constexpr,
+    K_T: tl.constexpr,
+    K_P: tl.constexpr,
+    NOFF: tl.constexpr,
+    NCOL: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    NR: tl.constexpr,
+    IEEE: tl.constexpr,
+):
+    """Like ``_window_gram_kernel`` but over ``BLOCK_M`` consecutive tokens in raster order.
+
+    A video is one flat sequence of ``T·H·W`` tokens; the neighbour ``(−Δt, a, b)`` of token
+    ``p`` is token ``p − Δt·H·W + a·W + b``. So the neighbours of the tile ``[p0, p0 + M)`` in
+    frame offset ``Δt`` all lie in one contiguous band of ``M + 2E`` tokens (``E = r·W + r``,
+    ``r`` the window radius), whatever rows or frames the tile spans. The ``K_T`` bands are
+    stacked back to back into one ``[NR, BD]`` tile (no padding rows between them, so NR is the
+    power of two above ``M + 2E₀ + (K_T − 1)(M + 2E_p)``), multiplied by the centre tile on tensor
+    cores, and each (token, offset) dot product is picked from the ``[M, NR]`` result with
+    ``tl.gather``. Dots with positions outside the window (row wrap-around, other frames) are
+    computed too and discarded by the finish kernel, which knows the valid neighbours.
+    """
+    pid = tl.program_id(0)
+    split = tl.program_id(1)
+    b = pid // NTILE
+    p0 = (pid % NTILE) * BLOCK_M
+    m = H * W
+    L = T * m  # tokens per video
+    R: tl.constexpr = K_S // 2
+    RP: tl.constexpr = K_P // 2
+    CENTER: tl.constexpr = (K_S * K_S) // 2
+    NS: tl.constexpr = K_S * K_S - 1
+    PP: tl.constexpr = K_P * K_P
+    E0 = R * W + R  # reach of the current-frame window in flat tokens
+    EP = RP * W + RP  # reach of a past-frame window
+    L0 = BLOCK_M + 2 * E0  # band lengths
+    LP = BLOCK_M + 2 * EP
+
+    # Stacked row r -> band k (Δt = k) and flat token q of the video.
+    r = tl.arange(0, NR)
+    k = tl.where(r < L0, 0, 1 + (r - L0) // LP)
+    band0 = tl.where(k == 0, 0, L0 + (k - 1) * LP)
+    reach = tl.where(k == 0, E0, EP)
+    q = p0 - k * m - reach + (r - band0)
+    r_ok = (r < L0 + (K_T - 1) * LP) & (q >= 0) & (q < L)
+    qc = tl.minimum(tl.maximum(q, 0), L - 1)
+    qt = qc // m
+    qi = (qc % m) // W
+    qj = qc % W
+    video = x_ptr + b.to(tl.int64) * stride_b
+    n_off = qt.to(tl.int64) * stride_t + qi.to(tl.int64) * stride_h + qj.to(tl.int64) * stride_w
+
+    # Centre tokens and their four gradient neighbours (clamped at the frame edges, SPEC §2).
+    c = p0 + tl.arange(0, BLOCK_M)
+    cm = c < L
+    cc = tl.minimum(c, L - 1)
+    ct = cc // m
+    ci = (cc % m) // W
+    cj = cc % W
+    t_off = ct.to(tl.int64) * stride_t
+    c_off = t_off + ci.to(tl.int64) * stride_h + cj.to(tl.int64) * stride_w
+    row_off = t_off + ci.to(tl.int64) * stride_h
+    col_off = t_off + cj.to(tl.int64) * stride_w
+    xr_off = row_off + tl.minimum(cj + 1, W - 1).to(tl.int64) * stride_w
+    xl_off = row_off + tl.maximum(cj - 1, 0).to(tl.int64) * stride_w
+    xd_off = col_off + tl.minimum(ci + 1, H - 1).to(tl.int64) * stride_h
+    xu_off = col_off + tl.maximum(ci - 1, 0).to(tl.int64) * stride_h
+
+    gram = tl.zeros((BLOCK_M, NR), dtype=tl.float32)
+    g2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    h2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    d_lo = split * d_per_split
+    d_hi = tl.minimum(d_lo + d_per_split, D)
+    for d0 in range(d_lo, d_hi, BLOCK_D):
+        d = d0 + tl.arange(0, BLOCK_D)
+        dm = d < d_hi
+        dofs = d[None, :].to(tl.int64) * stride_d
+        m2 = cm[:, None] & dm[None, :]
+        xc = tl.load(video + c_off[:, None] + dofs, mask=m2, other=0.0)
+        nb = tl.load(video + n_off[:, None] + dofs, mask=r_ok[:, None] & dm[None, :], other=0.0)
+        if IEEE:
+            gram = tl.dot(xc, tl.trans(nb), gram, input_precision="ieee")
+        else:
+            gram = tl.dot(xc, tl.trans(nb), gram)
+        xr = tl.load(video + xr_off[:, None] + dofs, mask=m2, other=0.0)
+        xl = tl.load(video + xl_off[:, None] + dofs, mask=m2, other=0.0)
+        gx = xr.to(tl.float32) - xl.to(tl.float32)
+        g2 += tl.sum(gx * gx, 1)
+        xd = tl.load(video + xd_off[:, None] + dofs, mask=m2, other=0.0)
+        xu = tl.load(video + xu_off[:, None] + dofs, mask=m2, other=0.0)
+        gy = xd.to(tl.float32) - xu.to(tl.float32)
+        h2 += tl.sum(gy * gy, 1)
+
+    # Column of the Gram product for (token c, offset o): band(o) start + c + reach + a·W + b.
+    cols = tl.arange(0, NCOL)
+    s_sp = tl.where(cols < CENTER, cols, cols + 1)
+    qq = tl.maximum(cols - NS, 0)
+    is_sp = cols < NS
+    o_a = tl.where(is_sp, s_sp // K_S - R, (qq % PP) // K_P - RP)
+    o_b = tl.where(is_sp, s_sp % K_S - R, (qq % PP) % K_P - RP)
+    o_k = tl.where(is_sp, 0, qq // PP + 1)
+    o_col = tl.where(o_k == 0, E0, L0 + (o_k - 1) * LP + EP) + o_a * W + o_b
+    o_col = tl.where(cols == NOFF, E0, o_col)  # ‖x‖²: offset 0 in the current band
+    o_col = tl.where(cols <= NOFF, o_col, 0)
+    idx = o_col[None, :] + tl.arange(0, BLOCK_M)[:, None]  # [M, C], always inside the bands
+    acc = tl.gather(gram, idx, 1)
+    acc = tl.where(cols[None, :] <= NOFF, acc, 0.0)
+    acc = tl.where(cols[None, :] == NOFF + 1, g2[:, None], acc)
+    acc = tl.where(cols[None, :] == NOFF + 2, h2[:, None], acc)
+    tok = b.to(tl.int64) * L + c  # flat token index b·T·H·W + p
+    out = p_ptr + split * NTOK * NCOL + tok[:, None] * NCOL + cols[None, :]
+    tl.store(out, acc, mask=cm[:, None])
+
+
+@triton.jit
 def _window_entropy_finish_kernel(
     p_ptr,
     ent_ptr,
@@ -385,7 +519,10 @@ def window_entropy_and_gradient_triton(
     *,
     block_d: int | None = None,
     splits: int | None = None,
-    variant: str = "gram",
+    variant: str = "band",
+    block_m: int | None = None,
+    num_warps: int | None = None,
+    num_stages: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Ĥ, G)`` in one pass over the features: the fused Triton path of SPEC §1-2.
 
@@ -393,10 +530,16 @@ def window_entropy_and_gradient_triton(
         features: raw token features, float16/bfloat16/float32, any strides, on a CUDA device
             (or on the CPU under ``TRITON_INTERPRET=1``).
         spatial_window, temporal_window, past_window, tau: as :func:`local_window_entropy`.
-        block_d: channels per inner chunk (a power of two; default 64 for "gram", 128 for "dots").
-        variant: ``"gram"`` (tensor-core products of row segments) or ``"dots"`` (one masked
-            row-wise dot product per neighbour and chunk).
+        block_d: channels per inner chunk (a power of two; default 64 for "band"/"gram", 128 for
+            "dots").
+        variant: ``"band"`` (tensor-core products of ``block_m`` raster-order tokens with the
+            contiguous bands of flat tokens that hold all their neighbours; the default),
+            ``"gram"`` (one row of a frame against its stacked neighbour row segments) or
+            ``"dots"`` (one masked row-wise dot product per neighbour and chunk).
         splits: channel slices (default: enough programs to fill the GPU; shape-only, no sync).
+        block_m, num_warps, num_stages: tuning of the "band" kernel (tokens per program, default
+            32; Triton's warps and pipeline depth); for benchmarks, the defaults are the measured
+            best (benchmarks/NOTES_gpu.md).
 
     Returns:
         ``Ĥ`` (Eq. 2, normalised by ``log n``) and the raw gradient magnitude ``G`` (Eq. 3), both
@@ -411,8 +554,13 @@ def window_entropy_and_gradient_triton(
     B, T, H, W, D = x.shape
     noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
     ncol = triton.next_power_of_2(noff + 3)
-    if variant not in ("gram", "dots"):
-        raise ValueError(f"variant must be 'gram' or 'dots', got {variant!r}")
+    if variant not in ("band", "gram", "dots"):
+        raise ValueError(f"variant must be 'band', 'gram' or 'dots', got {variant!r}")
+    if variant == "band":
+        return _launch_band(
+            x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
+            block_d, splits, block_m, num_warps, num_stages,
+        )  # fmt: skip
     block_w = min(32, triton.next_power_of_2(W))
     rm = max(spatial_window, past_window) // 2
     nrows = triton.next_power_of_2(spatial_window + (temporal_window - 1) * past_window)
@@ -450,8 +598,16 @@ def window_entropy_and_gradient_triton(
             BLOCK_W=block_w, BLOCK_D=block_d, NB=nb, NROWS=nrows,
             IEEE=x.dtype == torch.float32, num_warps=8 if nrows * nb >= 512 else 4, num_stages=2,
         )  # fmt: skip
-    entropy = torch.empty(B, T, H, W, dtype=torch.float32, device=x.device)
-    grad = torch.empty(B, T, H, W, dtype=torch.float32, device=x.device)
+    return _finish(partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau)
+
+
+def _finish(partial, shape, squeeze, spatial_window, temporal_window, past_window, tau):
+    """Run the finish kernel on the ``[S, N, C]`` partial sums: ``(Ĥ, G)``, float32."""
+    B, T, H, W, _ = shape
+    splits, ntok, ncol = partial.shape
+    noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
+    entropy = torch.empty(B, T, H, W, dtype=torch.float32, device=partial.device)
+    grad = torch.empty(B, T, H, W, dtype=torch.float32, device=partial.device)
     block_n = 32
     _window_entropy_finish_kernel[(triton.cdiv(ntok, block_n),)](
         partial, entropy, grad, T, H, W, ntok, splits, 1.0 / tau,
@@ -461,6 +617,41 @@ def window_entropy_and_gradient_triton(
     if squeeze:
         return entropy[0], grad[0]
     return entropy, grad
+
+
+def _launch_band(
+    x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
+    block_d, splits, block_m, num_warps, num_stages,
+):  # fmt: skip
+    """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync)."""
+    B, T, H, W, D = x.shape
+    block_m = 32 if block_m is None else block_m
+    r, rp = spatial_window // 2, past_window // 2
+    rows = block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
+    nr = max(16, triton.next_power_of_2(rows))
+    if block_d is None:  # keep one stage of the stacked neighbour tile within 64 KB
+        block_d = max(16, min(64, (64 << 10) // (nr * x.element_size())))
+    ntile = -(-(T * H * W) // block_m)
+    ntok = B * T * H * W
+    programs = B * ntile
+    if splits is None:
+        splits = _splits(programs, D, block_d, x.device)
+    per_split = -(-D // splits)
+    d_per_split = -(-per_split // block_d) * block_d
+    splits = -(-D // d_per_split)
+    if splits * ntok * ncol >= 2**31:
+        raise ValueError(f"too many tokens for one launch ({ntok}); split the batch")
+    partial = torch.empty(splits, ntok, ncol, dtype=torch.float32, device=x.device)  # [S, N, C]
+    if num_warps is None:
+        num_warps = 8 if block_m * nr >= 16384 else 4
+    _window_band_kernel[(programs, splits)](
+        x, partial, T, H, W, D, ntile, ntok, d_per_split,
+        *x.stride(),
+        K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
+        BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=x.dtype == torch.float32,
+        num_warps=num_warps, num_stages=2 if num_stages is None else num_stages,
+    )  # fmt: skip
+    return _finish(partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau)
 
 
 def local_window_entropy_triton(
