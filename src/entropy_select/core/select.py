@@ -16,7 +16,7 @@ from .gradient import normalized_gradient
 from .grid import grid_quota_topk
 from .selection import Selection
 
-__all__ = ["select_tokens", "mask_to_index", "fused_scores", "IMPLS"]
+__all__ = ["select_tokens", "mask_to_index", "gather_tokens", "fused_scores", "IMPLS"]
 
 IMPLS = ("auto", "reference", "triton", "cpu")
 
@@ -28,6 +28,17 @@ def mask_to_index(mask: torch.Tensor, budget: int) -> torch.Tensor:
         mask: [..., N] bool with exactly ``budget`` True  ->  [..., budget] int64
     """
     return torch.argsort((~mask).to(torch.uint8), dim=-1, stable=True)[..., :budget]
+
+
+def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Rows ``index`` of each batch item (advanced indexing: much faster on CPU than ``gather``
+    with an expanded index, and sync-free).
+
+    Shapes:
+        x: [B, N, D], index: [B, K]  ->  [B, K, D]
+    """
+    batch = torch.arange(x.shape[0], device=x.device).unsqueeze(-1)  # [B, 1]
+    return x[batch, index]
 
 
 def fused_scores(
@@ -167,22 +178,18 @@ def assemble_selection(
         fused = fuse_cells(x, score, frame_budget, cfg.grid, cfg.coverage)
         keep = fused.keep_mask
         keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]
-        tokens = flat_x.gather(1, keep_index.unsqueeze(-1).expand(-1, -1, D))
-        pos = keep_index % m
-        cell_of_kept = fused.cell[pos]  # [B, K]
-        frame_of_kept = keep_index // m
-        cell_flat = fused.cell_tokens.reshape(Bsz, T * fused.cell_tokens.shape[-2], D)
+        tokens = gather_tokens(flat_x, keep_index)  # [B, K, D]
         ncell = fused.cell_tokens.shape[-2]
-        fused_vals = cell_flat.gather(
-            1, (frame_of_kept * ncell + cell_of_kept).unsqueeze(-1).expand(-1, -1, D)
-        )
+        cell_flat = fused.cell_tokens.reshape(Bsz, T * ncell, D)  # [B, T*c, D]
+        slot_cell = (keep_index // m) * ncell + fused.cell[keep_index % m]  # [B, K]
+        fused_vals = gather_tokens(cell_flat, slot_cell)  # [B, K, D]
         is_anchor = fused.anchor_mask.flatten(-3).gather(1, keep_index)  # [B, K]
         tokens = torch.where(is_anchor.unsqueeze(-1), fused_vals.to(tokens.dtype), tokens)
         assignment = _fusion_assignment(fused, keep.flatten(-3), T, m)
     else:
         keep = grid_quota_topk(score, frame_budget, cfg.grid, cfg.coverage)
         keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]
-        tokens = flat_x.gather(1, keep_index.unsqueeze(-1).expand(-1, -1, D))
+        tokens = gather_tokens(flat_x, keep_index)  # [B, K, D]
     return Selection(
         keep_index=keep_index,
         tokens=tokens,
