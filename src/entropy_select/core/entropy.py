@@ -17,7 +17,13 @@ import torch.nn.functional as F
 
 from .checks import compute_dtype
 
-__all__ = ["local_window_entropy", "neighbour_offsets", "entropy_term", "minmax_normalize"]
+__all__ = [
+    "check_window_args",
+    "local_window_entropy",
+    "neighbour_offsets",
+    "entropy_term",
+    "minmax_normalize",
+]
 
 # Elements of one chunk of frames (B·Tc·H·W·D): 8 Mi elements = 32 MB in float32.
 DEFAULT_CHUNK_ELEMENTS = 1 << 23
@@ -35,6 +41,28 @@ def neighbour_offsets(
     for dt in range(1, temporal_window):
         offsets += [(dt, a, b) for a in range(-rp, rp + 1) for b in range(-rp, rp + 1)]
     return offsets
+
+
+def check_window_args(
+    features: torch.Tensor, spatial_window: int, temporal_window: int, past_window: int, tau: float
+) -> None:
+    """The argument checks shared by every implementation of :func:`local_window_entropy`.
+
+    Raises:
+        ValueError: features not [T, H, W, D] / [B, T, H, W, D], even or non-positive windows,
+        ``temporal_window < 1`` or ``tau <= 0``.
+    """
+    if features.dim() not in (4, 5):
+        raise ValueError(
+            f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
+        )
+    for name, value in (("spatial_window", spatial_window), ("past_window", past_window)):
+        if value < 1 or value % 2 == 0:
+            raise ValueError(f"{name} must be a positive odd integer, got {value}")
+    if temporal_window < 1:
+        raise ValueError(f"temporal_window must be >= 1, got {temporal_window}")
+    if not tau > 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
 
 
 def local_window_entropy(
@@ -61,17 +89,7 @@ def local_window_entropy(
     Shapes:
         features: [T, H, W, D] or [B, T, H, W, D]  ->  [T, H, W] or [B, T, H, W]
     """
-    if features.dim() not in (4, 5):
-        raise ValueError(
-            f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
-        )
-    for name, value in (("spatial_window", spatial_window), ("past_window", past_window)):
-        if value < 1 or value % 2 == 0:
-            raise ValueError(f"{name} must be a positive odd integer, got {value}")
-    if temporal_window < 1:
-        raise ValueError(f"temporal_window must be >= 1, got {temporal_window}")
-    if not tau > 0:
-        raise ValueError(f"tau must be > 0, got {tau}")
+    check_window_args(features, spatial_window, temporal_window, past_window, tau)
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     B, T, H, W, D = x.shape

@@ -31,6 +31,7 @@ from ..core.checks import compute_dtype
 from ..core.config import EntropySelectConfig
 from ..core.entropy import (
     DEFAULT_CHUNK_ELEMENTS,
+    check_window_args,
     entropy_term,
     minmax_normalize,
     neighbour_offsets,
@@ -57,16 +58,6 @@ def cpu_available(x: torch.Tensor | None = None) -> tuple[bool, str]:
     if x is not None and not x.is_floating_point():
         return False, f"the CPU fast path takes floating-point input, not {x.dtype}"
     return True, ""
-
-
-def _check_windows(spatial_window: int, temporal_window: int, past_window: int, tau: float):
-    for name, value in (("spatial_window", spatial_window), ("past_window", past_window)):
-        if value < 1 or value % 2 == 0:
-            raise ValueError(f"{name} must be a positive odd integer, got {value}")
-    if temporal_window < 1:
-        raise ValueError(f"temporal_window must be >= 1, got {temporal_window}")
-    if not tau > 0:
-        raise ValueError(f"tau must be > 0, got {tau}")
 
 
 def _gather_plan(
@@ -129,11 +120,7 @@ def local_window_entropy_cpu(
     Shapes:
         features: [T, H, W, D] or [B, T, H, W, D]  ->  [T, H, W] or [B, T, H, W]
     """
-    if features.dim() not in (4, 5):
-        raise ValueError(
-            f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
-        )
-    _check_windows(spatial_window, temporal_window, past_window, tau)
+    check_window_args(features, spatial_window, temporal_window, past_window, tau)
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     B, T, H, W, D = x.shape

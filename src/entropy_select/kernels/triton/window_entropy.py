@@ -37,6 +37,8 @@ import torch
 import triton
 import triton.language as tl
 
+from ...core.entropy import check_window_args
+
 __all__ = [
     "local_window_entropy_triton",
     "spatial_gradient_magnitude_triton",
@@ -481,21 +483,11 @@ def _window_entropy_finish_kernel(
 def _check(
     features: torch.Tensor, spatial_window: int, temporal_window: int, past_window: int, tau: float
 ) -> None:
-    if features.dim() not in (4, 5):
-        raise ValueError(
-            f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
-        )
+    check_window_args(features, spatial_window, temporal_window, past_window, tau)
     if features.dtype not in (torch.float16, torch.bfloat16, torch.float32):
         raise TypeError(
             f"the Triton kernels take float16, bfloat16 or float32, got {features.dtype}"
         )
-    for name, value in (("spatial_window", spatial_window), ("past_window", past_window)):
-        if value < 1 or value % 2 == 0:
-            raise ValueError(f"{name} must be a positive odd integer, got {value}")
-    if temporal_window < 1:
-        raise ValueError(f"temporal_window must be >= 1, got {temporal_window}")
-    if not tau > 0:
-        raise ValueError(f"tau must be > 0, got {tau}")
 
 
 def _splits(programs: int, D: int, block_d: int, device: torch.device) -> int:
