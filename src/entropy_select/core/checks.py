@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_features", "resolve_budget", "compute_dtype"]
+__all__ = ["check_features", "check_rank", "resolve_budget", "compute_dtype"]
 
 
 def check_features(
@@ -36,6 +36,14 @@ def check_features(
     if finite:
         check_finite(features, name)
     return features
+
+
+def check_rank(features: torch.Tensor, name: str = "features") -> None:
+    """Raise ``ValueError`` unless ``features`` is ``[T, H, W, D]`` or ``[B, T, H, W, D]``."""
+    if features.dim() not in (4, 5):
+        raise ValueError(
+            f"{name} must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
+        )
 
 
 def check_finite(tensor: torch.Tensor, name: str) -> None:

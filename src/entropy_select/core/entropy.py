@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .checks import compute_dtype
+from .checks import check_rank, compute_dtype
 
 __all__ = [
     "check_window_args",
@@ -52,10 +52,7 @@ def check_window_args(
         ValueError: features not [T, H, W, D] / [B, T, H, W, D], even or non-positive windows,
         ``temporal_window < 1`` or ``tau <= 0``.
     """
-    if features.dim() not in (4, 5):
-        raise ValueError(
-            f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
-        )
+    check_rank(features)
     for name, value in (("spatial_window", spatial_window), ("past_window", past_window)):
         if value < 1 or value % 2 == 0:
             raise ValueError(f"{name} must be a positive odd integer, got {value}")

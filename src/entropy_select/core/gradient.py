@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .checks import compute_dtype
+from .checks import check_rank, compute_dtype
 from .entropy import DEFAULT_CHUNK_ELEMENTS, minmax_normalize
 
 __all__ = ["spatial_gradient_magnitude", "normalized_gradient"]
@@ -46,10 +46,7 @@ def spatial_gradient_magnitude(
     Shapes:
         features: [T, H, W, D] or [B, T, H, W, D]  ->  [T, H, W] or [B, T, H, W]
     """
-    if features.dim() not in (4, 5):
-        raise ValueError(
-            f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
-        )
+    check_rank(features)
     dtype = compute_dtype(features.dtype)
     T, H, W, D = features.shape[-4:]
     lead = features.shape[:-4]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core.checks import compute_dtype
+from ..core.checks import check_rank, compute_dtype
 from ..core.config import EntropySelectConfig
 from ..core.entropy import (
     DEFAULT_CHUNK_ELEMENTS,
@@ -213,10 +213,7 @@ def spatial_gradient_magnitude_cpu(
     Shapes:
         features: [T, H, W, D] or [B, T, H, W, D]  ->  [T, H, W] or [B, T, H, W]
     """
-    if features.dim() not in (4, 5):
-        raise ValueError(
-            f"features must be [T, H, W, D] or [B, T, H, W, D], got {tuple(features.shape)}"
-        )
+    check_rank(features)
     dtype = compute_dtype(features.dtype)
     T, H, W, D = features.shape[-4:]
     lead = features.shape[:-4]

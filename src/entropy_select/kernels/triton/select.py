@@ -14,7 +14,7 @@ import torch
 from ...core.allocation import allocate_frame_budget
 from ...core.config import EntropySelectConfig
 from ...core.entropy import entropy_term, minmax_normalize
-from ...core.select import assemble_selection
+from ...core.select import assemble_selection, gather_tokens
 from ...core.selection import Selection
 from .frame_select import grid_select_triton
 from .window_entropy import window_entropy_and_gradient_triton
@@ -70,8 +70,7 @@ def select_tokens_triton(x: torch.Tensor, budget: int, config: EntropySelectConf
     # SPEC §5 and §7 in one kernel: grid quotas, per-frame top-B_f, the sorted keep_index.
     keep, keep_index = grid_select_triton(score, frame_budget, budget, config.grid, config.coverage)
     Bsz, T, H, W, D = x.shape
-    flat_x = x.reshape(Bsz, T * H * W, D)  # [B, N, D]
-    tokens = flat_x.gather(1, keep_index.unsqueeze(-1).expand(-1, -1, D))  # [B, K, D]
+    tokens = gather_tokens(x.reshape(Bsz, T * H * W, D), keep_index)  # [B, K, D]
     return Selection(
         keep_index=keep_index,
         tokens=tokens,
