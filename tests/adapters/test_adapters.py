@@ -147,12 +147,11 @@ def test_compressed_restores_a_previous_patch():
 def test_retention_one_is_exact_and_unpatch_restores(model_type, attn):
     model = BUILDERS[model_type](attn)
     kwargs = inputs_for(model_type)
-    with torch.no_grad():
-        reference = model(**strip_es(kwargs)).logits
-        es.patch(model, retention=1.0)
-        patched = model(**kwargs).logits
-        es.unpatch(model)
-        restored = model(**strip_es(kwargs)).logits
+    reference = model(**strip_es(kwargs)).logits
+    es.patch(model, retention=1.0)
+    patched = model(**kwargs).logits
+    es.unpatch(model)
+    restored = model(**strip_es(kwargs)).logits
     assert torch.equal(patched, reference)
     assert torch.equal(restored, reference)
 
@@ -164,7 +163,7 @@ def test_prefill_length_is_text_plus_k(model_type):
     N = num_visual(model_type, kwargs)
     L = kwargs["input_ids"].shape[1]
     calls, handle = _capture_lm(model)
-    with torch.no_grad(), es.compressed(model, retention=0.25):
+    with es.compressed(model, retention=0.25):
         logits = model(**kwargs).logits
     handle.remove()
     K = int(0.25 * N)
@@ -178,11 +177,10 @@ def test_every_registered_selector_and_changing_retention(model_type):
     model = BUILDERS[model_type]()
     kwargs = inputs_for(model_type)
     N, L = num_visual(model_type, kwargs), kwargs["input_ids"].shape[1]
-    with torch.no_grad():
-        for name in selectors.available():
-            for r in (0.5, 0.125):
-                es.patch(model, retention=r, selector=name)
-                assert model(**kwargs).logits.shape[1] == L - N + max(1, int(r * N)), name
+    for name in selectors.available():
+        for r in (0.5, 0.125):
+            es.patch(model, retention=r, selector=name)
+            assert model(**kwargs).logits.shape[1] == L - N + max(1, int(r * N)), name
     es.unpatch(model)
 
 
@@ -191,7 +189,7 @@ def test_llava_presized_placeholders_match_shortened_prompt():
 
     model = BUILDERS["llava_onevision"]()
     kwargs = inputs_for("llava_onevision")
-    with torch.no_grad(), es.compressed(model, retention=0.25):
+    with es.compressed(model, retention=0.25):
         shortened = model(**kwargs).logits
         keep = model.__dict__[STATE_ATTR].last["keep"]
         ids = kwargs["input_ids"]
@@ -216,7 +214,7 @@ def test_kept_tokens_carry_their_unpruned_positions(model_type):
         video_grid_thw=kwargs["video_grid_thw"],
     )  # [3, 1, L]
     calls, handle = _capture_lm(model)
-    with torch.no_grad(), es.compressed(model, retention=0.25):
+    with es.compressed(model, retention=0.25):
         model(**kwargs)
         state = model.__dict__[STATE_ATTR]
         keep = state.last["keep"][0]
@@ -247,7 +245,7 @@ def test_generate_continues_positions_after_the_prompt(model_type, attn):
     runs = {}
     for patched in (False, True):
         calls, handle = _capture_lm(model)
-        with torch.no_grad(), es.compressed(model, retention=0.25) if patched else _null():
+        with es.compressed(model, retention=0.25) if patched else _null():
             out = model.generate(**kwargs, max_new_tokens=4, do_sample=False)
         handle.remove()
         runs[patched] = [c["position_ids"][-3:] for c in calls]  # the M-RoPE rows
@@ -266,7 +264,7 @@ def test_forward_decoding_loop_continues_like_the_unpruned_model(model_type):
     kwargs = inputs_for(model_type)
     positions = {}
     for patched in (False, True):
-        with torch.no_grad(), es.compressed(model, retention=0.25) if patched else _null():
+        with es.compressed(model, retention=0.25) if patched else _null():
             out = model(**kwargs, use_cache=True)
             nxt = out.logits[:, -1:].argmax(-1)
             calls, handle = _capture_lm(model)
@@ -280,7 +278,7 @@ def test_forward_decoding_loop_continues_like_the_unpruned_model(model_type):
 def test_generate_1d_rope(model_type):
     model = BUILDERS[model_type]()
     kwargs = inputs_for(model_type)
-    with torch.no_grad(), es.compressed(model, retention=0.25):
+    with es.compressed(model, retention=0.25):
         out = model.generate(**kwargs, max_new_tokens=3, do_sample=False)
         short = model.__dict__[STATE_ATTR].last["short_length"]
     L = kwargs["input_ids"].shape[1]
@@ -299,7 +297,7 @@ def test_padded_batch_of_two_videos_equals_each_alone(model_type, attn):
     one = inputs_for(model_type, start=0, seed=0)
     two = inputs_for(model_type, start=50, pre=7, seed=5, **extra)  # other frames, longer text
     batch = _left_pad([one, two], model_type)
-    with torch.no_grad(), es.compressed(model, retention=0.35):
+    with es.compressed(model, retention=0.35):
         together = model.generate(**batch, max_new_tokens=4, do_sample=False)
         alone = [model.generate(**x, max_new_tokens=4, do_sample=False) for x in (one, two)]
     L = batch["input_ids"].shape[1]
@@ -315,13 +313,12 @@ def test_images_are_untouched(model_type):
     model = BUILDERS[model_type]()
     kwargs = inputs_for(model_type, image=True)
     ids = kwargs["input_ids"][0]
-    with torch.no_grad():
-        reference = model(**strip_es(kwargs)).logits
-        with es.compressed(model, retention=1.0):
-            assert torch.equal(model(**kwargs).logits, reference)
-        with es.compressed(model, retention=0.25):
-            model(**kwargs)
-            keep = model.__dict__[STATE_ATTR].last["keep"][0]
+    reference = model(**strip_es(kwargs)).logits
+    with es.compressed(model, retention=1.0):
+        assert torch.equal(model(**kwargs).logits, reference)
+    with es.compressed(model, retention=0.25):
+        model(**kwargs)
+        keep = model.__dict__[STATE_ATTR].last["keep"][0]
     if model_type == "qwen2_5_vl":
         assert bool(keep[ids == IMAGE].all())
         assert int(keep[ids == VIDEO].sum()) == int(0.25 * int((ids == VIDEO).sum()))
@@ -337,3 +334,36 @@ def _cache_kwargs(out) -> dict:
     if getattr(out, "cache", None) is not None:
         return {"cache": out.cache}
     return {"past_key_values": out.past_key_values}
+
+
+# ---- autograd: what users run, the way they run it ------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["grad", "no_grad", "inference_mode"])
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_patched_forward_and_generate_under_every_autograd_mode(model_type, mode):
+    """``es.patch`` + ``generate``/``forward`` with autograd on (the README's usage, no wrapper),
+    under ``no_grad`` and under ``inference_mode``; with autograd on, a loss on the patched logits
+    back-propagates into the vision tower through the kept tokens."""
+    import contextlib
+
+    model = BUILDERS[model_type]()
+    kwargs = inputs_for(model_type)
+    ctx = {
+        "grad": contextlib.nullcontext,
+        "no_grad": torch.no_grad,
+        "inference_mode": torch.inference_mode,
+    }[mode]
+    es.patch(model, retention=0.35)
+    try:
+        with ctx():
+            out = model.generate(**kwargs, max_new_tokens=2, do_sample=False)
+            logits = model(**kwargs).logits
+    finally:
+        es.unpatch(model)
+    assert out.shape[1] == kwargs["input_ids"].shape[1] + 2
+    assert logits.requires_grad == (mode == "grad")
+    if mode == "grad":
+        logits.float().square().mean().backward()
+        vision = [p for n, p in model.named_parameters() if "vision" in n or "visual" in n]
+        assert vision and any(p.grad is not None and p.grad.abs().sum() > 0 for p in vision)

@@ -228,3 +228,27 @@ def test_memory_is_bounded_for_long_videos():
     x = torch.randn(256, 14, 14, 64)
     sel = es.select_tokens(x, retention=0.1)
     assert sel.budget == int(0.1 * 256 * 196)
+
+
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+@pytest.mark.parametrize("preset", ["default", "paper"])
+def test_input_that_requires_grad(impl, preset):
+    """A leaf that requires grad (what a model's vision tower hands over with autograd on):
+    the same selection as without grad, no graph on the scores, and gradient reaching exactly the
+    inputs the output tokens were gathered or fused from."""
+    cfg = es.EntropySelectConfig.paper() if preset == "paper" else es.EntropySelectConfig()
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, 8, 16, requires_grad=True)
+    sel = es.select_tokens(x, retention=0.35, config=cfg, impl=impl)
+    plain = es.select_tokens(x.detach(), retention=0.35, config=cfg, impl=impl)
+    assert torch.equal(sel.keep_index, plain.keep_index)
+    assert torch.equal(sel.tokens.detach(), plain.tokens)
+    assert not sel.scores.requires_grad and not sel.entropy.requires_grad
+    sel.tokens.sum().backward()
+    got = x.grad.abs().sum(-1).flatten() > 0  # [N]
+    if sel.assignment is None:
+        expected = torch.zeros(x.shape[:-1], dtype=torch.bool).flatten()
+        expected[sel.keep_index] = True
+    else:
+        expected = sel.assignment >= 0
+    assert torch.equal(got, expected)

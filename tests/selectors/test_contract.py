@@ -147,3 +147,36 @@ def test_contract_rejects_bad_budget(name):
         selectors.get(name)(x, budget=0)
     with pytest.raises(ValueError):
         selectors.get(name)(x, budget=9)
+
+
+@pytest.mark.parametrize("name", selectors.available())
+def test_inputs_that_require_grad(name):
+    """Selection is not differentiable, its tokens are: indices and scores carry no graph, the
+    output tokens back-propagate to exactly the inputs they came from (kept or merged in)."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 6, 6, 8, requires_grad=True)
+    sel = selectors.get(name)(x, retention=0.3)
+    plain = selectors.get(name)(x.detach(), retention=0.3)
+    assert not sel.scores.requires_grad and not sel.keep_index.requires_grad
+    assert sel.tokens.requires_grad
+    assert torch.equal(sel.keep_index, plain.keep_index)
+    torch.testing.assert_close(sel.tokens.detach(), plain.tokens, rtol=0, atol=0)
+    sel.tokens.sum().backward()
+    touched = x.grad.abs().sum(-1).flatten() > 0  # [N] inputs that received gradient
+    if sel.assignment is None:  # a pure selection: d(sum tokens)/dx = 1 at kept rows, else 0
+        expected = torch.zeros(x.shape[:-1]).flatten()
+        expected[sel.keep_index] = 1
+        torch.testing.assert_close(x.grad.flatten(0, -2), expected[:, None].expand(-1, 8))
+    else:  # merged: only inputs assigned to an output slot receive gradient
+        assert not bool((touched & (sel.assignment < 0)).any())
+        assert bool(touched[sel.keep_index].all())
+
+
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad"])
+def test_every_selector_under_inference_and_no_grad(mode):
+    ctx = torch.inference_mode if mode == "inference_mode" else torch.no_grad
+    x = torch.randn(3, 6, 6, 8)
+    for name in selectors.available():
+        with ctx():
+            sel = selectors.get(name)(x, retention=0.3)
+        assert sel.tokens.shape == (int(0.3 * 108), 8), name

@@ -147,10 +147,14 @@ def _select_reference(
 ) -> Selection:
     """The reference pipeline on a batch ``[B, T, H, W, D]`` (``scores_fn``: a twin of
     :func:`fused_scores`, e.g. the CPU fast path's; default the reference's)."""
-    score, entropy, gradient = (scores_fn or fused_scores)(x, cfg)
-    frame_budget = allocate_frame_budget(
-        score, K, cfg.top_q, cfg.alloc_tau, cfg.min_frame_tokens, cfg.max_frame_tokens
-    )  # [B, T]
+    # Choosing is not differentiable: scores and budgets are computed without autograd, on the
+    # detached features; the output tokens are gathered (or fused) from ``x`` itself, so they carry
+    # gradient to the inputs they came from.
+    with torch.no_grad():
+        score, entropy, gradient = (scores_fn or fused_scores)(x.detach(), cfg)
+        frame_budget = allocate_frame_budget(
+            score, K, cfg.top_q, cfg.alloc_tau, cfg.min_frame_tokens, cfg.max_frame_tokens
+        )  # [B, T]
     return assemble_selection(x, K, cfg, score, entropy, gradient, frame_budget)
 
 

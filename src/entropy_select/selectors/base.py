@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
 import torch
 
 from ..core.checks import check_features, check_video_list, compute_dtype, resolve_budget
-from ..core.select import mask_to_index
+from ..core.select import gather_tokens, mask_to_index
 from ..core.selection import Selection
 
 __all__ = [
@@ -35,6 +36,11 @@ class Selector:
 
     #: registry name, set by subclasses
     name: str = ""
+    #: True for selectors whose output tokens are computed (merged) from the features and which
+    #: therefore run :meth:`select` with autograd on; their scores are detached by
+    #: :func:`build_selection`. Pure selectors choose without autograd and gather the output
+    #: tokens from the input afterwards, so the tokens still carry gradient.
+    merges: bool = False
 
     def __call__(
         self,
@@ -52,7 +58,17 @@ class Selector:
         x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
         _, T, H, W, _ = x.shape
         K = resolve_budget(T * H * W, retention, budget)
-        selection = self.select(x, K)
+        if x.requires_grad and not self.merges:
+            # Choosing is not differentiable: no graph for the scores (DivPrune's would hold
+            # N² distances); the kept rows are gathered from ``x`` and carry its gradient.
+            with torch.no_grad():
+                selection = self.select(x.detach(), K)
+            flat = x.reshape(x.shape[0], T * H * W, x.shape[-1])  # [B, N, D]
+            selection = dataclasses.replace(
+                selection, tokens=gather_tokens(flat, selection.keep_index)
+            )
+        else:
+            selection = self.select(x, K)
         return selection.unbatched() if squeeze else selection
 
     def select(self, features: torch.Tensor, budget: int) -> Selection:
@@ -232,7 +248,7 @@ def build_selection(
     return Selection(
         keep_index=keep_index,
         tokens=tokens,
-        scores=scores,
+        scores=scores.detach(),  # the scores only rank; merged tokens keep their graph
         frame_budget=keep_flat.view(Bsz, T, H * W).sum(-1),
         keep_mask=keep_flat.view(Bsz, T, H, W),
         assignment=assignment,

@@ -31,6 +31,7 @@ class EntropySelect(Selector):
     """
 
     name = "entropy_select"
+    merges = True  # select_tokens handles autograd itself (grid fusion merges)
 
     def __init__(self, preset: str = "default", impl: str = "auto", **options: Any) -> None:
         if preset not in PRESETS:

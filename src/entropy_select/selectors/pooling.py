@@ -74,6 +74,7 @@ class Pooling(Selector):
     """
 
     name = "pooling"
+    merges = True  # tokens are merged from the features (autograd on while selecting)
 
     def select(self, features: torch.Tensor, budget: int) -> Selection:
         Bsz, T, H, W, D = features.shape

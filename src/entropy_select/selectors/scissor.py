@@ -97,6 +97,7 @@ class Scissor(Selector):
     """
 
     name = "scissor"
+    merges = True  # tokens are merged from the features (autograd on while selecting)
 
     def __init__(self, iterations: int = 16) -> None:
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:

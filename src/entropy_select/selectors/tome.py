@@ -43,6 +43,7 @@ class ToMe(Selector):
     """
 
     name = "tome"
+    merges = True  # tokens are merged from the features (autograd on while selecting)
 
     def select(self, features: torch.Tensor, budget: int) -> Selection:
         Bsz, T, H, W, D = features.shape

@@ -56,19 +56,25 @@ def select_tokens_triton(x: torch.Tensor, budget: int, config: EntropySelectConf
     """
     if x.dim() != 5:
         raise ValueError(f"x must be [B, T, H, W, D], got {tuple(x.shape)}")
-    score, entropy, gradient = fused_scores_triton(x, config)
-    frame_budget = allocate_frame_budget(
-        score,
-        budget,
-        config.top_q,
-        config.alloc_tau,
-        config.min_frame_tokens,
-        config.max_frame_tokens,
-    )  # [B, T]
+    # Scores, budgets and indices without autograd (choosing is not differentiable); the output
+    # tokens come from ``x`` itself and carry gradient to the inputs they came from.
+    with torch.no_grad():
+        score, entropy, gradient = fused_scores_triton(x.detach(), config)
+        frame_budget = allocate_frame_budget(
+            score,
+            budget,
+            config.top_q,
+            config.alloc_tau,
+            config.min_frame_tokens,
+            config.max_frame_tokens,
+        )  # [B, T]
     if config.grid_fusion and budget < score[0].numel():  # SPEC §6 stays on the core's code
         return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)
     # SPEC §5 and §7 in one kernel: grid quotas, per-frame top-B_f, the sorted keep_index.
-    keep, keep_index = grid_select_triton(score, frame_budget, budget, config.grid, config.coverage)
+    with torch.no_grad():
+        keep, keep_index = grid_select_triton(
+            score, frame_budget, budget, config.grid, config.coverage
+        )
     Bsz, T, H, W, D = x.shape
     tokens = gather_tokens(x.reshape(Bsz, T * H * W, D), keep_index)  # [B, K, D]
     return Selection(
