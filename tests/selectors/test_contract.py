@@ -54,13 +54,19 @@ def check(sel: Selection, x: torch.Tensor, K: int, name: str) -> None:
     assert int(a.min()) >= -1 and int(a.max()) < K
     assert torch.equal(a[idx], torch.arange(K)), "each anchor belongs to its own slot"
     assert set(a[a >= 0].tolist()) == set(range(K)), "every slot holds at least one token"
-    if name in MEAN_MERGERS:
-        ref = torch.zeros(K, Dx, dtype=torch.float64).index_add_(
-            0, a.clamp_min(0), flat.double() * (a >= 0)[:, None]
-        )
-        ref = ref / torch.bincount(a[a >= 0], minlength=K)[:, None]
-        tol = 1e-10 if x.dtype == torch.float64 else 1e-5 if x.dtype == torch.float32 else 2e-2
-        torch.testing.assert_close(sel.tokens.double(), ref, rtol=tol, atol=tol)
+    # Every output token is the (weighted) mean of exactly the inputs assigned to it
+    # (Selection.weights; None: plain means), so no input counts in two outputs.
+    w = torch.ones(N, dtype=torch.float64) if sel.weights is None else sel.weights.double()
+    assert sel.weights is None or sel.weights.shape == (N,)
+    w = w * (a >= 0)
+    ref = torch.zeros(K, Dx, dtype=torch.float64).index_add_(
+        0, a.clamp_min(0), flat.double() * w[:, None]
+    )
+    mass = torch.zeros(K, dtype=torch.float64).index_add_(0, a.clamp_min(0), w)
+    assert bool((mass > 0).all()), "every slot has positive weight"
+    ref = ref / mass[:, None]
+    tol = 1e-10 if x.dtype == torch.float64 else 1e-5 if x.dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(sel.tokens.double(), ref, rtol=tol, atol=tol)
 
 
 def test_registry_lists_every_baseline():
@@ -180,3 +186,16 @@ def test_every_selector_under_inference_and_no_grad(mode):
         with ctx():
             sel = selectors.get(name)(x, retention=0.3)
         assert sel.tokens.shape == (int(0.3 * 108), 8), name
+
+
+def test_grid_fusion_leftover_slots_are_not_also_in_a_cell_mean():
+    """The reproduction of the fusion bug: a frame with fewer fused cells than fused slots."""
+    x = torch.randn(1, 8, 8, 16, generator=torch.Generator().manual_seed(0))
+    sel = selectors.get("entropy_select", grid_fusion=True)(x, retention=0.9)
+    flat = x.reshape(-1, 16)
+    a = sel.assignment
+    for s in range(sel.budget):
+        members = (a == s).nonzero()[:, 0]
+        w = sel.weights[members].double()
+        expected = (flat[members].double() * w[:, None]).sum(0) / w.sum()
+        torch.testing.assert_close(sel.tokens[s].double(), expected, rtol=1e-5, atol=1e-5)

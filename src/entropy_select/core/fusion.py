@@ -18,6 +18,8 @@ class FusedCells(NamedTuple):
         keep_mask:    [..., T, H, W] bool, exactly ``B_f`` True per frame.
         anchor_mask:  [..., T, H, W] bool, the kept positions that carry a fused token.
         absorbed:     [..., T, H, W] bool, the tokens averaged into their cell's fused token.
+        weight:       [..., T, H, W] the weight of each absorbed token in its cell's mean (its
+                      score, or 1 in a cell whose absorbed scores sum to 0); 0 elsewhere.
         cell_tokens:  [..., T, c, D] the fused token of each cell (zero where a cell is not fused).
         cell:         [H*W] int64, the cell of each position of a frame.
     """
@@ -25,6 +27,7 @@ class FusedCells(NamedTuple):
     keep_mask: torch.Tensor
     anchor_mask: torch.Tensor
     absorbed: torch.Tensor
+    weight: torch.Tensor
     cell_tokens: torch.Tensor
     cell: torch.Tensor
 
@@ -43,8 +46,8 @@ def fuse_cells(
     unselected score (ties: lower cell) each give one token: the score-weighted mean of their
     unselected raw features (plain mean if those scores sum to 0), placed at the cell's
     highest-scoring unselected position. Slots left when fewer cells qualify take the next best
-    unselected tokens (not anchors) as plain tokens; such a token also stays in its cell's mean
-    (SPEC's order: the means are formed before the leftover slots are filled).
+    unselected tokens (not anchors) as plain tokens; such a token leaves its cell's mean, so
+    every input token sits in exactly one output (see ``docs/algorithm.md``, "Deviations").
 
     Shapes:
         features: [..., T, H, W, D], scores: [..., T, H, W], frame_budget: [..., T]
@@ -66,12 +69,13 @@ def fuse_cells(
     fused_cell = qualifies & (cell_rank < fused_slots.unsqueeze(-1))  # [..., T, c]
     n_fused = fused_cell.sum(-1)  # [..., T]
 
-    absorbed = unselected & fused_cell.gather(-1, index)  # [..., T, m]
-    anchor = absorbed & (rank_within(flat, cell, unselected, num_groups=cells) == 0)
+    in_fused = unselected & fused_cell.gather(-1, index)  # [..., T, m]
+    anchor = in_fused & (rank_within(flat, cell, unselected, num_groups=cells) == 0)
     spare = unselected & ~anchor
     extra_rank = rank_within(flat, None, spare)
     extra = spare & (extra_rank < (fused_slots - n_fused).unsqueeze(-1))
     keep = base | anchor | extra
+    absorbed = in_fused & ~extra  # a leftover slot's plain token is not also in a cell's mean
 
     # Score-weighted means of the absorbed tokens of each fused cell.
     weight = torch.where(absorbed, flat, 0)  # [..., T, m]
@@ -86,4 +90,11 @@ def fuse_cells(
         -1
     )  # [..., T, c, D]
     shape = scores.shape
-    return FusedCells(keep.view(shape), anchor.view(shape), absorbed.view(shape), cell_tokens, cell)
+    return FusedCells(
+        keep.view(shape),
+        anchor.view(shape),
+        absorbed.view(shape),
+        weight.view(shape),
+        cell_tokens,
+        cell,
+    )

@@ -175,7 +175,7 @@ def assemble_selection(
     Bsz, T, H, W, D = x.shape
     m = H * W
     flat_x = x.reshape(Bsz, T * m, D)  # [B, N, D]
-    assignment = None
+    assignment = weights = None
     # K = N keeps every token as it is: nothing is dropped, so nothing is merged (SPEC §6 would
     # still fuse min(c, B_f/2) cells of each frame; see docs/algorithm.md, "Deviations").
     if cfg.grid_fusion and K < T * m:
@@ -190,6 +190,8 @@ def assemble_selection(
         is_anchor = fused.anchor_mask.flatten(-3).gather(1, keep_index)  # [B, K]
         tokens = torch.where(is_anchor.unsqueeze(-1), fused_vals.to(tokens.dtype), tokens)
         assignment = _fusion_assignment(fused, keep.flatten(-3), T, m)
+        absorbed = fused.absorbed.flatten(-3)  # [B, N]
+        weights = torch.where(absorbed, fused.weight.flatten(-3), (assignment >= 0).to(score.dtype))
     else:
         keep = grid_quota_topk(score, frame_budget, cfg.grid, cfg.coverage)
         keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]
@@ -203,6 +205,7 @@ def assemble_selection(
         entropy=entropy,
         gradient=gradient,
         assignment=assignment,
+        weights=weights,
     )
 
 

@@ -27,6 +27,9 @@ class Selection:
         assignment:   [N] (or [B, N]) int64 or None. For merging selectors: the output slot
                       (0..K-1) each input token was merged into, -1 where it was dropped.
                       None for pure selectors (every output token is the input at keep_index).
+        weights:      [N] (or [B, N]) or None. The weight of each input token in its output
+                      slot's mean: ``tokens[s] = Σ_{a_i = s} w_i·x_i / Σ_{a_i = s} w_i``. None
+                      means 1 for every assigned token (plain means; and pure selections).
     """
 
     keep_index: torch.Tensor
@@ -37,6 +40,7 @@ class Selection:
     entropy: torch.Tensor | None = None
     gradient: torch.Tensor | None = None
     assignment: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
 
     @property
     def budget(self) -> int:
