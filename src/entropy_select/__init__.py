@@ -6,12 +6,15 @@ where it is used.
 
 from . import core
 from .core import EntropySelectConfig, Selection, select_tokens
+from .streaming import FrameSelection, StreamingSelector
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EntropySelectConfig",
+    "FrameSelection",
     "Selection",
+    "StreamingSelector",
     "core",
     "select_tokens",
     "patch",

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 ENTROPY_MODES = ("paper", "minmax", "complement", "complement_minmax")
+MINMAX_SCOPES = ("video", "frame")
+FRAME_BUDGET_RULES = ("softmax", "online")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,12 @@ class EntropySelectConfig:
     - ``"minmax"``: ``Ĥ`` min-max normalised over the video (so it spans [0, 1]).
     - ``"complement"``: ``1 − Ĥ`` (high on boundaries, see SPEC "Measured property").
     - ``"complement_minmax"``: ``1 − minmax(Ĥ)``.
+
+    Causal counterparts of the two whole-video steps (for streaming; ``docs/algorithm.md``,
+    "Streaming"): ``minmax_scope="frame"`` min-max normalises ``Ĝ`` (and ``Ĥ`` in the ``minmax``
+    modes) over each frame instead of the video; ``frame_budget_rule="online"`` replaces the
+    softmax of Eq. 4 by the online rule of :func:`entropy_select.core.causal.online_budget_step`
+    (then ``retention`` is the rule's rate and ``K = Σ B_f <= ceil(r·N)``).
     """
 
     spatial_window: int = 5  # k, paper §4.1
@@ -43,6 +51,8 @@ class EntropySelectConfig:
     coverage: float = 0.5  # ρ: the paper gives none; SPEC's choice
     grid_fusion: bool = True  # SPEC §6: ours, by measurement (the paper has no fusion)
     entropy_mode: str = "paper"  # Eq. 2 as written (SPEC §1)
+    minmax_scope: str = "video"  # SPEC §2 (whole video); "frame": causal, ours (streaming)
+    frame_budget_rule: str = "softmax"  # Eq. 4 (SPEC §4); "online": causal, ours (streaming)
 
     def __post_init__(self) -> None:
         for name in ("spatial_window", "past_window"):
@@ -73,6 +83,15 @@ class EntropySelectConfig:
         if self.entropy_mode not in ENTROPY_MODES:
             raise ValueError(
                 f"entropy_mode must be one of {', '.join(ENTROPY_MODES)}; got {self.entropy_mode!r}"
+            )
+        if self.minmax_scope not in MINMAX_SCOPES:
+            raise ValueError(
+                f"minmax_scope must be one of {', '.join(MINMAX_SCOPES)}; got {self.minmax_scope!r}"
+            )
+        if self.frame_budget_rule not in FRAME_BUDGET_RULES:
+            raise ValueError(
+                f"frame_budget_rule must be one of {', '.join(FRAME_BUDGET_RULES)}; "
+                f"got {self.frame_budget_rule!r}"
             )
 
     @classmethod

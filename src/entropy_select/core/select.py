@@ -8,15 +8,23 @@ from typing import Any
 import torch
 
 from .allocation import allocate_frame_budget
+from .causal import check_frame_budget, combine_scores, online_frame_budget
 from .checks import check_features, check_video_list, resolve_budget
 from .config import EntropySelectConfig
-from .entropy import entropy_term, local_window_entropy
+from .entropy import local_window_entropy
 from .fusion import fuse_cells
-from .gradient import normalized_gradient
+from .gradient import spatial_gradient_magnitude
 from .grid import grid_quota_topk
 from .selection import Selection
 
-__all__ = ["select_tokens", "mask_to_index", "gather_tokens", "fused_scores", "IMPLS"]
+__all__ = [
+    "select_tokens",
+    "mask_to_index",
+    "gather_tokens",
+    "fused_scores",
+    "plan_frame_budget",
+    "IMPLS",
+]
 
 IMPLS = ("auto", "reference", "triton", "cpu")
 
@@ -52,11 +60,39 @@ def fused_scores(
     entropy = local_window_entropy(
         features, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
-    gradient = normalized_gradient(features)
-    score = (
-        config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
-    )
+    score, gradient = combine_scores(entropy, spatial_gradient_magnitude(features), config)
     return score, entropy, gradient
+
+
+def plan_frame_budget(
+    score: torch.Tensor,
+    cfg: EntropySelectConfig,
+    budget: int | None = None,
+    frame_budget: torch.Tensor | None = None,
+    retention: float | None = None,
+) -> tuple[torch.Tensor, int]:
+    """Frame budgets and ``K``: explicit ``frame_budget`` (checked by the caller), the online rule
+    (``cfg.frame_budget_rule == "online"``, rate ``retention``) or Eq. 4's softmax with ``budget``.
+
+    Shapes:
+        score: [B, T, H, W]; frame_budget: [B, T]  ->  [B, T] int64, K
+    """
+    if frame_budget is not None:
+        return frame_budget, int(budget)
+    if cfg.frame_budget_rule == "online":
+        fb = online_frame_budget(score, retention, cfg)  # [B, T]
+        totals = fb.sum(-1)
+        if int(totals.max()) != int(totals.min()):  # one host sync: K is data-dependent here
+            raise ValueError(
+                f'frame_budget_rule="online" gives these videos different totals '
+                f"({totals.tolist()}): a batched selection keeps one K; select them one at a "
+                "time or as a list"
+            )
+        return fb, int(totals[0])
+    fb = allocate_frame_budget(
+        score, budget, cfg.top_q, cfg.alloc_tau, cfg.min_frame_tokens, cfg.max_frame_tokens
+    )
+    return fb, budget
 
 
 def select_tokens(
@@ -67,6 +103,7 @@ def select_tokens(
     *,
     impl: str = "auto",
     validate: bool = True,
+    frame_budget: torch.Tensor | None = None,
     **options: Any,
 ) -> Selection | list[Selection]:
     """Select ``K`` of a video's ``N`` visual tokens with ENTROPY-SELECT.
@@ -84,6 +121,11 @@ def select_tokens(
             non-CPU input) or ``"auto"`` (Triton on CUDA when available, the CPU fast path on
             CPU, else reference).
         validate: check for NaN/inf (one host synchronisation). Turn off for CUDA-graph capture.
+        frame_budget: explicit per-frame budgets instead of Eq. 4: an integer tensor ``[T]`` (or
+            ``[B, T]`` with equal totals), each in ``[0, H·W]``, summing to ``K``; then give
+            neither ``retention`` nor ``budget``. With ``config=stream.config`` this reproduces a
+            :class:`~entropy_select.streaming.StreamingSelector` frame by frame. (Reading ``K``
+            off the tensor is one host synchronisation.)
         **options: config fields overriding ``config`` (``tau=0.1``); strings are parsed.
 
     Returns:
@@ -101,24 +143,41 @@ def select_tokens(
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
     if isinstance(features, (list, tuple)):
+        if frame_budget is not None:
+            raise ValueError("frame_budget= takes one video or a batch, not a list of videos")
         videos = check_video_list(features) if validate else list(features)
         return [select_tokens(v, retention, budget, cfg, impl=impl, validate=False) for v in videos]
     check_features(features, finite=validate)
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     _, T, H, W, _ = x.shape
-    K = resolve_budget(T * H * W, retention, budget)
+    plan = {}
+    if frame_budget is not None:
+        if retention is not None or budget is not None:
+            raise ValueError("give frame_budget= alone: it sets K, so no retention= or budget=")
+        fb = check_frame_budget(frame_budget, x.shape[0], T, H * W).to(x.device)
+        plan = {"frame_budget": fb, "budget": int(fb[0].sum())}
+    elif cfg.frame_budget_rule == "online":
+        if retention is None or budget is not None:
+            raise ValueError(
+                'frame_budget_rule="online" takes retention= (the rule\'s rate; K = Σ B_f <= '
+                "ceil(r·N)), not budget="
+            )
+        resolve_budget(T * H * W, retention, None)  # checks the ratio
+        plan = {"retention": retention}
+    else:
+        plan = {"budget": resolve_budget(T * H * W, retention, budget)}
     resolved = _resolve_impl(impl, x)
     if resolved == "triton":
         from ..kernels import select_tokens_triton
 
-        selection = select_tokens_triton(x, K, cfg)
+        selection = select_tokens_triton(x, plan.pop("budget", None), cfg, **plan)
     elif resolved == "cpu":
         from ..kernels.cpu import fused_scores_cpu
 
-        selection = _select_reference(x, K, cfg, fused_scores_cpu)
+        selection = _select_reference(x, cfg, fused_scores_cpu, **plan)
     else:
-        selection = _select_reference(x, K, cfg)
+        selection = _select_reference(x, cfg, **plan)
     return selection.unbatched() if squeeze else selection
 
 
@@ -143,18 +202,17 @@ def _resolve_impl(impl: str, x: torch.Tensor) -> str:
 
 
 def _select_reference(
-    x: torch.Tensor, K: int, cfg: EntropySelectConfig, scores_fn=None
+    x: torch.Tensor, cfg: EntropySelectConfig, scores_fn=None, **plan: Any
 ) -> Selection:
     """The reference pipeline on a batch ``[B, T, H, W, D]`` (``scores_fn``: a twin of
-    :func:`fused_scores`, e.g. the CPU fast path's; default the reference's)."""
+    :func:`fused_scores`, e.g. the CPU fast path's; default the reference's; ``plan``: the
+    arguments of :func:`plan_frame_budget`)."""
     # Choosing is not differentiable: scores and budgets are computed without autograd, on the
     # detached features; the output tokens are gathered (or fused) from ``x`` itself, so they carry
     # gradient to the inputs they came from.
     with torch.no_grad():
         score, entropy, gradient = (scores_fn or fused_scores)(x.detach(), cfg)
-        frame_budget = allocate_frame_budget(
-            score, K, cfg.top_q, cfg.alloc_tau, cfg.min_frame_tokens, cfg.max_frame_tokens
-        )  # [B, T]
+        frame_budget, K = plan_frame_budget(score, cfg, **plan)  # [B, T]
     return assemble_selection(x, K, cfg, score, entropy, gradient, frame_budget)
 
 
@@ -166,8 +224,12 @@ def assemble_selection(
     entropy: torch.Tensor,
     gradient: torch.Tensor,
     frame_budget: torch.Tensor,
+    fuse: bool | None = None,
 ) -> Selection:
     """SPEC §5-7 from scores and frame budgets: grid quotas (or fusion), the sort, the outputs.
+
+    ``fuse``: apply grid fusion (default: ``cfg.grid_fusion`` and ``K < N``; the stream decides
+    per frame what the offline selector decides for the whole video).
 
     Shapes:
         x: [B, T, H, W, D]; score, entropy, gradient: [B, T, H, W]; frame_budget: [B, T]
@@ -178,7 +240,9 @@ def assemble_selection(
     assignment = weights = None
     # K = N keeps every token as it is: nothing is dropped, so nothing is merged (SPEC §6 would
     # still fuse min(c, B_f/2) cells of each frame; see docs/algorithm.md, "Deviations").
-    if cfg.grid_fusion and K < T * m:
+    if fuse is None:
+        fuse = cfg.grid_fusion and K < T * m
+    if fuse:
         fused = fuse_cells(x, score, frame_budget, cfg.grid, cfg.coverage)
         keep = fused.keep_mask
         keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]

@@ -41,7 +41,7 @@ def triton_available(x: torch.Tensor | None = None) -> tuple[bool, str]:
     return True, ""
 
 
-def select_tokens_triton(x: torch.Tensor, budget: int, config) -> object:
+def select_tokens_triton(x: torch.Tensor, budget: int | None, config, **plan) -> object:
     """ENTROPY-SELECT on a batch with the Triton kernels (:mod:`.triton.select`).
 
     Shapes:
@@ -49,4 +49,4 @@ def select_tokens_triton(x: torch.Tensor, budget: int, config) -> object:
     """
     from .triton.select import select_tokens_triton as _impl
 
-    return _impl(x, budget, config)
+    return _impl(x, budget, config, **plan)

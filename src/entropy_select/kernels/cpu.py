@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import torch
 
+from ..core.causal import combine_scores
 from ..core.checks import check_rank, compute_dtype
 from ..core.config import EntropySelectConfig
 from ..core.entropy import (
     DEFAULT_CHUNK_ELEMENTS,
     check_window_args,
-    entropy_term,
-    minmax_normalize,
     neighbour_offsets,
 )
 
@@ -250,8 +249,6 @@ def fused_scores_cpu(
     entropy = local_window_entropy_cpu(
         features, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
-    gradient = minmax_normalize(spatial_gradient_magnitude_cpu(features))  # Ĝ, SPEC §2
-    score = (
-        config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
-    )
+    # Ĝ: min-max over the video or each frame (config.minmax_scope), SPEC §2
+    score, gradient = combine_scores(entropy, spatial_gradient_magnitude_cpu(features), config)
     return score, entropy, gradient

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from ...core.allocation import allocate_frame_budget
+from ...core.causal import combine_scores
 from ...core.config import EntropySelectConfig
-from ...core.entropy import entropy_term, minmax_normalize
-from ...core.select import assemble_selection, gather_tokens
+from ...core.select import assemble_selection, gather_tokens, plan_frame_budget
 from ...core.selection import Selection
 from .frame_select import grid_select_triton
 from .window_entropy import window_entropy_and_gradient_triton
@@ -33,20 +32,26 @@ def fused_scores_triton(
     entropy, grad = window_entropy_and_gradient_triton(
         x, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
-    gradient = minmax_normalize(grad)  # Ĝ over each whole video (SPEC §2)
-    score = (
-        config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
-    )
+    score, gradient = combine_scores(entropy, grad, config)  # Ĝ: min-max per minmax_scope (§2)
     return score, entropy, gradient
 
 
-def select_tokens_triton(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> Selection:
+def select_tokens_triton(
+    x: torch.Tensor,
+    budget: int | None,
+    config: EntropySelectConfig,
+    frame_budget: torch.Tensor | None = None,
+    retention: float | None = None,
+) -> Selection:
     """Select ``K = budget`` tokens of each video of a batch (SPEC §1-7) on the GPU.
 
     Args:
         x: features, float16/bfloat16/float32, any strides, CUDA (or CPU under TRITON_INTERPRET=1).
-        budget: K, a Python int in [1, T·H·W] (already resolved by the caller).
+        budget: K, a Python int in [1, T·H·W] (already resolved by the caller; None with the
+            online rule, which sets it).
         config: the hyper-parameters.
+        frame_budget: explicit checked budgets ``[B, T]`` summing to ``budget`` (or None).
+        retention: the online rule's rate (``config.frame_budget_rule == "online"``).
 
     Returns:
         A batched :class:`Selection` equal to the reference's on tie-free inputs.
@@ -60,13 +65,8 @@ def select_tokens_triton(x: torch.Tensor, budget: int, config: EntropySelectConf
     # tokens come from ``x`` itself and carry gradient to the inputs they came from.
     with torch.no_grad():
         score, entropy, gradient = fused_scores_triton(x.detach(), config)
-        frame_budget = allocate_frame_budget(
-            score,
-            budget,
-            config.top_q,
-            config.alloc_tau,
-            config.min_frame_tokens,
-            config.max_frame_tokens,
+        frame_budget, budget = plan_frame_budget(
+            score, config, budget, frame_budget, retention
         )  # [B, T]
     if config.grid_fusion and budget < score[0].numel():  # SPEC §6 stays on the core's code
         return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)

@@ -1,0 +1,248 @@
+"""Causal counterparts of the whole-video steps of ENTROPY-SELECT (streaming; SPEC §1-4).
+
+The window entropy of frame ``t`` (SPEC §1) only looks at frames ``t − K_t + 1 … t``, so it is
+causal already. Two steps look at the whole video and need a causal twin for streaming:
+
+- the min-max normalisation of ``Ĝ`` (SPEC §2; and of ``Ĥ`` in the ``minmax`` entropy modes):
+  ``EntropySelectConfig.minmax_scope="frame"`` normalises over each frame instead of the video;
+- the frame-budget softmax of Eq. 4 (SPEC §4): ``frame_budget_rule="online"`` gives frame ``t`` the
+  budget Eq. 4 would give it if the video ended with it, within a running allowance
+  (:func:`online_budget_step`, equations in ``docs/algorithm.md``, "Streaming").
+
+Everything here is pure torch and free of host synchronisation, so the offline selector
+(:func:`entropy_select.core.select.select_tokens`) and the stream
+(:class:`entropy_select.streaming.StreamingSelector`) call the very same functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .allocation import frame_saliency
+from .checks import compute_dtype
+from .config import EntropySelectConfig
+from .entropy import _normalised_entropy, entropy_term, minmax_normalize, neighbour_offsets
+
+__all__ = [
+    "combine_scores",
+    "frame_window_entropy",
+    "online_bounds",
+    "online_budget_step",
+    "online_frame_budget",
+    "allowance",
+    "check_frame_budget",
+]
+
+
+def combine_scores(
+    entropy: torch.Tensor, raw_gradient: torch.Tensor, config: EntropySelectConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fused score ``S = α·term(Ĥ) + (1 − α)·Ĝ`` (SPEC §2-3) with the config's min-max scope.
+
+    ``minmax_scope="video"`` (SPEC) normalises ``G`` (and ``Ĥ`` in the ``minmax`` entropy modes)
+    over each whole video; ``"frame"`` over each frame, which makes the score causal.
+
+    Returns:
+        ``(S, Ĝ)``.
+
+    Shapes:
+        entropy, raw_gradient: [..., T, H, W]  ->  two [..., T, H, W]
+    """
+    if config.minmax_scope == "frame":
+        # One frame per "video": [..., T, 1, H, W] puts each frame alone in the last 3 dims.
+        gradient = minmax_normalize(raw_gradient.unsqueeze(-3)).squeeze(-3)
+        term = entropy_term(entropy.unsqueeze(-3), config.entropy_mode).squeeze(-3)
+    else:
+        gradient = minmax_normalize(raw_gradient)
+        term = entropy_term(entropy, config.entropy_mode)
+    return config.alpha * term + (1 - config.alpha) * gradient, gradient
+
+
+def frame_window_entropy(
+    window: torch.Tensor,
+    spatial_window: int = 5,
+    temporal_window: int = 3,
+    past_window: int = 3,
+    tau: float = 1.0,
+) -> torch.Tensor:
+    """``Ĥ`` (SPEC §1) of the LAST frame of a window holding it and up to ``K_t − 1`` past frames.
+
+    The same arithmetic as :func:`entropy_select.core.entropy.local_window_entropy` (one shifted
+    dot product per neighbour offset, then the masked softmax entropy), restricted to one frame:
+    the cost of one frame, whatever the window. A window shorter than ``K_t`` is the start of a
+    video (the missing past neighbours do not exist).
+
+    Args:
+        window: raw features, oldest frame first; the last frame is the one scored.
+
+    Returns:
+        ``Ĥ`` in [0, 1], float64 for float64 input, float32 otherwise.
+
+    Shapes:
+        window: [B, L, H, W, D] with 1 <= L <= K_t  ->  [B, H, W]
+    """
+    B, L, H, W, D = window.shape
+    if not 1 <= L <= temporal_window:
+        raise ValueError(f"the window must hold 1..{temporal_window} frames, got {L}")
+    dtype = compute_dtype(window.dtype)
+    offsets = [o for o in neighbour_offsets(spatial_window, temporal_window, past_window)]
+    pad = max(spatial_window, past_window) // 2
+    dev = window.device
+    x = window.to(dtype)
+    x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    x = F.pad(x, (0, 0, pad, pad, pad, pad))  # [B, L, H+2p, W+2p, D] zero border
+    center = x[:, L - 1, pad : pad + H, pad : pad + W]  # [B, H, W, D]
+    sims = torch.zeros(len(offsets), B, H, W, dtype=dtype, device=dev)
+    present = []
+    for o, (dt, a, b) in enumerate(offsets):
+        present.append(dt < L)
+        if dt < L:
+            nb = x[:, L - 1 - dt, pad + a : pad + a + H, pad + b : pad + b + W]
+            torch.sum(center * nb, dim=-1, out=sims[o])  # [B, H, W]
+    rows, cols = torch.arange(H, device=dev), torch.arange(W, device=dev)
+    da = torch.tensor([o[1] for o in offsets], device=dev, dtype=torch.long)
+    db = torch.tensor([o[2] for o in offsets], device=dev, dtype=torch.long)
+    ok_i = ((rows[None] + da[:, None]) >= 0) & ((rows[None] + da[:, None]) < H)  # [O, H]
+    ok_j = ((cols[None] + db[:, None]) >= 0) & ((cols[None] + db[:, None]) < W)  # [O, W]
+    in_time = torch.tensor(present, device=dev, dtype=torch.bool)  # [O] past frame exists
+    valid = ok_i[:, :, None] & ok_j[:, None, :] & in_time[:, None, None]  # [O, H, W]
+    return _normalised_entropy(sims / tau, valid[:, None])
+
+
+def online_bounds(
+    retention: float, tokens_per_frame: int, config: EntropySelectConfig
+) -> tuple[int, int]:
+    """Per-frame bounds ``(lo, hi)`` of the online rule.
+
+    ``hi = min(m, B_max or m)``; ``lo = min(B_min, floor(r·m), hi)``, so that ``t·lo`` never
+    exceeds the allowance ``ceil(r·m·t)`` (see :func:`online_budget_step`).
+    """
+    m = tokens_per_frame
+    hi = min(m, config.max_frame_tokens or m)
+    lo = min(config.min_frame_tokens, math.floor(retention * m + 1e-9), hi)
+    return lo, hi
+
+
+def allowance(retention: float, tokens_seen: int) -> int:
+    """``ceil(r·N_t)``: the most tokens a stream may have emitted after ``N_t`` input tokens
+    (the same ``1e-9`` tolerance as ``K`` in SPEC, Notation)."""
+    return math.ceil(retention * tokens_seen - 1e-9)
+
+
+def online_budget_step(
+    saliency: torch.Tensor,
+    log_norm: torch.Tensor,
+    carry: torch.Tensor,
+    emitted: torch.Tensor,
+    frame: int,
+    retention: float,
+    tokens_per_frame: int,
+    config: EntropySelectConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The online saliency-adaptive budget of frame ``t`` (0-based ``frame``) and the new state.
+
+    With ``ℓ_s = S̄_s / τ_alloc`` (S̄: :func:`frame_saliency`), ``L_t = logsumexp(ℓ_0 … ℓ_t)``,
+    ``w_t = exp(ℓ_t − L_t)`` (frame t's softmax weight among the frames so far), ``N_t = m·(t+1)``,
+    the wish ``d_t = w_t·r·N_t`` (the budget Eq. 4 would give frame t if the video ended with it)
+    and the allowance ``A_t = ceil(r·N_t) − E_{t−1}`` (tokens not yet spent):
+
+        b_t = clamp(floor(c_{t−1} + d_t), lo, min(hi, A_t))
+        c_t = clamp(c_{t−1} + d_t − b_t, 0, 1)
+
+    (``c``: the fractional part the floor dropped, carried so that rounding loses no tokens).
+    Hence ``E_t = E_{t−1} + b_t <= ceil(r·N_t)`` after every frame, and ``b_t >= lo`` because
+    ``A_t >= ceil(r·N_t) − ceil(r·N_{t−1}) >= floor(r·m) >= lo``. Tokens a dull frame does not
+    spend stay in the allowance (the bank) for later frames more salient than the running average.
+
+    Args:
+        saliency: ``S̄_t`` of each stream. log_norm: ``L_{t−1}`` (``-inf`` before the first frame).
+        carry: ``c_{t−1}`` (0 before the first frame). emitted: ``E_{t−1}``, tokens emitted so
+        far. frame: t. retention: r. tokens_per_frame: m = H·W.
+
+    Returns:
+        ``(b_t, L_t, c_t)``: int64 budgets, the new log-normaliser and carry.
+
+    Shapes:
+        saliency, log_norm, carry, emitted: [B]  ->  [B] int64, [B] float64, [B] float64
+    """
+    m = tokens_per_frame
+    lo, hi = online_bounds(retention, m, config)
+    logit = saliency.to(torch.float64) / config.alloc_tau  # [B]
+    log_norm = torch.logaddexp(log_norm.to(torch.float64), logit)
+    weight = torch.exp(logit - log_norm)  # causal softmax weight of frame t
+    seen = m * (frame + 1)
+    wish = carry + weight * (retention * seen)  # [B] float64
+    want = torch.floor(wish + 1e-9).to(torch.long)
+    cap = (allowance(retention, seen) - emitted).clamp_max(hi)  # >= lo, see docstring
+    budget = torch.maximum(want.clamp_max(cap), torch.full_like(want, lo))
+    return budget, log_norm, (wish - budget).clamp(0.0, 1.0)
+
+
+def online_frame_budget(
+    scores: torch.Tensor, retention: float, config: EntropySelectConfig
+) -> torch.Tensor:
+    """Frame budgets of the online rule over a whole score tensor (the stream's, frame by frame).
+
+    Args:
+        scores: fused scores ``S`` (computed with ``minmax_scope="frame"`` for a causal stream).
+        retention: r in (0, 1].
+
+    Returns:
+        int64 budgets ``b_t``; ``Σ b <= ceil(r·N)``, each ``>= lo`` (see :func:`online_bounds`).
+
+    Shapes:
+        scores: [B, T, H, W]  ->  [B, T]
+    """
+    B, T, H, W = scores.shape
+    saliency = frame_saliency(scores, config.top_q)  # [B, T]
+    log_norm = torch.full((B,), float("-inf"), dtype=torch.float64, device=scores.device)
+    carry = torch.zeros(B, dtype=torch.float64, device=scores.device)
+    emitted = torch.zeros(B, dtype=torch.long, device=scores.device)
+    out = []
+    for t in range(T):
+        b, log_norm, carry = online_budget_step(
+            saliency[:, t], log_norm, carry, emitted, t, retention, H * W, config
+        )
+        emitted = emitted + b
+        out.append(b)
+    return torch.stack(out, dim=-1)
+
+
+def check_frame_budget(frame_budget: object, batch: int, frames: int, per_frame: int) -> torch.Tensor:
+    """Check explicit per-frame budgets and return them as int64 ``[B, T]``.
+
+    Raises:
+        TypeError: not an integer tensor.
+        ValueError: wrong shape, a budget outside ``[0, m]``, a zero total, or totals that differ
+            across the batch (a batched Selection has one K).
+
+    Shapes:
+        frame_budget: [T] or [B, T]  ->  [B, T] int64
+    """
+    if not isinstance(frame_budget, torch.Tensor):
+        raise TypeError(f"frame_budget must be an integer torch.Tensor [T], got {type(frame_budget).__name__}")
+    if frame_budget.is_floating_point() or frame_budget.is_complex() or frame_budget.dtype == torch.bool:
+        raise TypeError(f"frame_budget must have an integer dtype (a LongTensor), got {frame_budget.dtype}")
+    fb = frame_budget.to(torch.long)
+    if fb.dim() == 1:
+        fb = fb.unsqueeze(0).expand(batch, -1)
+    if fb.dim() != 2 or fb.shape != (batch, frames):
+        want = f"[{frames}]" + (f" or [{batch}, {frames}]" if batch > 1 else "")
+        raise ValueError(f"frame_budget must have shape {want}, got {tuple(frame_budget.shape)}")
+    low, high = int(fb.min()), int(fb.max())
+    if low < 0 or high > per_frame:
+        raise ValueError(
+            f"frame_budget values must be in [0, H*W={per_frame}], got min {low} and max {high}"
+        )
+    totals = fb.sum(-1)
+    if int(totals.min()) < 1:
+        raise ValueError("frame_budget must keep at least one token (it sums to 0)")
+    if int(totals.max()) != int(totals.min()):
+        raise ValueError(
+            f"frame_budget totals differ across the batch ({totals.tolist()}): a batched "
+            "selection keeps one K; select the videos one at a time or as a list"
+        )
+    return fb

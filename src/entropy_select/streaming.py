@@ -1,0 +1,362 @@
+"""Streaming selection: frames in as they arrive, kept tokens out per frame, bounded memory.
+
+ENTROPY-SELECT's temporal window only looks back (SPEC §1), so the method is causal once its two
+whole-video steps get causal counterparts (:mod:`entropy_select.core.causal`): ``Ĝ`` min-max
+normalised per frame (``minmax_scope="frame"``) and per-frame budgets from a fixed rate or the
+online saliency-adaptive rule (``frame_budget_rule="online"``). :class:`StreamingSelector` holds
+only the last ``K_t − 1`` frames and a few numbers per stream between pushes, and
+``select_tokens(x, frame_budget=b, config=stream.config)`` reproduces it frame by frame.
+
+Example::
+
+    stream = es.StreamingSelector(retention=0.25)
+    for frame in frames:                  # [H, W, D] features of one frame
+        out = stream.push(frame)          # FrameSelection: keep_index [B_t], tokens [B_t, D], ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .core.allocation import frame_saliency
+from .core.causal import (
+    allowance,
+    combine_scores,
+    frame_window_entropy,
+    online_bounds,
+    online_budget_step,
+)
+from .core.checks import check_finite
+from .core.config import EntropySelectConfig
+from .core.gradient import spatial_gradient_magnitude
+from .core.select import assemble_selection
+
+__all__ = ["FrameSelection", "StreamingSelector", "STREAM_IMPLS", "BUDGET_MODES"]
+
+STREAM_IMPLS = ("auto", "reference", "triton")
+BUDGET_MODES = ("adaptive", "fixed")
+
+
+@dataclass(frozen=True)
+class FrameSelection:
+    """What the stream kept of one frame.
+
+    Shapes:
+        keep_index:   [B_t] int64 positions ``i*W + j`` within the frame, sorted ascending.
+        tokens:       [B_t, D] the output tokens (features at ``keep_index``, or merged cell
+                      tokens where grid fusion applies; dtype and device of the input frame).
+        scores, entropy, gradient: [H, W] the fused score S, Ĥ and Ĝ (Ĝ min-max per frame).
+        keep_mask:    [H, W] bool, True at ``keep_index``.
+        assignment:   [H*W] int64 or None: output slot of each input token (-1: dropped), set
+                      under grid fusion (see :class:`~entropy_select.core.Selection`).
+        weights:      [H*W] or None: each input's weight in its slot's mean (grid fusion).
+    """
+
+    t: int  # 0-based frame number in the stream
+    keep_index: torch.Tensor
+    tokens: torch.Tensor
+    scores: torch.Tensor
+    entropy: torch.Tensor
+    gradient: torch.Tensor
+    keep_mask: torch.Tensor
+    assignment: torch.Tensor | None
+    weights: torch.Tensor | None
+    emitted: int  # E_t: tokens emitted by this stream so far, this frame included
+    seen: int  # N_t: tokens pushed so far, this frame included
+
+    @property
+    def budget(self) -> int:
+        """B_t, the number of tokens kept of this frame."""
+        return int(self.keep_index.shape[0])
+
+
+class StreamingSelector:
+    """ENTROPY-SELECT one frame at a time, with memory that does not grow with the video.
+
+    Args:
+        retention: the rate ``r`` in (0, 1]: after every frame ``t`` the tokens emitted so far
+            never exceed ``ceil(r·N_t)`` (``N_t`` tokens seen). Or give ``tokens_per_frame``.
+        tokens_per_frame: a fixed budget per frame (1 <= it <= H·W).
+        config: the hyper-parameters (default :class:`EntropySelectConfig()`); the stream uses
+            their causal counterparts (:attr:`config`).
+        budget: ``"adaptive"`` (default with ``retention``: the online saliency-adaptive rule of
+            :func:`~entropy_select.core.causal.online_budget_step`, with banking) or ``"fixed"``
+            (``ceil(r·N_t) − ceil(r·N_{t−1})`` tokens per frame; the only mode of
+            ``tokens_per_frame``).
+        impl: ``"auto"`` (the Triton window kernel on CUDA when available, else the torch path),
+            ``"reference"`` (torch: the reference arithmetic restricted to the new frame) or
+            ``"triton"`` (raises if it cannot run).
+        validate: check every frame for NaN/inf (one host synchronisation per frame).
+        **options: config fields overriding ``config`` (``tau=0.1``).
+
+    Shapes:
+        push: [H, W, D] -> FrameSelection; [B, H, W, D] (B independent streams) -> list of B.
+    """
+
+    def __init__(
+        self,
+        retention: float | None = None,
+        tokens_per_frame: int | None = None,
+        config: EntropySelectConfig | None = None,
+        *,
+        budget: str | None = None,
+        impl: str = "auto",
+        validate: bool = True,
+        **options: Any,
+    ) -> None:
+        cfg = config if config is not None else EntropySelectConfig()
+        if not isinstance(cfg, EntropySelectConfig):
+            raise TypeError(f"config must be an EntropySelectConfig, got {type(cfg).__name__}")
+        if options:
+            cfg = EntropySelectConfig.from_kwargs(cfg, **options)
+        if (retention is None) == (tokens_per_frame is None):
+            raise ValueError(
+                "give exactly one of retention= (a rate in (0, 1]) or tokens_per_frame= (a count)"
+            )
+        if retention is not None:
+            if isinstance(retention, bool) or not isinstance(retention, (int, float)):
+                raise TypeError(f"retention must be a number in (0, 1], got {retention!r}")
+            if not 0.0 < retention <= 1.0:
+                raise ValueError(f"retention must be in (0, 1], got {retention}")
+            mode = "adaptive" if budget is None else budget
+        else:
+            if isinstance(tokens_per_frame, bool) or not isinstance(tokens_per_frame, int):
+                raise TypeError(f"tokens_per_frame must be an int, got {tokens_per_frame!r}")
+            if tokens_per_frame < 1:
+                raise ValueError(f"tokens_per_frame must be >= 1, got {tokens_per_frame}")
+            mode = "fixed" if budget is None else budget
+            if mode != "fixed":
+                raise ValueError('tokens_per_frame= is a fixed budget: budget="adaptive" needs '
+                                 "retention=")
+        if mode not in BUDGET_MODES:
+            raise ValueError(f"budget must be one of {', '.join(BUDGET_MODES)}; got {mode!r}")
+        if impl not in STREAM_IMPLS:
+            raise ValueError(f"impl must be one of {', '.join(STREAM_IMPLS)}; got {impl!r}")
+        self.retention = float(retention) if retention is not None else None
+        self.tokens_per_frame = tokens_per_frame
+        self.budget_mode = mode
+        self.impl = impl
+        self.validate = validate
+        self._config = dataclasses.replace(
+            cfg,
+            minmax_scope="frame",
+            frame_budget_rule="online" if mode == "adaptive" else cfg.frame_budget_rule,
+        )
+        self.reset()
+
+    @property
+    def config(self) -> EntropySelectConfig:
+        """The offline config that reproduces this stream:
+        ``select_tokens(x, frame_budget=b, config=stream.config)`` with ``b`` the stream's
+        budgets gives its selections frame by frame; in the adaptive mode
+        ``select_tokens(x, retention=r, config=stream.config)`` computes ``b`` too."""
+        return self._config
+
+    def reset(self) -> None:
+        """Forget every frame: the next push starts a new stream (shape may change)."""
+        self._history: torch.Tensor | None = None  # [B, <= K_t − 1, H, W, D]
+        self._emitted: torch.Tensor | None = None  # [B] int64, E_{t−1}
+        self._log_norm: torch.Tensor | None = None  # [B] float64, L_{t−1} of the online rule
+        self._carry: torch.Tensor | None = None  # [B] float64, c_{t−1} of the online rule
+        self._shape: tuple[int, ...] | None = None  # (B, H, W, D) of the first frame
+        self._dtype: torch.dtype | None = None
+        self._device: torch.device | None = None
+        self._t = 0
+        self._impl: str | None = None
+
+    @property
+    def frames_seen(self) -> int:
+        """Frames pushed since the last reset."""
+        return self._t
+
+    @property
+    def history_frames(self) -> int:
+        """Past frames held in the state (at most ``temporal_window − 1``)."""
+        return 0 if self._history is None else int(self._history.shape[1])
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes held between pushes: the past frames of the window and the per-stream counters."""
+        return sum(
+            t.numel() * t.element_size()
+            for t in (self._history, self._emitted, self._log_norm, self._carry)
+            if t is not None
+        )
+
+    def push(self, frame: torch.Tensor) -> FrameSelection | list[FrameSelection]:
+        """Select the tokens of the next frame.
+
+        Args:
+            frame: raw features of one frame ``[H, W, D]``, or ``[B, H, W, D]`` for B streams
+                advancing together (each result equals that stream alone). Every push of a
+                stream must have the first push's shape, dtype and device.
+
+        Returns:
+            A :class:`FrameSelection` (a list of B for a batched frame).
+
+        Raises:
+            TypeError: not a floating-point tensor.
+            ValueError: wrong rank, empty, NaN/inf, a shape/dtype/device other than the stream's,
+            or ``tokens_per_frame`` larger than ``H·W``.
+
+        Shapes:
+            frame: [H, W, D] -> FrameSelection (keep_index [B_t], tokens [B_t, D]);
+            frame: [B, H, W, D] -> list of B FrameSelection
+        """
+        x = self._check(frame)  # [B, H, W, D]
+        B, H, W, D = x.shape
+        m = H * W
+        cfg = self._config
+        t = self._t
+        with torch.no_grad():
+            xd = x.detach()
+            window = xd[:, None] if self._history is None else torch.cat(
+                [self._history, xd[:, None]], dim=1
+            )  # [B, L, H, W, D], L <= K_t
+            if self._impl == "triton":
+                from .kernels.triton.window_entropy import window_entropy_and_gradient_triton
+
+                ent, grad = window_entropy_and_gradient_triton(
+                    window, cfg.spatial_window, cfg.temporal_window, cfg.past_window, cfg.tau
+                )  # [B, L, H, W] each
+                entropy, raw = ent[:, -1:], grad[:, -1:]  # [B, 1, H, W]
+            else:
+                entropy = frame_window_entropy(
+                    window, cfg.spatial_window, cfg.temporal_window, cfg.past_window, cfg.tau
+                )[:, None]  # [B, 1, H, W]
+                raw = spatial_gradient_magnitude(xd[:, None])  # [B, 1, H, W]
+            score, gradient = combine_scores(entropy, raw, cfg)  # causal: Ĝ per frame
+            budget = self._frame_budget(score, t, m)  # [B] int64
+            keep = cfg.temporal_window - 1
+            self._history = window[:, window.shape[1] - keep :].clone() if keep > 0 else None
+            self._emitted = self._emitted + budget
+        self._t += 1
+        seen = m * (t + 1)
+        fuse = cfg.grid_fusion and not self._keeps_everything(m)
+        out = []
+        counts = budget.tolist()  # the per-frame output sizes: one host sync
+        emitted = self._emitted.tolist()
+        for b in range(B):
+            sel = assemble_selection(
+                x[b : b + 1, None],
+                counts[b],
+                cfg,
+                score[b : b + 1],
+                entropy[b : b + 1],
+                gradient[b : b + 1],
+                budget[b : b + 1, None],
+                fuse=fuse and counts[b] > 0,
+            )
+            out.append(
+                FrameSelection(
+                    t=t,
+                    keep_index=sel.keep_index[0],
+                    tokens=sel.tokens[0],
+                    scores=score[b, 0],
+                    entropy=entropy[b, 0],
+                    gradient=gradient[b, 0],
+                    keep_mask=sel.keep_mask[0, 0],
+                    assignment=None if sel.assignment is None else sel.assignment[0],
+                    weights=None if sel.weights is None else sel.weights[0],
+                    emitted=emitted[b],
+                    seen=seen,
+                )
+            )
+        return out[0] if frame.dim() == 3 else out
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _keeps_everything(self, m: int) -> bool:
+        """Whether every frame keeps all its tokens by construction (then nothing is fused, as
+        the offline selector does not fuse at ``K = N``)."""
+        if self.tokens_per_frame is not None:
+            return self.tokens_per_frame >= m
+        return self.budget_mode == "fixed" and self.retention == 1.0
+
+    def _frame_budget(self, score: torch.Tensor, t: int, m: int) -> torch.Tensor:
+        """B_t of each stream. Shapes: score [B, 1, H, W] -> [B] int64."""
+        B = score.shape[0]
+        if self.tokens_per_frame is not None:
+            return torch.full((B,), self.tokens_per_frame, dtype=torch.long, device=score.device)
+        r = self.retention
+        if self.budget_mode == "fixed":
+            _, hi = online_bounds(r, m, self._config)
+            step = min(hi, allowance(r, m * (t + 1)) - allowance(r, m * t))
+            return torch.full((B,), step, dtype=torch.long, device=score.device)
+        saliency = frame_saliency(score, self._config.top_q)[:, 0]  # [B]
+        budget, self._log_norm, self._carry = online_budget_step(
+            saliency, self._log_norm, self._carry, self._emitted, t, r, m, self._config
+        )
+        return budget
+
+    def _check(self, frame: object) -> torch.Tensor:
+        if not isinstance(frame, torch.Tensor):
+            raise TypeError(
+                f"frame must be a torch.Tensor [H, W, D] (or [B, H, W, D]), got "
+                f"{type(frame).__name__}"
+            )
+        if not frame.is_floating_point():
+            raise TypeError(f"frame must have a floating-point dtype, got {frame.dtype}")
+        if frame.dim() not in (3, 4):
+            raise ValueError(
+                f"frame must have shape [H, W, D] or [B, H, W, D], got {frame.dim()} dimensions "
+                f"{tuple(frame.shape)} (push one frame at a time)"
+            )
+        if frame.numel() == 0:
+            raise ValueError(f"frame has an empty dimension: shape {tuple(frame.shape)}")
+        x = frame.unsqueeze(0) if frame.dim() == 3 else frame
+        if self._shape is None:
+            m = x.shape[1] * x.shape[2]
+            if self.tokens_per_frame is not None and self.tokens_per_frame > m:
+                raise ValueError(
+                    f"tokens_per_frame={self.tokens_per_frame} exceeds the frame's H*W={m} tokens"
+                )
+            self._impl = self._resolve_impl(x)
+        else:
+            if tuple(x.shape) != self._shape:
+                raise ValueError(
+                    f"frame {self._t} has shape {tuple(frame.shape)} but this stream's frames are "
+                    f"{self._describe()}; call reset() to start a new stream"
+                )
+            if x.dtype != self._dtype or x.device != self._device:
+                raise ValueError(
+                    f"frame {self._t} is {x.dtype} on {x.device} but this stream is {self._dtype} "
+                    f"on {self._device}; call reset() to start a new stream"
+                )
+        if self.validate:
+            check_finite(x, f"frame {self._t}")
+        if self._shape is None:
+            self._shape, self._dtype, self._device = tuple(x.shape), x.dtype, x.device
+            B = x.shape[0]
+            self._emitted = torch.zeros(B, dtype=torch.long, device=x.device)
+            self._log_norm = torch.full(
+                (B,), float("-inf"), dtype=torch.float64, device=x.device
+            )
+            self._carry = torch.zeros(B, dtype=torch.float64, device=x.device)
+        return x
+
+    def _describe(self) -> str:
+        B, H, W, D = self._shape
+        return f"[{H}, {W}, {D}]" if B == 1 else f"[{B}, {H}, {W}, {D}]"
+
+    def _resolve_impl(self, x: torch.Tensor) -> str:
+        if self.impl == "reference":
+            return "reference"
+        from .kernels import triton_available
+
+        ok, why = triton_available(x)
+        if self.impl == "triton" and not ok:
+            raise RuntimeError(f'impl="triton" cannot run here: {why}')
+        return "triton" if ok else "reference"
+
+    def __repr__(self) -> str:
+        rate = (
+            f"retention={self.retention}"
+            if self.retention is not None
+            else f"tokens_per_frame={self.tokens_per_frame}"
+        )
+        return f"StreamingSelector({rate}, budget={self.budget_mode!r}, frames={self._t})"
