@@ -27,6 +27,7 @@ from .core.causal import (
     allowance,
     combine_scores,
     frame_window_entropy,
+    normalize_tokens,
     online_bounds,
     online_budget_step,
 )
@@ -130,8 +131,9 @@ class StreamingSelector:
                 raise ValueError(f"tokens_per_frame must be >= 1, got {tokens_per_frame}")
             mode = "fixed" if budget is None else budget
             if mode != "fixed":
-                raise ValueError('tokens_per_frame= is a fixed budget: budget="adaptive" needs '
-                                 "retention=")
+                raise ValueError(
+                    'tokens_per_frame= is a fixed budget: budget="adaptive" needs retention='
+                )
         if mode not in BUDGET_MODES:
             raise ValueError(f"budget must be one of {', '.join(BUDGET_MODES)}; got {mode!r}")
         if impl not in STREAM_IMPLS:
@@ -180,7 +182,8 @@ class StreamingSelector:
 
     @property
     def state_bytes(self) -> int:
-        """Bytes held between pushes: the past frames of the window and the per-stream counters."""
+        """Bytes held between pushes: the past frames of the window (normalised, in float32, on
+        the torch path; raw on the Triton path) and the per-stream counters."""
         return sum(
             t.numel() * t.element_size()
             for t in (self._history, self._emitted, self._log_norm, self._carry)
@@ -214,8 +217,13 @@ class StreamingSelector:
         t = self._t
         with torch.no_grad():
             xd = x.detach()
-            window = xd[:, None] if self._history is None else torch.cat(
-                [self._history, xd[:, None]], dim=1
+            # The Triton kernel takes raw frames; the torch path keeps its past frames normalised
+            # (SPEC §1.1), so every frame is normalised once.
+            new = xd if self._impl == "triton" else normalize_tokens(xd)
+            window = (
+                new[:, None]
+                if self._history is None
+                else torch.cat([self._history, new[:, None]], dim=1)
             )  # [B, L, H, W, D], L <= K_t
             if self._impl == "triton":
                 from .kernels.triton.window_entropy import window_entropy_and_gradient_triton
@@ -226,13 +234,18 @@ class StreamingSelector:
                 entropy, raw = ent[:, -1:], grad[:, -1:]  # [B, 1, H, W]
             else:
                 entropy = frame_window_entropy(
-                    window, cfg.spatial_window, cfg.temporal_window, cfg.past_window, cfg.tau
+                    window,
+                    cfg.spatial_window,
+                    cfg.temporal_window,
+                    cfg.past_window,
+                    cfg.tau,
+                    normalized=True,
                 )[:, None]  # [B, 1, H, W]
                 raw = spatial_gradient_magnitude(xd[:, None])  # [B, 1, H, W]
             score, gradient = combine_scores(entropy, raw, cfg)  # causal: Ĝ per frame
             budget = self._frame_budget(score, t, m)  # [B] int64
             keep = cfg.temporal_window - 1
-            self._history = window[:, window.shape[1] - keep :].clone() if keep > 0 else None
+            self._history = window[:, -keep:].clone() if keep > 0 else None
             self._emitted = self._emitted + budget
         self._t += 1
         seen = m * (t + 1)
@@ -333,9 +346,7 @@ class StreamingSelector:
             self._shape, self._dtype, self._device = tuple(x.shape), x.dtype, x.device
             B = x.shape[0]
             self._emitted = torch.zeros(B, dtype=torch.long, device=x.device)
-            self._log_norm = torch.full(
-                (B,), float("-inf"), dtype=torch.float64, device=x.device
-            )
+            self._log_norm = torch.full((B,), float("-inf"), dtype=torch.float64, device=x.device)
             self._carry = torch.zeros(B, dtype=torch.float64, device=x.device)
         return x
 

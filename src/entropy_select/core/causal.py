@@ -29,6 +29,7 @@ from .entropy import _normalised_entropy, entropy_term, minmax_normalize, neighb
 __all__ = [
     "combine_scores",
     "frame_window_entropy",
+    "normalize_tokens",
     "online_bounds",
     "online_budget_step",
     "online_frame_budget",
@@ -67,6 +68,8 @@ def frame_window_entropy(
     temporal_window: int = 3,
     past_window: int = 3,
     tau: float = 1.0,
+    *,
+    normalized: bool = False,
 ) -> torch.Tensor:
     """``Ĥ`` (SPEC §1) of the LAST frame of a window holding it and up to ``K_t − 1`` past frames.
 
@@ -76,7 +79,9 @@ def frame_window_entropy(
     video (the missing past neighbours do not exist).
 
     Args:
-        window: raw features, oldest frame first; the last frame is the one scored.
+        window: features, oldest frame first; the last frame is the one scored.
+        normalized: the window already holds :func:`normalize_tokens` of the features (a stream
+            keeps its past frames normalised, so each frame is normalised once).
 
     Returns:
         ``Ĥ`` in [0, 1], float64 for float64 input, float32 otherwise.
@@ -88,11 +93,10 @@ def frame_window_entropy(
     if not 1 <= L <= temporal_window:
         raise ValueError(f"the window must hold 1..{temporal_window} frames, got {L}")
     dtype = compute_dtype(window.dtype)
-    offsets = [o for o in neighbour_offsets(spatial_window, temporal_window, past_window)]
+    offsets = neighbour_offsets(spatial_window, temporal_window, past_window)
     pad = max(spatial_window, past_window) // 2
     dev = window.device
-    x = window.to(dtype)
-    x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    x = window.to(dtype) if normalized else normalize_tokens(window)
     x = F.pad(x, (0, 0, pad, pad, pad, pad))  # [B, L, H+2p, W+2p, D] zero border
     center = x[:, L - 1, pad : pad + H, pad : pad + W]  # [B, H, W, D]
     sims = torch.zeros(len(offsets), B, H, W, dtype=dtype, device=dev)
@@ -110,6 +114,16 @@ def frame_window_entropy(
     in_time = torch.tensor(present, device=dev, dtype=torch.bool)  # [O] past frame exists
     valid = ok_i[:, :, None] & ok_j[:, None, :] & in_time[:, None, None]  # [O, H, W]
     return _normalised_entropy(sims / tau, valid[:, None])
+
+
+def normalize_tokens(features: torch.Tensor) -> torch.Tensor:
+    """``x̂ = x / max(‖x‖₂, 1e-6)`` of SPEC §1.1 in the compute dtype (a zero token stays zero).
+
+    Shapes:
+        features: [..., D]  ->  [..., D]
+    """
+    x = features.to(compute_dtype(features.dtype))
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6)
 
 
 def online_bounds(
@@ -211,7 +225,9 @@ def online_frame_budget(
     return torch.stack(out, dim=-1)
 
 
-def check_frame_budget(frame_budget: object, batch: int, frames: int, per_frame: int) -> torch.Tensor:
+def check_frame_budget(
+    frame_budget: object, batch: int, frames: int, per_frame: int
+) -> torch.Tensor:
     """Check explicit per-frame budgets and return them as int64 ``[B, T]``.
 
     Raises:
@@ -223,9 +239,12 @@ def check_frame_budget(frame_budget: object, batch: int, frames: int, per_frame:
         frame_budget: [T] or [B, T]  ->  [B, T] int64
     """
     if not isinstance(frame_budget, torch.Tensor):
-        raise TypeError(f"frame_budget must be an integer torch.Tensor [T], got {type(frame_budget).__name__}")
-    if frame_budget.is_floating_point() or frame_budget.is_complex() or frame_budget.dtype == torch.bool:
-        raise TypeError(f"frame_budget must have an integer dtype (a LongTensor), got {frame_budget.dtype}")
+        raise TypeError(
+            f"frame_budget must be an integer torch.Tensor [T], got {type(frame_budget).__name__}"
+        )
+    dtype = frame_budget.dtype
+    if frame_budget.is_floating_point() or frame_budget.is_complex() or dtype == torch.bool:
+        raise TypeError(f"frame_budget must have an integer dtype (a LongTensor), got {dtype}")
     fb = frame_budget.to(torch.long)
     if fb.dim() == 1:
         fb = fb.unsqueeze(0).expand(batch, -1)

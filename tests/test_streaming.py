@@ -1,0 +1,264 @@
+import math
+
+import pytest
+import torch
+
+import entropy_select as es
+
+
+def _run(stream, video):
+    """Push every frame; return the outputs and the offline-equivalent arrays."""
+    outs = [stream.push(f) for f in video]
+    T, H, W, _ = video.shape
+    m = H * W
+    budgets = torch.tensor([o.budget for o in outs])
+    keep_index = torch.cat([o.keep_index + t * m for t, o in enumerate(outs)])
+    return outs, budgets, keep_index
+
+
+def _assert_equal_offline(outs, budgets, keep_index, sel, exact_scores=False):
+    assert torch.equal(sel.frame_budget, budgets)
+    assert torch.equal(sel.keep_index, keep_index)
+    tol = {"rtol": 0, "atol": 0} if exact_scores else {}
+    torch.testing.assert_close(torch.stack([o.scores for o in outs]), sel.scores, **tol)
+    torch.testing.assert_close(torch.stack([o.gradient for o in outs]), sel.gradient, **tol)
+    torch.testing.assert_close(torch.cat([o.tokens for o in outs]), sel.tokens)
+    assert torch.equal(torch.stack([o.keep_mask for o in outs]), sel.keep_mask)
+
+
+def _video(T=10, H=6, W=7, D=12, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(T, H, W, D, generator=g, dtype=dtype)
+    # frames of very different saliency, so that adaptive budgets move
+    return x * torch.linspace(0.2, 3.0, T, dtype=dtype).roll(3)[:, None, None, None]
+
+
+CONFIGS = [
+    es.EntropySelectConfig(),
+    es.EntropySelectConfig.paper(),
+    es.EntropySelectConfig(alpha=0.3, entropy_mode="complement_minmax", tau=0.2),
+    es.EntropySelectConfig(temporal_window=1, grid=2, min_frame_tokens=0),
+    es.EntropySelectConfig(temporal_window=5, past_window=1, alpha=0.7),
+]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+@pytest.mark.parametrize("mode", ["adaptive", "fixed", "tokens"])
+def test_stream_equals_offline_on_random_features(cfg, mode):
+    x = _video()
+    if mode == "tokens":
+        stream = es.StreamingSelector(tokens_per_frame=9, config=cfg)
+    else:
+        stream = es.StreamingSelector(retention=0.3, config=cfg, budget=mode)
+    outs, budgets, keep_index = _run(stream, x)
+    for impl in ("reference", "cpu"):
+        sel = es.select_tokens(x, frame_budget=budgets, config=stream.config, impl=impl)
+        _assert_equal_offline(outs, budgets, keep_index, sel)
+    if mode == "adaptive":  # the online rule inside select_tokens gives the same budgets
+        sel = es.select_tokens(x, retention=0.3, config=stream.config)
+        _assert_equal_offline(outs, budgets, keep_index, sel)
+        if cfg.alpha < 1:  # Ĝ sees the scaled frames (Ĥ is scale-free): the budgets adapt
+            assert len(set(budgets.tolist())) > 2
+    # the whole-video (non-causal) config does NOT reproduce the stream in general
+    if cfg.alpha < 1:
+        sel = es.select_tokens(x, frame_budget=budgets, config=cfg, impl="reference")
+        assert not torch.equal(sel.scores, torch.stack([o.scores for o in outs]))
+
+
+def test_stream_reference_scores_equal_the_offline_reference_exactly():
+    x = _video(dtype=torch.float64)
+    stream = es.StreamingSelector(retention=0.25, config=es.EntropySelectConfig.paper())
+    outs, budgets, keep_index = _run(stream, x)
+    sel = es.select_tokens(x, frame_budget=budgets, config=stream.config, impl="reference")
+    assert torch.equal(sel.keep_index, keep_index)
+    torch.testing.assert_close(
+        torch.stack([o.entropy for o in outs]), sel.entropy, rtol=0, atol=1e-13
+    )
+
+
+@pytest.fixture(scope="module")
+def real_features():
+    video = pytest.importorskip("entropy_select.video")
+    pytest.importorskip("av")
+    from entropy_select.encoders.mobilenet_v2 import MobileNetV2Encoder
+
+    try:
+        path = video.sample_video_path("bikes.mp4")
+        enc = MobileNetV2Encoder(input_size=448)
+        return video.video_features(path, enc, frames=12, cache=False).features
+    except (ImportError, FileNotFoundError) as err:
+        pytest.skip(str(err))
+
+
+@pytest.mark.parametrize("cfg", [es.EntropySelectConfig(), es.EntropySelectConfig.paper()])
+def test_stream_equals_offline_on_real_features(real_features, cfg):
+    x = real_features  # [12, 14, 14, 1280] MobileNetV2 features of bikes.mp4 (scene cuts)
+    assert x.shape == (12, 14, 14, 1280)
+    stream = es.StreamingSelector(retention=0.25, config=cfg)
+    outs, budgets, keep_index = _run(stream, x)
+    assert int(budgets.sum()) <= math.ceil(0.25 * x.shape[0] * 196)
+    for impl in ("reference", "cpu"):
+        sel = es.select_tokens(x, frame_budget=budgets, config=stream.config, impl=impl)
+        _assert_equal_offline(outs, budgets, keep_index, sel)
+
+
+def test_future_frames_never_change_past_outputs():
+    x = _video(T=8)
+    y = x.clone()
+    y[5:] = torch.randn_like(y[5:]) * 10  # a different future
+    sa, sb = es.StreamingSelector(retention=0.3), es.StreamingSelector(retention=0.3)
+    outs_a = [sa.push(f) for f in x]
+    outs_b = [sb.push(f) for f in y]
+    for t in range(5):
+        for name in ("keep_index", "tokens", "scores", "entropy", "gradient", "keep_mask"):
+            assert torch.equal(getattr(outs_a[t], name), getattr(outs_b[t], name)), (t, name)
+        assert outs_a[t].emitted == outs_b[t].emitted
+    # and the offline selector with the causal config agrees: its first 5 frames do not move
+    cfg = sa.config
+    la = es.select_tokens(x, retention=0.3, config=cfg)
+    lb = es.select_tokens(y, retention=0.3, config=cfg)
+    assert torch.equal(la.frame_budget[:5], lb.frame_budget[:5])
+    assert torch.equal(la.keep_mask[:5], lb.keep_mask[:5])
+
+
+@pytest.mark.parametrize("kt", [1, 2, 3, 5])
+def test_state_holds_at_most_temporal_window_minus_one_frames(kt):
+    H, W, D = 5, 6, 16
+    stream = es.StreamingSelector(retention=0.5, temporal_window=kt)
+    counters = 8 + 8 + 8  # emitted (int64), log-normaliser and carry (float64)
+    for t in range(7):
+        stream.push(torch.randn(H, W, D))
+        held = min(t + 1, kt - 1)
+        assert stream.history_frames == held
+        assert stream.state_bytes == held * H * W * D * 4 + counters
+        if held:  # the state owns exactly that memory (no view into a bigger window)
+            assert stream._history.untyped_storage().nbytes() == held * H * W * D * 4
+    stream.reset()
+    assert stream.state_bytes == 0 and stream.frames_seen == 0
+
+
+def test_state_does_not_grow_with_the_video():
+    stream = es.StreamingSelector(tokens_per_frame=4)
+    sizes = []
+    for _ in range(30):
+        stream.push(torch.randn(4, 4, 8))
+        sizes.append(stream.state_bytes)
+    assert len(set(sizes[2:])) == 1
+
+
+@pytest.mark.parametrize("retention", [0.05, 0.25, 0.6, 1.0])
+def test_adaptive_guarantee_after_every_frame(retention):
+    x = _video(T=25, H=5, W=5, dtype=torch.float32, seed=3)
+    cfg = es.EntropySelectConfig(min_frame_tokens=2, alpha=0.5, alloc_tau=0.02)
+    stream = es.StreamingSelector(retention=retention, config=cfg)
+    lo = min(2, math.floor(retention * 25 + 1e-9))
+    for t, frame in enumerate(x):
+        out = stream.push(frame)
+        assert out.emitted <= math.ceil(retention * 25 * (t + 1) - 1e-9)
+        assert out.budget >= lo and out.seen == 25 * (t + 1)
+        assert out.keep_index.shape == (out.budget,) and out.tokens.shape == (out.budget, 12)
+        assert torch.equal(out.keep_index, out.keep_mask.flatten().nonzero().flatten())
+
+
+def test_fixed_retention_emits_the_ceiling_schedule():
+    stream = es.StreamingSelector(retention=0.3, budget="fixed", min_frame_tokens=0)
+    for t in range(9):
+        out = stream.push(torch.randn(5, 5, 4))
+        assert out.emitted == math.ceil(0.3 * 25 * (t + 1) - 1e-9)
+
+
+def test_batched_streams_equal_streams_alone():
+    a, b = _video(seed=1), _video(seed=2) * 0.1
+    both = es.StreamingSelector(retention=0.2)
+    sa, sb = es.StreamingSelector(retention=0.2), es.StreamingSelector(retention=0.2)
+    for fa, fb in zip(a, b, strict=True):
+        oa, ob = both.push(torch.stack([fa, fb]))
+        for got, want in ((oa, sa.push(fa)), (ob, sb.push(fb))):
+            assert torch.equal(got.keep_index, want.keep_index)
+            torch.testing.assert_close(got.tokens, want.tokens)
+            assert got.emitted == want.emitted
+
+
+def test_reset_starts_a_new_stream():
+    x = _video(T=5)
+    stream = es.StreamingSelector(retention=0.3)
+    first = [stream.push(f) for f in x]
+    stream.reset()
+    stream.push(torch.randn(3, 3, 5))  # another shape is fine after a reset
+    stream.reset()
+    again = [stream.push(f) for f in x]
+    for a, b in zip(first, again, strict=True):
+        assert torch.equal(a.keep_index, b.keep_index) and a.t == b.t
+
+
+def test_tokens_carry_gradient_to_their_frame():
+    stream = es.StreamingSelector(tokens_per_frame=5, grid_fusion=False)
+    frame = torch.randn(4, 4, 6, requires_grad=True)
+    out = stream.push(frame)
+    out.tokens.sum().backward()
+    assert frame.grad.flatten(0, 1).abs().sum(-1).ne(0).sum() == 5
+
+
+def test_keep_everything_is_the_identity():
+    x = _video(T=4)
+    stream = es.StreamingSelector(tokens_per_frame=42)
+    for f in x:
+        out = stream.push(f)
+        assert torch.equal(out.tokens, f.reshape(-1, 12)) and out.assignment is None
+
+
+def test_config_and_repr():
+    stream = es.StreamingSelector(retention=0.25, tau=0.1)
+    assert stream.config.minmax_scope == "frame" and stream.config.frame_budget_rule == "online"
+    assert stream.config.tau == 0.1
+    fixed = es.StreamingSelector(tokens_per_frame=3)
+    assert fixed.config.frame_budget_rule == "softmax"
+    assert "retention=0.25" in repr(stream)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "err", "match"),
+    [
+        ({}, ValueError, "exactly one of retention"),
+        ({"retention": 0.2, "tokens_per_frame": 3}, ValueError, "exactly one of retention"),
+        ({"retention": 0.0}, ValueError, r"retention must be in \(0, 1\]"),
+        ({"retention": "0.2"}, TypeError, "retention must be a number"),
+        ({"tokens_per_frame": 0}, ValueError, "tokens_per_frame must be >= 1"),
+        ({"tokens_per_frame": 2.5}, TypeError, "tokens_per_frame must be an int"),
+        ({"tokens_per_frame": 3, "budget": "adaptive"}, ValueError, "fixed budget"),
+        ({"retention": 0.2, "budget": "greedy"}, ValueError, "budget must be one of"),
+        ({"retention": 0.2, "impl": "cuda"}, ValueError, "impl must be one of"),
+        ({"retention": 0.2, "config": {"tau": 1}}, TypeError, "EntropySelectConfig"),
+        ({"retention": 0.2, "taux": 1}, ValueError, "unknown EntropySelectConfig key"),
+    ],
+)
+def test_constructor_errors(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        es.StreamingSelector(**kwargs)
+
+
+def test_push_errors():
+    stream = es.StreamingSelector(retention=0.3)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        stream.push([[1.0]])
+    with pytest.raises(TypeError, match="floating-point"):
+        stream.push(torch.ones(3, 3, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="one frame at a time"):
+        stream.push(torch.randn(2, 2, 3, 3, 4))
+    with pytest.raises(ValueError, match="empty dimension"):
+        stream.push(torch.randn(3, 0, 4))
+    bad = torch.randn(3, 3, 4)
+    bad[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="1 NaN"):
+        stream.push(bad)
+    assert stream.frames_seen == 0 and stream.state_bytes == 0  # nothing was taken in
+    stream.push(torch.randn(3, 3, 4))
+    with pytest.raises(ValueError, match=r"shape \(3, 4, 4\).*\[3, 3, 4\].*reset\(\)"):
+        stream.push(torch.randn(3, 4, 4))
+    with pytest.raises(ValueError, match="float64"):
+        stream.push(torch.randn(3, 3, 4, dtype=torch.float64))
+    assert stream.frames_seen == 1
+    with pytest.raises(ValueError, match="exceeds the frame's H\\*W=9"):
+        es.StreamingSelector(tokens_per_frame=10).push(torch.randn(3, 3, 4))
+    with pytest.raises(RuntimeError, match='impl="triton" cannot run here'):
+        es.StreamingSelector(retention=0.3, impl="triton").push(torch.randn(3, 3, 4))
