@@ -15,7 +15,7 @@ from collections.abc import Sequence
 __all__ = ["main", "build_parser"]
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("demo", "select", "compare", "eval")
+COMMANDS = ("demo", "select", "compare", "eval", "stream")
 
 
 def build_parser() -> argparse.ArgumentParser:
