@@ -1,0 +1,135 @@
+"""Per-frame latency of streaming selection (``es.StreamingSelector.push``), CPU or GPU.
+
+For each frame shape (14×14×1152 and 27×27×1152 by default) and config (the library default and
+the ``paper`` preset), a stream at retention 0.25 (adaptive budgets) is warmed up with
+``temporal_window`` frames (so the window is full), then every ``push`` of the next ``--frames``
+frames is timed on its own: wall clock around the call (``push`` returns host-side sizes, so it
+synchronises with the device by itself; on CUDA we also synchronise before starting the clock).
+Reported: median, p10, p90, min, max in milliseconds. For context, the same run times the
+offline selector on 16 frames (``select_tokens``) and reports its cost per frame.
+
+CPU (this project's 2-core machine)::
+
+    PYTHONPATH=src python benchmarks/bench_stream.py
+
+GPU (Triton window kernel on a [1, K_t, H, W, D] window; torch reference path for comparison)::
+
+    PYTHONPATH=src python benchmarks/bench_stream.py --device cuda
+
+Writes ``benchmarks/results/stream_<device>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from common import RESULTS, metadata, write_json
+
+import entropy_select as es
+
+CONFIGS = {"default": es.EntropySelectConfig(), "paper": es.EntropySelectConfig.paper()}
+
+
+def _stats(times: list[float]) -> dict:
+    ms = sorted(1000 * t for t in times)
+    n = len(ms)
+    return {
+        "median_ms": statistics.median(ms),
+        "p10_ms": ms[int(0.1 * (n - 1))],
+        "p90_ms": ms[int(0.9 * (n - 1))],
+        "min_ms": ms[0],
+        "max_ms": ms[-1],
+        "frames": n,
+    }
+
+
+def time_stream(frames: torch.Tensor, cfg, impl: str, retention: float) -> dict:
+    """Warm up with K_t frames, then time each push of the rest."""
+    stream = es.StreamingSelector(retention=retention, config=cfg, impl=impl)
+    sync = torch.cuda.synchronize if frames.is_cuda else (lambda: None)
+    warm = cfg.temporal_window + 2
+    for f in frames[:warm]:
+        stream.push(f)
+    times = []
+    for f in frames[warm:]:
+        sync()
+        start = time.perf_counter()
+        stream.push(f)
+        sync()
+        times.append(time.perf_counter() - start)
+    out = _stats(times)
+    out["state_bytes"] = stream.state_bytes
+    out["impl_used"] = stream._impl
+    return out
+
+
+def time_offline(video: torch.Tensor, cfg, impl: str, retention: float, repeat: int) -> dict:
+    """``select_tokens`` on a whole clip, per frame (for context only)."""
+    sync = torch.cuda.synchronize if video.is_cuda else (lambda: None)
+    for _ in range(2):
+        es.select_tokens(video, retention=retention, config=cfg, impl=impl)
+    times = []
+    for _ in range(repeat):
+        sync()
+        start = time.perf_counter()
+        es.select_tokens(video, retention=retention, config=cfg, impl=impl)
+        sync()
+        times.append((time.perf_counter() - start) / video.shape[0])
+    return _stats(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--frames", type=int, default=60, help="timed pushes per case")
+    p.add_argument("--retention", type=float, default=0.25)
+    p.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (GPU default)")
+    p.add_argument("--shapes", default="14x14x1152,27x27x1152")
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    dev = torch.device(args.device)
+    dtype = getattr(torch, args.dtype or ("bfloat16" if dev.type == "cuda" else "float32"))
+    impls = ["triton", "reference"] if dev.type == "cuda" else ["reference"]
+    offline_impl = "auto"
+    g = torch.Generator().manual_seed(0)
+    results = []
+    for shape in args.shapes.split(","):
+        H, W, D = (int(v) for v in shape.split("x"))
+        frames = torch.randn(args.frames + 8, H, W, D, generator=g).to(dev, dtype)
+        clip = frames[:16].contiguous()
+        for name, cfg in CONFIGS.items():
+            for impl in impls:
+                row = {"shape": [H, W, D], "dtype": str(dtype), "config": name, "impl": impl}
+                row.update(time_stream(frames, cfg, impl, args.retention))
+                results.append(row)
+                print(
+                    f"{H}x{W}x{D} {name:7s} stream[{impl}]: median {row['median_ms']:.3f} ms "
+                    f"(p10 {row['p10_ms']:.3f}, p90 {row['p90_ms']:.3f}) per frame"
+                )
+            off = time_offline(clip, cfg, offline_impl, args.retention, repeat=7)
+            results.append(
+                {
+                    "shape": [H, W, D],
+                    "dtype": str(dtype),
+                    "config": name,
+                    "impl": f"offline select_tokens(impl={offline_impl}), 16 frames, per frame",
+                    **off,
+                }
+            )
+            print(f"{H}x{W}x{D} {name:7s} offline 16 frames: {off['median_ms']:.3f} ms per frame")
+    payload = {
+        "meta": metadata(args.device),
+        "what": "StreamingSelector.push latency per frame (window full), retention "
+        f"{args.retention}, adaptive budgets; offline select_tokens per frame for context",
+        "results": results,
+    }
+    path = RESULTS / (args.out or f"stream_{dev.type}.json")
+    write_json(path, payload)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
