@@ -102,6 +102,23 @@ def test_stream_equals_offline_on_real_features(real_features, cfg):
         _assert_equal_offline(outs, budgets, keep_index, sel)
 
 
+@pytest.mark.parametrize("cfg", [es.EntropySelectConfig(), es.EntropySelectConfig.paper()])
+def test_stack_frames_is_the_offline_selection(cfg):
+    from entropy_select.streaming import stack_frames
+
+    x = _video()
+    stream = es.StreamingSelector(retention=0.3, config=cfg)
+    whole = stack_frames([stream.push(f) for f in x])
+    sel = es.select_tokens(x, frame_budget=whole.frame_budget, config=stream.config)
+    assert torch.equal(whole.keep_index, sel.keep_index)
+    torch.testing.assert_close(whole.tokens, sel.tokens)
+    if cfg.grid_fusion:
+        assert torch.equal(whole.assignment, sel.assignment)
+        torch.testing.assert_close(whole.weights, sel.weights)
+    with pytest.raises(ValueError, match="at least one"):
+        stack_frames([])
+
+
 def test_future_frames_never_change_past_outputs():
     x = _video(T=8)
     y = x.clone()

@@ -35,8 +35,9 @@ from .core.checks import check_finite
 from .core.config import EntropySelectConfig
 from .core.gradient import spatial_gradient_magnitude
 from .core.select import assemble_selection
+from .core.selection import Selection
 
-__all__ = ["FrameSelection", "StreamingSelector", "STREAM_IMPLS", "BUDGET_MODES"]
+__all__ = ["FrameSelection", "StreamingSelector", "STREAM_IMPLS", "BUDGET_MODES", "stack_frames"]
 
 STREAM_IMPLS = ("auto", "reference", "triton")
 BUDGET_MODES = ("adaptive", "fixed")
@@ -371,3 +372,50 @@ class StreamingSelector:
             else f"tokens_per_frame={self.tokens_per_frame}"
         )
         return f"StreamingSelector({rate}, budget={self.budget_mode!r}, frames={self._t})"
+
+
+def stack_frames(frames: list[FrameSelection]) -> Selection:
+    """The whole-video :class:`~entropy_select.core.Selection` of a stream's outputs (one stream,
+    frames 0..T-1 in order), so that stream results go wherever offline selections go.
+
+    Shapes:
+        T FrameSelections of [H, W] frames  ->  keep_index [K] (flat ``t·H·W + i·W + j``),
+        tokens [K, D], scores [T, H, W], frame_budget [T]
+    """
+    if not frames:
+        raise ValueError("stack_frames needs at least one FrameSelection")
+    if [f.t for f in frames] != list(range(frames[0].t, frames[0].t + len(frames))):
+        raise ValueError("stack_frames needs consecutive frames of one stream, in order")
+    H, W = frames[0].keep_mask.shape
+    m = H * W
+    dev = frames[0].keep_index.device
+    budgets = torch.tensor([f.budget for f in frames], dtype=torch.long, device=dev)
+    start = budgets.cumsum(0) - budgets  # output slot of each frame's first token
+    keep_index = torch.cat([f.keep_index + t * m for t, f in enumerate(frames)])
+    assignment = weights = None
+    if any(f.assignment is not None for f in frames):
+        parts = []
+        for f, s0 in zip(frames, start.tolist(), strict=True):
+            a = f.assignment
+            if a is None:  # a frame kept as is: token k of keep_index is slot k
+                a = torch.full((m,), -1, dtype=torch.long, device=dev)
+                a[f.keep_index] = torch.arange(f.budget, device=dev)
+            parts.append(torch.where(a >= 0, a + s0, a))
+        assignment = torch.cat(parts)
+        weights = torch.cat(
+            [
+                f.weights if f.weights is not None else (f.keep_mask.flatten()).to(f.scores.dtype)
+                for f in frames
+            ]
+        )
+    return Selection(
+        keep_index=keep_index,
+        tokens=torch.cat([f.tokens for f in frames]),
+        scores=torch.stack([f.scores for f in frames]),
+        frame_budget=budgets,
+        keep_mask=torch.stack([f.keep_mask for f in frames]),
+        entropy=torch.stack([f.entropy for f in frames]),
+        gradient=torch.stack([f.gradient for f in frames]),
+        assignment=assignment,
+        weights=weights,
+    )
