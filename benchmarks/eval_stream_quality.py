@@ -98,9 +98,8 @@ def main() -> None:
     for metric in METRICS:
         per_r = {}
         for r in RETENTIONS:
-            key = str(r) if str(r) in summary["stream:adaptive"] else r
-            a = summary["stream:adaptive"][key][metric]
-            o = summary["offline:same_K"][key][metric]
+            a = summary["stream:adaptive"][str(r)][metric]
+            o = summary["offline:same_K"][str(r)][metric]
             per_r[str(r)] = a - o
         diff[metric] = {"per_retention": per_r, "mean": sum(per_r.values()) / len(per_r)}
     ks = {
@@ -126,7 +125,7 @@ def main() -> None:
             f"({'higher' if higher else 'lower'} is better); per r: "
             + ", ".join(f"{r}: {v:+.4f}" for r, v in d["per_retention"].items())
         )
-    for kind, path in paths.items():
+    for path in paths.values():
         print(f"wrote {path}")
 
 
