@@ -22,6 +22,7 @@ Writes ``benchmarks/results/stream_<device>.json``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -95,6 +96,7 @@ def main() -> None:
     impls = ["triton", "reference"] if dev.type == "cuda" else ["reference"]
     offline_impl = "auto"
     g = torch.Generator().manual_seed(0)
+    load_start = os.getloadavg()  # the CPU machine is shared: record how busy it was
     results = []
     for shape in args.shapes.split(","):
         H, W, D = (int(v) for v in shape.split("x"))
@@ -124,6 +126,7 @@ def main() -> None:
         "meta": metadata(args.device),
         "what": "StreamingSelector.push latency per frame (window full), retention "
         f"{args.retention}, adaptive budgets; offline select_tokens per frame for context",
+        "loadavg_start_end": [list(load_start), list(os.getloadavg())],
         "results": results,
     }
     path = RESULTS / (args.out or f"stream_{dev.type}.json")

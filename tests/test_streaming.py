@@ -148,8 +148,8 @@ def test_state_holds_at_most_temporal_window_minus_one_frames(kt):
         held = min(t + 1, kt - 1)
         assert stream.history_frames == held
         assert stream.state_bytes == held * H * W * D * 4 + counters
-        if held:  # the state owns exactly that memory (no view into a bigger window)
-            assert stream._history.untyped_storage().nbytes() == held * H * W * D * 4
+        for past in stream._history:  # each owns exactly its memory (no view of a bigger tensor)
+            assert past.untyped_storage().nbytes() == H * W * D * 4
     stream.reset()
     assert stream.state_bytes == 0 and stream.frames_seen == 0
 

@@ -161,7 +161,7 @@ class StreamingSelector:
 
     def reset(self) -> None:
         """Forget every frame: the next push starts a new stream (shape may change)."""
-        self._history: torch.Tensor | None = None  # [B, <= K_t − 1, H, W, D]
+        self._history: list[torch.Tensor] = []  # <= K_t − 1 past frames [B, H, W, D]
         self._emitted: torch.Tensor | None = None  # [B] int64, E_{t−1}
         self._log_norm: torch.Tensor | None = None  # [B] float64, L_{t−1} of the online rule
         self._carry: torch.Tensor | None = None  # [B] float64, c_{t−1} of the online rule
@@ -179,17 +179,14 @@ class StreamingSelector:
     @property
     def history_frames(self) -> int:
         """Past frames held in the state (at most ``temporal_window − 1``)."""
-        return 0 if self._history is None else int(self._history.shape[1])
+        return len(self._history)
 
     @property
     def state_bytes(self) -> int:
         """Bytes held between pushes: the past frames of the window (normalised, in float32, on
         the torch path; raw on the Triton path) and the per-stream counters."""
-        return sum(
-            t.numel() * t.element_size()
-            for t in (self._history, self._emitted, self._log_norm, self._carry)
-            if t is not None
-        )
+        held = [*self._history, self._emitted, self._log_norm, self._carry]
+        return sum(t.numel() * t.element_size() for t in held if t is not None)
 
     def push(self, frame: torch.Tensor) -> FrameSelection | list[FrameSelection]:
         """Select the tokens of the next frame.
@@ -220,17 +217,17 @@ class StreamingSelector:
             xd = x.detach()
             # The Triton kernel takes raw frames; the torch path keeps its past frames normalised
             # (SPEC §1.1), so every frame is normalised once.
-            new = xd if self._impl == "triton" else normalize_tokens(xd)
-            window = (
-                new[:, None]
-                if self._history is None
-                else torch.cat([self._history, new[:, None]], dim=1)
-            )  # [B, L, H, W, D], L <= K_t
+            new = xd.clone() if self._impl == "triton" else normalize_tokens(xd)
+            window = [*self._history, new]  # L <= K_t frames [B, H, W, D], oldest first
             if self._impl == "triton":
                 from .kernels.triton.window_entropy import window_entropy_and_gradient_triton
 
                 ent, grad = window_entropy_and_gradient_triton(
-                    window, cfg.spatial_window, cfg.temporal_window, cfg.past_window, cfg.tau
+                    torch.stack(window, dim=1),  # [B, L, H, W, D]
+                    cfg.spatial_window,
+                    cfg.temporal_window,
+                    cfg.past_window,
+                    cfg.tau,
                 )  # [B, L, H, W] each
                 entropy, raw = ent[:, -1:], grad[:, -1:]  # [B, 1, H, W]
             else:
@@ -246,7 +243,7 @@ class StreamingSelector:
             score, gradient = combine_scores(entropy, raw, cfg)  # causal: Ĝ per frame
             budget = self._frame_budget(score, t, m)  # [B] int64
             keep = cfg.temporal_window - 1
-            self._history = window[:, -keep:].clone() if keep > 0 else None
+            self._history = window[-keep:] if keep > 0 else []
             self._emitted = self._emitted + budget
         self._t += 1
         seen = m * (t + 1)

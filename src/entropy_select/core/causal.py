@@ -17,9 +17,9 @@ Everything here is pure torch and free of host synchronisation, so the offline s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from .allocation import frame_saliency
 from .checks import compute_dtype
@@ -63,7 +63,7 @@ def combine_scores(
 
 
 def frame_window_entropy(
-    window: torch.Tensor,
+    window: torch.Tensor | Sequence[torch.Tensor],
     spatial_window: int = 5,
     temporal_window: int = 3,
     past_window: int = 3,
@@ -76,44 +76,56 @@ def frame_window_entropy(
     The same arithmetic as :func:`entropy_select.core.entropy.local_window_entropy` (one shifted
     dot product per neighbour offset, then the masked softmax entropy), restricted to one frame:
     the cost of one frame, whatever the window. A window shorter than ``K_t`` is the start of a
-    video (the missing past neighbours do not exist).
+    video (the missing past neighbours do not exist). Nothing is padded or copied: each offset
+    multiplies the overlapping parts of the centre frame and its neighbour frame.
 
     Args:
-        window: features, oldest frame first; the last frame is the one scored.
-        normalized: the window already holds :func:`normalize_tokens` of the features (a stream
+        window: features, oldest frame first (a tensor, or a list of frames, as a stream keeps
+            them); the last frame is the one scored.
+        normalized: the frames are already :func:`normalize_tokens` of the features (a stream
             keeps its past frames normalised, so each frame is normalised once).
 
     Returns:
         ``Ĥ`` in [0, 1], float64 for float64 input, float32 otherwise.
 
     Shapes:
-        window: [B, L, H, W, D] with 1 <= L <= K_t  ->  [B, H, W]
+        window: [B, L, H, W, D] or L tensors [B, H, W, D], with 1 <= L <= K_t  ->  [B, H, W]
     """
-    B, L, H, W, D = window.shape
+    frames = list(window.unbind(1)) if isinstance(window, torch.Tensor) else list(window)
+    L = len(frames)
     if not 1 <= L <= temporal_window:
         raise ValueError(f"the window must hold 1..{temporal_window} frames, got {L}")
-    dtype = compute_dtype(window.dtype)
+    B, H, W, _ = frames[-1].shape
+    dtype = compute_dtype(frames[-1].dtype)
+    dev = frames[-1].device
+    if not normalized:
+        frames = [normalize_tokens(f) for f in frames]
+    frames = [f.to(dtype) for f in frames]
+    center = frames[-1]  # [B, H, W, D]
     offsets = neighbour_offsets(spatial_window, temporal_window, past_window)
-    pad = max(spatial_window, past_window) // 2
-    dev = window.device
-    x = window.to(dtype) if normalized else normalize_tokens(window)
-    x = F.pad(x, (0, 0, pad, pad, pad, pad))  # [B, L, H+2p, W+2p, D] zero border
-    center = x[:, L - 1, pad : pad + H, pad : pad + W]  # [B, H, W, D]
-    sims = torch.zeros(len(offsets), B, H, W, dtype=dtype, device=dev)
-    present = []
+    sims = torch.zeros(len(offsets), B, H, W, dtype=dtype, device=dev)  # 0 where invalid
     for o, (dt, a, b) in enumerate(offsets):
-        present.append(dt < L)
-        if dt < L:
-            nb = x[:, L - 1 - dt, pad + a : pad + a + H, pad + b : pad + b + W]
-            torch.sum(center * nb, dim=-1, out=sims[o])  # [B, H, W]
-    rows, cols = torch.arange(H, device=dev), torch.arange(W, device=dev)
-    da = torch.tensor([o[1] for o in offsets], device=dev, dtype=torch.long)
-    db = torch.tensor([o[2] for o in offsets], device=dev, dtype=torch.long)
+        i0, i1, j0, j1 = max(0, -a), min(H, H - a), max(0, -b), min(W, W - b)
+        if dt >= L or i0 >= i1 or j0 >= j1:
+            continue  # no neighbour at this offset (before frame 0, or outside the grid)
+        nb = frames[L - 1 - dt][:, i0 + a : i1 + a, j0 + b : j1 + b]
+        sims[o, :, i0:i1, j0:j1] = torch.sum(center[:, i0:i1, j0:j1] * nb, dim=-1)
+    return _normalised_entropy(sims / tau, _window_validity(offsets, L, H, W, dev)[:, None])
+
+
+def _window_validity(offsets, frames: int, H: int, W: int, device) -> torch.Tensor:
+    """Which neighbour offsets exist at each position of the last of ``frames`` frames.
+
+    Shapes:
+        ->  [O, H, W] bool
+    """
+    rows, cols = torch.arange(H, device=device), torch.arange(W, device=device)
+    da = torch.tensor([o[1] for o in offsets], device=device, dtype=torch.long)
+    db = torch.tensor([o[2] for o in offsets], device=device, dtype=torch.long)
     ok_i = ((rows[None] + da[:, None]) >= 0) & ((rows[None] + da[:, None]) < H)  # [O, H]
     ok_j = ((cols[None] + db[:, None]) >= 0) & ((cols[None] + db[:, None]) < W)  # [O, W]
-    in_time = torch.tensor(present, device=dev, dtype=torch.bool)  # [O] past frame exists
-    valid = ok_i[:, :, None] & ok_j[:, None, :] & in_time[:, None, None]  # [O, H, W]
-    return _normalised_entropy(sims / tau, valid[:, None])
+    in_time = torch.tensor([o[0] < frames for o in offsets], device=device)  # [O]
+    return ok_i[:, :, None] & ok_j[:, None, :] & in_time[:, None, None]
 
 
 def normalize_tokens(features: torch.Tensor) -> torch.Tensor:
