@@ -333,3 +333,16 @@ def test_triton_stream_under_the_interpreter():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_triton_stream_on_cuda():
     _run_triton_stream("cuda", {})
+
+
+def test_frames_may_get_zero_tokens_when_the_rate_is_below_one_a_frame():
+    # r·m = 0.8 < 1: some frames emit nothing, the ceiling still holds, and offline agrees
+    x = _video(T=6, H=4, W=4)
+    for cfg in (es.EntropySelectConfig(min_frame_tokens=0), es.EntropySelectConfig.paper()):
+        stream = es.StreamingSelector(retention=0.05, config=cfg)
+        outs, budgets, keep_index = _run(stream, x)
+        assert 0 in budgets.tolist() and outs[0].tokens.shape == (0, 12)
+        assert [o.emitted for o in outs] == budgets.cumsum(0).tolist()
+        assert all(o.emitted <= math.ceil(0.05 * 16 * (t + 1)) for t, o in enumerate(outs))
+        sel = es.select_tokens(x, frame_budget=budgets, config=stream.config)
+        _assert_equal_offline(outs, budgets, keep_index, sel)
