@@ -8,6 +8,11 @@ synchronises with the device by itself; on CUDA we also synchronise before start
 Reported: median, p10, p90, min, max in milliseconds. For context, the same run times the
 offline selector on 16 frames (``select_tokens``) and reports its cost per frame.
 
+The CPU machine of this project is shared by several jobs, so wall-clock times there include
+waiting for a core. On the CPU the script therefore also records the CPU time of each push
+(``time.thread_time`` with ``--threads 1``, where all of torch's work runs on the calling thread;
+``time.process_time`` otherwise), which waiting does not inflate, and the load average.
+
 CPU (this project's 2-core machine)::
 
     PYTHONPATH=src python benchmarks/bench_stream.py
@@ -54,14 +59,18 @@ def time_stream(frames: torch.Tensor, cfg, impl: str, retention: float) -> dict:
     warm = cfg.temporal_window + 2
     for f in frames[:warm]:
         stream.push(f)
-    times = []
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.process_time
+    times, cpu = [], []
     for f in frames[warm:]:
         sync()
-        start = time.perf_counter()
+        start, cstart = time.perf_counter(), clock()
         stream.push(f)
         sync()
         times.append(time.perf_counter() - start)
+        cpu.append(clock() - cstart)
     out = _stats(times)
+    if not frames.is_cuda:
+        out["cpu_time"] = dict(_stats(cpu), clock=clock.__name__)
     out["state_bytes"] = stream.state_bytes
     out["impl_used"] = stream._impl
     return out
@@ -89,8 +98,11 @@ def main() -> None:
     p.add_argument("--retention", type=float, default=0.25)
     p.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (GPU default)")
     p.add_argument("--shapes", default="14x14x1152,27x27x1152")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     dtype = getattr(torch, args.dtype or ("bfloat16" if dev.type == "cuda" else "float32"))
     impls = ["triton", "reference"] if dev.type == "cuda" else ["reference"]
@@ -107,9 +119,11 @@ def main() -> None:
                 row = {"shape": [H, W, D], "dtype": str(dtype), "config": name, "impl": impl}
                 row.update(time_stream(frames, cfg, impl, args.retention))
                 results.append(row)
+                cpu = row.get("cpu_time")
                 print(
                     f"{H}x{W}x{D} {name:7s} stream[{impl}]: median {row['median_ms']:.3f} ms "
                     f"(p10 {row['p10_ms']:.3f}, p90 {row['p90_ms']:.3f}) per frame"
+                    + (f"; CPU time median {cpu['median_ms']:.3f} ms" if cpu else "")
                 )
             off = time_offline(clip, cfg, offline_impl, args.retention, repeat=7)
             results.append(

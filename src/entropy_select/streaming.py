@@ -30,6 +30,7 @@ from .core.causal import (
     normalize_tokens,
     online_bounds,
     online_budget_step,
+    window_validity,
 )
 from .core.checks import check_finite
 from .core.config import EntropySelectConfig
@@ -170,6 +171,7 @@ class StreamingSelector:
         self._device: torch.device | None = None
         self._t = 0
         self._impl: str | None = None
+        self._validity: dict[int, torch.Tensor] = {}  # window length -> [O, H, W] (a cache)
 
     @property
     def frames_seen(self) -> int:
@@ -231,6 +233,11 @@ class StreamingSelector:
                 )  # [B, L, H, W] each
                 entropy, raw = ent[:, -1:], grad[:, -1:]  # [B, 1, H, W]
             else:
+                L = len(window)
+                if L not in self._validity:  # which neighbours exist: depends on L only
+                    self._validity[L] = window_validity(
+                        L, H, W, cfg.spatial_window, cfg.temporal_window, cfg.past_window, x.device
+                    )
                 entropy = frame_window_entropy(
                     window,
                     cfg.spatial_window,
@@ -238,6 +245,7 @@ class StreamingSelector:
                     cfg.past_window,
                     cfg.tau,
                     normalized=True,
+                    validity=self._validity[L],
                 )[:, None]  # [B, 1, H, W]
                 raw = spatial_gradient_magnitude(xd[:, None])  # [B, 1, H, W]
             score, gradient = combine_scores(entropy, raw, cfg)  # causal: Ĝ per frame

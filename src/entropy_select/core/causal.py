@@ -30,6 +30,7 @@ __all__ = [
     "combine_scores",
     "frame_window_entropy",
     "normalize_tokens",
+    "window_validity",
     "online_bounds",
     "online_budget_step",
     "online_frame_budget",
@@ -70,6 +71,7 @@ def frame_window_entropy(
     tau: float = 1.0,
     *,
     normalized: bool = False,
+    validity: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``Ĥ`` (SPEC §1) of the LAST frame of a window holding it and up to ``K_t − 1`` past frames.
 
@@ -77,13 +79,15 @@ def frame_window_entropy(
     dot product per neighbour offset, then the masked softmax entropy), restricted to one frame:
     the cost of one frame, whatever the window. A window shorter than ``K_t`` is the start of a
     video (the missing past neighbours do not exist). Nothing is padded or copied: each offset
-    multiplies the overlapping parts of the centre frame and its neighbour frame.
+    multiplies the overlapping parts of the centre frame and its neighbour frame, and the spatial
+    offsets of the upper half are read from their mirror (``x̂_p·x̂_q = x̂_q·x̂_p``, bit for bit).
 
     Args:
         window: features, oldest frame first (a tensor, or a list of frames, as a stream keeps
             them); the last frame is the one scored.
         normalized: the frames are already :func:`normalize_tokens` of the features (a stream
             keeps its past frames normalised, so each frame is normalised once).
+        validity: :func:`window_validity` for this window (a stream reuses it), or None.
 
     Returns:
         ``Ĥ`` in [0, 1], float64 for float64 input, float32 otherwise.
@@ -104,21 +108,41 @@ def frame_window_entropy(
     center = frames[-1]  # [B, H, W, D]
     offsets = neighbour_offsets(spatial_window, temporal_window, past_window)
     sims = torch.zeros(len(offsets), B, H, W, dtype=dtype, device=dev)  # 0 where invalid
+    index = {off: o for o, off in enumerate(offsets)}
+    mirrored = []
     for o, (dt, a, b) in enumerate(offsets):
         i0, i1, j0, j1 = max(0, -a), min(H, H - a), max(0, -b), min(W, W - b)
         if dt >= L or i0 >= i1 or j0 >= j1:
             continue  # no neighbour at this offset (before frame 0, or outside the grid)
+        if dt == 0 and (a, b) < (0, 0):
+            mirrored.append((o, index[(0, -a, -b)], a, b, (i0, i1, j0, j1)))
+            continue
         nb = frames[L - 1 - dt][:, i0 + a : i1 + a, j0 + b : j1 + b]
         sims[o, :, i0:i1, j0:j1] = torch.sum(center[:, i0:i1, j0:j1] * nb, dim=-1)
-    return _normalised_entropy(sims / tau, _window_validity(offsets, L, H, W, dev)[:, None])
+    for o, mirror, a, b, (i0, i1, j0, j1) in mirrored:
+        # x̂_(i,j)·x̂_(i+a,j+b) is the mirror offset's product at (i+a, j+b)
+        sims[o, :, i0:i1, j0:j1] = sims[mirror, :, i0 + a : i1 + a, j0 + b : j1 + b]
+    if validity is None:
+        validity = window_validity(L, H, W, spatial_window, temporal_window, past_window, dev)
+    return _normalised_entropy(sims / tau, validity[:, None])
 
 
-def _window_validity(offsets, frames: int, H: int, W: int, device) -> torch.Tensor:
-    """Which neighbour offsets exist at each position of the last of ``frames`` frames.
+def window_validity(
+    frames: int,
+    H: int,
+    W: int,
+    spatial_window: int = 5,
+    temporal_window: int = 3,
+    past_window: int = 3,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Which neighbour offsets (:func:`neighbour_offsets` order) exist at each position of the
+    last frame of a window of ``frames`` frames.
 
     Shapes:
         ->  [O, H, W] bool
     """
+    offsets = neighbour_offsets(spatial_window, temporal_window, past_window)
     rows, cols = torch.arange(H, device=device), torch.arange(W, device=device)
     da = torch.tensor([o[1] for o in offsets], device=device, dtype=torch.long)
     db = torch.tensor([o[2] for o in offsets], device=device, dtype=torch.long)
