@@ -268,6 +268,10 @@ def test_push_errors():
     bad[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="1 NaN"):
         stream.push(bad)
+    bad = torch.randn(3, 3, 4)
+    bad[1, 2, 3] = -float("inf")
+    with pytest.raises(ValueError, match="0 NaN and 1 inf"):
+        stream.push(bad)
     assert stream.frames_seen == 0 and stream.state_bytes == 0  # nothing was taken in
     stream.push(torch.randn(3, 3, 4))
     with pytest.raises(ValueError, match=r"shape \(3, 4, 4\).*\[3, 3, 4\].*reset\(\)"):

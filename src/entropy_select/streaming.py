@@ -220,6 +220,11 @@ class StreamingSelector:
             # The Triton kernel takes raw frames; the torch path keeps its past frames normalised
             # (SPEC §1.1), so every frame is normalised once.
             new = xd.clone() if self._impl == "triton" else normalize_tokens(xd)
+            # NaN/inf anywhere makes the sum of the normalised frame non-finite (inf/inf = NaN):
+            # one cheap reduction; the exact count only when it fails (or for a huge raw sum).
+            if self.validate and not bool(torch.isfinite(new.sum())):
+                check_finite(x, f"frame {t}")
+            self._start(x)
             window = [*self._history, new]  # L <= K_t frames [B, H, W, D], oldest first
             if self._impl == "triton":
                 from .kernels.triton.window_entropy import window_entropy_and_gradient_triton
@@ -346,15 +351,16 @@ class StreamingSelector:
                     f"frame {self._t} is {x.dtype} on {x.device} but this stream is {self._dtype} "
                     f"on {self._device}; call reset() to start a new stream"
                 )
-        if self.validate:
-            check_finite(x, f"frame {self._t}")
+        return x
+
+    def _start(self, x: torch.Tensor) -> None:
+        """Take the stream's shape, dtype and device from its first (valid) frame."""
         if self._shape is None:
             self._shape, self._dtype, self._device = tuple(x.shape), x.dtype, x.device
             B = x.shape[0]
             self._emitted = torch.zeros(B, dtype=torch.long, device=x.device)
             self._log_norm = torch.full((B,), float("-inf"), dtype=torch.float64, device=x.device)
             self._carry = torch.zeros(B, dtype=torch.float64, device=x.device)
-        return x
 
     def _describe(self) -> str:
         B, H, W, D = self._shape
