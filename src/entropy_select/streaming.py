@@ -262,8 +262,7 @@ class StreamingSelector:
         seen = m * (t + 1)
         fuse = cfg.grid_fusion and not self._keeps_everything(m)
         out = []
-        counts = budget.tolist()  # the per-frame output sizes: one host sync
-        emitted = self._emitted.tolist()
+        counts, emitted = torch.stack([budget, self._emitted]).tolist()  # one host sync
         for b in range(B):
             sel = assemble_selection(
                 x[b : b + 1, None],
