@@ -304,6 +304,11 @@ b = torch.tensor([o.budget for o in outs])
 sel = es.select_tokens(x, frame_budget=b, config=tri.config, impl="triton")
 keep = torch.cat([o.keep_index.cpu() + t * 20 for t, o in enumerate(outs)])
 assert torch.equal(sel.keep_index.cpu(), keep)
+zero = torch.tensor([0, 20, 3, 0, 1, 2])  # explicit budgets with empty and full frames
+for c in (cfg, es.EntropySelectConfig()):
+    a = es.select_tokens(x, frame_budget=zero, config=c, impl="triton")
+    r = es.select_tokens(x.cpu(), frame_budget=zero, config=c, impl="reference")
+    assert torch.equal(a.keep_index.cpu(), r.keep_index)
 print("ok")
 """
 
