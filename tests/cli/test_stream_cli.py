@@ -121,3 +121,11 @@ def test_stream_output_path_is_a_directory(tmp_path, carphone, capsys):
     args = ["stream", carphone, "--out", str(tmp_path), "--video-out", str(tmp_path / "d.mp4")]
     assert main([*args, *FAST]) == 1
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_stream_progress_bar_shows_per_frame_latency(tmp_path, carphone, capsys):
+    pytest.importorskip("tqdm")
+    args = ["stream", carphone, "--out", str(tmp_path), "--max-frames", "3", "--input-size", "64"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "streaming carphone_pristine.mp4" in err and "select=" in err and " ms" in err
