@@ -93,7 +93,7 @@ def test_panel_columns_and_overlay(tmp_path):
         "(b) local entropy Ĥ (Eq. 2)",
         "(c) gradient saliency Ĝ (Eq. 3)",
         "(d) fused score S",
-        "(e) kept tokens",
+        "(e) kept tokens" if sel.assignment is None else "(e) kept tokens, cyan: merged summaries",
     ]
     images = _overlay_images(fig)  # rows: frame, overlay for frames 0 and 2
     assert torch.equal(torch.from_numpy(images[0]), frames[0])
@@ -124,3 +124,29 @@ def test_compare_rows_per_selector(tmp_path):
     # the library default merges tokens (grid fusion), and the row label says so
     assert labels[:2] == ["a\n1 ms\n(merges tokens)", "b\ntau=0.1\n(merges tokens)"]
     save_figure(fig, tmp_path / "compare.png")
+
+
+def test_panel_names_the_score_that_ran_and_greys_unused_terms():
+    pytest.importorskip("matplotlib")
+    import entropy_select as es
+    from entropy_select.viz import panel_figure
+    from entropy_select.viz.figures import fused_mask, score_formula
+
+    frames = _frames()
+    x = torch.randn(3, 4, 5, 8, generator=torch.Generator().manual_seed(1))
+    for cfg, formula in (
+        (es.EntropySelectConfig.paper(), "S = 0.5·Ĥ + 0.5·Ĝ"),
+        (es.EntropySelectConfig(), "S = 0.5·(1−mm(Ĥ)) + 0.5·Ĝ"),
+        (es.EntropySelectConfig(alpha=1.0), "S = (1−mm(Ĥ))"),
+    ):
+        assert score_formula(cfg) == formula
+        sel = es.select_tokens(x, retention=0.4, config=cfg)
+        fig = panel_figure(frames, sel, [0, 2], config=cfg)
+        titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+        assert titles[3] == f"(d) {formula}"
+        assert ("not used" in titles[2]) == (cfg.alpha == 1.0)  # Ĝ column greyed at alpha = 1
+        fused = fused_mask(sel)
+        assert (fused is None) == (sel.assignment is None)
+        if fused is not None:  # exactly the slots that merge several inputs
+            sizes = torch.bincount(sel.assignment[sel.assignment >= 0], minlength=sel.budget)
+            assert int(fused.sum()) == int((sizes > 1).sum())

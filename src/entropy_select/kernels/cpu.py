@@ -32,10 +32,10 @@ from ..core.config import EntropySelectConfig
 from ..core.entropy import (
     DEFAULT_CHUNK_ELEMENTS,
     check_window_args,
-    entropy_term,
     minmax_normalize,
     neighbour_offsets,
 )
+from ..core.select import combine_scores
 
 __all__ = [
     "local_window_entropy_cpu",
@@ -251,7 +251,4 @@ def fused_scores_cpu(
         features, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
     gradient = minmax_normalize(spatial_gradient_magnitude_cpu(features))  # Ĝ, SPEC §2
-    score = (
-        config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
-    )
-    return score, entropy, gradient
+    return combine_scores(entropy, gradient, config, features), entropy, gradient

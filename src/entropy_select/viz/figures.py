@@ -19,7 +19,9 @@ from .overlay import cell_edges, overlay_keep
 __all__ = [
     "choose_frames",
     "compare_figure",
+    "fused_mask",
     "panel_figure",
+    "score_formula",
     "save_figure",
     "strip_figure",
 ]
@@ -69,7 +71,9 @@ def _image_axes(ax, image, title: str | None = None, fontsize: int = 9) -> None:
         ax.set_title(title, fontsize=fontsize)
 
 
-def _outline_kept(ax, keep: torch.Tensor, size: tuple[int, int]) -> None:
+def _outline_kept(
+    ax, keep: torch.Tensor, size: tuple[int, int], colour: str = _KEEP_EDGE, width: float = 0.6
+) -> None:
     """Thin lines where kept tokens meet dropped ones, so the kept area reads at a glance."""
     H, W = keep.shape
     rows, cols = cell_edges(size[0], H).tolist(), cell_edges(size[1], W).tolist()
@@ -92,7 +96,7 @@ def _outline_kept(ax, keep: torch.Tensor, size: tuple[int, int]) -> None:
     if segments:
         from matplotlib.collections import LineCollection
 
-        ax.add_collection(LineCollection(segments, colors=_KEEP_EDGE, linewidths=0.6, alpha=0.9))
+        ax.add_collection(LineCollection(segments, colors=colour, linewidths=width, alpha=0.9))
 
 
 def _overlay_axes(
@@ -125,6 +129,41 @@ def _time_label(t: int, timestamps: torch.Tensor | None, indices: torch.Tensor |
     return " · ".join(parts)
 
 
+_ENTROPY_TERM = {
+    "paper": "Ĥ",
+    "minmax": "mm(Ĥ)",
+    "complement": "(1−Ĥ)",
+    "complement_minmax": "(1−mm(Ĥ))",
+}
+_FUSED_EDGE = "#00e5ff"  # outline of output tokens that are merged cell summaries
+
+
+def score_formula(config) -> str:
+    """The score that actually ran, as text: ``S = 0.5·Ĥ + 0.5·Ĝ`` (terms of weight 0 left out)."""
+    a = float(config.alpha)
+    term = _ENTROPY_TERM.get(config.entropy_mode, config.entropy_mode)
+    if a == 1:
+        return f"S = {term}"
+    if a == 0:
+        return "S = Ĝ"
+    return f"S = {a:g}·{term} + {1 - a:g}·Ĝ"
+
+
+def fused_mask(selection: Selection) -> torch.Tensor | None:
+    """Positions whose output token is a merge of several inputs (None for pure selections).
+
+    Shapes:
+        -> [T, H, W] bool
+    """
+    if selection.assignment is None:
+        return None
+    a = selection.assignment
+    members = torch.bincount(a[a >= 0], minlength=selection.budget)  # [K]
+    flat = torch.zeros(selection.keep_mask.numel(), dtype=torch.bool, device=a.device)
+    flat[selection.keep_index] = members > 1
+    return flat.view_as(selection.keep_mask)
+
+
 def panel_figure(
     frames: torch.Tensor,
     selection: Selection,
@@ -132,12 +171,16 @@ def panel_figure(
     *,
     timestamps: torch.Tensor | None = None,
     title: str | None = None,
+    config=None,
 ):
     """The paper's Fig. 6 for chosen frames: frame, Ĥ, Ĝ, fused score S, kept tokens.
 
     One row per frame; the colour scale of each map column is shared by all rows (the video's
     own range, printed on the colour bar), so rows compare. Selectors without entropy/gradient
-    terms get the frame, score and kept-token columns only.
+    terms get the frame, score and kept-token columns only. With ``config``, column (d) is
+    titled with the score that ran (its formula and α) and a term of weight 0 is greyed out and
+    marked unused. Output tokens that are merged summaries (grid fusion, merging selectors) are
+    outlined in cyan in column (e), apart from the kept tokens (yellow).
 
     Args:
         frames: uint8 frames, the region the token grid covers (``fit_aspect`` of the clip).
@@ -145,6 +188,7 @@ def panel_figure(
         frame_ids: frames to show (default :func:`choose_frames`).
         timestamps: seconds of each frame, for the row labels.
         title: figure title.
+        config: the :class:`~entropy_select.EntropySelectConfig` that made ``selection``.
 
     Returns:
         a ``matplotlib.figure.Figure``.
@@ -157,27 +201,40 @@ def panel_figure(
 
     T, h, w, _ = frames.shape
     frame_ids = list(frame_ids) if frame_ids is not None else choose_frames(selection)
+    alpha = None if config is None else float(config.alpha)
+    unused = {"(b)": alpha == 0, "(c)": alpha == 1}
     columns = [("(a) frame", None, None)]
     if selection.entropy is not None:
         columns.append(("(b) local entropy Ĥ (Eq. 2)", selection.entropy, "magma"))
     if selection.gradient is not None:
         columns.append(("(c) gradient saliency Ĝ (Eq. 3)", selection.gradient, "viridis"))
-    columns.append(("(d) fused score S", selection.scores, "inferno"))
-    columns.append(("(e) kept tokens", None, None))
+    score_name = "(d) fused score S" if config is None else f"(d) {score_formula(config)}"
+    columns.append((score_name, selection.scores, "inferno"))
+    fused = fused_mask(selection)
+    kept_name = "(e) kept tokens" if fused is None else "(e) kept tokens, cyan: merged summaries"
+    columns.append((kept_name, None, None))
     rows, cols = len(frame_ids), len(columns)
     cell_w = 3.0
     cell_h = cell_w * h / w
     fig = Figure(figsize=(cell_w * cols + 0.8, cell_h * rows + 1.5), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     for c, (name, grid, cmap) in enumerate(columns):
-        axes[0, c].set_title(name, fontsize=10, fontweight="bold")
+        off = unused.get(name[:3], False)
+        axes[0, c].set_title(
+            name + ("\nweight 0: not used" if off else ""),
+            fontsize=10,
+            fontweight="bold",
+            color="0.55" if off else "black",
+        )
         if grid is None:
             continue
         lo, hi = float(grid.min()), float(grid.max())
         if hi <= lo:
             hi = lo + 1e-6
         for r, t in enumerate(frame_ids):
-            im = _map_axes(axes[r, c], grid[t].float(), (h, w), lo, hi, cmap)
+            im = _map_axes(axes[r, c], grid[t].float(), (h, w), lo, hi, "Greys" if off else cmap)
+            if off:
+                im.set_alpha(0.35)
         bar = fig.colorbar(im, ax=axes[:, c].tolist(), location="bottom", shrink=0.9, aspect=25)
         bar.ax.tick_params(labelsize=7)
         span = hi - lo
@@ -190,6 +247,8 @@ def panel_figure(
         axes[r, 0].set_ylabel(_time_label(t, timestamps, None), fontsize=9)
         kept = int(selection.frame_budget[t])
         _overlay_axes(axes[r, -1], frames[t], selection.keep_mask[t])
+        if fused is not None and bool(fused[t].any()):
+            _outline_kept(axes[r, -1], fused[t], (h, w), colour=_FUSED_EDGE, width=1.4)
         axes[r, -1].text(
             0.02,
             0.96,

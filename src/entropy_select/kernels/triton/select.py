@@ -13,8 +13,8 @@ import torch
 
 from ...core.allocation import allocate_frame_budget
 from ...core.config import EntropySelectConfig
-from ...core.entropy import entropy_term, minmax_normalize
-from ...core.select import assemble_selection, gather_tokens
+from ...core.entropy import minmax_normalize
+from ...core.select import assemble_selection, combine_scores, gather_tokens
 from ...core.selection import Selection
 from .frame_select import grid_select_triton
 from .window_entropy import window_entropy_and_gradient_triton
@@ -34,10 +34,7 @@ def fused_scores_triton(
         x, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
     gradient = minmax_normalize(grad)  # Ĝ over each whole video (SPEC §2)
-    score = (
-        config.alpha * entropy_term(entropy, config.entropy_mode) + (1 - config.alpha) * gradient
-    )
-    return score, entropy, gradient
+    return combine_scores(entropy, gradient, config, x), entropy, gradient
 
 
 def select_tokens_triton(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> Selection:
@@ -68,7 +65,8 @@ def select_tokens_triton(x: torch.Tensor, budget: int, config: EntropySelectConf
             config.min_frame_tokens,
             config.max_frame_tokens,
         )  # [B, T]
-    if config.grid_fusion and budget < score[0].numel():  # SPEC §6 stays on the core's code
+    merges = config.grid_fusion or config.context_share > 0
+    if merges and budget < score[0].numel():  # SPEC §6 (and context) stay on the core's code
         return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)
     # SPEC §5 and §7 in one kernel: grid quotas, per-frame top-B_f, the sorted keep_index.
     with torch.no_grad():
