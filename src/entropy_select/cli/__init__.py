@@ -15,15 +15,17 @@ from collections.abc import Sequence
 __all__ = ["main", "build_parser"]
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("demo", "select", "compare", "eval")
+COMMANDS = ("demo", "select", "compare", "eval", "cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
+    from ._common import HelpFormatter
 
     parser = argparse.ArgumentParser(
         prog="entropy-select",
         description="Training-free visual token selection for video LLMs (ENTROPY-SELECT).",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"entropy-select {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -35,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # this sub-command is not part of this build
             raise
         module.register(sub)
+    for command in sub.choices.values():  # every sub-command's --help shows its defaults
+        command.formatter_class = HelpFormatter
     return parser
 
 
@@ -46,7 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as err:
+    except (ValueError, TypeError, OSError, ImportError, RuntimeError) as err:
+        # OSError: a permission, disk-full or path problem the commands did not foresee; it
+        # still gets one line (its errno text and file name) rather than a traceback
         print(f"entropy-select {args.command}: error: {err}", file=sys.stderr)
         return 1
 

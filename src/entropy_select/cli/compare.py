@@ -70,9 +70,11 @@ def parse_selector_specs(text: str) -> list[tuple[str, str, dict[str, str]]]:
 def run(args: argparse.Namespace) -> int:
     from .. import selectors
     from ..encoders import fit_aspect
+    from ..io import output_dir
     from ..viz import compare_figure, save_figure
     from .demo import parse_frame_list
 
+    output_dir(args.out, create=False)  # a bad --out fails before any work, leaving nothing
     # Build every selector first: an unknown name fails before any decoding or encoding.
     built = [
         (label, selectors.get(name, **opts))
@@ -105,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
         inter = int((sel.keep_mask & first).sum())
         union = int((sel.keep_mask | first).sum())
         row["jaccard_vs_first"] = round(inter / union, 4)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out)
     view = fit_aspect(clip.frames, vf.aspect)
     sel0 = next(iter(results.values()))
     K, N = sel0.budget, sel0.num_tokens

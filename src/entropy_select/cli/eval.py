@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_quiet_argument
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -32,7 +34,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--encoder", default="mobilenet_v2", help="encoder (default mobilenet_v2)")
     p.add_argument("--cache-dir", default=None, help="feature cache directory")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_quiet_argument(p)  # --no-progress: its hidden, deprecated old name
     p.set_defaults(func=run)
 
 
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         frames=args.frames,
         encoder=args.encoder,
         cache=args.cache_dir if args.cache_dir else True,
-        progress=not args.no_progress,
+        progress=not args.quiet,
     )
     for kind, path in paths.items():
         print(f"{kind}: {path}")
