@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 
 from ._common import add_quiet_argument
 
@@ -47,13 +49,19 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
         help="feature cache directory (default $ENTROPY_SELECT_CACHE or ~/.cache/entropy_select)",
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on a video that looks truncated (fewer frames or a shorter duration decode "
+        "than its container declares) instead of warning and using the frames that decode",
+    )
     add_quiet_argument(p)
 
 
 def load_video_features(args: argparse.Namespace):
     """Decode and encode per the arguments; returns :class:`~entropy_select.video.VideoFeatures`."""
     from ..encoders import get_encoder
-    from ..video import sample_video_path, video_features
+    from ..video import TruncatedVideoWarning, sample_video_path, video_features
 
     video = args.video if args.video is not None else sample_video_path()
     options = {}
@@ -65,13 +73,26 @@ def load_video_features(args: argparse.Namespace):
         raise ValueError(f"--frames must be >= 1, got {args.frames}")
     encoder = get_encoder(args.encoder, **options)
     cache = False if args.no_cache else (args.cache_dir or True)
-    return video_features(
-        video,
-        encoder,
-        frames=args.frames,
-        fps=args.fps,
-        aspect=args.aspect,
-        cache=cache,
-        batch_size=args.batch_size,
-        progress=not args.quiet,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncatedVideoWarning)
+        result = video_features(
+            video,
+            encoder,
+            frames=args.frames,
+            fps=args.fps,
+            aspect=args.aspect,
+            cache=cache,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
+            strict=args.strict,
+        )
+    for w in caught:  # one plain line each, not Python's file:line warning format
+        if issubclass(w.category, TruncatedVideoWarning):
+            print(
+                f"entropy-select {args.command}: warning: {w.message} (--strict makes this an "
+                "error)",
+                file=sys.stderr,
+            )
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    return result

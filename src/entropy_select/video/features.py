@@ -40,6 +40,7 @@ def video_features(
     cache: bool | str | os.PathLike | FeatureCache = True,
     batch_size: int = 8,
     progress: bool = False,
+    strict: bool = False,
 ) -> VideoFeatures:
     """Decode a video, encode its sampled frames, and cache the features on disk.
 
@@ -51,6 +52,7 @@ def video_features(
         cache: True (the default directory), False (no cache), a directory or a FeatureCache.
         batch_size: frames per encoder forward pass.
         progress: show a progress bar while encoding.
+        strict: fail on a video that looks truncated instead of warning (see :func:`read_video`).
 
     Returns:
         :class:`VideoFeatures`; ``cached`` tells whether the encoder was skipped.
@@ -59,7 +61,10 @@ def video_features(
         video [F frames] -> features [F, H, W, D]
     """
     t0 = time.perf_counter()
-    clip = video if isinstance(video, VideoClip) else read_video(video, frames=frames, fps=fps)
+    if isinstance(video, VideoClip):
+        clip = video
+    else:
+        clip = read_video(video, frames=frames, fps=fps, strict=strict)
     t1 = time.perf_counter()
     enc = get_encoder(encoder)
     store = None
