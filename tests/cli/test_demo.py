@@ -45,10 +45,14 @@ def test_demo_default_video_writes_everything(tmp_path, capsys):
     assert sum(s["frame_budget"]) == s["K"] and len(s["timestamps_s"]) == 4
     assert set(s["seconds"]) == {"decode", "encode", "select", "render"}
     assert s["features_from_cache"] is False
-    # the second run reads the cached features
+    # the first run says where the features went and how to clear them
+    assert f"cached the features (0.3 MB) in {tmp_path / 'cache'}" in printed
+    assert "entropy-select cache --info" in printed
+    # the second run reads the cached features, and writes (and says) nothing new
     assert main(["demo", "--out", str(out), *_fast(tmp_path)]) == 0
     assert json.loads((out / "summary.json").read_text())["features_from_cache"] is True
-    assert "from cache" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "from cache" in printed and "cached the features" not in printed
 
 
 def test_demo_options(tmp_path, carphone):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from pathlib import Path
 
 from ._common import add_quiet_argument
 
@@ -95,4 +96,12 @@ def load_video_features(args: argparse.Namespace):
             )
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    if result.cache_file is not None and not result.cached:
+        # new features were written: say where they went and how to get the space back
+        cache_dir = Path(result.cache_file).parent
+        size = Path(result.cache_file).stat().st_size / 1e6
+        print(
+            f"cached the features ({size:.1f} MB) in {cache_dir}; "
+            "`entropy-select cache --info` / `--clear` show or empty it"
+        )
     return result

@@ -28,6 +28,7 @@ class VideoFeatures:
     aspect: str
     cached: bool  # True when the features came from the cache (no encoding ran)
     seconds: dict[str, float] = field(default_factory=dict)  # "decode", "encode" wall times
+    cache_file: str | None = None  # the cache entry read or written (None: no cache)
 
 
 def video_features(
@@ -95,4 +96,5 @@ def video_features(
             )
     t2 = time.perf_counter()
     seconds = {"decode": t1 - t0, "encode": t2 - t1}
-    return VideoFeatures(clip, features, enc, aspect, cached, seconds)
+    entry = str(store.path(key)) if store else None
+    return VideoFeatures(clip, features, enc, aspect, cached, seconds, entry)
