@@ -1,4 +1,4 @@
-"""``entropy-select cache [--info | --clear]``: where the feature cache is, how big, and emptying it.
+"""``entropy-select cache [--info | --clear]``: where the feature cache is, its size; emptying it.
 
 ``demo``, ``compare`` and ``eval`` keep encoded video features in ``$ENTROPY_SELECT_CACHE`` or
 ``~/.cache/entropy_select`` (``--cache-dir`` elsewhere), one ``<key>.safetensors`` file per
