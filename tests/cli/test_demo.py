@@ -112,6 +112,8 @@ def test_compare_two_configurations(tmp_path, capsys, carphone):
                 spec,
                 "--retention",
                 "0.25",
+                "--repeats",
+                "3",
                 "--out",
                 str(out),
                 *_fast(tmp_path),
@@ -123,8 +125,17 @@ def test_compare_two_configurations(tmp_path, capsys, carphone):
     assert [r["selector"] for r in s["selectors"]] == spec.split(",")
     assert all(r["K"] == 16 == sum(r["frame_budget"]) for r in s["selectors"])
     assert s["selectors"][0]["jaccard_vs_first"] == 1.0
+    for row in s["selectors"]:  # the time shown is the median of the timed runs
+        assert len(row["seconds_runs"]) == 3
+        assert row["seconds"] == sorted(row["seconds_runs"])[1]
     assert (out / "compare.png").stat().st_size > 0
-    assert "wrote" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and printed.count("(median of 3)") == 2
+    # --repeats 0: no timing at all
+    assert main(["compare", carphone, "--repeats", "0", "--out", str(out), *_fast(tmp_path)]) == 0
+    row = json.loads((out / "compare.json").read_text())["selectors"][0]
+    assert row["seconds"] is None and row["seconds_runs"] == []
+    assert " ms" not in capsys.readouterr().out
 
 
 def test_compare_errors(tmp_path, capsys, carphone):
