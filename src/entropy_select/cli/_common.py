@@ -12,12 +12,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     argparse's :class:`~argparse.ArgumentDefaultsHelpFormatter` appends ``(default: X)`` to every
     option; this one skips defaults that say nothing (``None``, and ``False`` of on/off flags) and
-    help texts that already describe their default in words.
+    help texts that already give their default in words (``(default ...`` or ``default:``).
     """
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default is None or action.default is False or "default" in text:
+        if action.default is None or action.default is False:
+            return text
+        if "(default" in text or "default:" in text:  # already said in words
             return text
         if isinstance(action.default, list) and not action.default:
             return text
