@@ -70,11 +70,12 @@ def parse_frame_list(text: str | None, T: int) -> list[int] | None:
 def run(args: argparse.Namespace) -> int:
     from .. import selectors
     from ..encoders import fit_aspect
-    from ..io import save_tensors
+    from ..io import output_dir, save_tensors
     from ..viz import choose_frames, panel_figure, save_figure, strip_figure
     from ..viz.figures import fused_mask, score_formula
     from .select import parse_options
 
+    output_dir(args.out, create=False)  # a bad --out fails before any work, leaving nothing
     selector = selectors.get("entropy_select", **parse_options(args.options))
     vf = load_video_features(args)
     clip, features = vf.clip, vf.features
@@ -85,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
     sel = selector(features, retention=args.retention)
     t_select = time.perf_counter() - start
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out)
     start = time.perf_counter()
     view = fit_aspect(clip.frames, vf.aspect)  # [T, h, w, 3] the region the token grid covers
     name = Path(clip.path).name

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_quiet_argument
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -34,8 +36,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--encoder", default="mobilenet_v2", help="encoder (needs an ImageNet head)")
     p.add_argument("--cache-dir", default=None, help="feature cache directory (default: ~/.cache)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
+    add_quiet_argument(p)  # --no-progress: its hidden, deprecated old name
     p.set_defaults(func=run)
 
 

@@ -276,8 +276,11 @@ def strip_figure(
     """The paper's Fig. 5: every sampled frame with its kept tokens, and the per-frame budgets.
 
     Returns:
-        a ``matplotlib.figure.Figure``: a grid of overlays (``columns`` per row) above a bar
-        chart of ``frame_budget`` with the uniform share ``K/T`` dashed.
+        a ``matplotlib.figure.Figure``: a grid of overlays (``columns`` per row) above a chart
+        of ``frame_budget``: one stem per frame from the uniform share ``K/T`` (dashed) to its
+        budget, labelled with the budget. The y-axis spans the budgets (and ``K/T``), not 0 to
+        the maximum, so budgets of 66–79 differ visibly; stems, not bars, because a bar's length
+        would claim a zero baseline the axis no longer shows.
 
     Shapes:
         frames: [T, h, w, 3] uint8; selection fields [T, H, W]
@@ -298,20 +301,45 @@ def strip_figure(
         label = f"#{t}" + (f" · {float(timestamps[t]):.1f}s" if timestamps is not None else "")
         _overlay_axes(ax, frames[t], selection.keep_mask[t], f"{label} · B={budget[t]}", fontsize=9)
     ax = fig.add_subplot(spec[nrows, :])
-    bars = ax.bar(range(T), budget, color=_BAR, width=0.7)
-    ax.bar_label(bars, fontsize=8, padding=1)
-    K = selection.budget
-    ax.axhline(K / T, color="0.35", ls="--", lw=1, label=f"uniform share K/T = {K / T:.1f}")
+    _budget_stems(ax, budget, selection.budget)
     ax.set_xticks(range(T))
     ax.set_xticklabels([f"#{t}" for t in range(T)], fontsize=8)
     ax.set_ylabel("tokens kept", fontsize=9)
-    ax.set_ylim(0, max(budget) * 1.18 + 1)
-    ax.legend(fontsize=8, loc="upper right", frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.set_title("per-frame budget $B_f$ (Eq. 4)", fontsize=10)
-    N = selection.num_tokens
+    zoomed = ax.get_ylim()[0] > 0
+    ax.set_title(
+        "per-frame budget $B_f$ (Eq. 4), drawn from the uniform share $K/T$"
+        + ("; the axis does not start at 0" if zoomed else ""),
+        fontsize=10,
+    )
+    K, N = selection.budget, selection.num_tokens
     fig.suptitle(title or f"kept {K} of {N} tokens ({100 * K / N:.0f}%), {T} frames", fontsize=11)
     return fig
+
+
+def _budget_stems(ax, budget: list[int], K: int) -> None:
+    """Per-frame budgets as stems from the uniform share ``K/T``, on an axis zoomed to them."""
+    T = len(budget)
+    share = K / T
+    colours = [_BAR if b >= share else "#fb5607" for b in budget]
+    ax.vlines(range(T), share, budget, colors=colours, lw=2.5)
+    ax.scatter(range(T), budget, color=colours, s=22, zorder=3)
+    for t, b in enumerate(budget):
+        above = b >= share
+        ax.annotate(
+            str(b),
+            (t, b),
+            xytext=(0, 4 if above else -4),
+            textcoords="offset points",
+            ha="center",
+            va="bottom" if above else "top",
+            fontsize=8,
+        )
+    ax.axhline(share, color="0.35", ls="--", lw=1, label=f"uniform share K/T = {share:.1f}")
+    lo, hi = min(min(budget), share), max(max(budget), share)
+    pad = 0.2 * (hi - lo) + 1.5
+    ax.set_ylim(max(0.0, lo - pad), hi + pad)
+    ax.legend(fontsize=8, loc="upper right", frameon=False)
 
 
 def compare_figure(
@@ -331,8 +359,13 @@ def compare_figure(
         selections: label → single-video Selection (same video, same K).
         frame_ids: frames to show.
         timestamps: seconds per frame, for the column titles.
-        notes: label → extra text under the label (e.g. the time taken).
+        notes: label → extra text under the label (e.g. the median time taken).
         title: figure title.
+
+    Returns:
+        a ``matplotlib.figure.Figure``. Each row's budget bars have their own y-scale (read
+        its tick labels), so a selector that puts many tokens on one frame does not flatten
+        the other rows.
 
     Shapes:
         frames: [T, h, w, 3] uint8; each selection's fields [T, H, W]
@@ -344,7 +377,6 @@ def compare_figure(
     cell_h = cell_w * h / w
     fig = Figure(figsize=(cell_w * cols + 1.2, cell_h * rows + 1.0), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, width_ratios=[1] * (cols - 1) + [1.3])
-    top = max(int(s.frame_budget.max()) for s in selections.values())
     for r, (label, sel) in enumerate(selections.items()):
         for c, t in enumerate(frame_ids):
             head = None
@@ -372,11 +404,13 @@ def compare_figure(
         ax = axes[r, -1]
         colours = ["#ff006e" if t in frame_ids else _BAR for t in range(T)]
         ax.bar(range(T), sel.frame_budget.tolist(), color=colours, width=0.8)
-        ax.set_ylim(0, top * 1.1 + 1)
+        # each row its own scale: one selector's spike (EVS keeps every token of frame 0) must
+        # not flatten the others' bars; the tick labels give each row's values
+        ax.set_ylim(0, int(sel.frame_budget.max()) * 1.1 + 1)
         ax.tick_params(labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
         if r == 0:
-            ax.set_title("tokens per frame", fontsize=9)
+            ax.set_title("tokens per frame\n(each row its own scale)", fontsize=9)
         if r == rows - 1:
             ax.set_xlabel("frame (pink: shown)", fontsize=8)
     any_sel = next(iter(selections.values()))
