@@ -95,7 +95,7 @@ def test_panel_columns_and_overlay(tmp_path):
         "(b) local entropy Ĥ (Eq. 2)",
         "(c) gradient saliency Ĝ (Eq. 3)",
         "(d) fused score S",
-        "(e) kept tokens" if sel.assignment is None else "(e) kept tokens, cyan: merged summaries",
+        "(e) kept tokens" if sel.assignment is None else "(e) kept; cyan: merged",
     ]
     images = _overlay_images(fig)  # rows: frame, overlay for frames 0 and 2
     assert torch.equal(torch.from_numpy(images[0]), frames[0])

@@ -211,7 +211,7 @@ def panel_figure(
     score_name = "(d) fused score S" if config is None else f"(d) {score_formula(config)}"
     columns.append((score_name, selection.scores, "inferno"))
     fused = fused_mask(selection)
-    kept_name = "(e) kept tokens" if fused is None else "(e) kept tokens, cyan: merged summaries"
+    kept_name = "(e) kept tokens" if fused is None else "(e) kept; cyan: merged"
     columns.append((kept_name, None, None))
     rows, cols = len(frame_ids), len(columns)
     cell_w = 3.0
