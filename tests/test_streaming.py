@@ -20,6 +20,10 @@ def _assert_equal_offline(outs, budgets, keep_index, sel, exact_scores=False):
     assert torch.equal(sel.frame_budget, budgets)
     assert torch.equal(sel.keep_index, keep_index)
     tol = {"rtol": 0, "atol": 0} if exact_scores else {}
+    if sel.scores.dtype == torch.float32 and not exact_scores:
+        # float32 rounding (1e-7) is amplified by the min-max of Ĥ, whose range on real features
+        # is narrow (about 0.025, SPEC "Measured property"); the selections are still equal
+        tol = {"rtol": 0, "atol": 1e-4}
     torch.testing.assert_close(torch.stack([o.scores for o in outs]), sel.scores, **tol)
     torch.testing.assert_close(torch.stack([o.gradient for o in outs]), sel.gradient, **tol)
     torch.testing.assert_close(torch.cat([o.tokens for o in outs]), sel.tokens)
@@ -39,6 +43,8 @@ CONFIGS = [
     es.EntropySelectConfig(alpha=0.3, entropy_mode="complement_minmax", tau=0.2),
     es.EntropySelectConfig(temporal_window=1, grid=2, min_frame_tokens=0),
     es.EntropySelectConfig(temporal_window=5, past_window=1, alpha=0.7),
+    es.EntropySelectConfig.balanced(),  # context pooling
+    es.EntropySelectConfig(rarity=0.4, fusion_weight="score", fusion_grid=2),
 ]
 
 

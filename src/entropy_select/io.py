@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["require", "load_features", "save_tensors", "atomic_path"]
+__all__ = ["require", "load_features", "save_tensors", "atomic_path", "output_dir"]
 
 
 def require(module: str, extra: str, purpose: str = ""):
@@ -65,13 +65,22 @@ def load_features(path: str | os.PathLike, key: str | None = None) -> torch.Tens
 
 
 class atomic_path:
-    """Context manager giving a temporary path beside ``path``, renamed onto it only on success."""
+    """Context manager giving a temporary path beside ``path``, renamed onto it only on success.
+
+    On any failure (inside the block, or the final rename itself) the temporary file is removed,
+    so nothing half-written and no hidden ``.NAME.*.tmp`` file is left behind.
+
+    Raises:
+        ValueError: ``path`` is an existing directory, or its parent exists and is not one.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
 
     def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise ValueError(f"{self.path} is a directory; give a file name to write")
+        output_dir(self.path.parent)
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
         )
@@ -80,14 +89,40 @@ class atomic_path:
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+            return
+        try:
             # mkstemp creates 0600 files; give the result the mode a plain open() would
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.tmp, 0o666 & ~umask)
             os.replace(self.tmp, self.path)
-        else:
+        except BaseException:
             self.tmp.unlink(missing_ok=True)
+            raise
+
+
+def output_dir(path: str | os.PathLike, create: bool = True) -> Path:
+    """Create the output directory ``path`` (and its parents) if needed, and return it.
+
+    With ``create=False`` only the check runs (commands call it before any work, so a bad path
+    fails at once and leaves nothing behind).
+
+    Raises:
+        ValueError: ``path`` or one of its parents exists but is not a directory (a one-line
+        message, instead of ``FileExistsError``/``NotADirectoryError`` tracebacks).
+    """
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is" if p == path else f"(a parent of {path}) is"
+                raise ValueError(f"{p} {what} a file, not a directory; choose another output path")
+            break
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def save_tensors(

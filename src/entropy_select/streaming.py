@@ -25,8 +25,8 @@ import torch
 from .core.allocation import frame_saliency
 from .core.causal import (
     allowance,
-    combine_scores,
     frame_window_entropy,
+    normalize_gradient,
     normalize_tokens,
     online_bounds,
     online_budget_step,
@@ -35,7 +35,7 @@ from .core.causal import (
 from .core.checks import check_finite
 from .core.config import EntropySelectConfig
 from .core.gradient import spatial_gradient_magnitude
-from .core.select import assemble_selection
+from .core.select import assemble_selection, combine_scores
 from .core.selection import Selection
 
 __all__ = ["FrameSelection", "StreamingSelector", "STREAM_IMPLS", "BUDGET_MODES", "stack_frames"]
@@ -253,14 +253,15 @@ class StreamingSelector:
                     validity=self._validity[L],
                 )[:, None]  # [B, 1, H, W]
                 raw = spatial_gradient_magnitude(xd[:, None])  # [B, 1, H, W]
-            score, gradient = combine_scores(entropy, raw, cfg)  # causal: Ĝ per frame
+            gradient = normalize_gradient(raw, cfg)  # causal: Ĝ min-max over the frame
+            score = combine_scores(entropy, gradient, cfg, xd[:, None])  # [B, 1, H, W]
             budget = self._frame_budget(score, t, m)  # [B] int64
             keep = cfg.temporal_window - 1
             self._history = window[-keep:] if keep > 0 else []
             self._emitted = self._emitted + budget
         self._t += 1
         seen = m * (t + 1)
-        fuse = cfg.grid_fusion and not self._keeps_everything(m)
+        merge = (cfg.grid_fusion or cfg.context_share > 0) and not self._keeps_everything(m)
         out = []
         counts, emitted = torch.stack([budget, self._emitted]).tolist()  # one host sync
         for b in range(B):
@@ -272,7 +273,7 @@ class StreamingSelector:
                 entropy[b : b + 1],
                 gradient[b : b + 1],
                 budget[b : b + 1, None],
-                fuse=fuse and counts[b] > 0,
+                merge=merge and counts[b] > 0,
             )
             out.append(
                 FrameSelection(

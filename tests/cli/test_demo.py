@@ -45,10 +45,14 @@ def test_demo_default_video_writes_everything(tmp_path, capsys):
     assert sum(s["frame_budget"]) == s["K"] and len(s["timestamps_s"]) == 4
     assert set(s["seconds"]) == {"decode", "encode", "select", "render"}
     assert s["features_from_cache"] is False
-    # the second run reads the cached features
+    # the first run says where the features went and how to clear them
+    assert f"cached the features (0.3 MB) in {tmp_path / 'cache'}" in printed
+    assert "entropy-select cache --info" in printed
+    # the second run reads the cached features, and writes (and says) nothing new
     assert main(["demo", "--out", str(out), *_fast(tmp_path)]) == 0
     assert json.loads((out / "summary.json").read_text())["features_from_cache"] is True
-    assert "from cache" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "from cache" in printed and "cached the features" not in printed
 
 
 def test_demo_options(tmp_path, carphone):
@@ -108,6 +112,8 @@ def test_compare_two_configurations(tmp_path, capsys, carphone):
                 spec,
                 "--retention",
                 "0.25",
+                "--repeats",
+                "3",
                 "--out",
                 str(out),
                 *_fast(tmp_path),
@@ -119,8 +125,17 @@ def test_compare_two_configurations(tmp_path, capsys, carphone):
     assert [r["selector"] for r in s["selectors"]] == spec.split(",")
     assert all(r["K"] == 16 == sum(r["frame_budget"]) for r in s["selectors"])
     assert s["selectors"][0]["jaccard_vs_first"] == 1.0
+    for row in s["selectors"]:  # the time shown is the median of the timed runs
+        assert len(row["seconds_runs"]) == 3
+        assert row["seconds"] == sorted(row["seconds_runs"])[1]
     assert (out / "compare.png").stat().st_size > 0
-    assert "wrote" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and printed.count("(median of 3)") == 2
+    # --repeats 0: no timing at all
+    assert main(["compare", carphone, "--repeats", "0", "--out", str(out), *_fast(tmp_path)]) == 0
+    row = json.loads((out / "compare.json").read_text())["selectors"][0]
+    assert row["seconds"] is None and row["seconds_runs"] == []
+    assert " ms" not in capsys.readouterr().out
 
 
 def test_compare_errors(tmp_path, capsys, carphone):

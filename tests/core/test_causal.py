@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -8,11 +9,12 @@ from hypothesis import strategies as st
 import entropy_select as es
 from entropy_select.core import local_window_entropy, spatial_gradient_magnitude
 from entropy_select.core.causal import (
-    combine_scores,
     frame_window_entropy,
+    normalize_gradient,
     online_bounds,
     online_frame_budget,
 )
+from entropy_select.core.select import combine_scores
 
 
 @pytest.mark.parametrize("windows", [(5, 3, 3), (3, 1, 3), (5, 4, 1), (1, 2, 3)])
@@ -35,22 +37,31 @@ def test_frame_scope_normalises_each_frame():
     entropy = torch.rand(4, 3, 5, dtype=torch.float64)
     raw = torch.rand(4, 3, 5, dtype=torch.float64) * torch.arange(1, 5)[:, None, None]
     cfg = es.EntropySelectConfig(alpha=0.5, minmax_scope="frame", entropy_mode="minmax")
-    score, g = combine_scores(entropy, raw, cfg)
+    g = normalize_gradient(raw, cfg)
+    score = combine_scores(entropy, g, cfg)
     for t in range(4):
         assert g[t].min() == 0 and g[t].max() == 1  # every frame spans [0, 1]
         e = (entropy[t] - entropy[t].min()) / (entropy[t].max() - entropy[t].min())
         torch.testing.assert_close(score[t], 0.5 * e + 0.5 * g[t])
-    video = combine_scores(entropy, raw, es.EntropySelectConfig(alpha=0.5))[1]
+    video = normalize_gradient(raw, es.EntropySelectConfig())
     assert not torch.allclose(video, g)  # the video scope differs on this input
+    # the rarity term is min-max normalised per frame too
+    x = torch.randn(4, 3, 5, 6, dtype=torch.float64) * torch.arange(1, 5)[:, None, None, None]
+    rare = es.EntropySelectConfig(alpha=0.5, rarity=1.0, minmax_scope="frame")
+    s = combine_scores(entropy[None], g[None], rare, x[None])[0]
+    for t in range(4):
+        assert s[t].min() == 0 and s[t].max() == 1
 
 
 def test_frame_scope_of_one_frame_equals_the_video_scope():
     x = torch.randn(1, 6, 6, 4, dtype=torch.float64)
     raw = spatial_gradient_magnitude(x)
     e = torch.rand(1, 6, 6, dtype=torch.float64)
-    a = combine_scores(e, raw, es.EntropySelectConfig(alpha=0.3))
-    b = combine_scores(e, raw, es.EntropySelectConfig(alpha=0.3, minmax_scope="frame"))
-    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for cfg in (es.EntropySelectConfig(alpha=0.3), es.EntropySelectConfig.paper()):
+        frame = dataclasses.replace(cfg, minmax_scope="frame")
+        a = combine_scores(e, normalize_gradient(raw, cfg), cfg)
+        b = combine_scores(e, normalize_gradient(raw, frame), frame)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 @settings(max_examples=60, deadline=None)

@@ -27,8 +27,24 @@ def test_library_default_differs_from_paper_only_where_measured():
         for f in dataclasses.fields(default)
         if getattr(default, f.name) != getattr(paper, f.name)
     }
-    assert changed == {"alpha", "grid_fusion"}
-    assert default.alpha == 1.0 and default.grid_fusion is True
+    assert changed == {"entropy_mode", "grid_fusion", "fusion_weight"}
+    assert default.entropy_mode == "complement_minmax" and default.grid_fusion is True
+    assert default.fusion_weight == "mean" and default.alpha == paper.alpha == 0.5
+
+
+def test_new_options_are_validated():
+    with pytest.raises(ValueError, match="pick one"):
+        EntropySelectConfig(context_share=0.5)  # grid_fusion is on by default
+    with pytest.raises(ValueError, match="context_share"):
+        EntropySelectConfig(grid_fusion=False, context_share=1.0)
+    with pytest.raises(ValueError, match="fusion_weight"):
+        EntropySelectConfig(fusion_weight="median")
+    with pytest.raises(ValueError, match="fusion_share"):
+        EntropySelectConfig(fusion_share=0.0)
+    with pytest.raises(ValueError, match="fusion_grid"):
+        EntropySelectConfig(fusion_grid=0)
+    c = EntropySelectConfig.from_kwargs(fusion_grid="none", context_share="0.25", grid_fusion="0")
+    assert c.fusion_grid is None and c.context_share == 0.25 and c.grid_fusion is False
 
 
 def test_from_kwargs_parses_strings():

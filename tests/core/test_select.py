@@ -165,14 +165,40 @@ def test_fusion_with_budget_equal_to_n_keeps_every_token_unchanged():
     assert torch.equal(sel.tokens, x.view(18, 4)) and sel.assignment is None
 
 
-def test_library_default_is_entropy_only_with_fusion():
+def test_library_default_is_boundary_entropy_plus_gradient_with_mean_fusion():
     x = rand(3, 6, 6, 8, dtype=torch.float32)
     sel = es.select_tokens(x, retention=0.25)
-    torch.testing.assert_close(sel.scores, sel.entropy)  # alpha = 1
-    assert sel.assignment is not None  # grid fusion merges
-    explicit = es.select_tokens(x, retention=0.25, config=PAPER, alpha=1.0, grid_fusion=True)
+    h = sel.entropy.flatten()
+    h_mm = (h - h.min()) / (h.max() - h.min())  # minmax over the video
+    expected = 0.5 * (1 - h_mm) + 0.5 * sel.gradient.flatten()
+    torch.testing.assert_close(sel.scores.flatten(), expected)
+    a = sel.assignment  # plain-mean summaries: weight 1 for every assigned token
+    assert a is not None and torch.equal(sel.weights, (a >= 0).to(sel.weights.dtype))
+    explicit = es.select_tokens(
+        x,
+        retention=0.25,
+        config=PAPER,
+        entropy_mode="complement_minmax",
+        grid_fusion=True,
+        fusion_weight="mean",
+    )
     assert torch.equal(sel.keep_index, explicit.keep_index)
     torch.testing.assert_close(sel.tokens, explicit.tokens)
+
+
+def test_balanced_preset_pools_equal_count_context():
+    x = rand(2, 8, 8, 8, dtype=torch.float32)
+    sel = es.select_tokens(x, retention=0.25, config=es.EntropySelectConfig.balanced())
+    a = sel.assignment
+    sizes = torch.bincount(a[a >= 0], minlength=sel.budget)
+    flat = x.reshape(-1, 8)
+    for t in range(2):  # context runs of one frame differ in size by at most one token
+        in_frame = (sel.keep_index // 64 == t) & (sizes > 1)
+        s = sizes[in_frame]
+        assert int(s.max() - s.min()) <= 1
+    for k in range(sel.budget):  # every output is the plain mean of its members
+        torch.testing.assert_close(sel.tokens[k], flat[a == k].mean(0))
+    assert int((a >= 0).sum()) == 128  # every token is kept or pooled
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ import torch
 import entropy_select as es
 from entropy_select.eval import attention_readout, coverage, evaluate_selection, task_agreement
 from entropy_select.eval.quality import markdown_table, mean_rank, summarize
-from entropy_select.eval.variants import stage1_variants, stage2_variants, variant_label
 
 
 @pytest.fixture
@@ -75,16 +74,3 @@ def test_summary_ranks_and_table():
     assert mean_rank(summary) == {"good": 1.0, "bad": 2.0}
     table = markdown_table(summary, "kl")
     assert "| good | **0.1000** | **0.1000** |" in table
-
-
-def test_variant_grid():
-    stage1 = stage1_variants()
-    assert "paper" in stage1 and stage1["paper"] == {}
-    # 4 modes x 3 taus x 4 non-zero alphas, the paper config among them, plus one alpha=0
-    assert len(stage1) == 4 * 3 * 4 + 1
-    assert variant_label({"tau": 0.1, "alpha": 0.5}) == "tau=0.1"
-    stage2 = stage2_variants({"entropy_mode": "minmax", "tau": 0.1})
-    assert "grid_fusion=True" in stage2 and "temporal_window=1" in stage2
-    assert len(stage2) == 8
-    for opts in list(stage1.values()) + list(stage2.values()):
-        es.EntropySelectConfig.from_kwargs(**opts)  # every variant is a valid config

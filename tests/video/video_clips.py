@@ -17,9 +17,12 @@ FORMATS = {
 }
 
 
-def write_clip(path, frames: np.ndarray, codec: str, pix_fmt: str, fps: int = 10) -> None:
-    """Encode uint8 RGB frames [F, H, W, 3] into ``path`` with PyAV."""
-    with av.open(str(path), "w") as out:
+def write_clip(
+    path, frames: np.ndarray, codec: str, pix_fmt: str, fps: int = 10, options=None
+) -> None:
+    """Encode uint8 RGB frames [F, H, W, 3] into ``path`` with PyAV (``options``: the muxer's,
+    e.g. ``{"movflags": "faststart"}`` puts an MP4's index at the front)."""
+    with av.open(str(path), "w", options=options or {}) as out:
         stream = out.add_stream(codec, rate=fps)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = pix_fmt

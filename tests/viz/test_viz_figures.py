@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -93,7 +95,7 @@ def test_panel_columns_and_overlay(tmp_path):
         "(b) local entropy Ĥ (Eq. 2)",
         "(c) gradient saliency Ĝ (Eq. 3)",
         "(d) fused score S",
-        "(e) kept tokens",
+        "(e) kept tokens" if sel.assignment is None else "(e) kept; cyan: merged",
     ]
     images = _overlay_images(fig)  # rows: frame, overlay for frames 0 and 2
     assert torch.equal(torch.from_numpy(images[0]), frames[0])
@@ -124,3 +126,82 @@ def test_compare_rows_per_selector(tmp_path):
     # the library default merges tokens (grid fusion), and the row label says so
     assert labels[:2] == ["a\n1 ms\n(merges tokens)", "b\ntau=0.1\n(merges tokens)"]
     save_figure(fig, tmp_path / "compare.png")
+
+
+def test_panel_names_the_score_that_ran_and_greys_unused_terms():
+    pytest.importorskip("matplotlib")
+    import entropy_select as es
+    from entropy_select.viz import panel_figure
+    from entropy_select.viz.figures import fused_mask, score_formula
+
+    frames = _frames()
+    x = torch.randn(3, 4, 5, 8, generator=torch.Generator().manual_seed(1))
+    for cfg, formula in (
+        (es.EntropySelectConfig.paper(), "S = 0.5·Ĥ + 0.5·Ĝ"),
+        (es.EntropySelectConfig(), "S = 0.5·(1−mm(Ĥ)) + 0.5·Ĝ"),
+        (es.EntropySelectConfig(alpha=1.0), "S = (1−mm(Ĥ))"),
+    ):
+        assert score_formula(cfg) == formula
+        sel = es.select_tokens(x, retention=0.4, config=cfg)
+        fig = panel_figure(frames, sel, [0, 2], config=cfg)
+        titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+        assert titles[3] == f"(d) {formula}"
+        assert ("not used" in titles[2]) == (cfg.alpha == 1.0)  # Ĝ column greyed at alpha = 1
+        fused = fused_mask(sel)
+        assert (fused is None) == (sel.assignment is None)
+        if fused is not None:  # exactly the slots that merge several inputs
+            sizes = torch.bincount(sel.assignment[sel.assignment >= 0], minlength=sel.budget)
+            assert int(fused.sum()) == int((sizes > 1).sum())
+
+
+def _with_budgets(budget):
+    """A 16-frame selection whose frame_budget is ``budget`` (the masks keep their own)."""
+    T = len(budget)
+    sel = _selection(T=T, H=14, W=14, retention=0.35)
+    return dataclasses.replace(sel, frame_budget=torch.tensor(budget))
+
+
+def _budget_axes(fig):
+    return next(ax for ax in fig.axes if ax.get_title().startswith("per-frame budget"))
+
+
+def test_strip_budget_axis_makes_small_differences_visible():
+    pytest.importorskip("matplotlib")
+    from entropy_select.viz import strip_figure
+
+    budget = [69, 69, 66, 67, 69, 67, 67, 69, 68, 67, 68, 79, 67, 68, 70, 67]  # the demo's
+    fig = strip_figure(_frames(16, 20, 47), _with_budgets(budget))
+    ax = _budget_axes(fig)
+    lo, hi = ax.get_ylim()
+    assert 0 < lo <= 66 and hi >= 79
+    assert (79 - 66) / (hi - lo) > 0.5  # the spread fills most of the axis (0..94: 0.14)
+    assert "does not start at 0" in ax.get_title()  # and the title says so
+    assert not ax.patches  # stems, not bars: no bar length claims a zero baseline
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == [str(b) for b in budget]
+    share = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert len(share) == 1 and share[0].get_ydata()[0] == pytest.approx(sum(budget) / 16)
+
+
+def test_strip_budget_axis_keeps_zero_when_budgets_reach_it():
+    pytest.importorskip("matplotlib")
+    from entropy_select.viz import strip_figure
+
+    budget = [0, 40, 3, 90] * 4
+    ax = _budget_axes(strip_figure(_frames(16, 20, 47), _with_budgets(budget)))
+    assert ax.get_ylim()[0] == 0 and "does not start at 0" not in ax.get_title()
+
+
+def test_compare_rows_have_their_own_budget_scale():
+    pytest.importorskip("matplotlib")
+    from entropy_select.viz import compare_figure
+
+    spike = [195] + [8] * 15  # EVS-like: everything in frame 0
+    flat = [20, 21] * 8
+    fig = compare_figure(
+        _frames(16, 20, 47), {"evs": _with_budgets(spike), "flat": _with_budgets(flat)}, [0, 5]
+    )
+    bars = [ax for ax in fig.axes if ax.patches]
+    assert len(bars) == 2
+    assert bars[0].get_ylim()[1] >= 195 and bars[1].get_ylim()[1] < 30  # not 0..215 for both
+    assert "own scale" in bars[0].get_title()

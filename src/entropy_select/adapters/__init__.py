@@ -110,10 +110,16 @@ def patch(
         RuntimeError: an unsupported transformers version.
     """
     model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if not model_type:
+        raise ValueError(
+            f"{type(model).__name__} is not a supported Hugging Face model: es.patch needs a "
+            f"video LLM instance whose config.model_type is one of "
+            f"{', '.join(sorted(_ADAPTERS))} (see es.adapters.supported())"
+        )
     if model_type not in _ADAPTERS:
         raise ValueError(
-            f"no ENTROPY-SELECT adapter for model_type {model_type!r}; supported: "
-            f"{', '.join(sorted(_ADAPTERS))}"
+            f"no ENTROPY-SELECT adapter for model_type {model_type!r} "
+            f"({type(model).__name__}); supported: {', '.join(sorted(_ADAPTERS))}"
         )
     if budget is not None:
         retention = None
@@ -140,7 +146,11 @@ def patch(
 
 
 def unpatch(model: torch.nn.Module) -> torch.nn.Module:
-    """Remove the patch (a no-op on an unpatched model) and return the model."""
+    """Remove the patch and return the model.
+
+    On a model that is not patched (never patched, already unpatched, or not a supported model at
+    all) this is a silent no-op, so cleanup code can call it unconditionally.
+    """
     remove(model)
     return model
 

@@ -1,8 +1,9 @@
 """``entropy-select compare [VIDEO] --selectors a,b:opt=v,... --retention r``: side by side.
 
 Every selector runs on the same cached features at the same budget K; the figure shows one row
-per selector (kept tokens on chosen frames, and the per-frame budgets), ``compare.json`` the
-budgets, times, and each selection's overlap with the first one (Jaccard of the kept sets).
+per selector (kept tokens on chosen frames, and the per-frame budgets on the row's own scale),
+``compare.json`` the budgets, times (the median of ``--repeats`` runs after a warm-up, and every
+run), and each selection's overlap with the first one (Jaccard of the kept sets).
 A selector spec is ``name`` or ``name:key=value:key=value``, so one selector can appear twice
 with different options.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -36,6 +38,13 @@ def register(subparsers) -> None:
         "--show-frames",
         default=None,
         help="comma-separated frame numbers to draw (default: 4 spread evenly)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timed runs of each selector after its first (warm-up) run; the median is printed, "
+        "drawn and saved (0: no timing)",
     )
     p.add_argument("--out", default="entropy_select_compare", help="output directory")
     p.add_argument("--dpi", type=int, default=110, help="PNG resolution (default 110)")
@@ -70,9 +79,11 @@ def parse_selector_specs(text: str) -> list[tuple[str, str, dict[str, str]]]:
 def run(args: argparse.Namespace) -> int:
     from .. import selectors
     from ..encoders import fit_aspect
+    from ..io import output_dir
     from ..viz import compare_figure, save_figure
     from .demo import parse_frame_list
 
+    output_dir(args.out, create=False)  # a bad --out fails before any work, leaving nothing
     # Build every selector first: an unknown name fails before any decoding or encoding.
     built = [
         (label, selectors.get(name, **opts))
@@ -84,18 +95,26 @@ def run(args: argparse.Namespace) -> int:
     shown = parse_frame_list(args.show_frames, T) or sorted(
         {int((k + 0.5) * T / 4) for k in range(min(4, T))}
     )
+    if args.repeats < 0:
+        raise ValueError(f"--repeats must be >= 0, got {args.repeats}")
     results, notes, rows = {}, {}, []
     for label, selector in built:
-        start = time.perf_counter()
-        sel = selector(features, retention=args.retention)
-        seconds = time.perf_counter() - start
+        sel = selector(features, retention=args.retention)  # the result, and the warm-up
+        runs = []
+        for _ in range(args.repeats):  # one run's time varies 2x: report a median
+            start = time.perf_counter()
+            selector(features, retention=args.retention)
+            runs.append(time.perf_counter() - start)
+        seconds = statistics.median(runs) if runs else None
         results[label] = sel
-        notes[label] = f"{1000 * seconds:.0f} ms"
+        if seconds is not None:
+            notes[label] = f"{1000 * seconds:.0f} ms (median of {len(runs)})"
         rows.append(
             {
                 "selector": label,
                 "K": sel.budget,
-                "seconds": round(seconds, 5),
+                "seconds": None if seconds is None else round(seconds, 5),
+                "seconds_runs": [round(r, 5) for r in runs],
                 "merges": sel.assignment is not None,
                 "frame_budget": sel.frame_budget.tolist(),
             }
@@ -105,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
         inter = int((sel.keep_mask & first).sum())
         union = int((sel.keep_mask | first).sum())
         row["jaccard_vs_first"] = round(inter / union, 4)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out)
     view = fit_aspect(clip.frames, vf.aspect)
     sel0 = next(iter(results.values()))
     K, N = sel0.budget, sel0.num_tokens
@@ -127,9 +145,10 @@ def run(args: argparse.Namespace) -> int:
     with (out / "compare.json").open("w") as f:
         json.dump(summary, f, indent=2)
     for row in rows:
+        runs = row["seconds_runs"]
+        took = f" in {1000 * row['seconds']:.1f} ms (median of {len(runs)})" if runs else ""
         print(
-            f"{row['selector']}: K={row['K']} in {1000 * row['seconds']:.1f} ms, "
-            f"Jaccard vs first {row['jaccard_vs_first']:.3f}"
+            f"{row['selector']}: K={row['K']}{took}, Jaccard vs first {row['jaccard_vs_first']:.3f}"
         )
     print(f"wrote {png}")
     print(f"wrote {out / 'compare.json'}")

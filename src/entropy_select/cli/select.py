@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -46,10 +47,14 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from .. import selectors
-    from ..io import load_features, save_tensors
+    from ..io import load_features, output_dir, save_tensors
 
-    if not str(args.out).endswith(".safetensors"):
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; give a file name ending in .safetensors")
+    if not out.name.endswith(".safetensors"):
         raise ValueError(f"--out must end in .safetensors, got {args.out}")
+    output_dir(out.parent, create=False)  # a file where a directory should be fails now
     features = load_features(args.features, args.key)
     if features.dim() != 4:
         raise ValueError(

@@ -17,17 +17,18 @@ Everything here is pure torch and free of host synchronisation, so the offline s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from .allocation import frame_saliency
 from .checks import compute_dtype
 from .config import EntropySelectConfig
-from .entropy import _normalised_entropy, entropy_term, minmax_normalize, neighbour_offsets
+from .entropy import _normalised_entropy, minmax_normalize, neighbour_offsets
 
 __all__ = [
-    "combine_scores",
+    "normalize_gradient",
+    "scoped",
     "frame_window_entropy",
     "normalize_tokens",
     "window_validity",
@@ -39,28 +40,27 @@ __all__ = [
 ]
 
 
-def combine_scores(
-    entropy: torch.Tensor, raw_gradient: torch.Tensor, config: EntropySelectConfig
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fused score ``S = α·term(Ĥ) + (1 − α)·Ĝ`` (SPEC §2-3) with the config's min-max scope.
-
-    ``minmax_scope="video"`` (SPEC) normalises ``G`` (and ``Ĥ`` in the ``minmax`` entropy modes)
-    over each whole video; ``"frame"`` over each frame, which makes the score causal.
-
-    Returns:
-        ``(S, Ĝ)``.
+def scoped(fn: Callable[..., torch.Tensor], x: torch.Tensor, config: EntropySelectConfig, *args):
+    """Apply a whole-video map ``fn`` (a min-max over each video's last 3 dims) to each video, or
+    to each frame alone when ``config.minmax_scope == "frame"`` (causal).
 
     Shapes:
-        entropy, raw_gradient: [..., T, H, W]  ->  two [..., T, H, W]
+        x: [..., T, H, W]  ->  [..., T, H, W]
     """
     if config.minmax_scope == "frame":
-        # One frame per "video": [..., T, 1, H, W] puts each frame alone in the last 3 dims.
-        gradient = minmax_normalize(raw_gradient.unsqueeze(-3)).squeeze(-3)
-        term = entropy_term(entropy.unsqueeze(-3), config.entropy_mode).squeeze(-3)
-    else:
-        gradient = minmax_normalize(raw_gradient)
-        term = entropy_term(entropy, config.entropy_mode)
-    return config.alpha * term + (1 - config.alpha) * gradient, gradient
+        # [..., T, 1, H, W]: each frame alone in the last 3 dims
+        return fn(x.unsqueeze(-3), *args).squeeze(-3)
+    return fn(x, *args)
+
+
+def normalize_gradient(raw_gradient: torch.Tensor, config: EntropySelectConfig) -> torch.Tensor:
+    """``Ĝ``: the raw gradient magnitude min-max normalised over each video (SPEC §2) or, with
+    ``minmax_scope="frame"``, over each frame (causal).
+
+    Shapes:
+        raw_gradient: [..., T, H, W]  ->  [..., T, H, W]
+    """
+    return scoped(minmax_normalize, raw_gradient, config)
 
 
 def frame_window_entropy(

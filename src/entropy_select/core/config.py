@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ENTROPY_MODES = ("paper", "minmax", "complement", "complement_minmax")
+FUSION_WEIGHTS = ("score", "mean")
 MINMAX_SCOPES = ("video", "frame")
 FRAME_BUDGET_RULES = ("softmax", "online")
 
@@ -19,10 +20,13 @@ FRAME_BUDGET_RULES = ("softmax", "online")
 class EntropySelectConfig:
     """Hyper-parameters of ENTROPY-SELECT, in SPEC order.
 
-    The defaults are the library's, chosen by the real-video quality benchmark
-    (``benchmarks/results/quality``, ``docs/choosing-the-default.md``): they differ from the paper
-    in two fields, ``alpha`` (1.0: the entropy term alone) and ``grid_fusion`` (on).
-    :meth:`paper` gives the paper's configuration exactly as SPEC pins it.
+    The defaults are the library's, chosen on the dev part of the detail-and-gist benchmark and
+    reported on its test part (``docs/choosing-the-default.md``). They differ from the paper in
+    three fields: ``entropy_mode="complement_minmax"`` (the entropy term is high on boundaries,
+    where SPEC's measured property says Eq. 2 is low), ``grid_fusion`` on and
+    ``fusion_weight="mean"`` (plain means of each cell's dropped tokens).
+    :meth:`paper` gives the paper's configuration exactly as SPEC pins it; :meth:`balanced` spends
+    most of the budget on context summaries.
 
     ``entropy_mode`` chooses how the window entropy enters the score:
 
@@ -31,9 +35,9 @@ class EntropySelectConfig:
     - ``"complement"``: ``1 − Ĥ`` (high on boundaries, see SPEC "Measured property").
     - ``"complement_minmax"``: ``1 − minmax(Ĥ)``.
 
-    Causal counterparts of the two whole-video steps (for streaming; ``docs/algorithm.md``,
-    "Streaming"): ``minmax_scope="frame"`` min-max normalises ``Ĝ`` (and ``Ĥ`` in the ``minmax``
-    modes) over each frame instead of the video; ``frame_budget_rule="online"`` replaces the
+    Causal counterparts of the whole-video steps (for streaming; ``docs/algorithm.md`` §8):
+    ``minmax_scope="frame"`` min-max normalises ``Ĝ`` (and ``Ĥ`` in the ``minmax`` modes, and the
+    rarity term) over each frame instead of the video; ``frame_budget_rule="online"`` replaces the
     softmax of Eq. 4 by the online rule of :func:`entropy_select.core.causal.online_budget_step`
     (then ``retention`` is the rule's rate and ``K = Σ B_f <= ceil(r·N)``).
     """
@@ -42,7 +46,7 @@ class EntropySelectConfig:
     temporal_window: int = 3  # K_t (frames including the current one), paper §4.1
     past_window: int = 3  # k_p, paper §4.1
     tau: float = 1.0  # τ of Eq. 2, paper §4.1
-    alpha: float = 1.0  # α of S = αĤ + (1−α)Ĝ: ours, by measurement (the paper's §3.3 is 0.5)
+    alpha: float = 0.5  # α of S = α·term(Ĥ) + (1−α)Ĝ, paper §3.3
     top_q: float = 0.3  # q of the robust frame mean, paper §3.4
     alloc_tau: float = 0.1  # τ_alloc of Eq. 4: the paper gives none; SPEC's choice
     min_frame_tokens: int = 4  # B_min, paper §3.4
@@ -50,7 +54,12 @@ class EntropySelectConfig:
     grid: int = 4  # g, paper §3.3
     coverage: float = 0.5  # ρ: the paper gives none; SPEC's choice
     grid_fusion: bool = True  # SPEC §6: ours, by measurement (the paper has no fusion)
-    entropy_mode: str = "paper"  # Eq. 2 as written (SPEC §1)
+    fusion_grid: int | None = None  # g' of the fused cells (None: grid): ours, SPEC §6 uses g
+    fusion_share: float = 0.5  # fused slots <= floor(B_f·share): SPEC §6's 1/2
+    fusion_weight: str = "mean"  # plain "mean" cell summaries (ours, by measurement) or "score"
+    context_share: float = 0.0  # share of B_f pooled into equal-count context tokens (ours)
+    rarity: float = 0.0  # β: weight of the frame-rarity term in the score (ours)
+    entropy_mode: str = "complement_minmax"  # 1 − minmax(Ĥ): ours, by measurement (SPEC §1 note)
     minmax_scope: str = "video"  # SPEC §2 (whole video); "frame": causal, ours (streaming)
     frame_budget_rule: str = "softmax"  # Eq. 4 (SPEC §4); "online": causal, ours (streaming)
 
@@ -80,6 +89,22 @@ class EntropySelectConfig:
             raise ValueError(f"grid must be >= 1, got {self.grid}")
         if not isinstance(self.grid_fusion, bool):
             raise TypeError(f"grid_fusion must be a bool, got {type(self.grid_fusion).__name__}")
+        if self.fusion_grid is not None:
+            _check_int("fusion_grid", self.fusion_grid)
+            if self.fusion_grid < 1:
+                raise ValueError(f"fusion_grid must be >= 1, got {self.fusion_grid}")
+        _check_unit_float("fusion_share", self.fusion_share, allow_zero=False)
+        if self.fusion_weight not in FUSION_WEIGHTS:
+            raise ValueError(
+                f"fusion_weight must be one of {', '.join(FUSION_WEIGHTS)}; "
+                f"got {self.fusion_weight!r}"
+            )
+        _check_unit_float("context_share", self.context_share, allow_zero=True)
+        if self.context_share >= 1:
+            raise ValueError(f"context_share must be in [0, 1), got {self.context_share}")
+        if self.context_share > 0 and self.grid_fusion:
+            raise ValueError("context_share > 0 and grid_fusion are two ways to merge: pick one")
+        _check_unit_float("rarity", self.rarity, allow_zero=True)
         if self.entropy_mode not in ENTROPY_MODES:
             raise ValueError(
                 f"entropy_mode must be one of {', '.join(ENTROPY_MODES)}; got {self.entropy_mode!r}"
@@ -97,8 +122,14 @@ class EntropySelectConfig:
     @classmethod
     def paper(cls) -> EntropySelectConfig:
         """The paper's configuration (Eq. 1-4 and §4.1's values; SPEC's choices where it is
-        silent): ``alpha=0.5`` and no grid fusion, every other field at its default."""
-        return cls(alpha=0.5, grid_fusion=False)
+        silent): ``entropy_mode="paper"``, ``alpha=0.5``, no grid fusion."""
+        return cls(alpha=0.5, entropy_mode="paper", grid_fusion=False, fusion_weight="score")
+
+    @classmethod
+    def balanced(cls) -> EntropySelectConfig:
+        """The ``balanced`` preset: three quarters of each frame's budget pooled into equal-count
+        context tokens, the rest kept by the default's score (``docs/choosing-the-default.md``)."""
+        return cls(grid_fusion=False, context_share=0.75)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -138,8 +169,18 @@ _INT_FIELDS = {
     "min_frame_tokens",
     "max_frame_tokens",
     "grid",
+    "fusion_grid",
 }
-_FLOAT_FIELDS = {"tau", "alpha", "top_q", "alloc_tau", "coverage"}
+_FLOAT_FIELDS = {
+    "tau",
+    "alpha",
+    "top_q",
+    "alloc_tau",
+    "coverage",
+    "fusion_share",
+    "context_share",
+    "rarity",
+}
 
 
 def _convert(key: str, value: Any, default: Any) -> Any:
@@ -148,7 +189,7 @@ def _convert(key: str, value: Any, default: Any) -> Any:
     text = value.strip()
     try:
         if key in _INT_FIELDS:
-            if key == "max_frame_tokens" and text.lower() in ("none", "null", ""):
+            if key in ("max_frame_tokens", "fusion_grid") and text.lower() in ("none", "null", ""):
                 return None
             return int(text)
         if key in _FLOAT_FIELDS:

@@ -149,8 +149,9 @@ def _normalised_entropy(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tens
     return normalised.clamp(0.0, 1.0)
 
 
-def minmax_normalize(x: torch.Tensor, video_dims: int = 3) -> torch.Tensor:
-    """``(x − min) / (max − min)`` over the last ``video_dims`` dims of each video; 0 if constant.
+def minmax_normalize(x: torch.Tensor, video_dims: int = 3, min_span: float = 0.0) -> torch.Tensor:
+    """``(x − min) / (max − min)`` over the last ``video_dims`` dims of each video; 0 where the
+    span ``max − min`` is not above ``min_span`` (constant, or flat up to rounding).
 
     Shapes:
         x: [T, H, W] or [B, T, H, W]  ->  same shape
@@ -159,17 +160,23 @@ def minmax_normalize(x: torch.Tensor, video_dims: int = 3) -> torch.Tensor:
     lo = flat.amin(-1, keepdim=True)
     hi = flat.amax(-1, keepdim=True)
     span = hi - lo
-    norm = torch.where(
-        span > 0, (flat - lo) / torch.where(span > 0, span, 1), torch.zeros_like(flat)
-    )
+    ok = span > min_span
+    norm = torch.where(ok, (flat - lo) / torch.where(ok, span, 1), torch.zeros_like(flat))
     return norm.view_as(x)
+
+
+#: A video whose Ĥ spans no more than this is flat for the min-max modes (their term is then
+#: constant): stretching a span of rounding noise (~1e-6 on i.i.d. random features) to [0, 1]
+#: would rank tokens by noise. Real MobileNetV2 features span ~0.025 at τ = 1 (SPEC's note).
+MIN_ENTROPY_SPAN = 1e-4
 
 
 def entropy_term(entropy: torch.Tensor, mode: str = "paper") -> torch.Tensor:
     """The entropy term of the fused score for ``EntropySelectConfig.entropy_mode``.
 
     ``paper``: Ĥ as is. ``minmax``: Ĥ min-max normalised per video. ``complement``: 1 − Ĥ.
-    ``complement_minmax``: 1 − minmax(Ĥ).
+    ``complement_minmax``: 1 − minmax(Ĥ). The min-max modes treat a span of Ĥ not above
+    :data:`MIN_ENTROPY_SPAN` as flat.
 
     Shapes:
         entropy: [T, H, W] or [B, T, H, W]  ->  same shape
@@ -177,9 +184,9 @@ def entropy_term(entropy: torch.Tensor, mode: str = "paper") -> torch.Tensor:
     if mode == "paper":
         return entropy
     if mode == "minmax":
-        return minmax_normalize(entropy)
+        return minmax_normalize(entropy, min_span=MIN_ENTROPY_SPAN)
     if mode == "complement":
         return 1.0 - entropy
     if mode == "complement_minmax":
-        return 1.0 - minmax_normalize(entropy)
+        return 1.0 - minmax_normalize(entropy, min_span=MIN_ENTROPY_SPAN)
     raise ValueError(f"unknown entropy_mode {mode!r}")

@@ -38,6 +38,10 @@ def fuse_cells(
     frame_budget: torch.Tensor,
     grid: int = 4,
     coverage: float = 0.5,
+    *,
+    fusion_grid: int | None = None,
+    fusion_share: float = 0.5,
+    fusion_weight: str = "score",
 ) -> FusedCells:
     """Grid fusion of SPEC §6: ``B_f − c_f`` selected tokens plus up to ``c_f`` fused cell tokens.
 
@@ -49,14 +53,22 @@ def fuse_cells(
     unselected tokens (not anchors) as plain tokens; such a token leaves its cell's mean, so
     every input token sits in exactly one output (see ``docs/algorithm.md``, "Deviations").
 
+    Options beyond SPEC §6 (its values are the defaults): ``fusion_grid`` lays the fused cells on
+    their own ``g'×g'`` grid (None: ``grid``); ``fusion_share`` caps the fused slots at
+    ``floor(B_f·share)`` instead of ``floor(B_f/2)``; ``fusion_weight="mean"`` takes plain means
+    of the absorbed tokens instead of score-weighted ones.
+
     Shapes:
         features: [..., T, H, W, D], scores: [..., T, H, W], frame_budget: [..., T]
     """
+    if fusion_weight not in ("score", "mean"):
+        raise ValueError(f"fusion_weight must be 'score' or 'mean', got {fusion_weight!r}")
     H, W = scores.shape[-2:]
     D = features.shape[-1]
-    cell, cells = grid_cells(H, W, grid, scores.device)
+    cell, cells = grid_cells(H, W, grid if fusion_grid is None else fusion_grid, scores.device)
     budget = frame_budget.to(torch.long)
-    fused_slots = torch.minimum(torch.full_like(budget, cells), budget // 2)  # c_f, [..., T]
+    cap = torch.floor(budget.to(torch.float64) * fusion_share + 1e-9).to(torch.long)
+    fused_slots = torch.minimum(torch.full_like(budget, cells), cap)  # c_f, [..., T]
     base = grid_quota_topk(scores, budget - fused_slots, grid, coverage).flatten(-2)  # [..., T, m]
     flat = scores.flatten(-2)  # [..., T, m]
     unselected = ~base
@@ -77,8 +89,10 @@ def fuse_cells(
     keep = base | anchor | extra
     absorbed = in_fused & ~extra  # a leftover slot's plain token is not also in a cell's mean
 
-    # Score-weighted means of the absorbed tokens of each fused cell.
-    weight = torch.where(absorbed, flat, 0)  # [..., T, m]
+    # Score-weighted (or plain) means of the absorbed tokens of each fused cell.
+    weight = torch.where(
+        absorbed, flat if fusion_weight == "score" else torch.ones_like(flat), 0
+    )  # [..., T, m]
     weight_sum = zeros.scatter_add(-1, index, weight)  # [..., T, c]
     plain = (weight_sum <= 0).gather(-1, index) & absorbed  # cells whose scores sum to 0
     weight = torch.where(plain, torch.ones_like(weight), weight)

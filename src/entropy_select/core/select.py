@@ -8,10 +8,11 @@ from typing import Any
 import torch
 
 from .allocation import allocate_frame_budget
-from .causal import check_frame_budget, combine_scores, online_frame_budget
+from .causal import check_frame_budget, normalize_gradient, online_frame_budget, scoped
 from .checks import check_features, check_video_list, resolve_budget
 from .config import EntropySelectConfig
-from .entropy import local_window_entropy
+from .context import context_pool, frame_rarity
+from .entropy import entropy_term, local_window_entropy, minmax_normalize
 from .fusion import fuse_cells
 from .gradient import spatial_gradient_magnitude
 from .grid import grid_quota_topk
@@ -22,6 +23,7 @@ __all__ = [
     "mask_to_index",
     "gather_tokens",
     "fused_scores",
+    "combine_scores",
     "plan_frame_budget",
     "IMPLS",
 ]
@@ -49,6 +51,33 @@ def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x[batch, index]
 
 
+def combine_scores(
+    entropy: torch.Tensor,
+    gradient: torch.Tensor,
+    config: EntropySelectConfig,
+    features: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The score ``S`` from ``Ĥ`` and ``Ĝ``: the one combiner every implementation calls.
+
+    ``S = α·term(Ĥ) + (1 − α)·Ĝ`` (SPEC §3; ``term`` per ``entropy_mode``), and with
+    ``rarity = β > 0``: ``S = (1 − β)·S + β·minmax(R)``, ``R`` the frame rarity of
+    :func:`~entropy_select.core.context.frame_rarity` (needs ``features``). Every min-max here
+    (and ``Ĝ``'s, :func:`~entropy_select.core.causal.normalize_gradient`) spans the video, or each
+    frame with ``minmax_scope="frame"`` (causal: what a stream computes).
+
+    Shapes:
+        entropy, gradient: [B, T, H, W]; features: [B, T, H, W, D]  ->  [B, T, H, W]
+    """
+    a = config.alpha
+    score = a * scoped(entropy_term, entropy, config, config.entropy_mode) + (1 - a) * gradient
+    if config.rarity > 0:
+        if features is None:
+            raise ValueError("rarity > 0 needs the features")
+        rare = scoped(minmax_normalize, frame_rarity(features), config).to(score.dtype)
+        score = (1 - config.rarity) * score + config.rarity * rare
+    return score
+
+
 def fused_scores(
     features: torch.Tensor, config: EntropySelectConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -60,8 +89,8 @@ def fused_scores(
     entropy = local_window_entropy(
         features, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
-    score, gradient = combine_scores(entropy, spatial_gradient_magnitude(features), config)
-    return score, entropy, gradient
+    gradient = normalize_gradient(spatial_gradient_magnitude(features), config)  # Ĝ, SPEC §2
+    return combine_scores(entropy, gradient, config, features), entropy, gradient
 
 
 def plan_frame_budget(
@@ -151,7 +180,6 @@ def select_tokens(
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     _, T, H, W, _ = x.shape
-    plan = {}
     if frame_budget is not None:
         if retention is not None or budget is not None:
             raise ValueError("give frame_budget= alone: it sets K, so no retention= or budget=")
@@ -224,12 +252,12 @@ def assemble_selection(
     entropy: torch.Tensor,
     gradient: torch.Tensor,
     frame_budget: torch.Tensor,
-    fuse: bool | None = None,
+    merge: bool | None = None,
 ) -> Selection:
     """SPEC §5-7 from scores and frame budgets: grid quotas (or fusion), the sort, the outputs.
 
-    ``fuse``: apply grid fusion (default: ``cfg.grid_fusion`` and ``K < N``; the stream decides
-    per frame what the offline selector decides for the whole video).
+    ``merge``: apply grid fusion or context pooling, as configured (default: when ``K < N``; a
+    stream decides per frame what the offline selector decides for the whole video).
 
     Shapes:
         x: [B, T, H, W, D]; score, entropy, gradient: [B, T, H, W]; frame_budget: [B, T]
@@ -240,10 +268,36 @@ def assemble_selection(
     assignment = weights = None
     # K = N keeps every token as it is: nothing is dropped, so nothing is merged (SPEC §6 would
     # still fuse min(c, B_f/2) cells of each frame; see docs/algorithm.md, "Deviations").
-    if fuse is None:
-        fuse = cfg.grid_fusion and K < T * m
-    if fuse:
-        fused = fuse_cells(x, score, frame_budget, cfg.grid, cfg.coverage)
+    if merge is None:
+        merge = K < T * m
+    if cfg.context_share > 0 and merge:
+        ctx = context_pool(x, score, frame_budget, cfg.grid, cfg.coverage, cfg.context_share)
+        keep = ctx.keep_mask
+        keep_flat = keep.flatten(-3)  # [B, N]
+        keep_index = mask_to_index(keep_flat, K)  # [B, K]
+        tokens = gather_tokens(flat_x, keep_index)  # [B, K, D]
+        frame = torch.arange(T, device=x.device).repeat_interleave(m)  # [N]
+        group = frame * m + ctx.cell.reshape(Bsz, T * m).clamp_min(0)  # [B, N] run over the video
+        cell_flat = ctx.cell_tokens.reshape(Bsz, T * m, D)  # [B, T*m runs, D]
+        ctx_vals = gather_tokens(cell_flat, group.gather(1, keep_index))  # [B, K, D]
+        is_anchor = ctx.anchor_mask.flatten(-3).gather(1, keep_index)  # [B, K]
+        tokens = torch.where(is_anchor.unsqueeze(-1), ctx_vals.to(tokens.dtype), tokens)
+        absorbed = ctx.absorbed.flatten(-3)
+        assignment = _merge_assignment(
+            keep_flat, ctx.anchor_mask.flatten(-3), absorbed, group, T * m
+        )
+        weights = (assignment >= 0).to(score.dtype)
+    elif cfg.grid_fusion and merge:
+        fused = fuse_cells(
+            x,
+            score,
+            frame_budget,
+            cfg.grid,
+            cfg.coverage,
+            fusion_grid=cfg.fusion_grid,
+            fusion_share=cfg.fusion_share,
+            fusion_weight=cfg.fusion_weight,
+        )
         keep = fused.keep_mask
         keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]
         tokens = gather_tokens(flat_x, keep_index)  # [B, K, D]
@@ -253,7 +307,16 @@ def assemble_selection(
         fused_vals = gather_tokens(cell_flat, slot_cell)  # [B, K, D]
         is_anchor = fused.anchor_mask.flatten(-3).gather(1, keep_index)  # [B, K]
         tokens = torch.where(is_anchor.unsqueeze(-1), fused_vals.to(tokens.dtype), tokens)
-        assignment = _fusion_assignment(fused, keep.flatten(-3), T, m)
+        ncell = fused.cell_tokens.shape[-2]
+        frame = torch.arange(T, device=x.device).repeat_interleave(m)  # [N]
+        group = (frame * ncell + fused.cell.repeat(T)).expand(Bsz, -1)  # [B, N] cell over video
+        assignment = _merge_assignment(
+            keep.flatten(-3),
+            fused.anchor_mask.flatten(-3),
+            fused.absorbed.flatten(-3),
+            group,
+            T * ncell,
+        )
         absorbed = fused.absorbed.flatten(-3)  # [B, N]
         weights = torch.where(absorbed, fused.weight.flatten(-3), (assignment >= 0).to(score.dtype))
     else:
@@ -273,23 +336,26 @@ def assemble_selection(
     )
 
 
-def _fusion_assignment(fused, keep_flat: torch.Tensor, T: int, m: int) -> torch.Tensor:
-    """Output slot of every input token under grid fusion (-1: dropped).
+def _merge_assignment(
+    keep_flat: torch.Tensor,
+    anchor: torch.Tensor,
+    absorbed: torch.Tensor,
+    group: torch.Tensor,
+    num_groups: int,
+) -> torch.Tensor:
+    """Output slot of every input token when groups are merged into their anchor (-1: dropped).
+
+    Kept tokens own the slot of their position; absorbed tokens take the slot of their group's
+    anchor (one anchor a group).
 
     Shapes:
-        keep_flat: [B, N] bool  ->  [B, N] int64
+        keep_flat, anchor, absorbed: [B, N] bool; group: [B, N] int64 in [0, num_groups)
+        ->  [B, N] int64
     """
     Bsz = keep_flat.shape[0]
     slot = keep_flat.long().cumsum(-1) - 1  # slot of each kept position
-    ncell = fused.cell_tokens.shape[-2]
-    anchor = fused.anchor_mask.flatten(-3)
-    token_cell = (
-        torch.arange(T, device=slot.device)[:, None] * ncell + fused.cell[None, :]
-    ).reshape(-1)
-    index = token_cell.expand(Bsz, -1)  # [B, N] cell of each token, numbered over the video
     anchor_slot = torch.where(anchor, slot, torch.full_like(slot, -1))
-    cell_slot = torch.full((Bsz, T * ncell), -1, dtype=torch.long, device=slot.device)
-    cell_slot = cell_slot.scatter_reduce(1, index, anchor_slot, reduce="amax")  # one anchor a cell
+    group_slot = torch.full((Bsz, num_groups), -1, dtype=torch.long, device=slot.device)
+    group_slot = group_slot.scatter_reduce(1, group, anchor_slot, reduce="amax")
     out = torch.where(keep_flat, slot, torch.full_like(slot, -1))
-    absorbed = fused.absorbed.flatten(-3) & ~keep_flat
-    return torch.where(absorbed, cell_slot.gather(1, index), out)
+    return torch.where(absorbed & ~keep_flat, group_slot.gather(1, group), out)

@@ -54,9 +54,10 @@ class HFVisionEncoder(Encoder):
         try:
             config = transformers.AutoConfig.from_pretrained(model, local_files_only=True)
         except (OSError, ValueError) as err:
+            reason = str(err).strip().rstrip(".")  # transformers' messages end in "."
             raise ValueError(
-                f"cannot load {model!r} offline: {err}. Give a local directory, or download it "
-                "first (e.g. `hf download <id>`); entropy-select never downloads at run time"
+                f"cannot load {model!r} offline: {reason}. Give a local directory, or download "
+                "it first (e.g. `hf download <id>`); entropy-select never downloads at run time"
             ) from None
         if config.model_type not in _SUPPORTED:
             raise ValueError(

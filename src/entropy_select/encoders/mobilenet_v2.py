@@ -165,6 +165,10 @@ class MobileNetV2Encoder(Encoder):
         x = pixels.to(self.device, memory_format=torch.channels_last)
         return self.model.features(x).permute(0, 2, 3, 1)  # [B, H, W, 1280]
 
+    def head(self) -> torch.nn.Linear:
+        """The ImageNet classifier's linear layer (its 1000 rows are the eval's class queries)."""
+        return self.model.classifier[1]
+
     @torch.inference_mode()
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
         """ImageNet logits of pooled tokens (e.g. the mean of the kept tokens of a frame).

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core.causal import combine_scores
+from ..core.causal import normalize_gradient
 from ..core.checks import check_rank, compute_dtype
 from ..core.config import EntropySelectConfig
 from ..core.entropy import (
@@ -35,6 +35,7 @@ from ..core.entropy import (
     check_window_args,
     neighbour_offsets,
 )
+from ..core.select import combine_scores
 
 __all__ = [
     "local_window_entropy_cpu",
@@ -250,5 +251,5 @@ def fused_scores_cpu(
         features, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
     # Ĝ: min-max over the video or each frame (config.minmax_scope), SPEC §2
-    score, gradient = combine_scores(entropy, spatial_gradient_magnitude_cpu(features), config)
-    return score, entropy, gradient
+    gradient = normalize_gradient(spatial_gradient_magnitude_cpu(features), config)
+    return combine_scores(entropy, gradient, config, features), entropy, gradient

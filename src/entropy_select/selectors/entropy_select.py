@@ -14,10 +14,12 @@ from .base import Selector
 __all__ = ["EntropySelect", "PRESETS"]
 
 #: ``paper``: the paper's equations and values as SPEC pins them. ``default``: the library's
-#: default, chosen by the quality benchmark (docs/choosing-the-default.md).
+#: default, chosen on the detail-and-gist benchmark (docs/choosing-the-default.md).
+#: ``balanced``: three quarters of the budget pooled into context summaries.
 PRESETS: dict[str, EntropySelectConfig] = {
     "paper": EntropySelectConfig.paper(),
     "default": EntropySelectConfig(),
+    "balanced": EntropySelectConfig.balanced(),
 }
 
 
@@ -25,7 +27,7 @@ class EntropySelect(Selector):
     """ENTROPY-SELECT (this library's reference; the paper's §3).
 
     Args:
-        preset: ``"default"`` or ``"paper"``.
+        preset: ``"default"``, ``"paper"`` or ``"balanced"``.
         impl: ``"auto"``, ``"reference"`` or ``"triton"`` (see :func:`select_tokens`).
         **options: :class:`EntropySelectConfig` fields overriding the preset.
     """

@@ -6,9 +6,16 @@ safetensors are imported only when used (``pip install 'entropy-select[video]'``
 """
 
 from .features import VideoFeatures, video_features
-from .reader import VideoClip, read_video, sample_indices, sample_video_path
+from .reader import (
+    TruncatedVideoWarning,
+    VideoClip,
+    read_video,
+    sample_indices,
+    sample_video_path,
+)
 
 __all__ = [
+    "TruncatedVideoWarning",
     "VideoClip",
     "VideoFeatures",
     "read_video",

@@ -28,6 +28,7 @@ class VideoFeatures:
     aspect: str
     cached: bool  # True when the features came from the cache (no encoding ran)
     seconds: dict[str, float] = field(default_factory=dict)  # "decode", "encode" wall times
+    cache_file: str | None = None  # the cache entry read or written (None: no cache)
 
 
 def video_features(
@@ -40,6 +41,7 @@ def video_features(
     cache: bool | str | os.PathLike | FeatureCache = True,
     batch_size: int = 8,
     progress: bool = False,
+    strict: bool = False,
 ) -> VideoFeatures:
     """Decode a video, encode its sampled frames, and cache the features on disk.
 
@@ -51,6 +53,7 @@ def video_features(
         cache: True (the default directory), False (no cache), a directory or a FeatureCache.
         batch_size: frames per encoder forward pass.
         progress: show a progress bar while encoding.
+        strict: fail on a video that looks truncated instead of warning (see :func:`read_video`).
 
     Returns:
         :class:`VideoFeatures`; ``cached`` tells whether the encoder was skipped.
@@ -59,7 +62,10 @@ def video_features(
         video [F frames] -> features [F, H, W, D]
     """
     t0 = time.perf_counter()
-    clip = video if isinstance(video, VideoClip) else read_video(video, frames=frames, fps=fps)
+    if isinstance(video, VideoClip):
+        clip = video
+    else:
+        clip = read_video(video, frames=frames, fps=fps, strict=strict)
     t1 = time.perf_counter()
     enc = get_encoder(encoder)
     store = None
@@ -90,4 +96,5 @@ def video_features(
             )
     t2 = time.perf_counter()
     seconds = {"decode": t1 - t0, "encode": t2 - t1}
-    return VideoFeatures(clip, features, enc, aspect, cached, seconds)
+    entry = str(store.path(key)) if store else None
+    return VideoFeatures(clip, features, enc, aspect, cached, seconds, entry)

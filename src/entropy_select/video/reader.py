@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,21 @@ import torch
 
 from ..io import require
 
-__all__ = ["VideoClip", "read_video", "sample_indices", "sample_video_path"]
+__all__ = [
+    "TruncatedVideoWarning",
+    "VideoClip",
+    "read_video",
+    "sample_indices",
+    "sample_video_path",
+]
+
+
+class TruncatedVideoWarning(UserWarning):
+    """Fewer frames, or a shorter duration, decode than the video's container declares.
+
+    The usual cause is a partly written or partly downloaded file. :func:`read_video` samples
+    from the frames that do decode and warns with this class; ``strict=True`` raises instead.
+    """
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,9 @@ class VideoClip:
     path: str
     total_frames: int  # decodable frames in the whole video
     fps: float  # the stream's average frame rate (0.0 when the container does not say)
+    declared_frames: int = 0  # frame count the container states (0: it does not say)
+    declared_seconds: float = 0.0  # duration the container states (0.0: it does not say)
+    truncated: bool = False  # fewer frames / a shorter duration decode than declared
 
     @property
     def num_frames(self) -> int:
@@ -122,29 +140,100 @@ def sample_indices(
     return picked
 
 
+def _mp4_without_index(path: Path) -> bool:
+    """Whether ``path`` starts like an MP4/MOV (an ``ftyp`` box) but has no ``moov`` box (the
+    index): what a partly written or partly downloaded file with its index at the end looks like.
+    """
+    with path.open("rb") as f:
+        head = f.read(8)
+        if len(head) < 8 or head[4:8] != b"ftyp":
+            return False
+        size, offset, end = int.from_bytes(head[:4], "big"), 0, path.stat().st_size
+        while True:  # walk the top-level boxes: 4-byte size, 4-byte type (size 1: 64-bit size)
+            if size == 1:
+                f.seek(offset + 8)
+                size = int.from_bytes(f.read(8), "big")
+            if size < 8 or offset + size > end:
+                return True  # a box runs past the end of the file: cut short
+            offset += size
+            f.seek(offset)
+            head = f.read(8)
+            if len(head) < 8:
+                return True  # every box read, none of them the index
+            if head[4:8] == b"moov":
+                return False
+            size = int.from_bytes(head[:4], "big")
+
+
 def _open(path: Path):
     av = require("av", "video", "decoding videos")
     try:
         container = av.open(str(path))
     except av.FFmpegError as err:
-        raise ValueError(f"cannot read {path} as a video: {err}") from None
+        reason = getattr(err, "strerror", None) or str(err)
+        if _mp4_without_index(path):
+            raise ValueError(
+                f"cannot read {path} as a video: it looks truncated or corrupt (an MP4 whose "
+                f"index, the moov box, is missing: a partly written or partly downloaded file; "
+                f"FFmpeg says: {reason})"
+            ) from None
+        raise ValueError(
+            f"cannot read {path} as a video (FFmpeg says: {reason}); it is not a video file, "
+            "or it looks truncated or corrupt"
+        ) from None
     if not container.streams.video:
         container.close()
         raise ValueError(f"{path} has no video stream")
     return av, container
 
 
-def _count_frames(path: Path) -> tuple[int, float]:
-    """Frames (video packets with data) and average rate, by demuxing without decoding."""
+@dataclass(frozen=True)
+class _Probe:
+    """What demuxing the video stream (without decoding) tells."""
+
+    count: int  # video packets with data = frames
+    fps: float  # average rate, 0.0 when unknown
+    declared_frames: int  # the container's frame count, 0 when it does not state one
+    declared_seconds: float  # the stream's (else the container's) duration, 0.0 when unknown
+
+
+def _probe(path: Path) -> _Probe:
+    """Frames (video packets with data), rate and declared length, by demuxing without decoding."""
     av, container = _open(path)
     with container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
+        declared_frames = int(stream.frames or 0)
+        if stream.duration and stream.time_base:
+            declared_seconds = float(stream.duration * stream.time_base)
+        else:  # mkv/webm state only the container's duration (all streams)
+            declared_seconds = container.duration / 1e6 if container.duration else 0.0
         try:
             count = sum(1 for packet in container.demux(stream) if packet.size > 0)
         except av.FFmpegError as err:
             raise ValueError(f"corrupt video stream in {path}: {err}") from None
-    return count, float(rate) if rate else 0.0
+    return _Probe(count, float(rate) if rate else 0.0, declared_frames, declared_seconds)
+
+
+def _shortfall(probe: _Probe, decoded: int) -> str | None:
+    """How the decodable frames fall short of the declared length, or None when they do not.
+
+    Tolerances keep complete files quiet: 2 frames or 1% of the declared count; for durations
+    (which include other streams when only the container states one) 3 frame periods, 0.5 s or
+    2%, whichever is largest.
+    """
+    declared = probe.declared_frames
+    if declared and decoded < declared - max(2, 0.01 * declared):
+        return f"its container declares {declared} frames but the file holds only {decoded}"
+    if probe.declared_seconds and probe.fps:
+        seconds = decoded / probe.fps
+        tolerance = max(3 / probe.fps, 0.5, 0.02 * probe.declared_seconds)
+        if seconds < probe.declared_seconds - tolerance:
+            return (
+                f"its container declares {probe.declared_seconds:.1f} s but only {decoded} "
+                f"frames ({seconds:.1f} s) are in the file"
+            )
+    return None
 
 
 def _decode(path: Path, wanted: list[int]) -> tuple[list, list[float], int, bool]:
@@ -171,7 +260,11 @@ def _decode(path: Path, wanted: list[int]) -> tuple[list, list[float], int, bool
 
 
 def read_video(
-    path: str | os.PathLike, frames: int | None = 16, fps: float | None = None
+    path: str | os.PathLike,
+    frames: int | None = 16,
+    fps: float | None = None,
+    *,
+    strict: bool = False,
 ) -> VideoClip:
     """Decode ``frames`` uniformly sampled frames (or frames at ``fps``) of a video file.
 
@@ -180,6 +273,14 @@ def read_video(
         frames: frames to sample uniformly (default 16, the paper's setting); with ``fps``, an
             upper bound (None: none).
         fps: if given, sample one frame every ``1/fps`` seconds instead.
+        strict: raise instead of warning when the video looks truncated.
+
+    A video whose decodable frames fall short of the frame count or duration its container
+    declares (a partly written file) looks truncated: frames are sampled from the part that
+    decodes, with a :class:`TruncatedVideoWarning` (``strict=True``: a ``ValueError``). What
+    each container declares: MP4/MOV (index at the front) and AVI state a frame count; MKV and
+    WebM a duration. An MP4 cut before its index (index at the end) cannot be read at all and
+    raises ``ValueError`` ("looks truncated or corrupt") either way.
 
     Returns:
         A :class:`VideoClip` with uint8 RGB frames ``[F, H, W, 3]`` and their timestamps.
@@ -187,7 +288,8 @@ def read_video(
     Raises:
         FileNotFoundError: no such file.
         ValueError: not a video / unreadable, a corrupt stream, a video with no frames, fewer
-        frames than asked (the message says how many it has), bad ``frames``/``fps``.
+        frames than asked (the message says how many it has), bad ``frames``/``fps``; with
+        ``strict``, a video that looks truncated.
         ImportError: PyAV is not installed (``pip install 'entropy-select[video]'``).
     """
     path = Path(path)
@@ -198,11 +300,18 @@ def read_video(
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes)")
     np = require("numpy", "video", "decoding videos")
-    total, native_fps = _count_frames(path)
+    probe = _probe(path)
+    total, native_fps = probe.count, probe.fps
     if total == 0:
         raise ValueError(f"{path} is a zero-length video: its stream holds no frames")
     for _ in range(2):  # a second pass only if the decoder yields fewer frames than packets
-        wanted = sample_indices(total, frames, fps, native_fps)
+        try:
+            wanted = sample_indices(total, frames, fps, native_fps)
+        except ValueError as err:  # e.g. more frames asked than decode: say why there are few
+            short = _shortfall(probe, total)
+            if short is None:
+                raise
+            raise ValueError(f"{err} ({path} looks truncated or corrupt: {short})") from None
         arrays, times, decoded, finished = _decode(path, wanted)
         if finished:
             break
@@ -211,6 +320,14 @@ def read_video(
         total = decoded
     else:  # pragma: no cover - the second pass samples within the frames the first one decoded
         raise ValueError(f"corrupt video stream in {path}: decoding stopped early")
+    short = _shortfall(probe, total)
+    if short is not None:
+        message = f"{path} looks truncated or corrupt: {short}"
+        if strict:
+            raise ValueError(message)
+        warnings.warn(
+            f"{message}; frames are sampled from those {total}", TruncatedVideoWarning, stacklevel=2
+        )
     return VideoClip(
         frames=torch.from_numpy(np.stack(arrays)),
         indices=torch.tensor(wanted, dtype=torch.int64),
@@ -218,4 +335,7 @@ def read_video(
         path=str(path),
         total_frames=total,
         fps=native_fps,
+        declared_frames=probe.declared_frames,
+        declared_seconds=probe.declared_seconds,
+        truncated=short is not None,
     )

@@ -19,7 +19,9 @@ from .overlay import cell_edges, overlay_keep
 __all__ = [
     "choose_frames",
     "compare_figure",
+    "fused_mask",
     "panel_figure",
+    "score_formula",
     "save_figure",
     "strip_figure",
 ]
@@ -69,7 +71,9 @@ def _image_axes(ax, image, title: str | None = None, fontsize: int = 9) -> None:
         ax.set_title(title, fontsize=fontsize)
 
 
-def _outline_kept(ax, keep: torch.Tensor, size: tuple[int, int]) -> None:
+def _outline_kept(
+    ax, keep: torch.Tensor, size: tuple[int, int], colour: str = _KEEP_EDGE, width: float = 0.6
+) -> None:
     """Thin lines where kept tokens meet dropped ones, so the kept area reads at a glance."""
     H, W = keep.shape
     rows, cols = cell_edges(size[0], H).tolist(), cell_edges(size[1], W).tolist()
@@ -92,7 +96,7 @@ def _outline_kept(ax, keep: torch.Tensor, size: tuple[int, int]) -> None:
     if segments:
         from matplotlib.collections import LineCollection
 
-        ax.add_collection(LineCollection(segments, colors=_KEEP_EDGE, linewidths=0.6, alpha=0.9))
+        ax.add_collection(LineCollection(segments, colors=colour, linewidths=width, alpha=0.9))
 
 
 def _overlay_axes(
@@ -125,6 +129,41 @@ def _time_label(t: int, timestamps: torch.Tensor | None, indices: torch.Tensor |
     return " · ".join(parts)
 
 
+_ENTROPY_TERM = {
+    "paper": "Ĥ",
+    "minmax": "mm(Ĥ)",
+    "complement": "(1−Ĥ)",
+    "complement_minmax": "(1−mm(Ĥ))",
+}
+_FUSED_EDGE = "#00e5ff"  # outline of output tokens that are merged cell summaries
+
+
+def score_formula(config) -> str:
+    """The score that actually ran, as text: ``S = 0.5·Ĥ + 0.5·Ĝ`` (terms of weight 0 left out)."""
+    a = float(config.alpha)
+    term = _ENTROPY_TERM.get(config.entropy_mode, config.entropy_mode)
+    if a == 1:
+        return f"S = {term}"
+    if a == 0:
+        return "S = Ĝ"
+    return f"S = {a:g}·{term} + {1 - a:g}·Ĝ"
+
+
+def fused_mask(selection: Selection) -> torch.Tensor | None:
+    """Positions whose output token is a merge of several inputs (None for pure selections).
+
+    Shapes:
+        -> [T, H, W] bool
+    """
+    if selection.assignment is None:
+        return None
+    a = selection.assignment
+    members = torch.bincount(a[a >= 0], minlength=selection.budget)  # [K]
+    flat = torch.zeros(selection.keep_mask.numel(), dtype=torch.bool, device=a.device)
+    flat[selection.keep_index] = members > 1
+    return flat.view_as(selection.keep_mask)
+
+
 def panel_figure(
     frames: torch.Tensor,
     selection: Selection,
@@ -132,12 +171,16 @@ def panel_figure(
     *,
     timestamps: torch.Tensor | None = None,
     title: str | None = None,
+    config=None,
 ):
     """The paper's Fig. 6 for chosen frames: frame, Ĥ, Ĝ, fused score S, kept tokens.
 
     One row per frame; the colour scale of each map column is shared by all rows (the video's
     own range, printed on the colour bar), so rows compare. Selectors without entropy/gradient
-    terms get the frame, score and kept-token columns only.
+    terms get the frame, score and kept-token columns only. With ``config``, column (d) is
+    titled with the score that ran (its formula and α) and a term of weight 0 is greyed out and
+    marked unused. Output tokens that are merged summaries (grid fusion, merging selectors) are
+    outlined in cyan in column (e), apart from the kept tokens (yellow).
 
     Args:
         frames: uint8 frames, the region the token grid covers (``fit_aspect`` of the clip).
@@ -145,6 +188,7 @@ def panel_figure(
         frame_ids: frames to show (default :func:`choose_frames`).
         timestamps: seconds of each frame, for the row labels.
         title: figure title.
+        config: the :class:`~entropy_select.EntropySelectConfig` that made ``selection``.
 
     Returns:
         a ``matplotlib.figure.Figure``.
@@ -157,27 +201,40 @@ def panel_figure(
 
     T, h, w, _ = frames.shape
     frame_ids = list(frame_ids) if frame_ids is not None else choose_frames(selection)
+    alpha = None if config is None else float(config.alpha)
+    unused = {"(b)": alpha == 0, "(c)": alpha == 1}
     columns = [("(a) frame", None, None)]
     if selection.entropy is not None:
         columns.append(("(b) local entropy Ĥ (Eq. 2)", selection.entropy, "magma"))
     if selection.gradient is not None:
         columns.append(("(c) gradient saliency Ĝ (Eq. 3)", selection.gradient, "viridis"))
-    columns.append(("(d) fused score S", selection.scores, "inferno"))
-    columns.append(("(e) kept tokens", None, None))
+    score_name = "(d) fused score S" if config is None else f"(d) {score_formula(config)}"
+    columns.append((score_name, selection.scores, "inferno"))
+    fused = fused_mask(selection)
+    kept_name = "(e) kept tokens" if fused is None else "(e) kept; cyan: merged"
+    columns.append((kept_name, None, None))
     rows, cols = len(frame_ids), len(columns)
     cell_w = 3.0
     cell_h = cell_w * h / w
     fig = Figure(figsize=(cell_w * cols + 0.8, cell_h * rows + 1.5), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     for c, (name, grid, cmap) in enumerate(columns):
-        axes[0, c].set_title(name, fontsize=10, fontweight="bold")
+        off = unused.get(name[:3], False)
+        axes[0, c].set_title(
+            name + ("\nweight 0: not used" if off else ""),
+            fontsize=10,
+            fontweight="bold",
+            color="0.55" if off else "black",
+        )
         if grid is None:
             continue
         lo, hi = float(grid.min()), float(grid.max())
         if hi <= lo:
             hi = lo + 1e-6
         for r, t in enumerate(frame_ids):
-            im = _map_axes(axes[r, c], grid[t].float(), (h, w), lo, hi, cmap)
+            im = _map_axes(axes[r, c], grid[t].float(), (h, w), lo, hi, "Greys" if off else cmap)
+            if off:
+                im.set_alpha(0.35)
         bar = fig.colorbar(im, ax=axes[:, c].tolist(), location="bottom", shrink=0.9, aspect=25)
         bar.ax.tick_params(labelsize=7)
         span = hi - lo
@@ -190,6 +247,8 @@ def panel_figure(
         axes[r, 0].set_ylabel(_time_label(t, timestamps, None), fontsize=9)
         kept = int(selection.frame_budget[t])
         _overlay_axes(axes[r, -1], frames[t], selection.keep_mask[t])
+        if fused is not None and bool(fused[t].any()):
+            _outline_kept(axes[r, -1], fused[t], (h, w), colour=_FUSED_EDGE, width=1.4)
         axes[r, -1].text(
             0.02,
             0.96,
@@ -217,8 +276,11 @@ def strip_figure(
     """The paper's Fig. 5: every sampled frame with its kept tokens, and the per-frame budgets.
 
     Returns:
-        a ``matplotlib.figure.Figure``: a grid of overlays (``columns`` per row) above a bar
-        chart of ``frame_budget`` with the uniform share ``K/T`` dashed.
+        a ``matplotlib.figure.Figure``: a grid of overlays (``columns`` per row) above a chart
+        of ``frame_budget``: one stem per frame from the uniform share ``K/T`` (dashed) to its
+        budget, labelled with the budget. The y-axis spans the budgets (and ``K/T``), not 0 to
+        the maximum, so budgets of 66–79 differ visibly; stems, not bars, because a bar's length
+        would claim a zero baseline the axis no longer shows.
 
     Shapes:
         frames: [T, h, w, 3] uint8; selection fields [T, H, W]
@@ -239,20 +301,45 @@ def strip_figure(
         label = f"#{t}" + (f" · {float(timestamps[t]):.1f}s" if timestamps is not None else "")
         _overlay_axes(ax, frames[t], selection.keep_mask[t], f"{label} · B={budget[t]}", fontsize=9)
     ax = fig.add_subplot(spec[nrows, :])
-    bars = ax.bar(range(T), budget, color=_BAR, width=0.7)
-    ax.bar_label(bars, fontsize=8, padding=1)
-    K = selection.budget
-    ax.axhline(K / T, color="0.35", ls="--", lw=1, label=f"uniform share K/T = {K / T:.1f}")
+    _budget_stems(ax, budget, selection.budget)
     ax.set_xticks(range(T))
     ax.set_xticklabels([f"#{t}" for t in range(T)], fontsize=8)
     ax.set_ylabel("tokens kept", fontsize=9)
-    ax.set_ylim(0, max(budget) * 1.18 + 1)
-    ax.legend(fontsize=8, loc="upper right", frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.set_title("per-frame budget $B_f$ (Eq. 4)", fontsize=10)
-    N = selection.num_tokens
+    zoomed = ax.get_ylim()[0] > 0
+    ax.set_title(
+        "per-frame budget $B_f$ (Eq. 4), drawn from the uniform share $K/T$"
+        + ("; the axis does not start at 0" if zoomed else ""),
+        fontsize=10,
+    )
+    K, N = selection.budget, selection.num_tokens
     fig.suptitle(title or f"kept {K} of {N} tokens ({100 * K / N:.0f}%), {T} frames", fontsize=11)
     return fig
+
+
+def _budget_stems(ax, budget: list[int], K: int) -> None:
+    """Per-frame budgets as stems from the uniform share ``K/T``, on an axis zoomed to them."""
+    T = len(budget)
+    share = K / T
+    colours = [_BAR if b >= share else "#fb5607" for b in budget]
+    ax.vlines(range(T), share, budget, colors=colours, lw=2.5)
+    ax.scatter(range(T), budget, color=colours, s=22, zorder=3)
+    for t, b in enumerate(budget):
+        above = b >= share
+        ax.annotate(
+            str(b),
+            (t, b),
+            xytext=(0, 4 if above else -4),
+            textcoords="offset points",
+            ha="center",
+            va="bottom" if above else "top",
+            fontsize=8,
+        )
+    ax.axhline(share, color="0.35", ls="--", lw=1, label=f"uniform share K/T = {share:.1f}")
+    lo, hi = min(min(budget), share), max(max(budget), share)
+    pad = 0.2 * (hi - lo) + 1.5
+    ax.set_ylim(max(0.0, lo - pad), hi + pad)
+    ax.legend(fontsize=8, loc="upper right", frameon=False)
 
 
 def compare_figure(
@@ -272,8 +359,13 @@ def compare_figure(
         selections: label → single-video Selection (same video, same K).
         frame_ids: frames to show.
         timestamps: seconds per frame, for the column titles.
-        notes: label → extra text under the label (e.g. the time taken).
+        notes: label → extra text under the label (e.g. the median time taken).
         title: figure title.
+
+    Returns:
+        a ``matplotlib.figure.Figure``. Each row's budget bars have their own y-scale (read
+        its tick labels), so a selector that puts many tokens on one frame does not flatten
+        the other rows.
 
     Shapes:
         frames: [T, h, w, 3] uint8; each selection's fields [T, H, W]
@@ -285,7 +377,6 @@ def compare_figure(
     cell_h = cell_w * h / w
     fig = Figure(figsize=(cell_w * cols + 1.2, cell_h * rows + 1.0), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, width_ratios=[1] * (cols - 1) + [1.3])
-    top = max(int(s.frame_budget.max()) for s in selections.values())
     for r, (label, sel) in enumerate(selections.items()):
         for c, t in enumerate(frame_ids):
             head = None
@@ -313,11 +404,13 @@ def compare_figure(
         ax = axes[r, -1]
         colours = ["#ff006e" if t in frame_ids else _BAR for t in range(T)]
         ax.bar(range(T), sel.frame_budget.tolist(), color=colours, width=0.8)
-        ax.set_ylim(0, top * 1.1 + 1)
+        # each row its own scale: one selector's spike (EVS keeps every token of frame 0) must
+        # not flatten the others' bars; the tick labels give each row's values
+        ax.set_ylim(0, int(sel.frame_budget.max()) * 1.1 + 1)
         ax.tick_params(labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
         if r == 0:
-            ax.set_title("tokens per frame", fontsize=9)
+            ax.set_title("tokens per frame\n(each row its own scale)", fontsize=9)
         if r == rows - 1:
             ax.set_xlabel("frame (pink: shown)", fontsize=8)
     any_sel = next(iter(selections.values()))

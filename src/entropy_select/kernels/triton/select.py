@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from ...core.causal import combine_scores
+from ...core.causal import normalize_gradient
 from ...core.config import EntropySelectConfig
-from ...core.select import assemble_selection, gather_tokens, plan_frame_budget
+from ...core.select import assemble_selection, combine_scores, gather_tokens, plan_frame_budget
 from ...core.selection import Selection
 from .frame_select import grid_select_triton
 from .window_entropy import window_entropy_and_gradient_triton
@@ -32,8 +32,8 @@ def fused_scores_triton(
     entropy, grad = window_entropy_and_gradient_triton(
         x, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
-    score, gradient = combine_scores(entropy, grad, config)  # Ĝ: min-max per minmax_scope (§2)
-    return score, entropy, gradient
+    gradient = normalize_gradient(grad, config)  # Ĝ over each video or frame (SPEC §2)
+    return combine_scores(entropy, gradient, config, x), entropy, gradient
 
 
 def select_tokens_triton(
@@ -68,7 +68,8 @@ def select_tokens_triton(
         frame_budget, budget = plan_frame_budget(
             score, config, budget, frame_budget, retention
         )  # [B, T]
-    if config.grid_fusion and budget < score[0].numel():  # SPEC §6 stays on the core's code
+    merges = config.grid_fusion or config.context_share > 0
+    if merges and budget < score[0].numel():  # SPEC §6 (and context) stay on the core's code
         return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)
     # SPEC §5 and §7 in one kernel: grid quotas, per-frame top-B_f, the sorted keep_index.
     with torch.no_grad():
