@@ -102,9 +102,28 @@ def test_online_rule_banks_for_a_salient_frame():
     scores = torch.zeros(1, 10, 4, 4, dtype=torch.float64)
     scores[0, 0] = 0.5  # the first frame sets a high running average
     scores[0, 9] = 0.6
-    b = online_frame_budget(scores, 0.25, cfg)[0]
+    hoard = dataclasses.replace(cfg, bank_rate=0.0)  # spend the bank on salient frames only
+    b = online_frame_budget(scores, 0.25, hoard)[0]
     assert b[1:9].max() < 4 and b[9] > 4  # saved, then spent
     assert int(b.sum()) <= math.ceil(0.25 * 160)
+    # with bank_rate > 0 each frame also spends part of the bank: closer to the rate overall
+    spend = online_frame_budget(scores, 0.25, cfg)[0]
+    assert int(b.sum()) < int(spend.sum()) <= math.ceil(0.25 * 160)
+    assert spend[1:9].tolist() == sorted(spend[1:9].tolist())  # the bank fills, then drains
+
+
+def test_bank_rate_keeps_a_stream_near_its_rate():
+    # A salient first frame sets a high running average; later frames are all below it.
+    g = torch.Generator().manual_seed(0)
+    scores = torch.rand(1, 40, 5, 5, generator=g, dtype=torch.float64) * 0.1
+    scores[0, 0] += 0.5
+    for gamma, low in ((0.0, 0.0), (0.25, 0.9)):
+        cfg = es.EntropySelectConfig(bank_rate=gamma)
+        total = int(online_frame_budget(scores, 0.3, cfg).sum())
+        assert low * 0.3 * 1000 <= total <= math.ceil(0.3 * 1000)
+    assert es.EntropySelectConfig.from_kwargs(bank_rate="0.5").bank_rate == 0.5
+    with pytest.raises(ValueError, match="bank_rate"):
+        es.EntropySelectConfig(bank_rate=1.5)
 
 
 def test_online_rule_without_saliency_spends_the_rate():

@@ -196,16 +196,19 @@ def online_budget_step(
 
     With ``ℓ_s = S̄_s / τ_alloc`` (S̄: :func:`frame_saliency`), ``L_t = logsumexp(ℓ_0 … ℓ_t)``,
     ``w_t = exp(ℓ_t − L_t)`` (frame t's softmax weight among the frames so far), ``N_t = m·(t+1)``,
-    the wish ``d_t = w_t·r·N_t`` (the budget Eq. 4 would give frame t if the video ended with it)
-    and the allowance ``A_t = ceil(r·N_t) − E_{t−1}`` (tokens not yet spent):
+    the wish ``d_t = w_t·r·N_t`` (the budget Eq. 4 would give frame t if the video ended with it),
+    the bank ``s_t = max(0, r·N_{t−1} − E_{t−1} − c_{t−1})`` (tokens earlier frames left unspent)
+    and the allowance ``A_t = ceil(r·N_t) − E_{t−1}``:
 
-        b_t = clamp(floor(c_{t−1} + d_t), lo, min(hi, A_t))
-        c_t = clamp(c_{t−1} + d_t − b_t, 0, 1)
+        b_t = clamp(floor(c_{t−1} + d_t + γ·s_t), lo, min(hi, A_t))
+        c_t = clamp(c_{t−1} + d_t + γ·s_t − b_t, 0, 1)
 
-    (``c``: the fractional part the floor dropped, carried so that rounding loses no tokens).
+    (``c``: the fractional part the floor dropped, carried so that rounding loses no tokens;
+    ``γ = config.bank_rate``: each frame spends that share of the bank, so that a stream whose
+    early frames set a high running average does not end far below its rate).
     Hence ``E_t = E_{t−1} + b_t <= ceil(r·N_t)`` after every frame, and ``b_t >= lo`` because
     ``A_t >= ceil(r·N_t) − ceil(r·N_{t−1}) >= floor(r·m) >= lo``. Tokens a dull frame does not
-    spend stay in the allowance (the bank) for later frames more salient than the running average.
+    spend stay in the bank for later frames, the salient ones first.
 
     Args:
         saliency: ``S̄_t`` of each stream. log_norm: ``L_{t−1}`` (``-inf`` before the first frame).
@@ -224,7 +227,8 @@ def online_budget_step(
     log_norm = torch.logaddexp(log_norm.to(torch.float64), logit)
     weight = torch.exp(logit - log_norm)  # causal softmax weight of frame t
     seen = m * (frame + 1)
-    wish = carry + weight * (retention * seen)  # [B] float64
+    bank = (retention * (seen - m) - emitted - carry).clamp_min(0.0)  # s_t, [B] float64
+    wish = carry + weight * (retention * seen) + config.bank_rate * bank  # [B] float64
     want = torch.floor(wish + 1e-9).to(torch.long)
     cap = (allowance(retention, seen) - emitted).clamp_max(hi)  # >= lo, see docstring
     budget = torch.maximum(want.clamp_max(cap), torch.full_like(want, lo))

@@ -62,6 +62,7 @@ class EntropySelectConfig:
     entropy_mode: str = "complement_minmax"  # 1 − minmax(Ĥ): ours, by measurement (SPEC §1 note)
     minmax_scope: str = "video"  # SPEC §2 (whole video); "frame": causal, ours (streaming)
     frame_budget_rule: str = "softmax"  # Eq. 4 (SPEC §4); "online": causal, ours (streaming)
+    bank_rate: float = 0.25  # γ: share of the banked tokens the online rule adds a frame (ours)
 
     def __post_init__(self) -> None:
         for name in ("spatial_window", "past_window"):
@@ -109,6 +110,7 @@ class EntropySelectConfig:
             raise ValueError(
                 f"entropy_mode must be one of {', '.join(ENTROPY_MODES)}; got {self.entropy_mode!r}"
             )
+        _check_unit_float("bank_rate", self.bank_rate, allow_zero=True)
         if self.minmax_scope not in MINMAX_SCOPES:
             raise ValueError(
                 f"minmax_scope must be one of {', '.join(MINMAX_SCOPES)}; got {self.minmax_scope!r}"
@@ -180,6 +182,7 @@ _FLOAT_FIELDS = {
     "fusion_share",
     "context_share",
     "rarity",
+    "bank_rate",
 }
 
 
