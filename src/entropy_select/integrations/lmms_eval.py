@@ -64,6 +64,7 @@ __all__ = [
     "MODELS",
     "PREFIX",
     "apply_compression",
+    "effective_config",
     "manifests",
     "parse_compression_args",
     "split_model_args",
