@@ -17,9 +17,10 @@
 #
 # Usage: scripts/ci_lmms_eval.sh [pytest args]   (env: LMMS_VENV=<dir> to choose the env,
 #                                                  PYTHON=python3 to build it with)
-# Wall time on this project's 2-core CPU machine (shared, loaded): building the environment from
-# scratch 3 min 01 s (pip's cache warm: ~2.7 GB of wheels); + ~30 s with a cold pip cache
-# (downloads at ~100 MB/s); the tests: see docs/lmms_eval.md ("Testing without a GPU, and CI").
+# Wall time on this project's 2-core CPU machine (shared with other jobs, load average 5-9):
+# building the environment from scratch 268 s (pip's cache warm: ~2.7 GB of wheels; a cold cache
+# adds their download, ~30 s here); the whole script with the environment cached 3 min 37 s
+# (tests/integrations 208 s: 12 lmms-eval processes, two at a time); 5 min 34 s under heavier load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
