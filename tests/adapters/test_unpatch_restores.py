@@ -93,3 +93,19 @@ def test_every_write_goes_through_the_state():
     assert {"forward", "generate", "get_video_features", "rope_deltas"} <= saved
     es.unpatch(model)
     assert "rope_deltas" not in model.model.__dict__
+
+
+def test_each_model_file_fills_the_contract():
+    import dataclasses
+    import importlib
+
+    from entropy_select.adapters import AdapterSpec, spec_for
+
+    for name in es.adapters.supported():
+        spec = spec_for(name)
+        assert isinstance(spec, AdapterSpec) and spec.model_type == name
+        assert importlib.import_module(f"entropy_select.adapters.{name}").SPEC is spec
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            spec.hook = "forward"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="supported: internvl, llava_onevision"):
+        spec_for("llama")

@@ -34,6 +34,10 @@ HOOK = "get_image_features"
 #: the extra keyword the patched forward/generate accept (popped before the real call)
 RANGES_KWARG = "video_frame_ranges"
 
+# ---- transformers version differences (5.x) ---------------------------------------------------
+# None so far: get_image_features(pixel_values=..., return_dict=True) and its [R, m, D]
+# pooler_output are the same in every tested release.
+
 
 def video_frame_ranges_for(frames_per_item: Sequence[tuple[str, int]]) -> list[tuple[int, int]]:
     """Row ranges of the videos in a merged ``pixel_values``, from the prompt's visual items.
