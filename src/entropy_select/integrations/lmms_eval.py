@@ -453,7 +453,7 @@ def _record_prefill_usage(model: Any) -> None:
         )
         return output
 
-    _patching._set_instance_attr(state, model, "generate", generate)
+    state.set_attr(model, "generate", generate)
 
 
 # --------------------------------------------------------------------------------------------
