@@ -145,7 +145,7 @@ def measure(model, kwargs: dict, retention, repeats: int, sync, device) -> dict:
     vision, selector = _Timer(sync), _Timer(sync)
     if retention is not None:
         state = model.__dict__[STATE_ATTR]
-        hook = state.adapter.HOOK
+        hook = state.adapter.hook
         state.originals[hook] = vision.wrap(state.originals[hook])
         state.selector = selector.wrap(state.selector)
     gen = dict(do_sample=False, use_cache=True)

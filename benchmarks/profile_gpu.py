@@ -1,6 +1,9 @@
 """Where the Triton path spends its time: kernel variants and a per-op profile (GPU only).
 
 PYTHONPATH=src python benchmarks/profile_gpu.py --out DIR   # writes gpu_profile.json
+
+The "gram" and "dots" variants live in ``window_variants.py`` beside this script (the library
+keeps only the "band" kernel it runs).
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_gpu import make_inputs, time_events  # noqa: E402
+from window_variants import window_entropy_and_gradient_variant  # noqa: E402
 
 import entropy_select as es  # noqa: E402
-from entropy_select.kernels.triton import window_entropy_and_gradient_triton  # noqa: E402
 
 VARIANTS = [("gram", 32, None), ("gram", 64, None), ("gram", 128, None), ("gram", 64, 1),
             ("dots", 128, None)]  # fmt: skip
@@ -33,7 +36,7 @@ def main() -> int:
         nbytes = xs[0].numel() * 2
         for variant, bd, splits in VARIANTS:
             fn = lambda x, variant=variant, bd=bd, splits=splits: (  # noqa: E731
-                window_entropy_and_gradient_triton(x, variant=variant, block_d=bd, splits=splits)
+                window_entropy_and_gradient_variant(x, variant=variant, block_d=bd, splits=splits)
             )
             try:
                 us = statistics.median(time_events(fn, xs, reps=20))

@@ -5,7 +5,8 @@ PYTHONPATH=src python benchmarks/profile_window.py --out DIR   # writes gpu_wind
 Round 3 of issue 3 (benchmarks/NOTES_gpu.md): the "band" kernel (raster-order token tiles against
 contiguous neighbour bands) against main's "gram" kernel, with its tuning knobs, in one process.
 Parity first (every variant against the float64 reference on small odd shapes, and against "gram"
-on the benchmark shapes); a variant that fails is reported and not timed.
+on the benchmark shapes); a variant that fails is reported and not timed. The "gram" and "dots"
+kernels live in ``window_variants.py`` beside this script; the library keeps "band".
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_gpu import copy_bandwidth, make_inputs, time_events  # noqa: E402
+from window_variants import window_entropy_and_gradient_variant  # noqa: E402
 
 from entropy_select.core.entropy import local_window_entropy  # noqa: E402
 from entropy_select.core.gradient import spatial_gradient_magnitude  # noqa: E402
-from entropy_select.kernels.triton import window_entropy_and_gradient_triton  # noqa: E402
 
 VARIANTS = {  # name -> launcher options
     "gram (main)": {"variant": "gram"},
@@ -55,7 +56,7 @@ def parity(opts: dict) -> float:
     for shape, dtype in [((1, 7, 13, 27, 40), torch.bfloat16), ((2, 3, 2, 3, 129), torch.float16),
                          ((1, 4, 14, 14, 200), torch.float32)]:  # fmt: skip
         x = torch.randn(*shape, device="cuda").to(dtype)
-        ent, grad = window_entropy_and_gradient_triton(x, **opts)
+        ent, grad = window_entropy_and_gradient_variant(x, **opts)
         for out, ref in ((ent, local_window_entropy), (grad, spatial_gradient_magnitude)):
             anchor = ref(x.double())
             scale = max(1.0, anchor.abs().max().item())
@@ -86,16 +87,16 @@ def main() -> int:
     for T, H, W, D in SHAPES:
         xs = make_inputs(T, H, W, D, torch.bfloat16)
         nbytes = xs[0].numel() * 2
-        ref_ent, ref_grad = window_entropy_and_gradient_triton(xs[0], variant="gram")
+        ref_ent, ref_grad = window_entropy_and_gradient_variant(xs[0], variant="gram")
         for name, opts in VARIANTS.items():
             if name in bad:
                 continue
             row = {"T": T, "D": D, "variant": name}
             try:
-                ent, grad = window_entropy_and_gradient_triton(xs[0], **opts)
+                ent, grad = window_entropy_and_gradient_variant(xs[0], **opts)
                 gdiff = ((grad - ref_grad) / ref_grad.max()).abs().max().item()
                 row["max_diff_vs_gram"] = max((ent - ref_ent).abs().max().item(), gdiff)
-                fn = lambda x, o=opts: window_entropy_and_gradient_triton(x, **o)  # noqa: E731
+                fn = lambda x, o=opts: window_entropy_and_gradient_variant(x, **o)  # noqa: E731
                 us = statistics.median(time_events(fn, xs, reps=args.reps))
                 row.update(median_us=us, frac_copy_bw=nbytes / (us * 1e-6) / bw)
             except Exception as exc:  # noqa: BLE001

@@ -20,17 +20,31 @@ __all__ = [
     "patch",
     "unpatch",
     "compressed",
+    "adapters",
+    "selectors",
     "__version__",
 ]
 
-#: names served lazily from a submodule, so ``import entropy_select`` stays torch-only
-_LAZY = {"patch": "adapters", "unpatch": "adapters", "compressed": "adapters", "adapters": None}
+#: names served lazily, ``name -> (submodule, attribute or None for the submodule itself)``, so
+#: that ``import entropy_select`` stays light and torch-only
+_LAZY = {
+    "patch": ("adapters", "patch"),
+    "unpatch": ("adapters", "unpatch"),
+    "compressed": ("adapters", "compressed"),
+    "adapters": ("adapters", None),
+    "selectors": ("selectors", None),
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        module = importlib.import_module(".adapters", __name__)
-        return module if _LAZY[name] is None else getattr(module, name)
+        submodule, attribute = _LAZY[name]
+        module = importlib.import_module(f".{submodule}", __name__)
+        return module if attribute is None else getattr(module, attribute)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,15 +1,15 @@
 """The lmms-eval plugin against the real lmms-eval package (0.7.3).
 
 Skipped where lmms-eval is absent (the default CI install: lmms-eval requires torchvision, which
-would pull a CUDA torch). ``scripts/ci_lmms_eval.sh`` builds a separate environment with a CPU
-torch, lmms-eval installed ``--no-deps`` and only its import-time dependencies, and runs this file.
+does not import beside the CPU-only torch). ``scripts/ci_lmms_eval.sh`` builds a separate
+environment (the registry's torch + torchvision, the ``lmms`` extra) and runs this file and
+``test_lmms_eval_cli.py``, which goes through lmms-eval's command line with real processors.
 
 What is real here: lmms-eval's registry and entry-point loading, its argument parser, its model
 classes and their ``from_pretrained`` calls on tiny random checkpoints saved to disk. What is not:
-``AutoProcessor`` inside lmms-eval's model modules is replaced by a tokenizer-only stand-in,
-because transformers' video processors need torchvision (the processors are not what the plugin
-touches). ``entropy_select.patch`` is the real one when ``entropy_select.adapters`` exists; before
-that package is merged, a recording stand-in checks the call.
+``AutoProcessor`` inside lmms-eval's model modules is replaced by a tokenizer-only stand-in that
+records the call (the processors are not what construction checks; the CLI test uses the real
+ones). ``entropy_select.patch`` is the real one when ``entropy_select.adapters`` exists.
 """
 
 from __future__ import annotations

@@ -46,14 +46,14 @@ def _errors(x: torch.Tensor, kernel_out, ref_fn):
 @pytest.mark.cuda
 @pytest.mark.parametrize("shape", ODD_SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("variant", ["band", "band_m64", "gram"])
-def test_window_entropy_and_gradient_match_float64(shape, dtype, variant):
+@pytest.mark.parametrize("tuning", ["band", "band_m64"])
+def test_window_entropy_and_gradient_match_float64(shape, dtype, tuning):
     from entropy_select.kernels.triton import window_entropy_and_gradient_triton
 
     g = torch.Generator(device="cuda").manual_seed(hash((shape, str(dtype))) % 2**31)
     x = torch.randn(*shape, device="cuda", generator=g).to(dtype)
-    opts = {"variant": "band", "block_m": 64, "num_warps": 8} if variant == "band_m64" else {}
-    ent, grad = window_entropy_and_gradient_triton(x, **dict({"variant": variant}, **opts))
+    opts = {"block_m": 64, "num_warps": 8} if tuning == "band_m64" else {}
+    ent, grad = window_entropy_and_gradient_triton(x, **opts)
     err, ref_err = _errors(x, ent, local_window_entropy)
     assert err <= ref_err + 2e-6, (err, ref_err)
     err, ref_err = _errors(x, grad, spatial_gradient_magnitude)
@@ -76,9 +76,8 @@ def test_non_contiguous_and_windows():
         out = local_window_entropy_triton(x, k, kt, kp, tau)
         ref = local_window_entropy(x.double(), k, kt, kp, tau)
         assert (out.double() - ref).abs().max().item() < 1e-5
-        for variant in ("band", "gram"):  # the launcher's variants, non-contiguous input
-            out = window_entropy_and_gradient_triton(x, k, kt, kp, tau, variant=variant)[0]
-            assert (out.double() - ref).abs().max().item() < 1e-5, variant
+        out = window_entropy_and_gradient_triton(x, k, kt, kp, tau)[0]  # the fused launcher
+        assert (out.double() - ref).abs().max().item() < 1e-5
 
 
 @cuda
@@ -163,10 +162,9 @@ _INTERP_SCRIPT = textwrap.dedent(
     ent, grad = window_entropy_and_gradient_triton(x)
     assert (ent.double() - local_window_entropy(x.double())).abs().max() < 1e-5
     assert (grad.double() - spatial_gradient_magnitude(x.double())).abs().max() < 1e-5
-    cases = [("gram", None, (5, 3, 3)), ("band", 16, (7, 4, 5)), ("band", 16, (1, 1, 1))]
-    for variant, bm, win in cases:
+    for bm, win in [(None, (5, 3, 3)), (16, (7, 4, 5)), (16, (1, 1, 1))]:
         x = torch.randn(2, 3, 3, 4, 20)[..., ::2]  # tiles that span rows, frames and videos
-        ent, grad = window_entropy_and_gradient_triton(x, *win, variant=variant, block_m=bm)
+        ent, grad = window_entropy_and_gradient_triton(x, *win, block_m=bm)
         assert (ent.double() - local_window_entropy(x.double(), *win)).abs().max() < 1e-5
         assert (grad.double() - spatial_gradient_magnitude(x.double())).abs().max() < 1e-5
     y = torch.randn(2, 2, 2, 3, 6, dtype=torch.bfloat16)

@@ -199,3 +199,13 @@ def test_grid_fusion_leftover_slots_are_not_also_in_a_cell_mean():
         w = sel.weights[members].double()
         expected = (flat[members].double() * w[:, None]).sum(0) / w.sum()
         torch.testing.assert_close(sel.tokens[s].double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_options_name_the_key_and_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown option\(s\) for selector 'tome': bad; valid"):
+        selectors.get("tome", bad=1)
+    with pytest.raises(ValueError, match="valid options are: seed"):
+        selectors.get("random", sede=1)
+    with pytest.raises(ValueError, match="unknown EntropySelectConfig key"):
+        selectors.get("entropy_select", taus=0.1)  # its config lists its own keys
+    assert selectors.options_of(type(selectors.get("random"))) == ["seed"]

@@ -8,9 +8,11 @@
         model(**inputs)
 
 One file per Hugging Face ``config.model_type`` (``llava_onevision``, ``qwen2_5_vl``,
-``qwen3_vl``, ``internvl``). The patch touches the model INSTANCE only (see ``_patching``); the
-selection happens where the paper puts it (§3, after the vision encoder and projector, before the
-language model), on each video's post-projector token grid; images pass through untouched.
+``qwen3_vl``, ``internvl``), each filling one :class:`AdapterSpec` (``_contract``) with what is
+specific to its model; one shared pipeline (``_prepare``) runs them all. The patch touches the
+model INSTANCE only (see ``_patching``); the selection happens where the paper puts it (§3,
+after the vision encoder and projector, before the language model), on each video's
+post-projector token grid; images pass through untouched.
 
 Importing this package needs torch only; ``transformers`` is checked when a model is patched.
 """
@@ -25,11 +27,21 @@ from typing import Any
 import torch
 
 from .. import selectors
+from ._contract import AdapterSpec
 from ._patching import STATE_ATTR, AdapterState, install, remove
 
-__all__ = ["patch", "unpatch", "compressed", "supported", "is_patched", "TESTED_TRANSFORMERS"]
+__all__ = [
+    "patch",
+    "unpatch",
+    "compressed",
+    "supported",
+    "is_patched",
+    "spec_for",
+    "AdapterSpec",
+    "TESTED_TRANSFORMERS",
+]
 
-#: model_type -> adapter module (imported on first use)
+#: model_type -> adapter module, whose ``SPEC`` is its AdapterSpec (imported on first use)
 _ADAPTERS: dict[str, str] = {
     "llava_onevision": "entropy_select.adapters.llava_onevision",
     "qwen2_5_vl": "entropy_select.adapters.qwen2_5_vl",
@@ -59,6 +71,20 @@ def supported() -> dict[str, dict[str, Any]]:
         name: {"transformers": ">=5,<6", "tested": TESTED_TRANSFORMERS, "notes": notes[name]}
         for name in _ADAPTERS
     }
+
+
+def spec_for(model_type: str) -> AdapterSpec:
+    """The :class:`AdapterSpec` of a supported ``model_type`` (imports its model file).
+
+    Raises:
+        ValueError: an unsupported model type; the message lists the supported ones.
+    """
+    if model_type not in _ADAPTERS:
+        raise ValueError(
+            f"no ENTROPY-SELECT adapter for model_type {model_type!r}; "
+            f"supported: {', '.join(sorted(_ADAPTERS))}"
+        )
+    return importlib.import_module(_ADAPTERS[model_type]).SPEC
 
 
 def _check_transformers() -> str:
@@ -130,7 +156,7 @@ def patch(
     ):
         raise ValueError(f"budget must be a positive int (tokens per video), got {budget!r}")
     _check_transformers()
-    adapter = importlib.import_module(_ADAPTERS[model_type])
+    adapter = spec_for(model_type)
     adapter.check_model(model)
     state = AdapterState(
         adapter=adapter,

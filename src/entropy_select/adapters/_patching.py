@@ -4,8 +4,9 @@ What a patch does to a model instance (never to its class or module):
 
 * ``model.forward`` and ``model.generate`` become bound wrappers that, when the call carries a
   video, run the vision encoder once, select ``K`` of its ``N`` tokens per video with the chosen
-  selector, and shorten the prompt (ids, masks, positions, labels) with
-  :mod:`._sequence` before handing it to the original method;
+  selector, and shorten the prompt (ids, masks, positions, labels) through the shared
+  pipeline (:mod:`._prepare`, driven by the model's :class:`AdapterSpec`) before handing it to
+  the original method;
 * one inner feature method (``get_video_features``, or ``get_image_features`` for InternVL)
   becomes a hook that serves the already-compressed features to the model's own forward, so the
   model's own placeholder check, ``masked_scatter`` and DeepStack code run unchanged.
@@ -18,7 +19,6 @@ accelerate's hooks install).
 from __future__ import annotations
 
 import functools
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +26,9 @@ from typing import Any
 import torch
 
 from ..core.checks import resolve_budget
-from ..core.selection import Selection
 from ..selectors.base import Selector
+from ._contract import AdapterSpec
+from ._prepare import prepare, select_videos
 from ._sequence import restore_prompt
 
 __all__ = ["AdapterState", "STATE_ATTR", "install", "remove", "select_videos"]
@@ -42,7 +43,7 @@ class AdapterState:
     """Everything a patch needs and everything it must undo.
 
     Attributes:
-        adapter: the model-type module (``adapters.llava_onevision``, ...).
+        adapter: the model type's :class:`AdapterSpec` (``adapters.llava_onevision.SPEC``, ...).
         selector: the selector instance; ``selector_name`` and ``selector_options`` describe it.
         retention / budget: exactly one is set; the budget is per video.
         saved: ``(object, attribute) -> previous instance attribute or _MISSING``, for unpatch.
@@ -51,7 +52,7 @@ class AdapterState:
         last: what the last compressed call did (``keep`` [B, L] bool, ``selections``, lengths).
     """
 
-    adapter: types.ModuleType
+    adapter: AdapterSpec
     selector: Selector
     selector_name: str
     selector_options: dict[str, Any]
@@ -66,27 +67,31 @@ class AdapterState:
         """K for a video of ``num_tokens`` visual tokens."""
         return resolve_budget(num_tokens, self.retention, self.budget)
 
+    def set_attr(self, obj: Any, name: str, value: Any) -> None:
+        """Set ``obj.name`` on the instance, remembering what the instance had before.
 
-def _set_instance_attr(state: AdapterState, obj: Any, name: str, value: Any) -> None:
-    """Set ``obj.name`` on the instance, remembering what the instance had before."""
-    key = (id(obj), name)
-    if key not in state.saved:
-        state.saved[key] = (obj, name, obj.__dict__.get(name, _MISSING))
-    obj.__dict__[name] = value  # an instance attribute shadows the class method
+        Every write a patch makes to the model or its submodules goes through here (the
+        wrappers, the hook, Qwen's ``rope_deltas``), so :func:`remove` can put back exactly
+        what was there, or delete what was not.
+        """
+        key = (id(obj), name)
+        if key not in self.saved:
+            self.saved[key] = (obj, name, obj.__dict__.get(name, _MISSING))
+        obj.__dict__[name] = value  # an instance attribute shadows the class method
 
 
 def install(model: torch.nn.Module, state: AdapterState) -> None:
     """Wrap ``forward``/``generate`` and hook the adapter's feature method on the instance."""
     inner = state.adapter.inner_model(model)
-    hook_name = state.adapter.HOOK
+    hook_name = state.adapter.hook
     state.originals = {
         "forward": model.forward,
         "generate": model.generate,
         hook_name: getattr(inner, hook_name),
     }
     for name, wrapper in (("forward", _patched_forward), ("generate", _patched_generate)):
-        _set_instance_attr(state, model, name, _bind(wrapper, model, state.originals[name]))
-    _set_instance_attr(state, inner, hook_name, _make_hook(state, hook_name))
+        state.set_attr(model, name, _bind(wrapper, model, state.originals[name]))
+    state.set_attr(inner, hook_name, _make_hook(state, hook_name))
     model.__dict__[STATE_ATTR] = state
 
 
@@ -146,7 +151,7 @@ def _patched_forward(self: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         kwargs["input_ids"] = args[0]
     if state.pending:  # inside a compressed generate: inputs are already short
         return state.originals["forward"](**kwargs)
-    new_kwargs = state.adapter.prepare(self, state, kwargs, generate=False)
+    new_kwargs = prepare(self, state, kwargs, generate=False)
     try:
         return state.originals["forward"](**new_kwargs)
     finally:
@@ -160,7 +165,7 @@ def _patched_generate(
     if inputs is not None:
         kwargs["input_ids"] = inputs
     prompt = kwargs.get("input_ids")
-    new_kwargs = state.adapter.prepare(self, state, kwargs, generate=True)
+    new_kwargs = prepare(self, state, kwargs, generate=True)
     if new_kwargs is kwargs:  # no video: nothing to compress
         return state.originals["generate"](**kwargs)
     try:
@@ -168,35 +173,3 @@ def _patched_generate(
     finally:
         state.pending.clear()
     return restore_prompt(output, prompt, new_kwargs["input_ids"].shape[1])
-
-
-def select_videos(state: AdapterState, grids: list[torch.Tensor]) -> list[Selection]:
-    """Run the selector on each video's token grid, batching equal shapes into one call.
-
-    Args:
-        state: the patch state (selector and budget).
-        grids: one ``[T, H, W, D]`` token grid per video, in prompt order.
-
-    Returns:
-        One unbatched :class:`Selection` per video, in the same order.
-
-    Shapes:
-        grids[v]: [T_v, H_v, W_v, D] -> Selection with keep_index [K_v], tokens [K_v, D]
-    """
-    out: list[Selection | None] = [None] * len(grids)
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for v, g in enumerate(grids):
-        groups.setdefault(tuple(g.shape), []).append(v)
-    for shape, members in groups.items():
-        T, H, W, _ = shape
-        K = state.budget_for(T * H * W)
-        batch = torch.stack([grids[v] for v in members])  # [b, T, H, W, D]
-        selection = state.selector(batch, budget=K)
-        for i, v in enumerate(members):
-            out[v] = _index_batch(selection, i)
-    return out  # type: ignore[return-value]
-
-
-def _index_batch(selection: Selection, i: int) -> Selection:
-    fields = {name: getattr(selection, name) for name in selection.__dataclass_fields__}
-    return Selection(**{k: (v[i] if isinstance(v, torch.Tensor) else v) for k, v in fields.items()})

@@ -18,15 +18,15 @@ the selector prunes to K; every other row (images) passes through untouched, and
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from ._patching import AdapterState, select_videos
-from ._sequence import expand_placeholder_keep, shorten
+from ..core.selection import Selection
+from ._contract import AdapterSpec, Features
 
-__all__ = ["MODEL_TYPE", "HOOK", "video_frame_ranges_for", "prepare"]
+__all__ = ["MODEL_TYPE", "HOOK", "SPEC", "video_frame_ranges_for"]
 
 MODEL_TYPE = "internvl"
 #: the inner-model method that serves the compressed features (video frames are images here)
@@ -34,16 +34,9 @@ HOOK = "get_image_features"
 #: the extra keyword the patched forward/generate accept (popped before the real call)
 RANGES_KWARG = "video_frame_ranges"
 
-
-def inner_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The ``InternVLModel`` inside ``InternVLForConditionalGeneration`` (or the model itself)."""
-    return getattr(model, "model", model)
-
-
-def check_model(model: torch.nn.Module) -> None:
-    """Raise if the instance lacks the seams this adapter uses."""
-    if not callable(getattr(inner_model(model), HOOK, None)):
-        raise ValueError(f"{type(model).__name__} has no {HOOK}(); not an InternVL model")
+# ---- transformers version differences (5.x) ---------------------------------------------------
+# None so far: get_image_features(pixel_values=..., return_dict=True) and its [R, m, D]
+# pooler_output are the same in every tested release.
 
 
 def video_frame_ranges_for(frames_per_item: Sequence[tuple[str, int]]) -> list[tuple[int, int]]:
@@ -65,28 +58,20 @@ def video_frame_ranges_for(frames_per_item: Sequence[tuple[str, int]]) -> list[t
     return ranges
 
 
-def prepare(
-    model: torch.nn.Module, state: AdapterState, kwargs: dict[str, Any], generate: bool
-) -> dict[str, Any]:
-    """Select each video's tokens among its frames' tokens and shorten the prompt.
+# ---- the model-specific parts of the shared pipeline: frame ranges -----------------------------
 
-    Returns ``kwargs`` without ``video_frame_ranges`` (untouched otherwise) when no range is given.
+
+def _extract(model: torch.nn.Module, original: Callable, kwargs: dict[str, Any]) -> Features | None:
+    """The model's own image path on every row of ``pixel_values``; the videos' rows as grids.
 
     Shapes:
         pixel_values: [R, C, S, S]; features [R, m, D] with m = g·g per row
-        video v = rows [s_v, e_v): grid [e_v - s_v, g, g, D] -> K_v tokens
-        input_ids, attention_mask, labels: [B, L] -> [B, L']
+        video v = rows [s_v, e_v): grid [e_v - s_v, g, g, D]
     """
-    ranges = kwargs.get(RANGES_KWARG)
-    new_kwargs = {k: v for k, v in kwargs.items() if k != RANGES_KWARG}
     pixels = kwargs.get("pixel_values")
-    if not ranges or pixels is None:
-        return new_kwargs if RANGES_KWARG in kwargs else kwargs
-    input_ids = kwargs.get("input_ids")
-    if input_ids is None:
-        raise ValueError("a patched InternVL needs input_ids (to find the image placeholders)")
-    config = model.config
-    ranges = sorted((int(s), int(e)) for s, e in ranges)
+    if pixels is None:
+        return None
+    ranges = sorted((int(s), int(e)) for s, e in kwargs[RANGES_KWARG])
     rows = pixels.shape[0]
     for (s, e), nxt in zip(ranges, ranges[1:] + [(rows, rows)], strict=True):
         if not (0 <= s < e <= nxt[0] <= rows):
@@ -98,45 +83,47 @@ def prepare(
         for k in ("vision_feature_layer", "vision_feature_select_strategy")
         if kwargs.get(k) is not None
     }
-    output = state.originals[HOOK](pixel_values=pixels, return_dict=True, **feature_kwargs)
+    output = original(pixel_values=pixels, return_dict=True, **feature_kwargs)
     features = output.pooler_output  # [R, m, D]
     m, D = features.shape[1], features.shape[2]
     g = math.isqrt(m)
     if g * g != m:
         raise ValueError(f"InternVL frames give {m} tokens, not a square grid")
-    selections = select_videos(state, [features[s:e].reshape(e - s, g, g, D) for s, e in ranges])
+    grids = [features[s:e].reshape(e - s, g, g, D) for s, e in ranges]  # [F_v, g, g, D]
+    return Features(output, grids, {"ranges": ranges})
 
-    # Rebuild the flat feature list in row order: untouched rows, then each video's K tokens.
-    keep_rows = torch.ones(rows, m, dtype=torch.bool, device=features.device)  # [R, m]
+
+def _write_back(features: Features, selections: list[Selection], count: int) -> torch.Tensor:
+    """The flat feature list in row order: untouched rows, then each video's K tokens.
+
+    Every row outside the ranges (images) keeps all its tokens.
+
+    Shapes:
+        pooler_output: [R, m, D] -> [1, P', D]; returns keep_visual [R·m]
+    """
+    output = features.output
+    flat = output.pooler_output  # [R, m, D]
+    rows, m, D = flat.shape
+    keep_rows = torch.ones(rows, m, dtype=torch.bool, device=flat.device)  # [R, m]
     pieces, row = [], 0
-    for (s, e), sel in zip(ranges, selections, strict=True):
-        pieces.append(features[row:s].reshape(-1, D))
-        pieces.append(sel.tokens.to(features.dtype))
+    for (s, e), sel in zip(features.context["ranges"], selections, strict=True):
+        pieces.append(flat[row:s].reshape(-1, D))
+        pieces.append(sel.tokens.to(flat.dtype))
         keep_rows[s:e] = sel.keep_mask.reshape(e - s, m)
         row = e
-    pieces.append(features[row:].reshape(-1, D))
+    pieces.append(flat[row:].reshape(-1, D))
     output.pooler_output = torch.cat(pieces).unsqueeze(0)  # [1, P', D]
+    return keep_rows.flatten()
 
-    placeholder = input_ids == config.image_token_id  # [B, L]
-    keep = expand_placeholder_keep(placeholder, keep_rows.flatten())
-    pad = getattr(config.text_config, "pad_token_id", None)
-    short, new_mask = shorten(
-        keep,
-        {
-            "input_ids": (input_ids, 0 if pad is None else int(pad)),
-            "labels": (kwargs.get("labels"), -100),
-            "position_ids": (kwargs.get("position_ids"), 0),
-        },
-        kwargs.get("attention_mask"),
-    )
-    new_kwargs.update(short)
-    if new_mask is not None:
-        new_kwargs["attention_mask"] = new_mask
-    state.pending[HOOK] = output
-    state.last = {
-        "keep": keep,
-        "selections": selections,
-        "prompt_length": input_ids.shape[1],
-        "short_length": short["input_ids"].shape[1],
-    }
-    return new_kwargs
+
+#: InternVL's part of the adapter contract (1-D RoPE: the shared shortening)
+SPEC = AdapterSpec(
+    model_type=MODEL_TYPE,
+    family="InternVL",
+    hook=HOOK,
+    placeholder="image_token_id",
+    video_input=RANGES_KWARG,
+    extra_kwargs=(RANGES_KWARG,),
+    extract=_extract,
+    write_back=_write_back,
+)

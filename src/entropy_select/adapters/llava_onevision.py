@@ -18,31 +18,39 @@ projected tokens), keeps the newline, and the prompt's placeholder run shrinks f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from ._patching import AdapterState, select_videos
-from ._sequence import expand_placeholder_keep, shorten
+from ..core.selection import Selection
+from ._contract import AdapterSpec, Features
 
-__all__ = ["MODEL_TYPE", "HOOK", "placeholder_count", "grid_size", "prepare"]
+__all__ = ["MODEL_TYPE", "HOOK", "SPEC", "placeholder_count", "grid_size"]
 
 MODEL_TYPE = "llava_onevision"
 #: the inner-model method that serves the compressed features to the model's own forward
 HOOK = "get_video_features"
 
-
-def inner_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The ``LlavaOnevisionModel`` inside ``...ForConditionalGeneration`` (or the model itself)."""
-    return getattr(model, "model", model)
+# ---- transformers version differences (5.x) ---------------------------------------------------
 
 
-def check_model(model: torch.nn.Module) -> None:
-    """Raise if the instance lacks the seams this adapter uses."""
-    inner = inner_model(model)
-    for name in (HOOK, "get_placeholder_mask"):
-        if not callable(getattr(inner, name, None)):
-            raise ValueError(f"{type(model).__name__} has no {name}(); not a LLaVA-OneVision model")
+def _split_newline(features: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(grid tokens, newline)`` of ``get_video_features``' pooled output.
+
+    transformers >= 5.2x appends the ``image_newline`` inside ``get_video_features``
+    (``n + 1`` tokens per video); 5.17 appends it later, in the model's forward (``n``). Either
+    way the newline stays where it was and only the ``n`` grid tokens are selected.
+
+    Shapes:
+        features: [B_v, n (+ 1), D] -> ([B_v, n, D], [B_v, 0 or 1, D])
+    """
+    if features.shape[1] not in (n, n + 1):
+        raise ValueError(f"unexpected LLaVA-OneVision video features {tuple(features.shape)}")
+    return features[:, :n], features[:, n:]
+
+
+# ---- the model-specific parts of the shared pipeline -------------------------------------------
 
 
 def grid_size(config: Any) -> tuple[int, int]:
@@ -76,91 +84,63 @@ def placeholder_count(
     return resolve_budget(n, retention, budget) + 1
 
 
-def prepare(
-    model: torch.nn.Module, state: AdapterState, kwargs: dict[str, Any], generate: bool
-) -> dict[str, Any]:
-    """Select each video's tokens and shorten the prompt; returns the kwargs for the real call.
-
-    Returns ``kwargs`` itself (untouched) when the call carries no video.
+def _extract(model: torch.nn.Module, original: Callable, kwargs: dict[str, Any]) -> Features:
+    """The model's own video path (vision tower, projector, pooling, newline), as grids.
 
     Shapes:
-        pixel_values_videos: [B_v, F, C, S, S]; features [B_v, F·h·w + 1, D] -> [B_v, K + 1, D]
-        input_ids: [B, L] -> [B, L'] with L' = L - (N - K) per video row (re-padded if ragged)
+        pixel_values_videos: [B_v, F, C, S, S]; features [B_v, F·h·w (+ 1), D]
+        -> grids [F, h, w, D] per video
     """
-    pixels = kwargs.get("pixel_values_videos")
-    if pixels is None:
-        return kwargs
-    input_ids = kwargs.get("input_ids")
-    if input_ids is None:
-        raise ValueError(
-            "a patched LLaVA-OneVision needs input_ids (to find the video placeholders)"
-        )
-    config = model.config
+    pixels = kwargs["pixel_values_videos"]
     feature_kwargs = {
         k: kwargs[k]
         for k in ("vision_feature_layer", "vision_feature_select_strategy")
         if kwargs.get(k) is not None
     }
-    # The model's own video path: vision tower, projector, pooling, newline.
-    output = state.originals[HOOK](pixels, return_dict=True, **feature_kwargs)
-    features = output.pooler_output  # [B_v, F*h*w (+ 1), D]
+    output = original(pixels, return_dict=True, **feature_kwargs)
     Bv, F = pixels.shape[:2]
-    h, w = grid_size(config)
-    D = features.shape[-1]
-    n = F * h * w
-    # transformers >= 5.2x appends the newline inside get_video_features; 5.17 appends it later,
-    # in the model's forward. Either way it stays, and only the n grid tokens are selected.
-    if features.shape[1] not in (n, n + 1):
-        raise ValueError(f"unexpected LLaVA-OneVision video features {tuple(features.shape)}")
-    grid = features[:, :n].reshape(Bv, F, h, w, D)  # [B_v, F, h, w, D]
-    selections = select_videos(state, list(grid))
-    tokens = torch.stack([s.tokens for s in selections]).to(features.dtype)  # [B_v, K, D]
-    # [B_v, K (+ 1), D]: the newline, where the hook's output carries it, stays last.
-    output.pooler_output = torch.cat([tokens, features[:, n:]], dim=1)
-    K = tokens.shape[1]
+    h, w = grid_size(model.config)
+    grid, newline = _split_newline(output.pooler_output, F * h * w)
+    grids = grid.reshape(Bv, F, h, w, grid.shape[-1])  # [B_v, F, h, w, D]
+    return Features(output, list(grids), {"newline": newline, "frames": F, "n": F * h * w})
 
-    placeholder = input_ids == config.video_token_id  # [B, L]
-    count = int(placeholder.sum())
-    new_kwargs = dict(kwargs)
+
+def _write_back(features: Features, selections: list[Selection], count: int) -> torch.Tensor:
+    """Kept tokens, then the newline (where the hook's output carries it); one flag a placeholder.
+
+    The prompt may hold ``N + 1`` placeholders per video (processor output: the K kept and the
+    newline stay) or already ``K + 1`` (:func:`placeholder_count`: all stay).
+
+    Shapes:
+        pooler_output: [B_v, N (+ 1), D] -> [B_v, K (+ 1), D]; returns keep_visual [count]
+    """
+    output, newline = features.output, features.context["newline"]
+    tokens = torch.stack([s.tokens for s in selections]).to(newline.dtype)  # [B_v, K, D]
+    output.pooler_output = torch.cat([tokens, newline], dim=1)  # [B_v, K (+ 1), D]
+    Bv, K, n = len(selections), tokens.shape[1], features.context["n"]
     if count == Bv * (K + 1):  # prompt already sized to K + 1 per video: nothing to shorten
-        keep = torch.ones_like(placeholder)
-    elif count == Bv * (F * h * w + 1):
-        keep_visual = torch.cat(
+        return torch.ones(count, dtype=torch.bool, device=tokens.device)
+    if count == Bv * (n + 1):
+        return torch.cat(
             [
                 torch.cat([s.keep_mask.flatten(), s.keep_mask.new_ones(1)])  # newline stays
                 for s in selections
             ]
         )  # [P]
-        keep = expand_placeholder_keep(placeholder, keep_visual)
-        new_kwargs.update(_shorten_llm_inputs(kwargs, keep, config))
-    else:
-        raise ValueError(
-            f"the prompt holds {count} video placeholders for {Bv} video(s) of {F} frames: "
-            f"expected {F * h * w + 1} (processor output) or {K + 1} (placeholder_count) each"
-        )
-    state.pending[HOOK] = output
-    state.last = {
-        "keep": keep,
-        "selections": selections,
-        "prompt_length": input_ids.shape[1],
-        "short_length": new_kwargs["input_ids"].shape[1],
-    }
-    return new_kwargs
-
-
-def _shorten_llm_inputs(kwargs: dict[str, Any], keep: torch.Tensor, config: Any) -> dict[str, Any]:
-    """Shorten the 1-D-RoPE prompt tensors (ids, labels, explicit positions) and the mask."""
-    pad_id = getattr(config, "pad_token_id", None)
-    pad_id = getattr(config.text_config, "pad_token_id", None) if pad_id is None else pad_id
-    short, mask = shorten(
-        keep,
-        {
-            "input_ids": (kwargs["input_ids"], 0 if pad_id is None else int(pad_id)),
-            "labels": (kwargs.get("labels"), -100),
-            "position_ids": (kwargs.get("position_ids"), 0),
-        },
-        kwargs.get("attention_mask"),
+    raise ValueError(
+        f"the prompt holds {count} video placeholders for {Bv} video(s) of "
+        f"{features.context['frames']} frames: expected {n + 1} (processor output) or "
+        f"{K + 1} (placeholder_count) each"
     )
-    if mask is not None:
-        short["attention_mask"] = mask
-    return short
+
+
+#: LLaVA-OneVision's part of the adapter contract (1-D RoPE: the shared shortening)
+SPEC = AdapterSpec(
+    model_type=MODEL_TYPE,
+    family="LLaVA-OneVision",
+    hook=HOOK,
+    seams=("get_placeholder_mask",),
+    placeholder="video_token_id",
+    extract=_extract,
+    write_back=_write_back,
+)

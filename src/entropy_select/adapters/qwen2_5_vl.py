@@ -17,14 +17,20 @@ that a hand-written decoding loop over ``forward`` continues there too.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ._patching import AdapterState, select_videos
-from ._sequence import expand_placeholder_keep, shorten
+from ..core.selection import Selection
+from ._contract import AdapterSpec, Features, inner_model
+from ._prepare import pad_token_id
+from ._sequence import shorten
 
-__all__ = ["MODEL_TYPE", "HOOK", "pixel_values_from_frames", "prepare"]
+if TYPE_CHECKING:
+    from ._patching import AdapterState
+
+__all__ = ["MODEL_TYPE", "HOOK", "SPEC", "pixel_values_from_frames", "mm_token_type_ids"]
 
 MODEL_TYPE = "qwen2_5_vl"
 #: the inner-model method that serves the compressed features to the model's own forward
@@ -32,18 +38,27 @@ HOOK = "get_video_features"
 #: mm_token_type_ids values (transformers 5.x): text 0, image 1, video 2
 _IMAGE_TYPE, _VIDEO_TYPE = 1, 2
 
-
-def inner_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The ``Qwen*VLModel`` inside a ``...ForConditionalGeneration`` (or the model itself)."""
-    return getattr(model, "model", model)
+# ---- transformers version differences (5.x) ---------------------------------------------------
 
 
-def check_model(model: torch.nn.Module) -> None:
-    """Raise if the instance lacks the seams this adapter uses."""
-    inner = inner_model(model)
-    for name in (HOOK, "get_rope_index"):
-        if not callable(getattr(inner, name, None)):
-            raise ValueError(f"{type(model).__name__} has no {name}(); not a Qwen-VL model")
+def _rope_index(
+    inner: torch.nn.Module, input_ids: torch.Tensor, **rope_kwargs: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's own ``get_rope_index`` on the unpruned prompt.
+
+    Its keyword set differs between 5.x releases (``second_per_grid_ts``, ``attention_mask``
+    come and go): the keywords it does not take are left out unless it takes ``**kwargs``.
+
+    Shapes:
+        input_ids: [B, L] -> (positions [3, B, L], rope_deltas [B, 1])
+    """
+    accepted = inspect.signature(inner.get_rope_index).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        rope_kwargs = {k: v for k, v in rope_kwargs.items() if k in accepted}
+    return inner.get_rope_index(input_ids, **rope_kwargs)
+
+
+# ---- helpers users call --------------------------------------------------------------------------
 
 
 def pixel_values_from_frames(
@@ -89,87 +104,94 @@ def mm_token_type_ids(input_ids: torch.Tensor, config: Any) -> torch.Tensor:
     return types
 
 
-def prepare(
-    model: torch.nn.Module,
-    state: AdapterState,
-    kwargs: dict[str, Any],
-    generate: bool,
-    deepstack: bool = False,
-) -> dict[str, Any]:
-    """Select each video's tokens, gather positions, shorten the prompt; the real call's kwargs.
+# ---- the model-specific parts of the shared pipeline -------------------------------------------
 
-    Returns ``kwargs`` itself (untouched) when the call carries no video.
 
-    Args:
-        model / state / kwargs: the patched model, its state, the call's keyword arguments.
-        generate: True under ``generate`` (positions are passed as its 4-row ``[text; t; h; w]``
-            form, which ``generate`` advances by one per new token), False under ``forward``
-            (the 3-row M-RoPE form).
-        deepstack: prune the DeepStack feature lists with the same indices (Qwen3-VL).
-
-    Shapes:
-        pixel_values_videos: [sum_v gt·gh·gw, C·tps·p·p]; video_grid_thw: [V, 3]
-        features of video v: [gt·(gh/m)·(gw/m), D] -> [K_v, D]
-        input_ids, attention_mask, mm_token_type_ids, labels: [B, L] -> [B, L']
-        position_ids: [3, B, L] gathered -> [3, B, L'] (forward) or [4, B, L'] (generate)
-    """
-    pixels = kwargs.get("pixel_values_videos")
-    if pixels is None:
-        return kwargs
-    input_ids = kwargs.get("input_ids")
-    if input_ids is None:
-        raise ValueError("a patched Qwen-VL model needs input_ids (to find the video placeholders)")
+def _check_call(kwargs: dict[str, Any]) -> None:
     if kwargs.get("position_ids") is not None:
         raise ValueError(
             "a patched Qwen-VL model computes the M-RoPE positions; do not pass position_ids"
         )
-    inner = inner_model(model)
-    config = model.config
-    grid_thw = kwargs["video_grid_thw"]
-    merge = config.vision_config.spatial_merge_size
 
-    # 1. The model's own vision path (ViT + merger) on all videos of the call.
-    output = state.originals[HOOK](pixels, grid_thw, return_dict=True)
+
+def _extract(model: torch.nn.Module, original: Callable, kwargs: dict[str, Any]) -> Features:
+    """The model's own vision path (ViT + merger) on all videos of the call, as merged grids.
+
+    Shapes:
+        pixel_values_videos: [sum_v gt·gh·gw, C·tps·p·p]; video_grid_thw: [V, 3]
+        features of video v: [gt·(gh/m)·(gw/m), D] -> grid [gt, gh/m, gw/m, D]
+    """
+    grid_thw = kwargs["video_grid_thw"]
+    merge = model.config.vision_config.spatial_merge_size
+    output = original(kwargs["pixel_values_videos"], grid_thw, return_dict=True)
     features = output.pooler_output  # tuple of [N_v, D]
     grids = [
         f.reshape(t, h // merge, w // merge, f.shape[-1])  # [T, H, W, D] merged grid
         for f, (t, h, w) in zip(features, grid_thw.tolist(), strict=True)
     ]
-    selections = select_videos(state, grids)
-    output.pooler_output = tuple(
-        s.tokens.to(f.dtype) for s, f in zip(selections, features, strict=True)
-    )
-    if deepstack:  # Qwen3-VL: prune every DeepStack level with the same indices
-        output.deepstack_features = [
-            _prune_level(level, selections, [f.shape[0] for f in features])
-            for level in output.deepstack_features
-        ]
+    return Features(output, grids, {"sizes": [f.shape[0] for f in features]})
 
-    # 2. Positions of the UNPRUNED prompt, by the model's own method.
+
+def write_back(features: Features, selections: list[Selection], count: int) -> torch.Tensor:
+    """Each video's kept tokens as its ``pooler_output`` entry; one flag per video placeholder.
+
+    Shapes:
+        pooler_output: tuple of [N_v, D] -> tuple of [K_v, D]; returns keep_visual [sum_v N_v]
+    """
+    output = features.output
+    output.pooler_output = tuple(
+        s.tokens.to(f.dtype) for s, f in zip(selections, output.pooler_output, strict=True)
+    )
+    return torch.cat([s.keep_mask.flatten() for s in selections])  # [P]
+
+
+def mrope_sequence(
+    model: torch.nn.Module,
+    state: AdapterState,
+    kwargs: dict[str, Any],
+    keep: torch.Tensor,
+    generate: bool,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Gather the unpruned prompt's M-RoPE positions at the kept tokens and shorten the prompt.
+
+    ``rope_deltas`` is never recomputed from the pruned prompt: ``generate`` continues at the
+    prompt's maximum position + 1 (its 4-row ``[text; t; h; w]`` positions carry them), and the
+    model's stored ``rope_deltas`` is shifted by the number of dropped tokens (through
+    ``state.set_attr``, so ``unpatch`` restores it) so that a hand-written decoding loop over
+    ``forward`` continues there too.
+
+    Args:
+        model / state: the patched model and its state.
+        kwargs: the call's keyword arguments, unpruned.
+        keep: the sequence keep mask.
+        generate: True under ``generate`` (4-row positions), False under ``forward`` (3 rows).
+
+    Returns:
+        ``(new kwargs, record)`` with ``record`` = the unpruned ``positions`` and ``rope_deltas``.
+
+    Shapes:
+        input_ids, attention_mask, mm_token_type_ids, labels: [B, L] -> [B, L']
+        position_ids: [3, B, L] gathered -> [3, B, L'] (forward) or [4, B, L'] (generate)
+    """
+    inner, config = inner_model(model), model.config
+    input_ids = kwargs["input_ids"]
     types = kwargs.get("mm_token_type_ids")
     if types is None:
         types = mm_token_type_ids(input_ids, config)
     attention_mask = kwargs.get("attention_mask")
-    rope_kwargs = {
-        "mm_token_type_ids": types,
-        "image_grid_thw": kwargs.get("image_grid_thw"),
-        "video_grid_thw": grid_thw,
-        "second_per_grid_ts": kwargs.get("second_per_grid_ts"),
-        "attention_mask": attention_mask,
-    }
-    accepted = inspect.signature(inner.get_rope_index).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        rope_kwargs = {k: v for k, v in rope_kwargs.items() if k in accepted}
-    positions, rope_deltas = inner.get_rope_index(input_ids, **rope_kwargs)  # [3, B, L], [B, 1]
-
-    # 3. Shorten everything with the same keep mask.
-    placeholder = input_ids == config.video_token_id  # [B, L]
-    keep_visual = torch.cat([s.keep_mask.flatten() for s in selections])  # [P]
-    keep = expand_placeholder_keep(placeholder, keep_visual)
+    positions, rope_deltas = _rope_index(
+        inner,
+        input_ids,
+        mm_token_type_ids=types,
+        image_grid_thw=kwargs.get("image_grid_thw"),
+        video_grid_thw=kwargs["video_grid_thw"],
+        second_per_grid_ts=kwargs.get("second_per_grid_ts"),
+        attention_mask=attention_mask,
+    )  # [3, B, L], [B, 1]
     short, new_mask = shorten(
         keep,
         {
-            "input_ids": (input_ids, _pad_id(config)),
+            "input_ids": (input_ids, pad_token_id(config)),
             "mm_token_type_ids": (types, 0),
             "labels": (kwargs.get("labels"), -100),
             "position_ids": (positions, 1),
@@ -180,10 +202,10 @@ def prepare(
     new_kwargs.update(short)
     if new_mask is not None:
         new_kwargs["attention_mask"] = new_mask
-    real = _real(attention_mask, keep)  # [B, L] not padding
+    real = attention_mask.bool() if attention_mask is not None else torch.ones_like(keep)
     dropped = (real.sum(1) - (keep & real).sum(1)).to(rope_deltas.device)  # [B]
     # A forward-only decoding loop continues at cache length + rope_deltas: shift by the drop.
-    inner.rope_deltas = rope_deltas + dropped.view(-1, 1)
+    state.set_attr(inner, "rope_deltas", rope_deltas + dropped.view(-1, 1))
     if generate:
         text = new_mask.long().cumsum(-1) - 1 if new_mask is not None else None
         if text is None:
@@ -195,40 +217,18 @@ def prepare(
         new_kwargs["position_ids"] = torch.cat(
             [text[None].to(short["position_ids"]), short["position_ids"]]
         )
-    state.pending[HOOK] = output
-    state.last = {
-        "keep": keep,
-        "selections": selections,
-        "positions": positions,
-        "rope_deltas": rope_deltas,
-        "prompt_length": input_ids.shape[1],
-        "short_length": short["input_ids"].shape[1],
-    }
-    return new_kwargs
+    return new_kwargs, {"positions": positions, "rope_deltas": rope_deltas}
 
 
-def _real(attention_mask: torch.Tensor | None, keep: torch.Tensor) -> torch.Tensor:
-    return attention_mask.bool() if attention_mask is not None else torch.ones_like(keep)
-
-
-def _pad_id(config: Any) -> int:
-    for cfg in (config, getattr(config, "text_config", None)):
-        pad = getattr(cfg, "pad_token_id", None)
-        if pad is not None:
-            return int(pad)
-    return 0
-
-
-def _prune_level(level, selections: list, sizes: list[int]):
-    """One DeepStack level pruned per video at ``keep_index``.
-
-    transformers >= 5.2x gives a tuple of per-video ``[N_v, D]`` tensors; 5.17 gives one
-    ``[sum_v N_v, D]`` tensor. The result keeps the form it was given.
-
-    Shapes:
-        level: tuple of [N_v, D] or [sum N_v, D]  ->  tuple of [K_v, D] or [sum K_v, D]
-    """
-    if isinstance(level, torch.Tensor):
-        parts = torch.split(level, sizes)
-        return torch.cat([f[s.keep_index] for f, s in zip(parts, selections, strict=True)])
-    return tuple(f[s.keep_index] for f, s in zip(level, selections, strict=True))
+#: Qwen2.5-VL's part of the adapter contract (M-RoPE: positions gathered, not recomputed)
+SPEC = AdapterSpec(
+    model_type=MODEL_TYPE,
+    family="Qwen-VL",
+    hook=HOOK,
+    seams=("get_rope_index",),
+    placeholder="video_token_id",
+    check_call=_check_call,
+    extract=_extract,
+    write_back=write_back,
+    sequence=mrope_sequence,
+)

@@ -12,26 +12,54 @@ unpruned prompt (see :mod:`.qwen2_5_vl`).
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import torch
 
+from ..core.selection import Selection
 from . import qwen2_5_vl as _qwen
-from ._patching import AdapterState
-from .qwen2_5_vl import check_model, inner_model, mm_token_type_ids, pixel_values_from_frames
+from ._contract import Features
+from .qwen2_5_vl import mm_token_type_ids, pixel_values_from_frames
 
-__all__ = ["MODEL_TYPE", "HOOK", "pixel_values_from_frames", "prepare"]
+__all__ = ["MODEL_TYPE", "HOOK", "SPEC", "pixel_values_from_frames", "mm_token_type_ids"]
 
 MODEL_TYPE = "qwen3_vl"
 HOOK = _qwen.HOOK
-# re-exported for the dispatcher
-check_model = check_model
-inner_model = inner_model
-mm_token_type_ids = mm_token_type_ids
+
+# ---- transformers version differences (5.x) ---------------------------------------------------
 
 
-def prepare(
-    model: torch.nn.Module, state: AdapterState, kwargs: dict[str, Any], generate: bool
-) -> dict[str, Any]:
-    """As :func:`.qwen2_5_vl.prepare`, also pruning the DeepStack features."""
-    return _qwen.prepare(model, state, kwargs, generate, deepstack=True)
+def _prune_level(level, selections: list[Selection], sizes: list[int]):
+    """One DeepStack level pruned per video at ``keep_index``.
+
+    transformers >= 5.2x gives a tuple of per-video ``[N_v, D]`` tensors; 5.17 gives one
+    ``[sum_v N_v, D]`` tensor. The result keeps the form it was given.
+
+    Shapes:
+        level: tuple of [N_v, D] or [sum N_v, D]  ->  tuple of [K_v, D] or [sum K_v, D]
+    """
+    if isinstance(level, torch.Tensor):
+        parts = torch.split(level, sizes)
+        return torch.cat([f[s.keep_index] for f, s in zip(parts, selections, strict=True)])
+    return tuple(f[s.keep_index] for f, s in zip(level, selections, strict=True))
+
+
+# ---- the model-specific part: DeepStack --------------------------------------------------------
+
+
+def _write_back(features: Features, selections: list[Selection], count: int) -> torch.Tensor:
+    """As Qwen2.5-VL, and every DeepStack level pruned with the same indices.
+
+    Shapes:
+        deepstack_features: levels of [N_v, D] per video -> [K_v, D]; returns keep_visual [P]
+    """
+    output = features.output
+    output.deepstack_features = [
+        _prune_level(level, selections, features.context["sizes"])
+        for level in output.deepstack_features
+    ]
+    return _qwen.write_back(features, selections, count)
+
+
+#: Qwen3-VL's part of the adapter contract: Qwen2.5-VL's, plus DeepStack
+SPEC = dataclasses.replace(_qwen.SPEC, model_type=MODEL_TYPE, write_back=_write_back)

@@ -38,7 +38,12 @@ An unknown ``es_`` key raises ``ValueError`` listing the valid ones. Example::
 
     python -m lmms_eval --model llava_onevision_es \\
         --model_args pretrained=llava-hf/llava-onevision-qwen2-7b-ov-hf,max_frames_num=16,\\
-    attn_implementation=sdpa,es_retention=0.35 --tasks mvbench --batch_size 1
+    attn_implementation=sdpa,device=cuda:0,device_map=cuda:0,es_retention=0.35 \\
+        --tasks mvbench --batch_size 1 --log_samples --output_path results
+
+Its baseline is ``--model llava_hf --force_simple`` (the class ``llava_onevision_es`` wraps).
+Once loaded, the model's effective configuration goes to lmms-eval's log (INFO) and each
+``generate`` call's prefill to lmms-eval's usage metrics (the results JSON's ``usage`` block).
 
 Importing this module needs neither lmms-eval nor transformers; both are imported when a manifest
 or a wrapped class is requested.
@@ -59,6 +64,7 @@ __all__ = [
     "MODELS",
     "PREFIX",
     "apply_compression",
+    "effective_config",
     "manifests",
     "parse_compression_args",
     "split_model_args",
@@ -349,6 +355,107 @@ def apply_compression(model: Any, args: CompressionArgs) -> Any:
     return adapters.patch(model, **args.patch_kwargs())
 
 
+def effective_config(model: Any) -> dict[str, Any]:
+    """What a patched model will do: selector, retention or budget, and every resolved option.
+
+    Args:
+        model: a model patched by :func:`apply_compression`.
+
+    Returns:
+        ``{"entropy_select_version", "selector", "retention", "budget", "options", "config"}``:
+        ``options`` as given, ``config`` the selector's full resolved configuration (defaults and
+        preset included) when it has a dataclass config, else its ``repr``.
+    """
+    from .. import __version__
+    from ..adapters import _patching
+
+    state = model.__dict__[_patching.STATE_ATTR]
+    config = getattr(state.selector, "config", None)
+    resolved = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else None
+    for name in ("preset", "impl"):  # selector-level settings beside its config dataclass
+        if resolved is not None and hasattr(state.selector, name):
+            resolved[name] = getattr(state.selector, name)
+    return {
+        "entropy_select_version": __version__,
+        "selector": state.selector_name,
+        "retention": state.retention,
+        "budget": state.budget,
+        "options": dict(state.selector_options),
+        "config": resolved if resolved is not None else repr(state.selector),
+    }
+
+
+def _describe(config: Mapping[str, Any]) -> str:
+    amount = (
+        f"retention={config['retention']}"
+        if config["retention"] is not None
+        else f"budget={config['budget']} tokens per video"
+    )
+    return f"selector={config['selector']}, {amount}, config={config['config']}"
+
+
+def _eval_logger() -> Any:
+    """lmms-eval's logger (loguru's, which its CLI prints at ``--verbosity``, INFO by default)."""
+    try:
+        from loguru import logger
+    except ImportError:  # not inside lmms-eval: the stdlib logger, with loguru-style braces
+        return _BraceLogger(_log)
+    return logger
+
+
+class _BraceLogger:
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+
+    def info(self, message: str, *args: Any) -> None:
+        self._log.info(message.format(*args))
+
+    def debug(self, message: str, *args: Any) -> None:
+        self._log.debug(message.format(*args))
+
+
+def _record_prefill_usage(model: Any) -> None:
+    """Report each ``generate`` call's prefill to lmms-eval's usage metrics (``results["usage"]``).
+
+    lmms-eval's ``usage_metrics.log_usage`` sums per-call ``input_tokens``/``output_tokens``
+    into the ``usage`` block of its results JSON (``total``, ``by_task``) and its CLI prints the
+    total. Here ``input_tokens`` is what the language model actually prefilled: the prompt's real
+    (unpadded) tokens minus the visual tokens the selector dropped; ``output_tokens`` the new
+    tokens of each row (padding after an early end of sequence included). The wrapper sits on the
+    patched instance's ``generate`` and goes away with :func:`entropy_select.unpatch`.
+    """
+    from ..adapters import _patching
+
+    try:
+        from lmms_eval.models.model_utils.usage_metrics import log_usage
+    except ImportError:
+        return  # lmms-eval without usage metrics: nothing to report to
+    state = model.__dict__[_patching.STATE_ATTR]
+    patched_generate = model.generate
+    name = f"entropy_select:{getattr(model.config, 'model_type', '?')}"
+
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        prompt = args[0] if args else kwargs.get("input_ids")
+        mask = kwargs.get("attention_mask")
+        state.last = None
+        output = patched_generate(*args, **kwargs)
+        if prompt is None or not hasattr(output, "shape"):
+            return output
+        real = mask.bool() if mask is not None else prompt.new_ones(prompt.shape, dtype=bool)
+        prefill = int(real.sum())
+        last = state.last
+        if last is not None and last["keep"].shape == real.shape:
+            prefill = int((real & last["keep"]).sum())
+        new = (output.shape[1] - prompt.shape[1]) * prompt.shape[0]
+        log_usage(model_name=name, input_tokens=prefill, output_tokens=int(new))
+        _eval_logger().debug(
+            "entropy-select: prefill {} of {} prompt tokens", prefill, int(real.sum())
+        )
+        return output
+
+    state.set_attr(model, "generate", generate)
+
+
 # --------------------------------------------------------------------------------------------
 # Classes and manifests
 # --------------------------------------------------------------------------------------------
@@ -391,7 +498,16 @@ def _build(class_name: str) -> type:
         base.__init__(self, **rest)
         self.es_args = args
         apply_compression(self.model, args)  # self.model: lmms-eval's unwrapped HF model
-        _log.info("entropy-select: %s patched with %s", model_id, args)
+        self.es_config = effective_config(self.model)
+        _record_prefill_usage(self.model)
+        _eval_logger().info(
+            "entropy-select {}: --model {} ({}) patched the loaded {} with {}",
+            self.es_config["entropy_select_version"],
+            model_id,
+            class_name,
+            type(self.model).__name__,
+            _describe(self.es_config),
+        )
 
     doc = (
         f"lmms-eval's ``{base.__module__}.{base.__qualname__}`` with ENTROPY-SELECT applied "

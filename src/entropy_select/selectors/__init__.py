@@ -6,11 +6,12 @@ Names map to ``module:Class`` paths and are imported on first use, so listing th
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from .base import Selector
 
-__all__ = ["Selector", "available", "get", "register"]
+__all__ = ["Selector", "available", "get", "options_of", "register"]
 
 _REGISTRY: dict[str, str] = {
     "entropy_select": "entropy_select.selectors.entropy_select:EntropySelect",
@@ -48,4 +49,24 @@ def get(name: str, **options: Any) -> Selector:
         raise ValueError(f"unknown selector {name!r}; available: {', '.join(available())}")
     module_name, cls_name = _REGISTRY[name].split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
+    valid = options_of(cls)
+    unknown = sorted(set(options) - set(valid)) if valid is not None else []
+    if unknown:
+        listed = ", ".join(valid) if valid else "none"
+        raise ValueError(
+            f"unknown option(s) for selector {name!r}: {', '.join(unknown)}; "
+            f"valid options are: {listed}"
+        )
     return cls(**options)
+
+
+def options_of(cls: type) -> list[str] | None:
+    """The keyword options a selector class takes (None: it forwards ``**options``, which it
+    validates itself, e.g. ENTROPY-SELECT's config fields)."""
+    if cls.__init__ is object.__init__:
+        return []
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # drop self
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in params if p.kind in kinds]

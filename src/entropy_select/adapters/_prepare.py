@@ -1,0 +1,159 @@
+"""The one ``prepare`` pipeline every adapter runs, driven by its :class:`AdapterSpec`.
+
+Paper §3: the selector works on the projected visual tokens, before the language model, and only
+the selected tokens are passed on. For one patched ``forward``/``generate`` call that carries a
+video this module
+
+1. runs the model's own feature method once and reshapes each video to a ``[T, H, W, D]`` grid
+   (``spec.extract``);
+2. selects ``K`` of each video's ``N`` tokens (:func:`select_videos`, one selector call per
+   group of equal shapes);
+3. writes the kept tokens back into the output's ``pooler_output`` (``spec.write_back``), which
+   the hook serves to the model's own forward;
+4. expands the per-placeholder keep flags to a ``[B, L]`` keep mask over the prompt;
+5. shortens the prompt with that mask (the shared 1-D-RoPE path here, or ``spec.sequence`` for
+   M-RoPE models);
+6. records what it did on ``state.last``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..core.selection import Selection
+from ._sequence import expand_placeholder_keep, shorten
+
+if TYPE_CHECKING:
+    from ._patching import AdapterState
+
+__all__ = ["prepare", "select_videos", "pad_token_id"]
+
+
+def prepare(
+    model: torch.nn.Module, state: AdapterState, kwargs: dict[str, Any], generate: bool
+) -> dict[str, Any]:
+    """Select each video's tokens and shorten the prompt; the keyword arguments of the real call.
+
+    Args:
+        model: the patched ``*ForConditionalGeneration`` instance.
+        state: its patch state (``state.adapter`` is the model's :class:`AdapterSpec`).
+        kwargs: the call's keyword arguments (``input_ids`` included).
+        generate: True under ``generate`` (M-RoPE models pass positions in its 4-row form).
+
+    Returns:
+        ``kwargs`` itself when the call carries no video (without the adapter-only keywords,
+        as a copy, when it had some); otherwise new keyword arguments with the shortened prompt.
+
+    Shapes:
+        input_ids, attention_mask, labels: [B, L] -> [B, L'] with L' = L - (N - K) per video row
+        (re-padded to the longest row when rows lose different counts)
+    """
+    spec = state.adapter
+    call = {k: v for k, v in kwargs.items() if k not in spec.extra_kwargs}
+    passthrough = call if len(call) != len(kwargs) else kwargs
+    if not _given(kwargs.get(spec.video_input)):
+        return passthrough
+    input_ids = kwargs.get("input_ids")
+    if input_ids is None:
+        raise ValueError(
+            f"a patched {spec.family} model needs input_ids (to find the visual placeholders)"
+        )
+    if spec.check_call is not None:
+        spec.check_call(kwargs)
+    features = spec.extract(model, state.originals[spec.hook], kwargs)
+    if features is None:  # e.g. InternVL's frame ranges without pixel_values
+        return passthrough
+
+    selections = select_videos(state, features.grids)
+    placeholder = input_ids == spec.placeholder_id(model.config)  # [B, L]
+    keep_visual = spec.write_back(features, selections, int(placeholder.sum()))  # [P]
+    keep = expand_placeholder_keep(placeholder, keep_visual)  # [B, L]
+    if spec.sequence is None:
+        new_kwargs, record = shorten_1d(call, keep, model.config), {}
+    else:
+        new_kwargs, record = spec.sequence(model, state, call, keep, generate)
+
+    state.pending[spec.hook] = features.output
+    state.last = {
+        "keep": keep,
+        "selections": selections,
+        **record,
+        "prompt_length": input_ids.shape[1],
+        "short_length": new_kwargs["input_ids"].shape[1],
+    }
+    return new_kwargs
+
+
+def select_videos(state: AdapterState, grids: list[torch.Tensor]) -> list[Selection]:
+    """Run the selector on each video's token grid, batching equal shapes into one call.
+
+    Args:
+        state: the patch state (selector and budget).
+        grids: one ``[T, H, W, D]`` token grid per video, in prompt order.
+
+    Returns:
+        One unbatched :class:`Selection` per video, in the same order.
+
+    Shapes:
+        grids[v]: [T_v, H_v, W_v, D] -> Selection with keep_index [K_v], tokens [K_v, D]
+    """
+    out: list[Selection | None] = [None] * len(grids)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for v, g in enumerate(grids):
+        groups.setdefault(tuple(g.shape), []).append(v)
+    for shape, members in groups.items():
+        T, H, W, _ = shape
+        K = state.budget_for(T * H * W)
+        batch = torch.stack([grids[v] for v in members])  # [b, T, H, W, D]
+        selection = state.selector(batch, budget=K)
+        for i, v in enumerate(members):
+            out[v] = _index_batch(selection, i)
+    return out  # type: ignore[return-value]
+
+
+def shorten_1d(kwargs: dict[str, Any], keep: torch.Tensor, config: Any) -> dict[str, Any]:
+    """Shorten a 1-D-RoPE prompt (ids, labels, explicit positions) and its mask with ``keep``.
+
+    A ``keep`` that keeps everything (a prompt already sized to K, or retention 1) leaves the
+    tensors as they are.
+
+    Shapes:
+        keep: [B, L] bool; input_ids, labels, position_ids, attention_mask: [B, L] -> [B, L']
+    """
+    new_kwargs = dict(kwargs)
+    if bool(keep.all()):
+        return new_kwargs
+    short, mask = shorten(
+        keep,
+        {
+            "input_ids": (kwargs["input_ids"], pad_token_id(config)),
+            "labels": (kwargs.get("labels"), -100),
+            "position_ids": (kwargs.get("position_ids"), 0),
+        },
+        kwargs.get("attention_mask"),
+    )
+    new_kwargs.update(short)
+    if mask is not None:
+        new_kwargs["attention_mask"] = mask
+    return new_kwargs
+
+
+def pad_token_id(config: Any) -> int:
+    """The pad id of the model (its config, else its text config), 0 when it has none."""
+    for cfg in (config, getattr(config, "text_config", None)):
+        pad = getattr(cfg, "pad_token_id", None)
+        if pad is not None:
+            return int(pad)
+    return 0
+
+
+def _given(value: Any) -> bool:
+    """A keyword counts as given unless it is None or an empty list/tuple."""
+    return value is not None and not (isinstance(value, (list, tuple)) and len(value) == 0)
+
+
+def _index_batch(selection: Selection, i: int) -> Selection:
+    fields = {name: getattr(selection, name) for name in selection.__dataclass_fields__}
+    return Selection(**{k: (v[i] if isinstance(v, torch.Tensor) else v) for k, v in fields.items()})

@@ -1,0 +1,85 @@
+"""The research variants of the window kernel, kept in ``benchmarks/window_variants.py``.
+
+They are not part of the package (the library runs only the "band" kernel); these tests keep the
+profiling scripts honest: every variant the scripts time still returns the library's ``(Ĥ, G)``.
+The CPU case runs under ``TRITON_INTERPRET=1`` in a fresh process.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("triton")
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_the_package_holds_only_the_band_kernel():
+    source = (ROOT / "src/entropy_select/kernels/triton/window_entropy.py").read_text()
+    assert "_window_band_kernel" in source
+    assert "_window_gram_kernel" not in source and "_window_dots_kernel" not in source
+    from entropy_select.kernels.triton import window_entropy_and_gradient_triton
+
+    assert "variant" not in inspect.signature(window_entropy_and_gradient_triton).parameters
+
+
+@cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("variant", ["gram", "dots"])
+@pytest.mark.parametrize("shape", [(1, 7, 13, 27, 40), (2, 3, 2, 3, 129)])
+def test_variants_match_the_library_kernel(variant, shape):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from window_variants import window_entropy_and_gradient_variant
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    from entropy_select.kernels.triton import window_entropy_and_gradient_triton
+
+    x = torch.randn(*shape, device="cuda")
+    ent, grad = window_entropy_and_gradient_variant(x, variant=variant)
+    ref_ent, ref_grad = window_entropy_and_gradient_triton(x)
+    assert (ent - ref_ent).abs().max().item() < 1e-5
+    assert (grad - ref_grad).abs().max().item() < 1e-4 * ref_grad.abs().max().item()
+
+
+_INTERP_SCRIPT = textwrap.dedent(
+    """
+    import torch
+    from entropy_select.core.entropy import local_window_entropy
+    from entropy_select.core.gradient import spatial_gradient_magnitude
+    from window_variants import window_entropy_and_gradient_variant
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 3, 4, 20)[..., ::2]  # rows span frames and videos; non-contiguous D
+    ent, grad = window_entropy_and_gradient_variant(x, 5, 3, 3, variant="gram")
+    assert (ent.double() - local_window_entropy(x.double())).abs().max() < 1e-5
+    assert (grad.double() - spatial_gradient_magnitude(x.double())).abs().max() < 1e-5
+    try:
+        window_entropy_and_gradient_variant(x, variant="nope")
+    except ValueError as err:
+        assert "band, gram, dots" in str(err), err
+    else:
+        raise AssertionError("an unknown variant must raise")
+    print("ok")
+    """
+)
+
+
+def test_gram_variant_under_the_interpreter_on_cpu():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "src"), str(BENCHMARKS), env.get("PYTHONPATH", "")]
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _INTERP_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
