@@ -213,7 +213,7 @@ def fuse_frame(score_f, Bf, g=4, rho=0.5):
         weights = [float(score_f[p]) for p in members]
         if sum(weights) <= 0:
             weights = [1.0] * len(members)
-        outputs[anchors[cl]] = list(zip(members, weights))
+        outputs[anchors[cl]] = list(zip(members, weights, strict=True))
     return outputs, ambiguous
 
 
