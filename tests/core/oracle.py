@@ -52,6 +52,13 @@ def entropy(x, k=5, kt=3, kp=3, tau=1.0):
 
 def gradient(x):
     """Ĝ of SPEC §2 with explicit stencils. x: [T, H, W, D]."""
+    g = gradient_magnitude(x)
+    lo, hi = float(g.min()), float(g.max())
+    return (g - lo) / (hi - lo) if hi > lo else torch.zeros_like(g)
+
+
+def gradient_magnitude(x):
+    """The raw ``G = sqrt(‖∇x‖² + ‖∇y‖²)`` of SPEC §2 with explicit stencils. x: [T, H, W, D]."""
     x = x.double()
     T, H, W, _ = x.shape
     g = torch.zeros(T, H, W, dtype=torch.float64)
@@ -74,8 +81,7 @@ def gradient(x):
                 gx2 = float((gx * gx).sum()) if torch.is_tensor(gx) else 0.0
                 gy2 = float((gy * gy).sum()) if torch.is_tensor(gy) else 0.0
                 g[t, i, j] = math.sqrt(gx2 + gy2)
-    lo, hi = float(g.min()), float(g.max())
-    return (g - lo) / (hi - lo) if hi > lo else torch.zeros_like(g)
+    return g
 
 
 def allocate(scores, K, q=0.3, tau_alloc=0.1, bmin=4, bmax=None):
