@@ -38,7 +38,7 @@ def _pad(batch: list[dict], side: str) -> dict:
     for b in batch:
         n = b["input_ids"].shape[1]
 
-        def pad(t, value):
+        def pad(t, value, n=n):
             fill = torch.full((1, L - n), value, dtype=t.dtype)
             return torch.cat([fill, t] if side == "left" else [t, fill], 1)
 
