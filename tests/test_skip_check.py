@@ -43,7 +43,10 @@ def test_an_unexpected_skip_fails_the_run(suite):
 def test_allowed_skips_pass_and_the_plain_run_is_unchanged(suite):
     everything = "--allowed-skips=" + str(suite.path / "all.txt")
     suite.path.joinpath("all.txt").write_text("^needs a CUDA GPU$\ncould not import\n")
-    assert suite.runpytest_subprocess("--fail-on-unexpected-skip", everything).ret == pytest.ExitCode.OK
+    assert (
+        suite.runpytest_subprocess("--fail-on-unexpected-skip", everything).ret
+        == pytest.ExitCode.OK
+    )
     assert suite.runpytest_subprocess().ret == pytest.ExitCode.OK  # no flag: skips are just skips
 
 
@@ -51,7 +54,9 @@ def test_a_module_level_skip_is_seen(pytester):
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_mod="import pytest\npytest.importorskip('not_here_either')\n")
     pytester.path.joinpath("allowed.txt").write_text("^needs a CUDA GPU$\n")
-    result = pytester.runpytest_subprocess("--fail-on-unexpected-skip", "--allowed-skips=allowed.txt")
+    result = pytester.runpytest_subprocess(
+        "--fail-on-unexpected-skip", "--allowed-skips=allowed.txt"
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*UNEXPECTED SKIP*not_here_either*"])
 
