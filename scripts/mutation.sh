@@ -16,6 +16,9 @@ SAMPLE=${3:-40}
 CHILDREN=${4:-1}
 MUTMUT=${MUTMUT:-mutmut}
 OUT_DIR=${OUT_DIR:-${TMPDIR:-/tmp}/entropy-select-mutation}
+# One thread: mutmut forks a worker per mutant, and a fork of a process whose OpenMP pool is
+# running can deadlock (seen as mutmut "timeouts"); the CI-size machine has 2 cores anyway.
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 NAME=$(echo "$PKG" | tr '/.' '__')
 WORK="$OUT_DIR/work-$NAME"
 rm -rf "$WORK" && mkdir -p "$WORK"
