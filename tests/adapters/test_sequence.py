@@ -75,7 +75,7 @@ def test_shorten_without_a_mask():
     ragged = torch.tensor([[1, 1, 1], [0, 1, 0]], dtype=torch.bool)
     short, mask = shorten(ragged, {"input_ids": (ids, -1)}, None)
     assert short["input_ids"].tolist() == [[1, 2, 3], [5, -1, -1]]
-    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]] and mask.dtype == torch.long
 
 
 def test_restore_prompt():
@@ -87,3 +87,11 @@ def test_restore_prompt():
     result = SimpleNamespace(sequences=out.clone())
     assert restore_prompt(result, prompt, 2).sequences.tolist() == [[7, 8, 9, 10, 41, 42]]
     assert restore_prompt(SimpleNamespace(sequences=None), prompt, 2).sequences is None
+    other = object()  # anything without sequences passes through
+    assert restore_prompt(other, prompt, 2) is other
+    # as many returned sequences as prompt tokens: the prompt is still repeated per sequence
+    short_prompt = torch.tensor([[7, 8]])
+    assert restore_prompt(torch.tensor([[7, 41], [7, 43]]), short_prompt, 1).tolist() == [
+        [7, 8, 41],
+        [7, 8, 43],
+    ]
