@@ -1,0 +1,29 @@
+"""The default encoder still SEES: ImageNet MobileNetV2 on real frames of carphone_pristine.mp4
+(a man in a suit and tie, belted into a car seat) predicts exactly that. Any change that damages
+the network (a residual sign, a stride, the normalisation) breaks the prediction even when every
+shape stays right (issue 17: such a mutant passed the shape and parity tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from entropy_select.encoders.mobilenet_v2 import MobileNetV2Encoder
+
+video = pytest.importorskip("entropy_select.video")
+pytest.importorskip("av")
+
+# ImageNet-1k class indices (the standard synset order of the checkpoint's head)
+WINDSOR_TIE, SUIT, SEAT_BELT = 906, 834, 785
+
+
+def test_carphone_is_a_suit_and_tie_in_a_seat_belt():
+    try:
+        path = video.sample_video_path("carphone_pristine.mp4")
+    except ImportError as err:
+        pytest.skip(str(err))
+    enc = MobileNetV2Encoder()  # 448 px: 14×14 tokens, as in the demos
+    clip = video.read_video(path, frames=4)
+    logits = enc.classify(enc.encode(clip.frames).mean(dim=(1, 2)))  # [4, 1000]
+    for frame_logits in logits:
+        assert {WINDSOR_TIE, SUIT} <= set(frame_logits.topk(3).indices.tolist())
+        assert SEAT_BELT in frame_logits.topk(5).indices.tolist()
