@@ -1,5 +1,5 @@
 """The default encoder still SEES: ImageNet MobileNetV2 on real frames of carphone_pristine.mp4
-(a man in a suit and tie, belted into a car seat) predicts exactly that. Any change that damages
+(a man in a suit and tie, in a car) ranks "Windsor tie" and "suit" in its top 3 on every frame. Any change that damages
 the network (a residual sign, a stride, the normalisation) breaks the prediction even when every
 shape stays right (issue 17: such a mutant passed the shape and parity tests)."""
 
@@ -13,10 +13,10 @@ video = pytest.importorskip("entropy_select.video")
 pytest.importorskip("av")
 
 # ImageNet-1k class indices (the standard synset order of the checkpoint's head)
-WINDSOR_TIE, SUIT, SEAT_BELT = 906, 834, 785
+WINDSOR_TIE, SUIT = 906, 834
 
 
-def test_carphone_is_a_suit_and_tie_in_a_seat_belt():
+def test_carphone_is_a_suit_and_tie():
     try:
         path = video.sample_video_path("carphone_pristine.mp4")
     except ImportError as err:
@@ -26,4 +26,3 @@ def test_carphone_is_a_suit_and_tie_in_a_seat_belt():
     logits = enc.classify(enc.encode(clip.frames).mean(dim=(1, 2)))  # [4, 1000]
     for frame_logits in logits:
         assert {WINDSOR_TIE, SUIT} <= set(frame_logits.topk(3).indices.tolist())
-        assert SEAT_BELT in frame_logits.topk(5).indices.tolist()
