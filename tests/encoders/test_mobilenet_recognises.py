@@ -1,7 +1,8 @@
 """The default encoder still SEES: ImageNet MobileNetV2 on real frames of carphone_pristine.mp4
-(a man in a suit and tie, in a car) ranks "Windsor tie" and "suit" in its top 3 on every frame. Any change that damages
-the network (a residual sign, a stride, the normalisation) breaks the prediction even when every
-shape stays right (issue 17: such a mutant passed the shape and parity tests)."""
+(a man in a suit and tie, in a car) ranks "Windsor tie" and "suit" in its top 3 on every frame.
+Any change that damages the network (a residual sign, a stride, the normalisation) breaks the
+prediction even when every shape stays right (issue 17: such a mutant passed the shape and
+parity tests)."""
 
 from __future__ import annotations
 
