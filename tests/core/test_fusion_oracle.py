@@ -222,3 +222,18 @@ def test_fixed_cases_of_every_entropy_mode_equal_oracle(mode):
     torch.testing.assert_close(sel.scores, ref["scores"], rtol=0, atol=1e-12)
     assert not ref["ambiguous"]
     _assert_matches_oracle(sel, ref, x, 1e-12)
+
+
+def test_a_cell_without_unselected_tokens_never_takes_a_fused_slot():
+    """Found by mutation testing: ranking cells without excluding those that have no unselected
+    token lets a fully selected cell (total 0) take the slot of a qualifying cell whose
+    unselected scores are 0 too. Fixed scores, so hypothesis luck is not needed."""
+    s = torch.tensor(
+        [[0.0, 0.5, 1.0, 0.5], [0.0, 1.0, 1.0, 0.5], [0.0, 0.0, 0.0, 1.0]], dtype=torch.float64
+    )[None]  # [1, 3, 4]
+    x = torch.randn(1, 3, 4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    cfg = es.EntropySelectConfig(grid=3, coverage=0.0)
+    budget = torch.tensor([11])
+    sel = assemble_selection(x[None], 11, cfg, s[None], s[None], s[None], budget[None])
+    ref = oracle.select_full(x, 11, cfg, s=s, budgets=[11])
+    _assert_matches_oracle(sel.unbatched(), ref, x, 1e-12)
