@@ -79,3 +79,11 @@ def test_every_selector_ignores_a_global_scale(name, power):
         b = selectors.get(name)(x * 2.0**power, budget=K)
         assert torch.equal(a.keep_index, b.keep_index), K
         torch.testing.assert_close(b.tokens, a.tokens * 2.0**power)
+
+
+@pytest.mark.parametrize(("H", "W"), [(1, 1), (3, 7), (4, 4)])
+def test_lattice_mask_gives_exactly_count_points(H, W):
+    from entropy_select.selectors.base import lattice_mask
+
+    for count in range(H * W + 1):  # 0 included: an empty frame, not an error
+        assert int(lattice_mask(H, W, count).sum()) == count
