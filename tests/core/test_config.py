@@ -86,8 +86,32 @@ def test_from_kwargs_rejects_unknown_keys_listing_valid_ones():
         ({"grid": 2.0}, TypeError),
         ({"tau": "1"}, TypeError),
         ({"grid_fusion": 1}, TypeError),
+        ({"coverage": "0.5"}, TypeError),
+        ({"coverage": 1.5}, ValueError),
+        ({"top_q": 1.5}, ValueError),
+        ({"alpha": True}, TypeError),
+        ({"max_frame_tokens": 2.0}, TypeError),
+        ({"temporal_window": 1.0}, TypeError),
     ],
 )
 def test_validation(kw, exc):
-    with pytest.raises(exc):
+    (name,) = kw
+    with pytest.raises(exc, match=rf"^{name} must"):  # the message names the bad field
         EntropySelectConfig(**kw)
+
+
+@pytest.mark.parametrize("text", ["none", "None", "NULL", "null", "", " none "])
+def test_from_kwargs_max_frame_tokens_none(text):
+    base = EntropySelectConfig(max_frame_tokens=8)
+    assert EntropySelectConfig.from_kwargs(base, max_frame_tokens=text).max_frame_tokens is None
+    assert EntropySelectConfig.from_kwargs(base, max_frame_tokens="6").max_frame_tokens == 6
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [(t, True) for t in ("1", "true", "True", "yes", "ON")]
+    + [(t, False) for t in ("0", "false", "FALSE", "no", "off")],
+)
+def test_from_kwargs_booleans(text, value):
+    for base in (EntropySelectConfig(grid_fusion=True), EntropySelectConfig(grid_fusion=False)):
+        assert EntropySelectConfig.from_kwargs(base, grid_fusion=text).grid_fusion is value

@@ -72,3 +72,29 @@ def test_hf_errors(tmp_path):
     transformers.BertModel(cfg).save_pretrained(tmp_path / "bert")
     with pytest.raises(ValueError, match="supported: siglip"):
         get_encoder(f"hf:{tmp_path / 'bert'}")
+
+
+def test_preprocessor_stats_name_and_offline_loading(tiny_siglip, tmp_path, monkeypatch):
+    """The model's own image_mean/std win over the family's; the name is the spec; loading never
+    asks the hub (local_files_only)."""
+    import json
+    import shutil
+
+    path, _ = tiny_siglip
+    local = tmp_path / "with_stats"
+    shutil.copytree(path, local)
+    stats = {"image_mean": [0.1, 0.2, 0.3], "image_std": [0.4, 0.5, 0.6]}
+    (local / "preprocessor_config.json").write_text(json.dumps(stats))
+    seen = []
+    real = transformers.AutoConfig.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("local_files_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", spy)
+    enc = get_encoder(f"hf:{local}")
+    assert enc.mean == (0.1, 0.2, 0.3) and enc.std == (0.4, 0.5, 0.6)
+    assert enc.name == f"hf:{local}"
+    assert get_encoder(f"hf:{path}").mean == (0.5, 0.5, 0.5)  # SigLIP's own default
+    assert seen and all(flag is True for flag in seen)

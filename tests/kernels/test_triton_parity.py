@@ -124,10 +124,15 @@ def test_grid_select_kernel_equals_core(shape, ties, grid, coverage):
 @pytest.mark.cuda
 @pytest.mark.parametrize("preset", ["paper", "default"])
 def test_cuda_graph_capture(preset):
-    x = torch.randn(6, 7, 9, 48, device="cuda")
+    """Capture on one input, copy a NEW input into the captured buffer, replay: the result must be
+    eager's on the new input (a graph that froze input-dependent values would replay the old)."""
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(6, 7, 9, 48, device="cuda", generator=g)
+    new = torch.randn(6, 7, 9, 48, device="cuda", generator=g)
     cfg = es.EntropySelectConfig.paper() if preset == "paper" else es.EntropySelectConfig()
     fn = lambda: es.select_tokens(x, budget=50, impl="triton", validate=False, config=cfg)  # noqa: E731
-    expected = fn().keep_index.clone()
+    # the two inputs choose differently, so replaying the captured input's choice would fail
+    assert not torch.equal(fn().keep_index, es.select_tokens(new, budget=50, config=cfg).keep_index)
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -136,9 +141,15 @@ def test_cuda_graph_capture(preset):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         sel = fn()
-    graph.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(sel.keep_index, expected)
+    for inp in (new, x.clone()):  # a new input, then the captured one again
+        x.copy_(inp)
+        graph.replay()
+        torch.cuda.synchronize()
+        eager = es.select_tokens(inp.clone(), budget=50, impl="triton", config=cfg)
+        assert torch.equal(sel.keep_index, eager.keep_index)
+        assert torch.equal(sel.frame_budget, eager.frame_budget)
+        torch.testing.assert_close(sel.tokens, eager.tokens)
+        torch.testing.assert_close(sel.scores, eager.scores)
 
 
 @cuda

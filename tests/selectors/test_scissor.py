@@ -67,3 +67,20 @@ def test_connected_components_matches_union_find_on_random_graphs():
         labels = connected_components(a)
         for b in range(3):
             assert labels[b].tolist() == union_find_labels(a[b])
+
+
+def test_batch_of_videos_with_different_component_counts_equals_each_alone():
+    """A near-static video (few components) batched with a random one (many): padding of the
+    component lists must not change either result."""
+    sc = selectors.get("scissor")
+    for seed in range(4):
+        g = torch.Generator().manual_seed(seed)
+        busy = torch.randn(4, 3, 4, 8, generator=g)
+        still = torch.ones(4, 3, 4, 8) + 0.01 * torch.randn(4, 3, 4, 8, generator=g)
+        pair = (busy, still) if seed % 2 else (still, busy)
+        for K in (2, 5, 12, 30):
+            batch = sc(torch.stack(pair), budget=K)
+            for i, v in enumerate(pair):
+                one = sc(v, budget=K)
+                assert torch.equal(batch.keep_index[i], one.keep_index), (seed, K, i)
+                torch.testing.assert_close(batch.tokens[i], one.tokens)

@@ -73,7 +73,9 @@ def shorten(
 
     Rows may lose different numbers of tokens (videos of different lengths); the result is
     padded to the longest kept row, on the side the input was padded on (left when any row of
-    ``attention_mask`` starts with 0, else right), with each tensor's own pad value. Kept
+    ``attention_mask`` starts with 0, else right), with each tensor's own pad value; the input's
+    own padding (``attention_mask == 0``) is dropped first, so a batch is no longer than its
+    longest shortened row. Kept
     tokens keep their order. A new attention mask marks the added padding with 0; it is
     created (all ones where kept) when rows end up with different lengths and none was given.
 
@@ -91,6 +93,8 @@ def shorten(
         keep: [B, L] bool; tensors: [..., B, L] -> [..., B, L']; attention_mask: [B, L] -> [B, L']
     """
     Bsz, L = keep.shape
+    if attention_mask is not None:  # the caller's padding goes too; rows are re-padded below
+        keep = keep & attention_mask.to(device=keep.device).bool()
     counts = keep.sum(dim=1)  # [B] tokens left in each row
     new_len = int(counts.max()) if Bsz else 0
     side = padding_side(attention_mask)
