@@ -206,8 +206,12 @@ def _probe(path: Path) -> _Probe:
         declared_frames = int(stream.frames or 0)
         if stream.duration and stream.time_base:
             declared_seconds = float(stream.duration * stream.time_base)
-        else:  # mkv/webm state only the container's duration (all streams)
-            declared_seconds = container.duration / 1e6 if container.duration else 0.0
+        else:  # mkv/webm state only the container's duration (all streams), which counts from
+            # time 0: a stream that starts later (start_time > 0) covers that much less
+            start = max(0, container.start_time or 0)
+            declared_seconds = (
+                max(0.0, (container.duration - start) / 1e6) if container.duration else 0.0
+            )
         try:
             count = sum(1 for packet in container.demux(stream) if packet.size > 0)
         except av.FFmpegError as err:
