@@ -303,7 +303,9 @@ def test_the_patched_message_goes_to_lmms_evals_log(runs):
     assert f"entropy-select {entropy_select.__version__}: --model qwen2_5_vl_es" in line
     assert "selector=entropy_select, retention=0.35" in line
     assert "'tau': 1.0" in line and "'preset': 'default'" in line  # defaults resolved
-    assert "'alpha': 1.0" in line and "'grid_fusion': True" in line
+    default = entropy_select.EntropySelectConfig()  # the library default, field by field
+    for key in ("alpha", "grid_fusion", "entropy_mode", "fusion_weight"):
+        assert f"'{key}': {getattr(default, key)!r}" in line, key
 
 
 def test_es_budget_and_es_selector_are_honoured(runs):
