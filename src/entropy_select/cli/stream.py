@@ -22,6 +22,9 @@ import statistics
 import time
 from pathlib import Path
 
+from ._common import add_quiet_argument
+from ._video_args import add_encoder_arguments
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -59,23 +62,7 @@ def register(subparsers) -> None:
         help="keep one frame every 1/FPS seconds (default: every frame)",
     )
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    p.add_argument(
-        "--encoder",
-        default="mobilenet_v2",
-        help="mobilenet_v2 (default, ImageNet weights) or hf:<model id or local path>",
-    )
-    p.add_argument(
-        "--input-size",
-        type=int,
-        default=None,
-        help="mobilenet_v2 input side in pixels, a multiple of 32 (default 448 -> 14x14)",
-    )
-    p.add_argument(
-        "--aspect",
-        choices=("stretch", "crop", "pad"),
-        default="stretch",
-        help="how a non-square frame becomes the square encoder input (default stretch)",
-    )
+    add_encoder_arguments(p)
     p.add_argument("--out", default="entropy_select_stream", help="output directory")
     p.add_argument("--json", default=None, help="JSON path (default: OUT/stream.json)")
     p.add_argument(
@@ -91,7 +78,7 @@ def register(subparsers) -> None:
         metavar="KEY=VALUE",
         help="ENTROPY-SELECT options, e.g. --set tau=0.1 alpha=0.5",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(p)  # --no-progress: its hidden, deprecated old name
     p.set_defaults(func=run)
 
 
