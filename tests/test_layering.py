@@ -39,12 +39,9 @@ LAYERS = {
 }
 TOP = 5
 
-#: the one known upward import, to be moved by issue 11's next step: ``core.select_tokens``
-#: dispatches ``impl=`` to ``kernels`` through imports inside its functions (``select_tokens``,
-#: ``_resolve_impl``). (importing module, imported sub-package) -> why.
-ALLOWED_UPWARD = {
-    ("entropy_select.core.select", "kernels"): "impl= dispatch inside select_tokens/_resolve_impl",
-}
+#: function-level imports allowed to point upward, (importing module, imported sub-package) ->
+#: why: none since the impl= dispatch moved from core to selectors (issue 11).
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {}  # none: the impl= dispatch lives in selectors
 
 
 class Edge(NamedTuple):
@@ -157,7 +154,8 @@ def test_the_graph_is_read():
     edges = {(e.source, e.target) for e in import_graph()}
     assert ("entropy_select.kernels.triton.window_entropy", "entropy_select.core.entropy") in edges
     assert ("entropy_select.adapters", "entropy_select.selectors") in edges
-    assert ("entropy_select.core.select", "entropy_select.kernels") in edges  # function level
+    # function level: the impl= dispatch, one layer above kernels
+    assert ("entropy_select.selectors.entropy_select", "entropy_select.kernels") in edges
     assert len(edges) > 100
 
 

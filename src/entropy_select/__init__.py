@@ -5,7 +5,7 @@ where it is used.
 """
 
 from . import core
-from .core import EntropySelectConfig, Selection, select_tokens
+from .core import EntropySelectConfig, Selection
 from .streaming import FrameSelection, StreamingSelector
 
 __version__ = "0.1.0"
@@ -28,6 +28,7 @@ __all__ = [
 #: names served lazily, ``name -> (submodule, attribute or None for the submodule itself)``, so
 #: that ``import entropy_select`` stays light and torch-only
 _LAZY = {
+    "select_tokens": ("selectors.entropy_select", "select_tokens"),
     "patch": ("adapters", "patch"),
     "unpatch": ("adapters", "unpatch"),
     "compressed": ("adapters", "compressed"),

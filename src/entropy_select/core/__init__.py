@@ -7,7 +7,7 @@ from .entropy import entropy_term, local_window_entropy, minmax_normalize, neigh
 from .fusion import FusedCells, fuse_cells
 from .gradient import normalized_gradient, spatial_gradient_magnitude
 from .grid import cell_quota, grid_cells, grid_quota_topk, rank_within
-from .select import fused_scores, mask_to_index, select_tokens
+from .select import fused_scores, mask_to_index, select_reference
 from .selection import Selection
 
 __all__ = [
@@ -32,6 +32,6 @@ __all__ = [
     "normalized_gradient",
     "rank_within",
     "resolve_budget",
-    "select_tokens",
+    "select_reference",
     "spatial_gradient_magnitude",
 ]

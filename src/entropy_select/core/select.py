@@ -1,15 +1,18 @@
-"""``select_tokens``: the whole ENTROPY-SELECT pipeline (paper §3, SPEC §1-7)."""
+"""The ENTROPY-SELECT reference pipeline (paper §3, SPEC §1-7): scores, budgets, selection.
+
+The entry point users call, ``es.select_tokens`` (input checks, lists and batches, and the
+``impl=`` dispatch to the fast paths), lives one layer up in
+:mod:`entropy_select.selectors.entropy_select`; core imports nothing above itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from .allocation import allocate_frame_budget
-from .causal import check_frame_budget, normalize_gradient, online_frame_budget, scoped
-from .checks import check_features, check_video_list, resolve_budget
+from .causal import normalize_gradient, online_frame_budget, scoped
 from .config import EntropySelectConfig
 from .context import context_pool, frame_rarity
 from .entropy import entropy_term, local_window_entropy, minmax_normalize
@@ -19,16 +22,14 @@ from .grid import grid_quota_topk
 from .selection import Selection
 
 __all__ = [
-    "select_tokens",
+    "select_reference",
+    "assemble_selection",
     "mask_to_index",
     "gather_tokens",
     "fused_scores",
     "combine_scores",
     "plan_frame_budget",
-    "IMPLS",
 ]
-
-IMPLS = ("auto", "reference", "triton", "cpu")
 
 
 def mask_to_index(mask: torch.Tensor, budget: int) -> torch.Tensor:
@@ -124,117 +125,19 @@ def plan_frame_budget(
     return fb, budget
 
 
-def select_tokens(
-    features: torch.Tensor | Sequence[torch.Tensor],
-    retention: float | None = None,
-    budget: int | None = None,
-    config: EntropySelectConfig | None = None,
-    *,
-    impl: str = "auto",
-    validate: bool = True,
-    frame_budget: torch.Tensor | None = None,
-    **options: Any,
-) -> Selection | list[Selection]:
-    """Select ``K`` of a video's ``N`` visual tokens with ENTROPY-SELECT.
-
-    Args:
-        features: one video ``[T, H, W, D]``, a batch of equal-shape videos ``[B, T, H, W, D]``
-            (each result equals that video's alone), or a list of ``[T_i, H_i, W_i, D]`` videos
-            (returns a list). Any float dtype, any device; results on the input's device.
-        retention: ``r`` in (0, 1]; ``K = clamp(floor(r·N + 1e-9), 1, N)``. Or give ``budget``.
-        budget: ``K`` in [1, N]. Exactly one of ``retention`` and ``budget``.
-        config: hyper-parameters (default :class:`EntropySelectConfig()`, the library's
-            default; ``EntropySelectConfig.paper()`` for the paper's).
-        impl: ``"reference"`` (pure torch), ``"triton"`` (GPU kernels; raises if they cannot
-            run), ``"cpu"`` (the CPU fast path of :mod:`entropy_select.kernels.cpu`; raises for a
-            non-CPU input) or ``"auto"`` (Triton on CUDA when available, the CPU fast path on
-            CPU, else reference).
-        validate: check for NaN/inf (one host synchronisation). Turn off for CUDA-graph capture.
-        frame_budget: explicit per-frame budgets instead of Eq. 4: an integer tensor ``[T]`` (or
-            ``[B, T]`` with equal totals), each in ``[0, H·W]``, summing to ``K``; then give
-            neither ``retention`` nor ``budget``. With ``config=stream.config`` this reproduces a
-            :class:`~entropy_select.streaming.StreamingSelector` frame by frame. (Reading ``K``
-            off the tensor is one host synchronisation.)
-        **options: config fields overriding ``config`` (``tau=0.1``); strings are parsed.
-
-    Returns:
-        A :class:`Selection` (a list of them for a list input).
-
-    Shapes:
-        features: [T, H, W, D] -> keep_index [K], tokens [K, D], scores [T, H, W], frame_budget [T]
-        features: [B, T, H, W, D] -> the same with a leading B.
-    """
-    cfg = config if config is not None else EntropySelectConfig()
-    if not isinstance(cfg, EntropySelectConfig):
-        raise TypeError(f"config must be an EntropySelectConfig, got {type(cfg).__name__}")
-    if options:
-        cfg = EntropySelectConfig.from_kwargs(cfg, **options)
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
-    if isinstance(features, (list, tuple)):
-        if frame_budget is not None:
-            raise ValueError("frame_budget= takes one video or a batch, not a list of videos")
-        videos = check_video_list(features) if validate else list(features)
-        return [select_tokens(v, retention, budget, cfg, impl=impl, validate=False) for v in videos]
-    check_features(features, finite=validate)
-    squeeze = features.dim() == 4
-    x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
-    _, T, H, W, _ = x.shape
-    if frame_budget is not None:
-        if retention is not None or budget is not None:
-            raise ValueError("give frame_budget= alone: it sets K, so no retention= or budget=")
-        fb = check_frame_budget(frame_budget, x.shape[0], T, H * W).to(x.device)
-        plan = {"frame_budget": fb, "budget": int(fb[0].sum())}
-    elif cfg.frame_budget_rule == "online":
-        if retention is None or budget is not None:
-            raise ValueError(
-                'frame_budget_rule="online" takes retention= (the rule\'s rate; K = Σ B_f <= '
-                "ceil(r·N)), not budget="
-            )
-        resolve_budget(T * H * W, retention, None)  # checks the ratio
-        plan = {"retention": retention}
-    else:
-        plan = {"budget": resolve_budget(T * H * W, retention, budget)}
-    resolved = _resolve_impl(impl, x)
-    if resolved == "triton":
-        from ..kernels import select_tokens_triton
-
-        selection = select_tokens_triton(x, plan.pop("budget", None), cfg, **plan)
-    elif resolved == "cpu":
-        from ..kernels.cpu import fused_scores_cpu
-
-        selection = _select_reference(x, cfg, fused_scores_cpu, **plan)
-    else:
-        selection = _select_reference(x, cfg, **plan)
-    return selection.unbatched() if squeeze else selection
-
-
-def _resolve_impl(impl: str, x: torch.Tensor) -> str:
-    if impl == "reference":
-        return "reference"
-    if impl == "cpu":
-        from ..kernels.cpu import cpu_available
-
-        ok, why = cpu_available(x)
-        if not ok:
-            raise RuntimeError(f'impl="cpu" cannot run here: {why}')
-        return "cpu"
-    from ..kernels import triton_available
-
-    ok, why = triton_available(x)
-    if impl == "triton" and not ok:
-        raise RuntimeError(f'impl="triton" cannot run here: {why}')
-    if ok:
-        return "triton"
-    return "cpu" if x.device.type == "cpu" else "reference"
-
-
-def _select_reference(
+def select_reference(
     x: torch.Tensor, cfg: EntropySelectConfig, scores_fn=None, **plan: Any
 ) -> Selection:
-    """The reference pipeline on a batch ``[B, T, H, W, D]`` (``scores_fn``: a twin of
-    :func:`fused_scores`, e.g. the CPU fast path's; default the reference's; ``plan``: the
-    arguments of :func:`plan_frame_budget`)."""
+    """The reference pipeline on a checked batch ``[B, T, H, W, D]``: scores, budgets, selection.
+
+    ``scores_fn``: a twin of :func:`fused_scores` (e.g. the CPU fast path's; default the
+    reference's); ``plan``: the arguments of :func:`plan_frame_budget`. The public entry point,
+    with input checks and the ``impl=`` dispatch, is
+    :func:`entropy_select.selectors.entropy_select.select_tokens` (``es.select_tokens``).
+
+    Shapes:
+        x: [B, T, H, W, D]  ->  a batched Selection
+    """
     # Choosing is not differentiable: scores and budgets are computed without autograd, on the
     # detached features; the output tokens are gathered (or fused) from ``x`` itself, so they carry
     # gradient to the inputs they came from.
