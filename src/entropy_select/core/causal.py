@@ -10,7 +10,7 @@ causal already. Two steps look at the whole video and need a causal twin for str
   (:func:`online_budget_step`, equations in ``docs/algorithm.md``, "Streaming").
 
 Everything here is pure torch and free of host synchronisation, so the offline selector
-(:func:`entropy_select.core.select.select_tokens`) and the stream
+(:func:`entropy_select.selectors.entropy_select.select_tokens`) and the stream
 (:class:`entropy_select.streaming.StreamingSelector`) call the very same functions.
 """
 
