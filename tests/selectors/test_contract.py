@@ -206,6 +206,23 @@ def test_unknown_options_name_the_key_and_the_valid_ones():
         selectors.get("tome", bad=1)
     with pytest.raises(ValueError, match="valid options are: seed"):
         selectors.get("random", sede=1)
-    with pytest.raises(ValueError, match="unknown EntropySelectConfig key"):
-        selectors.get("entropy_select", taus=0.1)  # its config lists its own keys
+    with pytest.raises(
+        ValueError, match="'entropy_select': taus; valid options are: preset, impl, "
+    ):
+        selectors.get("entropy_select", taus=0.1)  # its own options, then its config's fields
     assert selectors.options_of(type(selectors.get("random"))) == ["seed"]
+
+
+def test_one_parser_for_strings_everywhere():
+    """A CLI's ``key=value`` strings and Python values select the same thing."""
+    x = torch.randn(3, 5, 5, 8, generator=torch.Generator().manual_seed(0))
+    typed = selectors.get("random", seed=3)(x, retention=0.3)
+    parsed = selectors.get("random", seed="3")(x, retention=0.3)
+    assert torch.equal(typed.keep_index, parsed.keep_index)
+    es_typed = selectors.get("entropy_select", tau=0.5, grid_fusion=False, max_frame_tokens=None)
+    es_parsed = selectors.get(
+        "entropy_select", tau="0.5", grid_fusion="off", max_frame_tokens="none"
+    )
+    assert es_typed.config == es_parsed.config
+    with pytest.raises(ValueError, match="cannot parse seed='x': seed must be an integer"):
+        selectors.get("random", seed="x")

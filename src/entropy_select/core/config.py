@@ -7,8 +7,11 @@ Every field is a flat scalar; every default says where it comes from: the paper'
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any
+
+from .options import convert_option
 
 ENTROPY_MODES = ("paper", "minmax", "complement", "complement_minmax")
 FUSION_WEIGHTS = ("score", "mean")
@@ -160,53 +163,11 @@ class EntropySelectConfig:
                 f"valid keys are: {', '.join(valid)}"
             )
         defaults = cls()
-        converted = {k: _convert(k, v, getattr(defaults, k)) for k, v in kwargs.items()}
+        hints = typing.get_type_hints(cls)
+        converted = {
+            k: convert_option(k, v, getattr(defaults, k), hints.get(k)) for k, v in kwargs.items()
+        }
         return dataclasses.replace(base if base is not None else defaults, **converted)
-
-
-_INT_FIELDS = {
-    "spatial_window",
-    "temporal_window",
-    "past_window",
-    "min_frame_tokens",
-    "max_frame_tokens",
-    "grid",
-    "fusion_grid",
-}
-_FLOAT_FIELDS = {
-    "tau",
-    "alpha",
-    "top_q",
-    "alloc_tau",
-    "coverage",
-    "fusion_share",
-    "context_share",
-    "rarity",
-    "bank_rate",
-}
-
-
-def _convert(key: str, value: Any, default: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    try:
-        if key in _INT_FIELDS:
-            if key in ("max_frame_tokens", "fusion_grid") and text.lower() in ("none", "null", ""):
-                return None
-            return int(text)
-        if key in _FLOAT_FIELDS:
-            return float(text)
-        if key == "grid_fusion":
-            lowered = text.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-    except ValueError:
-        raise ValueError(f"cannot parse {key}={value!r} as {type(default).__name__}") from None
-    return text
 
 
 def _check_int(name: str, value: Any) -> None:

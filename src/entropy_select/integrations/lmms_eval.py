@@ -52,12 +52,12 @@ or a wrapped class is requested.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..core.options import convert_option, to_float, to_int
 
 __all__ = [
     "CompressionArgs",
@@ -157,31 +157,15 @@ class CompressionArgs:
 
 
 def _selector_options(selector: str) -> dict[str, tuple[Any, Any]]:
-    """The options a selector accepts: ``{name: (default, annotation)}``.
-
-    Read from the selector class's ``__init__`` signature; a selector that forwards ``**options``
-    into a config dataclass (ENTROPY-SELECT: :class:`~entropy_select.EntropySelectConfig`)
-    contributes that dataclass's fields too.
-    """
+    """The options a selector accepts (:func:`entropy_select.selectors.selector_options`)."""
     from .. import selectors
 
-    instance = selectors.get(selector)  # raises ValueError listing the registered names
-    params = inspect.signature(type(instance).__init__).parameters
-    found: dict[str, tuple[Any, Any]] = {}
-    forwards = False
-    for name, p in params.items():
-        if name == "self" or p.kind is p.VAR_POSITIONAL:
-            continue
-        if p.kind is p.VAR_KEYWORD:
-            forwards = True
-            continue
-        found[name] = (p.default, p.annotation)
-    config = getattr(instance, "config", None)
-    if forwards and dataclasses.is_dataclass(config):
-        hints = typing.get_type_hints(type(config))
-        for f in dataclasses.fields(config):
-            found.setdefault(f.name, (f.default, hints.get(f.name, f.type)))
-    return found
+    if not isinstance(selector, str) or selector not in selectors.available():
+        raise ValueError(
+            f"{PREFIX}selector={selector!r} is not a registered selector; "
+            f"available: {', '.join(selectors.available())}"
+        )
+    return selectors.selector_options(selector)
 
 
 def valid_keys(selector: str = _DEFAULT_SELECTOR) -> list[str]:
@@ -195,78 +179,6 @@ def valid_keys(selector: str = _DEFAULT_SELECTOR) -> list[str]:
     """
     names = set(_OWN_KEYS) | set(_selector_options(selector))
     return sorted(PREFIX + n for n in names)
-
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-_NONE = ("none", "null")
-
-
-def _to_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):  # lmms-eval already turned "1" into 1
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"{key} must be a boolean (true/false), got {value!r}")
-
-
-def _to_int(key: str, value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"{key} must be an integer, got {value!r}")
-
-
-def _to_float(key: str, value: Any) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"{key} must be a number, got {value!r}")
-
-
-def _kind(default: Any, annotation: Any) -> tuple[type | None, bool]:
-    """(scalar type, None allowed) of an option, from its default and annotation."""
-    text = annotation if isinstance(annotation, str) else repr(annotation)
-    optional = default is None or "None" in text or "Optional" in text
-    if isinstance(default, bool):
-        return bool, optional
-    if isinstance(default, int):
-        return int, optional
-    if isinstance(default, float):
-        return float, optional
-    if isinstance(default, str):
-        return str, optional
-    for name, kind in (("bool", bool), ("int", int), ("float", float), ("str", str)):
-        if name in text.replace("Optional", ""):
-            return kind, optional
-    return None, optional  # unknown: passed through for the selector to validate
-
-
-def _convert(key: str, value: Any, default: Any, annotation: Any) -> Any:
-    """Convert a ``--model_args`` value (a string, or what lmms-eval's parser made of it)."""
-    kind, optional = _kind(default, annotation)
-    if optional and (value is None or (isinstance(value, str) and value.lower() in _NONE)):
-        return None
-    if kind is bool:
-        return _to_bool(key, value)
-    if kind is int:
-        return _to_int(key, value)
-    if kind is float:
-        return _to_float(key, value)
-    if kind is str:
-        # lmms-eval's parser turns "1" into 1 and "true" into True: a string option gets it back
-        return value if isinstance(value, str) else str(value).lower()
-    return value
 
 
 def split_model_args(model_args: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -323,15 +235,15 @@ def parse_compression_args(ours: Mapping[str, Any]) -> CompressionArgs:
         )
     retention = budget = None
     if has_r:
-        retention = _to_float(PREFIX + "retention", ours["retention"])
+        retention = to_float(PREFIX + "retention", ours["retention"])
         if not 0 < retention <= 1:
             raise ValueError(f"{PREFIX}retention must be in (0, 1], got {retention}")
     else:
-        budget = _to_int(PREFIX + "budget", ours["budget"])
+        budget = to_int(PREFIX + "budget", ours["budget"])
         if budget < 1:
             raise ValueError(f"{PREFIX}budget must be >= 1, got {budget}")
     converted = {
-        k: _convert(PREFIX + k, v, *options[k]) for k, v in ours.items() if k not in _OWN_KEYS
+        k: convert_option(PREFIX + k, v, *options[k]) for k, v in ours.items() if k not in _OWN_KEYS
     }
     try:
         selectors.get(selector, **converted)  # the selector validates its own values

@@ -5,13 +5,16 @@ Names map to ``module:Class`` paths and are imported on first use, so listing th
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
+import typing
 from typing import Any
 
+from ..core.options import convert_option
 from .base import Selector
 
-__all__ = ["Selector", "available", "get", "options_of", "register"]
+__all__ = ["Selector", "available", "get", "options_of", "register", "selector_options"]
 
 _REGISTRY: dict[str, str] = {
     "entropy_select": "entropy_select.selectors.entropy_select:EntropySelect",
@@ -40,33 +43,69 @@ def available() -> list[str]:
 
 
 def get(name: str, **options: Any) -> Selector:
-    """A selector instance by name; ``options`` go to its constructor (validated there).
+    """A selector instance by name; ``options`` go to its constructor.
+
+    Every option is checked against the selector's declared options
+    (:func:`selector_options`) and string values are parsed to their declared type by the
+    library's one option parser (:func:`entropy_select.core.options.convert_option`), so
+    ``get("random", seed="3")`` (a CLI's ``--set seed=3``) equals ``get("random", seed=3)``.
 
     Raises:
-        ValueError: an unknown name (the message lists the registered ones).
+        ValueError: an unknown name (the message lists the registered ones), an unknown option
+            (the message lists the valid ones) or a value that does not parse.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown selector {name!r}; available: {', '.join(available())}")
-    module_name, cls_name = _REGISTRY[name].split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    valid = options_of(cls)
-    unknown = sorted(set(options) - set(valid)) if valid is not None else []
+    cls = _class(name)
+    declared = selector_options(name)
+    unknown = sorted(set(options) - set(declared))
     if unknown:
-        listed = ", ".join(valid) if valid else "none"
+        listed = ", ".join(declared) if declared else "none"
         raise ValueError(
             f"unknown option(s) for selector {name!r}: {', '.join(unknown)}; "
             f"valid options are: {listed}"
         )
-    return cls(**options)
+    converted = {k: convert_option(k, v, *declared[k]) for k, v in options.items()}
+    return cls(**converted)
+
+
+def _class(name: str) -> type:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown selector {name!r}; available: {', '.join(available())}")
+    module_name, cls_name = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module_name), cls_name)
+
+
+def selector_options(name: str) -> dict[str, tuple[Any, Any]]:
+    """The keyword options selector ``name`` takes: ``{option: (default, annotation)}``.
+
+    Read from the class's ``__init__`` signature; a selector that forwards ``**options`` into a
+    config dataclass (its ``config_class``; ENTROPY-SELECT: ``EntropySelectConfig``) contributes
+    that dataclass's fields.
+    """
+    cls = _class(name)
+    found: dict[str, tuple[Any, Any]] = {}
+    if cls.__init__ is object.__init__:
+        return found
+    hints = typing.get_type_hints(cls.__init__)
+    forwards = False
+    for pname, p in list(inspect.signature(cls.__init__).parameters.items())[1:]:  # drop self
+        if p.kind is p.VAR_POSITIONAL:
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            forwards = True
+            continue
+        found[pname] = (p.default, hints.get(pname, p.annotation))
+    config = getattr(cls, "config_class", None)
+    if forwards and config is not None and dataclasses.is_dataclass(config):
+        config_hints = typing.get_type_hints(config)
+        for f in dataclasses.fields(config):
+            found.setdefault(f.name, (f.default, config_hints.get(f.name, f.type)))
+    return found
 
 
 def options_of(cls: type) -> list[str] | None:
-    """The keyword options a selector class takes (None: it forwards ``**options``, which it
-    validates itself, e.g. ENTROPY-SELECT's config fields)."""
-    if cls.__init__ is object.__init__:
-        return []
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # drop self
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return [p.name for p in params if p.kind in kinds]
+    """The option names of a registered selector class (None for an unregistered class)."""
+    for name, target in _REGISTRY.items():
+        module_name, cls_name = target.split(":")
+        if cls.__module__ == module_name and cls.__name__ == cls_name:
+            return list(selector_options(name))
+    return None

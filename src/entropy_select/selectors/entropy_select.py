@@ -38,6 +38,7 @@ class EntropySelect(Selector):
     """
 
     name = "entropy_select"
+    config_class = EntropySelectConfig  # **options are its fields (selectors.selector_options)
     merges = True  # select_tokens handles autograd itself (grid fusion merges)
 
     def __init__(self, preset: str = "default", impl: str = "auto", **options: Any) -> None:
