@@ -15,14 +15,6 @@ pytest.importorskip("matplotlib")
 video = pytest.importorskip("entropy_select.video")
 
 
-@pytest.fixture(scope="module")
-def carphone():
-    try:
-        return str(video.sample_video_path("carphone_pristine.mp4"))
-    except ImportError as err:
-        pytest.skip(str(err))
-
-
 def _fast(tmp_path, frames=4):
     return ["--frames", str(frames), "--input-size", "128", "--quiet", "--dpi", "40"] + [
         "--cache-dir",

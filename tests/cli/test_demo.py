@@ -9,14 +9,6 @@ pytest.importorskip("matplotlib")
 video = pytest.importorskip("entropy_select.video")
 
 
-@pytest.fixture(scope="module")
-def carphone():
-    try:
-        return str(video.sample_video_path("carphone_pristine.mp4"))
-    except ImportError as err:
-        pytest.skip(str(err))
-
-
 def _fast(tmp_path):
     # small encoder input and few frames keep these end-to-end runs to a few seconds
     return [

@@ -10,14 +10,6 @@ pytest.importorskip("av")
 video = pytest.importorskip("entropy_select.video")
 
 
-@pytest.fixture(scope="module")
-def carphone():
-    try:
-        return str(video.sample_video_path("carphone_pristine.mp4"))
-    except ImportError as err:
-        pytest.skip(str(err))
-
-
 FAST = ["--max-frames", "5", "--input-size", "128", "--quiet"]  # 4x4 tokens a frame
 
 
