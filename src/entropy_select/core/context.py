@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from .checks import compute_dtype
-from .fusion import FusedCells
+from .fusion import FusedCells, cell_sums
 from .grid import grid_quota_topk, rank_within
 
 __all__ = ["context_pool", "morton_order", "frame_rarity"]
@@ -61,7 +61,6 @@ def context_pool(
         features: [..., T, H, W, D], scores: [..., T, H, W], frame_budget: [..., T]
     """
     H, W = scores.shape[-2:]
-    D = features.shape[-1]
     budget = frame_budget.to(torch.long)  # [..., T]
     ctx = torch.floor(budget.to(torch.float64) * share + 1e-9).to(torch.long)
     ctx = torch.minimum(ctx, budget)  # D_f >= 0
@@ -79,12 +78,10 @@ def context_pool(
     keep = detail | anchor
     absorbed = rest & (run >= 0)
     cd = compute_dtype(features.dtype)
-    x = features.flatten(-3, -2).to(cd)  # [..., T, m, D]
-    slot = run.clamp_min(0)
-    sums = torch.zeros(*run.shape, D, dtype=cd, device=x.device)  # [..., T, m(runs), D]
-    sums.scatter_add_(-2, slot.unsqueeze(-1).expand_as(x), x * absorbed.unsqueeze(-1).to(cd))
-    counts = torch.zeros(run.shape, dtype=cd, device=x.device)
+    slot = run.clamp_min(0)  # [..., T, m]
+    counts = torch.zeros(run.shape, dtype=cd, device=features.device)
     counts.scatter_add_(-1, slot, absorbed.to(cd))
+    sums = cell_sums(features, slot, absorbed.to(cd), run.shape[-1], plain=True)
     cell_tokens = sums / counts.clamp_min(1).unsqueeze(-1)  # [..., T, m, D]
     shape = scores.shape
     weight = absorbed.to(scores.dtype)

@@ -8,7 +8,7 @@ import torch
 
 from .grid import grid_cells, grid_quota_topk, rank_within
 
-__all__ = ["FusedCells", "fuse_cells"]
+__all__ = ["FusedCells", "fuse_cells", "cell_sums"]
 
 
 class FusedCells(NamedTuple):
@@ -64,7 +64,6 @@ def fuse_cells(
     if fusion_weight not in ("score", "mean"):
         raise ValueError(f"fusion_weight must be 'score' or 'mean', got {fusion_weight!r}")
     H, W = scores.shape[-2:]
-    D = features.shape[-1]
     cell, cells = grid_cells(H, W, grid if fusion_grid is None else fusion_grid, scores.device)
     budget = frame_budget.to(torch.long)
     cap = torch.floor(budget.to(torch.float64) * fusion_share + 1e-9).to(torch.long)
@@ -96,13 +95,9 @@ def fuse_cells(
     weight_sum = zeros.scatter_add(-1, index, weight)  # [..., T, c]
     plain = (weight_sum <= 0).gather(-1, index) & absorbed  # cells whose scores sum to 0
     weight = torch.where(plain, torch.ones_like(weight), weight)
-    x = features.flatten(-3, -2).to(flat.dtype)  # [..., T, m, D]
-    sums = torch.zeros(*flat.shape[:-1], cells, D, dtype=flat.dtype, device=flat.device)
-    sums.scatter_add_(-2, index.unsqueeze(-1).expand_as(x), x * weight.unsqueeze(-1))
-    norm = zeros.scatter_add(-1, index, weight)
-    cell_tokens = sums / norm.clamp_min(torch.finfo(flat.dtype).tiny).unsqueeze(
-        -1
-    )  # [..., T, c, D]
+    norm = zeros.scatter_add(-1, index, weight)  # [..., T, c]
+    cell_tokens = cell_sums(features, index, weight, cells, plain=fusion_weight == "mean")
+    cell_tokens /= norm.clamp_min(torch.finfo(flat.dtype).tiny).unsqueeze(-1)  # [..., T, c, D]
     shape = scores.shape
     return FusedCells(
         keep.view(shape),
@@ -112,3 +107,31 @@ def fuse_cells(
         cell_tokens,
         cell,
     )
+
+
+def cell_sums(
+    features: torch.Tensor, group: torch.Tensor, weight: torch.Tensor, groups: int, *, plain: bool
+) -> torch.Tensor:
+    """``Σ weight·x`` over the tokens of each group of each frame, by one ``index_add_``.
+
+    Sequential row adds in token order (the order of a ``scatter_add`` over ``[..., m, D]``),
+    without the ``[..., m, D]`` index or product tensors. ``plain``: every weight is 0 or 1, so
+    the rows are added as they are (weight-0 rows go to a discarded slot, nothing is multiplied).
+
+    Shapes:
+        features: [..., T, H, W, D]; group, weight: [..., T, m] (group in [0, groups))
+        ->  [..., T, groups, D] in ``weight.dtype``
+    """
+    D = features.shape[-1]
+    lead = weight.shape[:-1]  # [..., T]
+    frames = weight[..., 0].numel()
+    rows = features.reshape(-1, D).to(weight.dtype)  # [F·m, D]
+    base = torch.arange(frames, device=weight.device).view(*lead, 1) * groups
+    slot = (base + group).reshape(-1)  # [F·m] output row of each token
+    sums = torch.zeros(frames * groups + plain, D, dtype=weight.dtype, device=weight.device)
+    if plain:  # the discarded last row takes the weight-0 tokens
+        sums.index_add_(0, torch.where(weight.reshape(-1) != 0, slot, frames * groups), rows)
+        sums = sums[:-1]
+    else:
+        sums.index_add_(0, slot, rows * weight.reshape(-1, 1))
+    return sums.view(*lead, groups, D)

@@ -26,6 +26,7 @@ __all__ = [
     "assemble_selection",
     "mask_to_index",
     "gather_tokens",
+    "place_rows",
     "fused_scores",
     "combine_scores",
     "plan_frame_budget",
@@ -41,15 +42,46 @@ def mask_to_index(mask: torch.Tensor, budget: int) -> torch.Tensor:
     return torch.argsort((~mask).to(torch.uint8), dim=-1, stable=True)[..., :budget]
 
 
-def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Rows ``index`` of each batch item (advanced indexing: much faster on CPU than ``gather``
-    with an expanded index, and sync-free).
+def gather_tokens(x: torch.Tensor, index: torch.Tensor, extra: int = 0) -> torch.Tensor:
+    """Rows ``index`` of each batch item, by one ``index_select`` over the flattened batch
+    (sync-free; on the CPU ~5x faster than advanced indexing ``x[batch, index]``, and far faster
+    than ``gather`` with an expanded index).
+
+    ``extra`` > 0 returns the flat ``[B·K + extra, D]`` rows instead, the ``extra`` last ones
+    copies of row 0 (spare rows for :func:`place_rows` to write discarded values into).
 
     Shapes:
-        x: [B, N, D], index: [B, K]  ->  [B, K, D]
+        x: [B, N, D], index: [B, K]  ->  [B, K, D] (extra = 0) or [B·K + extra, D]
     """
-    batch = torch.arange(x.shape[0], device=x.device).unsqueeze(-1)  # [B, 1]
-    return x[batch, index]
+    Bsz, N, D = x.shape
+    rows = index + torch.arange(Bsz, device=x.device).unsqueeze(-1) * N  # [B, K] flat rows
+    rows = rows.reshape(-1)
+    if extra:
+        rows = torch.cat([rows, rows.new_zeros(extra)])
+    out = x.reshape(Bsz * N, D).index_select(0, rows)
+    return out if extra else out.view(Bsz, -1, D)
+
+
+def place_rows(
+    x: torch.Tensor,
+    keep_index: torch.Tensor,
+    values: torch.Tensor,
+    value_slot: torch.Tensor,
+) -> torch.Tensor:
+    """Kept rows of ``x``, with row ``value_slot[g]`` of each batch item replaced by ``values[g]``
+    (merged tokens at their anchors' slots; ``value_slot = -1``: not placed). Sync-free: one
+    ``index_select`` and one ``index_copy_``, the unplaced values going to a discarded spare row.
+
+    Shapes:
+        x: [B, N, D], keep_index: [B, K], values: [B, G, D], value_slot: [B, G]  ->  [B, K, D]
+    """
+    Bsz, K = keep_index.shape
+    D = x.shape[-1]
+    out = gather_tokens(x, keep_index, extra=1)  # [B·K + 1, D]
+    base = torch.arange(Bsz, device=x.device).unsqueeze(-1) * K  # [B, 1]
+    target = torch.where(value_slot >= 0, value_slot + base, Bsz * K).reshape(-1)  # [B·G]
+    out.index_copy_(0, target, values.reshape(-1, D).to(out.dtype))
+    return out[: Bsz * K].view(Bsz, K, D)
 
 
 def combine_scores(
@@ -178,17 +210,14 @@ def assemble_selection(
         keep = ctx.keep_mask
         keep_flat = keep.flatten(-3)  # [B, N]
         keep_index = mask_to_index(keep_flat, K)  # [B, K]
-        tokens = gather_tokens(flat_x, keep_index)  # [B, K, D]
         frame = torch.arange(T, device=x.device).repeat_interleave(m)  # [N]
         group = frame * m + ctx.cell.reshape(Bsz, T * m).clamp_min(0)  # [B, N] run over the video
         cell_flat = ctx.cell_tokens.reshape(Bsz, T * m, D)  # [B, T*m runs, D]
-        ctx_vals = gather_tokens(cell_flat, group.gather(1, keep_index))  # [B, K, D]
-        is_anchor = ctx.anchor_mask.flatten(-3).gather(1, keep_index)  # [B, K]
-        tokens = torch.where(is_anchor.unsqueeze(-1), ctx_vals.to(tokens.dtype), tokens)
         absorbed = ctx.absorbed.flatten(-3)
-        assignment = _merge_assignment(
+        assignment, group_slot = _merge_assignment(
             keep_flat, ctx.anchor_mask.flatten(-3), absorbed, group, T * m
         )
+        tokens = place_rows(flat_x, keep_index, cell_flat, group_slot)  # [B, K, D]
         weights = (assignment >= 0).to(score.dtype)
     elif cfg.grid_fusion and merge:
         fused = fuse_cells(
@@ -203,23 +232,18 @@ def assemble_selection(
         )
         keep = fused.keep_mask
         keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]
-        tokens = gather_tokens(flat_x, keep_index)  # [B, K, D]
         ncell = fused.cell_tokens.shape[-2]
         cell_flat = fused.cell_tokens.reshape(Bsz, T * ncell, D)  # [B, T*c, D]
-        slot_cell = (keep_index // m) * ncell + fused.cell[keep_index % m]  # [B, K]
-        fused_vals = gather_tokens(cell_flat, slot_cell)  # [B, K, D]
-        is_anchor = fused.anchor_mask.flatten(-3).gather(1, keep_index)  # [B, K]
-        tokens = torch.where(is_anchor.unsqueeze(-1), fused_vals.to(tokens.dtype), tokens)
-        ncell = fused.cell_tokens.shape[-2]
         frame = torch.arange(T, device=x.device).repeat_interleave(m)  # [N]
         group = (frame * ncell + fused.cell.repeat(T)).expand(Bsz, -1)  # [B, N] cell over video
-        assignment = _merge_assignment(
+        assignment, group_slot = _merge_assignment(
             keep.flatten(-3),
             fused.anchor_mask.flatten(-3),
             fused.absorbed.flatten(-3),
             group,
             T * ncell,
         )
+        tokens = place_rows(flat_x, keep_index, cell_flat, group_slot)  # [B, K, D]
         absorbed = fused.absorbed.flatten(-3)  # [B, N]
         weights = torch.where(absorbed, fused.weight.flatten(-3), (assignment >= 0).to(score.dtype))
     else:
@@ -245,15 +269,16 @@ def _merge_assignment(
     absorbed: torch.Tensor,
     group: torch.Tensor,
     num_groups: int,
-) -> torch.Tensor:
-    """Output slot of every input token when groups are merged into their anchor (-1: dropped).
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output slot of every input token when groups are merged into their anchor (-1: dropped),
+    and the output slot of each group's anchor (-1: the group is not merged).
 
     Kept tokens own the slot of their position; absorbed tokens take the slot of their group's
     anchor (one anchor a group).
 
     Shapes:
         keep_flat, anchor, absorbed: [B, N] bool; group: [B, N] int64 in [0, num_groups)
-        ->  [B, N] int64
+        ->  [B, N] int64, [B, num_groups] int64
     """
     Bsz = keep_flat.shape[0]
     slot = keep_flat.long().cumsum(-1) - 1  # slot of each kept position
@@ -261,4 +286,4 @@ def _merge_assignment(
     group_slot = torch.full((Bsz, num_groups), -1, dtype=torch.long, device=slot.device)
     group_slot = group_slot.scatter_reduce(1, group, anchor_slot, reduce="amax")
     out = torch.where(keep_flat, slot, torch.full_like(slot, -1))
-    return torch.where(absorbed & ~keep_flat, group_slot.gather(1, group), out)
+    return torch.where(absorbed & ~keep_flat, group_slot.gather(1, group), out), group_slot

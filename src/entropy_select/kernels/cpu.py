@@ -25,6 +25,8 @@ Frames are processed in chunks (with ``K_t − 1`` frames of history) to bound m
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ..core.causal import normalize_gradient
@@ -48,6 +50,9 @@ __all__ = [
 # calls (8 Mi elements = 32 MB in float32, as the reference). The gradient's elementwise passes
 # prefer cache-sized chunks (1 Mi elements = 4 MB). Measured on the 2-core CI machine.
 CPU_CHUNK_ELEMENTS = DEFAULT_CHUNK_ELEMENTS
+# Token rows per Gram block (benchmarks/NOTES_cpu.md): 2 rows make the BLAS calls large enough
+# to run near the matrix-multiply rate at W = 14 for 33% more products than 1 row.
+ROWS_PER_BLOCK = 2
 GRADIENT_CHUNK_ELEMENTS = 1 << 20
 
 
@@ -60,40 +65,55 @@ def cpu_available(x: torch.Tensor | None = None) -> tuple[bool, str]:
     return True, ""
 
 
-def _gather_plan(
-    H: int, W: int, spatial_window: int, temporal_window: int, past_window: int, device
+@functools.lru_cache(maxsize=64)
+def _window_plan(
+    H: int,
+    W: int,
+    spatial_window: int,
+    temporal_window: int,
+    past_window: int,
+    rows: int,
+    frames: int,
+    device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Where each neighbour's similarity sits in the Gram rows, for the tokens of one frame.
+    """Where each neighbour's similarity sits in the Gram blocks of a chunk of ``frames`` frames.
 
-    The spatial Gram row of token ``p`` holds its products with the rows ``i .. i + r`` of its
-    frame (``(r + 1)·W`` columns); the past Gram of ``Δ`` holds its products with the rows
-    ``i − r_p .. i + r_p`` of frame ``t − Δ``. The similarity of neighbour ``o`` of ``p`` is the
-    element ``(p + shift[o])·cols + col[o]`` of the flattened Gram of the offset's kind: ``shift``
-    is 0 except for spatial offsets above the centre row, read by symmetry from the row of
-    ``q = p + Δi·W + Δj``. Invalid neighbours point at ``p``'s own first column (masked later).
+    The chunk's token rows are taken ``rows`` (R) at a time: block ``σ`` holds the centre rows
+    ``σR .. σR + R − 1`` (flat over the chunk's frames). Its spatial Gram multiplies them with
+    the rows ``σR .. σR + R − 1 + r`` of the same frames (``(R + r)·W`` columns), its past Gram of
+    ``Δ`` with the rows ``σR − r_p .. σR + R − 1 + r_p`` of ``Δ`` frames earlier (``(R + 2r_p)·W``
+    columns). Token ``p`` (row ``ρ``, ``k = ρ mod R`` within its block, column ``j``) finds the
+    similarity of neighbour ``o`` at the flat element ``p·cols + col`` of its kind's Gram:
+
+    - spatial, ``Δi >= 0``: ``col = (k + Δi)·W + j + Δj``;
+    - spatial, ``Δi < 0``: by symmetry, in the row of ``q = p + Δi·W + Δj``: element
+      ``q·cols + (k_q − Δi)·W + j``, ``k_q = (ρ + Δi) mod R`` (``k_q − Δi <= R − 1 + r``);
+    - past: ``col = (k + Δi + r_p)·W + j + Δj``.
+
+    Invalid neighbours (off the grid) point at element 0 and are masked. Cached per shape: the
+    returned tensors are shared and must not be modified.
 
     Returns:
-        ``shift`` [m, O], ``col`` [m, O] (int64), ``spatial_ok`` [m, O] bool, ``dts`` [O] int64.
+        ``index`` [n, O] int64, ``ok`` [n, O] bool (on the grid), ``dts`` [O] int64 (Δt of each
+        offset), ``frame`` [n] int64 (the frame of each token within the chunk).
     """
-    rp = past_window // 2
+    r, rp = spatial_window // 2, past_window // 2
     offsets = neighbour_offsets(spatial_window, temporal_window, past_window)
-    i = torch.arange(H, device=device).repeat_interleave(W)  # [m] row of each position
-    j = torch.arange(W, device=device).repeat(H)  # [m] column
+    tok = torch.arange(frames * H * W, device=device)[:, None]  # [n, 1]
+    row, j = tok // W, tok % W  # flat row over the chunk, column
+    k = row % rows  # row within its block of R rows
     dt = torch.tensor([o[0] for o in offsets], device=device, dtype=torch.long)
     da = torch.tensor([o[1] for o in offsets], device=device, dtype=torch.long)
     db = torch.tensor([o[2] for o in offsets], device=device, dtype=torch.long)
-    ni, nj = i[:, None] + da, j[:, None] + db  # [m, O] neighbour row/column
+    ni, nj = row % H + da, j + db  # [n, O] neighbour row (within its frame) and column
     ok = (ni >= 0) & (ni < H) & (nj >= 0) & (nj < W)
-    jj = j[:, None].expand_as(ni)
-    above = (dt == 0) & (da < 0)  # [O] read from q's row: p sits at column (−Δi)·W + j there
-    shift = torch.where(above, da * W + db, torch.zeros_like(da)).expand_as(ni)
-    col = torch.where(
-        dt == 0,
-        torch.where(above, -da * W + jj, da * W + nj),  # spatial: Δi·W + (j + Δj)
-        (da + rp) * W + nj,  # past: rows i − r_p .. i + r_p
-    )
-    zero = torch.zeros_like(col)
-    return torch.where(ok, shift, zero), torch.where(ok, col, zero), ok, dt
+    spatial_cols, past_cols = (rows + r) * W, (rows + 2 * rp) * W
+    direct = tok * spatial_cols + (k + da) * W + nj
+    mirrored = (tok + da * W + db) * spatial_cols + ((row + da) % rows - da) * W + j
+    past = tok * past_cols + (k + da + rp) * W + nj
+    index = torch.where(dt == 0, torch.where(da < 0, mirrored, direct), past)
+    index = torch.where(ok, index, torch.zeros_like(index))
+    return index, ok, dt, (row // H).squeeze(1)
 
 
 def local_window_entropy_cpu(
@@ -104,6 +124,7 @@ def local_window_entropy_cpu(
     tau: float = 1.0,
     *,
     chunk_elements: int = CPU_CHUNK_ELEMENTS,
+    rows_per_block: int = ROWS_PER_BLOCK,
 ) -> torch.Tensor:
     """Normalised local window entropy ``Ĥ`` (Eq. 2, SPEC §1) by banded Gram products on the CPU.
 
@@ -113,6 +134,7 @@ def local_window_entropy_cpu(
         features: raw token features, any float dtype and strides (normalised here).
         spatial_window: k, odd. temporal_window: K_t >= 1. past_window: k_p, odd. tau: τ > 0.
         chunk_elements: feature elements per chunk of frames (memory and cache bound).
+        rows_per_block: token rows per Gram block (R; :func:`_window_plan`).
 
     Returns:
         ``Ĥ`` in [0, 1], float64 for float64 input, float32 otherwise.
@@ -121,6 +143,8 @@ def local_window_entropy_cpu(
         features: [T, H, W, D] or [B, T, H, W, D]  ->  [T, H, W] or [B, T, H, W]
     """
     check_window_args(features, spatial_window, temporal_window, past_window, tau)
+    if rows_per_block < 1:
+        raise ValueError(f"rows_per_block must be >= 1, got {rows_per_block}")
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     B, T, H, W, D = x.shape
@@ -129,23 +153,18 @@ def local_window_entropy_cpu(
     dev = x.device
     r, rp = spatial_window // 2, past_window // 2
     lag = temporal_window - 1
-    shift, col, spatial_ok, dts = _gather_plan(
-        H, W, spatial_window, temporal_window, past_window, dev
-    )
-    front = lag * m + rp * W  # zero tokens before the first centre token (history + top rows)
-    back = max(r, rp) * W  # zero tokens after the last one (rows below)
-    if shift.shape[1] == 0:  # k = 1 and K_t = 1: no neighbour anywhere, Ĥ = 0 (SPEC §1.4)
+    R = min(rows_per_block, H)
+    # Offsets come grouped by kind (spatial, then Δt = 1, 2, ...): one Gram per kind.
+    # (Δt, its number of offsets, Gram columns, first block token relative to the centre)
+    kinds = [(0, spatial_window**2 - 1, (R + r) * W, 0)] + [
+        (dt, past_window**2, (R + 2 * rp) * W, -dt * m - rp * W) for dt in range(1, temporal_window)
+    ]
+    n_offsets = sum(kind[1] for kind in kinds)
+    if n_offsets == 0:  # k = 1 and K_t = 1: no neighbour anywhere, Ĥ = 0 (SPEC §1.4)
         out = torch.zeros(B, T, H, W, dtype=dtype, device=dev)
         return out[0] if squeeze else out
     frames_per_chunk = max(1, min(T, chunk_elements // max(1, m * D)))
-    # The gather plan of a full chunk; shorter (last) chunks use its prefix.
-    n_max = frames_per_chunk * m
-    row_full = torch.arange(n_max, device=dev)[:, None] + shift.repeat(frames_per_chunk, 1)
-    col_full = col.repeat(frames_per_chunk, 1)  # [n_max, O]
-    ok_full = spatial_ok.repeat(frames_per_chunk, 1)  # [n_max, O]
-    # Offsets come grouped by kind (spatial, then Δt = 1, 2, ...): one Gram per kind.
-    kinds = [(0, (r + 1) * W)] + [(dt, (2 * rp + 1) * W) for dt in range(1, temporal_window)]
-    spans = [(int((dts < dt).sum()), int((dts <= dt).sum())) for dt, _ in kinds]
+    front = lag * m + rp * W  # zero tokens before the first centre token (history + top rows)
     s = W * D  # stride of one token row
     out = torch.empty(B, T, H, W, dtype=dtype, device=dev)
     for b in range(B):
@@ -153,6 +172,11 @@ def local_window_entropy_cpu(
             t1 = min(T, t0 + frames_per_chunk)
             h0 = max(0, t0 - lag)
             tc, n = t1 - t0, (t1 - t0) * m
+            index, ok, dts, frame = _window_plan(
+                H, W, spatial_window, temporal_window, past_window, R, tc, dev
+            )
+            blocks = -(-tc * H // R)  # blocks of R centre rows (the last may run past the chunk)
+            back = (blocks * R - tc * H + max(r, rp)) * W  # zero tokens after the last one
             # Normalised chunk with history, as flat token rows behind `front` zero tokens.
             buf = x.new_empty(front + n + back, D, dtype=dtype)  # [tokens, D]
             hist = (t0 - h0) * m
@@ -161,44 +185,43 @@ def local_window_entropy_cpu(
             xc = x[b, h0:t1].reshape(-1, D).to(dtype)  # [hist + n, D]
             inv = torch.linalg.vector_norm(xc, dim=-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
             torch.mul(xc, inv, out=buf[front - hist : front + n])
-            centre = buf.as_strided((tc * H, W, D), (s, D, 1), front * D)  # [rows, W, D]
-            sims = torch.empty(n, col.shape[1], dtype=dtype, device=dev)  # [n, O]
-            for (dt, cols), (o0, o1) in zip(kinds, spans, strict=True):
-                if o0 == o1:
-                    continue
-                start = front if dt == 0 else front - dt * m - rp * W
-                block = buf.as_strided((tc * H, cols, D), (s, D, 1), start * D)
-                gram = torch.bmm(centre, block.mT)  # [rows, W, cols]
-                index = row_full[:n, o0:o1] * cols + col_full[:n, o0:o1]  # [n, o1 - o0]
-                sims[:, o0:o1] = gram.reshape(-1).take(index)
-            valid = ok_full[:n]
+            centre = buf.as_strided((blocks, R * W, D), (R * s, D, 1), front * D)  # [σ, R·W, D]
+            sims = torch.empty(n, n_offsets, dtype=dtype, device=dev)  # [n, O]
+            o0 = 0
+            for _, count, cols, shift in kinds:
+                if count:
+                    block = buf.as_strided((blocks, cols, D), (R * s, D, 1), (front + shift) * D)
+                    gram = torch.bmm(centre, block.mT)  # [σ, R·W, cols]
+                    torch.take(gram, index[:, o0 : o0 + count], out=sims[:, o0 : o0 + count])
+                o0 += count
+            valid = ok
             if t0 < lag:  # neighbours before frame 0 do not exist
-                t_idx = torch.arange(t0, t1, device=dev).repeat_interleave(m)  # [n]
-                valid = valid & (t_idx[:, None] >= dts)
-            out[b, t0:t1] = _normalised_entropy_rows(sims / tau, valid).view(tc, H, W)
+                valid = ok & ((frame + t0)[:, None] >= dts)
+            if tau != 1.0:
+                sims /= tau
+            out[b, t0:t1] = _normalised_entropy_rows(sims, valid).view(tc, H, W)
     return out[0] if squeeze else out
 
 
 def _normalised_entropy_rows(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """``H / log n`` of ``softmax(logits)`` over the last dim, restricted to ``valid`` entries.
 
-    ``H = logsumexp(l) − Σ p·l``, as in the reference (0 where fewer than 2 neighbours exist).
+    ``H = log Σ e − Σ e·d / Σ e`` with ``d = l − max l`` and ``e = exp(d)`` (the reference's
+    ``logsumexp(l) − Σ p·l``, without its cancellation); 0 where fewer than 2 neighbours exist.
+    ``logits`` is overwritten.
 
     Shapes:
         logits, valid: [n, O]  ->  [n]
     """
-    masked = logits.masked_fill(~valid, float("-inf"))
-    peak = masked.amax(-1, keepdim=True)
-    peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
-    e = torch.exp(masked - peak)  # 0 at invalid entries
+    d = logits.masked_fill_(~valid, -torch.finfo(logits.dtype).max)  # exp() gives 0 there
+    d -= d.amax(-1, keepdim=True)
+    e = torch.exp(d)
     z = e.sum(-1)
-    lse = peak.squeeze(-1) + torch.log(z.clamp_min(torch.finfo(z.dtype).tiny))
-    plogit = (e * masked.masked_fill(~valid, 0.0)).sum(-1) / z.clamp_min(torch.finfo(z.dtype).tiny)
-    entropy = lse - plogit
+    entropy = torch.log(z) - e.mul_(d).sum(-1) / z
     count = valid.sum(-1)
     log_n = torch.log(count.clamp_min(2).to(logits.dtype))
     normalised = torch.where(count >= 2, entropy / log_n, torch.zeros_like(entropy))
-    return normalised.clamp(0.0, 1.0)
+    return normalised.clamp_(0.0, 1.0)
 
 
 def spatial_gradient_magnitude_cpu(
