@@ -231,7 +231,8 @@ def spatial_gradient_magnitude_cpu(
 
     Same contract as :func:`entropy_select.core.gradient.spatial_gradient_magnitude`: central
     differences inside, one-sided at the edges, 0 along an axis of length 1. Each difference is
-    formed once per chunk of frames (cache-sized) and reduced by one fused ``vector_norm``.
+    formed once per chunk of frames (cache-sized) and reduced by one fused ``vector_norm``; the
+    one-sided ones only where they are used (the two edges).
 
     Shapes:
         features: [T, H, W, D] or [B, T, H, W, D]  ->  [T, H, W] or [B, T, H, W]
@@ -252,9 +253,10 @@ def spatial_gradient_magnitude_cpu(
                 continue
             o_ = o.movedim(dim, 1)  # [f, size, other]
             x_ = x.movedim(dim, 1)  # [f, size, other, D]
-            sq = torch.linalg.vector_norm(x_[:, 1:] - x_[:, :-1], dim=-1).square_()
-            o_[:, 0] += sq[:, 0]
-            o_[:, -1] += sq[:, -1]
+            # one-sided differences at the two edges only: x[1] − x[0] and x[-1] − x[-2]
+            gap = max(1, size - 2)
+            edge = x_[:, 1::gap] - x_[:, 0 : size - 1 : gap]  # [f, 2 (1 if size = 2), other, D]
+            o_[:, 0 :: size - 1] += torch.linalg.vector_norm(edge, dim=-1).square_()
             if size > 2:
                 inner = torch.linalg.vector_norm(x_[:, 2:] - x_[:, :-2], dim=-1)
                 o_[:, 1:-1] += inner.square_().mul_(0.25)
