@@ -2,11 +2,14 @@
 
 Shapes: 16×14×14×1152 and 16×27×27×1152 float32 (SigLIP-width features, pooled and unpooled
 LLaVA-OneVision grids). For each shape and variant IMPL:PRESET (``impl="reference"`` or
-``impl="cpu"``, see ``entropy_select.kernels.cpu``; the library default config or the paper's):
+``impl="cpu"``, see ``entropy_select.kernels.cpu``; a preset of
+``entropy_select.selectors.entropy_select.PRESETS``: the library default, ``paper``, ``balanced``):
 the median time at retention
 0.05/0.1/0.25/0.35/0.5 — every (impl, retention) variant interleaved run by run, so machine noise
 falls on all alike — the max/min ratio of the medians across retention (near 1 when the cost does
 not depend on K), and the speed-up of each variant over the first (the reference, default config).
+The machine's load average before and after the run is recorded (``meta.loadavg_*``): on a
+shared machine the absolute times depend on it, the ratios within one run much less.
 
     python benchmarks/bench_cpu.py            # writes benchmarks/results/cpu.json
     python benchmarks/bench_cpu.py --variants cpu:default,cpu:paper --repeat 11
@@ -15,12 +18,14 @@ not depend on K), and the speed-up of each variant over the first (the reference
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import torch
 from common import RESULTS, metadata, time_cpu_interleaved, write_json
 
 import entropy_select as es
+from entropy_select.selectors.entropy_select import PRESETS
 
 SHAPES = [(16, 14, 14, 1152), (16, 27, 27, 1152)]
 RETENTIONS = [0.05, 0.1, 0.25, 0.35, 0.5]
@@ -32,15 +37,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument(
         "--variants",
-        default="reference:default,cpu:default,cpu:paper",
-        help="comma-separated IMPL:PRESET pairs (presets: default, paper), timed interleaved",
+        default="reference:default,cpu:default,cpu:paper,cpu:balanced",
+        help=f"comma-separated IMPL:PRESET pairs (presets: {', '.join(PRESETS)}), interleaved",
+    )
+    parser.add_argument(
+        "--shapes",
+        default=",".join("x".join(map(str, s)) for s in SHAPES),
+        help="comma-separated TxHxWxD shapes",
     )
     args = parser.parse_args()
     impls = args.variants.split(",")
-    presets = {"default": es.EntropySelectConfig(), "paper": es.EntropySelectConfig.paper()}
+    presets = PRESETS
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+    load_before = os.getloadavg()
     gen = torch.Generator().manual_seed(0)
     rows = []
-    for shape in SHAPES:
+    for shape in shapes:
         x = torch.randn(*shape, generator=gen)
         fns = {
             f"{impl}@{r}": (
@@ -76,13 +88,17 @@ def main() -> None:
                     ref[0]["median_over_retentions_s"] / row["median_over_retentions_s"]
                 )
                 print(f"  {row['impl']}: {row['speedup_vs_reference']:.2f}x {impls[0]}")
+    meta = metadata("cpu")
+    meta["loadavg_before"] = list(load_before)  # 1, 5 and 15 minute load averages
+    meta["loadavg_after"] = list(os.getloadavg())
+    print(f"load average before {load_before}, after {meta['loadavg_after']}")
     write_json(
         args.out,
         {
             "benchmark": "select_tokens on CPU",
             "variants": impls,
             "note": "IMPL:PRESET; speedup_vs_reference is against the first variant",
-            "meta": metadata("cpu"),
+            "meta": meta,
             "results": rows,
         },
     )
