@@ -79,3 +79,18 @@ def test_cpu_scores_equal_oracle_on_user_like_inputs(x, cfg):
             return
         tol = tol / span
     torch.testing.assert_close(score[0].double(), s, rtol=0, atol=10 * tol)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 6])
+def test_every_block_height_equals_oracle(rows):
+    """Gram blocks of R token rows (R a divisor of H): the same Ĥ for every R, chunked or not."""
+    x = _x((5, 6, 7, 5), 5)
+    expected = oracle.entropy(x, 5, 3, 3, 0.5)
+    for chunk in (1, 1 << 23):
+        out = local_window_entropy_cpu(x, 5, 3, 3, 0.5, chunk_elements=chunk, rows_per_block=rows)
+        torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+
+
+def test_block_height_must_divide_the_grid():
+    with pytest.raises(ValueError, match="rows_per_block"):
+        local_window_entropy_cpu(_x((2, 6, 7, 5)), rows_per_block=4)

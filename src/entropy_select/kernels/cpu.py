@@ -50,9 +50,9 @@ __all__ = [
 # calls (8 Mi elements = 32 MB in float32, as the reference). The gradient's elementwise passes
 # prefer cache-sized chunks (1 Mi elements = 4 MB). Measured on the 2-core CI machine.
 CPU_CHUNK_ELEMENTS = DEFAULT_CHUNK_ELEMENTS
-# Token rows per Gram block (benchmarks/NOTES_cpu.md): 2 rows make the BLAS calls large enough
-# to run near the matrix-multiply rate at W = 14 for 33% more products than 1 row.
-ROWS_PER_BLOCK = 2
+# Centre tokens per Gram block (R·W, R rows; benchmarks/NOTES_cpu.md): at W = 14, 2 rows make
+# the BLAS calls large enough to run near the matrix-multiply rate, for 33% more products.
+BLOCK_TOKENS = 28
 GRADIENT_CHUNK_ELEMENTS = 1 << 20
 
 
@@ -65,6 +65,13 @@ def cpu_available(x: torch.Tensor | None = None) -> tuple[bool, str]:
     return True, ""
 
 
+def block_rows(H: int, W: int, target: int = BLOCK_TOKENS) -> int:
+    """Token rows per Gram block: the largest divisor ``R`` of ``H`` with ``R·W`` about ``target``
+    (at least 1), so that a block's row offset within its frame repeats every frame."""
+    want = max(1, min(H, round(target / W)))
+    return max(d for d in range(1, want + 1) if H % d == 0)
+
+
 @functools.lru_cache(maxsize=64)
 def _window_plan(
     H: int,
@@ -73,47 +80,47 @@ def _window_plan(
     temporal_window: int,
     past_window: int,
     rows: int,
-    frames: int,
     device: torch.device,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Where each neighbour's similarity sits in the Gram blocks of a chunk of ``frames`` frames.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where each neighbour's similarity sits in the Gram blocks, for the tokens of one frame.
 
-    The chunk's token rows are taken ``rows`` (R) at a time: block ``σ`` holds the centre rows
-    ``σR .. σR + R − 1`` (flat over the chunk's frames). Its spatial Gram multiplies them with
-    the rows ``σR .. σR + R − 1 + r`` of the same frames (``(R + r)·W`` columns), its past Gram of
-    ``Δ`` with the rows ``σR − r_p .. σR + R − 1 + r_p`` of ``Δ`` frames earlier (``(R + 2r_p)·W``
-    columns). Token ``p`` (row ``ρ``, ``k = ρ mod R`` within its block, column ``j``) finds the
-    similarity of neighbour ``o`` at the flat element ``p·cols + col`` of its kind's Gram:
+    A chunk's token rows are taken ``rows`` (R, a divisor of H) at a time: block ``σ`` holds the
+    centre rows ``σR .. σR + R − 1`` (flat over the chunk's frames). Its spatial Gram multiplies
+    them with the rows ``σR .. σR + R − 1 + r`` (``(R + r)·W`` columns), its past Gram of ``Δ``
+    with the rows ``σR − r_p .. σR + R − 1 + r_p`` of ``Δ`` frames earlier (``(R + 2r_p)·W``
+    columns). Token ``p`` (row ``i``, ``k = i mod R`` within its block, column ``j``) finds the
+    similarity of neighbour ``o`` at the flat element ``p·cols + offset[o]`` of its kind's Gram:
 
-    - spatial, ``Δi >= 0``: ``col = (k + Δi)·W + j + Δj``;
-    - spatial, ``Δi < 0``: by symmetry, in the row of ``q = p + Δi·W + Δj``: element
-      ``q·cols + (k_q − Δi)·W + j``, ``k_q = (ρ + Δi) mod R`` (``k_q − Δi <= R − 1 + r``);
-    - past: ``col = (k + Δi + r_p)·W + j + Δj``.
+    - spatial, ``Δi >= 0``: ``offset = (k + Δi)·W + j + Δj``;
+    - spatial, ``Δi < 0``: by symmetry, in the row of ``q = p + Δi·W + Δj``:
+      ``offset = (Δi·W + Δj)·cols + ((i + Δi) mod R − Δi)·W + j`` (``<= (R − 1 + r)·W + j``);
+    - past: ``offset = (k + Δi + r_p)·W + j + Δj``.
 
-    Invalid neighbours (off the grid) point at element 0 and are masked. Cached per shape: the
+    A token at position ``q`` of frame ``f`` of the chunk is ``p = f·m + q``, so the element is
+    ``(f·m + q)·cols + offset[q, o]``: one ``[m, O]`` table serves every frame. Off-grid
+    neighbours point at the token's own element ``q·cols`` and are masked. Cached per shape: the
     returned tensors are shared and must not be modified.
 
     Returns:
-        ``index`` [n, O] int64, ``ok`` [n, O] bool (on the grid), ``dts`` [O] int64 (Δt of each
-        offset), ``frame`` [n] int64 (the frame of each token within the chunk).
+        ``offset`` [m, O] int64 (``q·cols`` included), ``ok`` [m, O] bool (on the grid),
+        ``dts`` [O] int64 (Δt of each offset).
     """
     r, rp = spatial_window // 2, past_window // 2
     offsets = neighbour_offsets(spatial_window, temporal_window, past_window)
-    tok = torch.arange(frames * H * W, device=device)[:, None]  # [n, 1]
-    row, j = tok // W, tok % W  # flat row over the chunk, column
-    k = row % rows  # row within its block of R rows
+    q = torch.arange(H * W, device=device)[:, None]  # [m, 1]
+    i, j = q // W, q % W
+    k = i % rows  # row within its block of R rows
     dt = torch.tensor([o[0] for o in offsets], device=device, dtype=torch.long)
     da = torch.tensor([o[1] for o in offsets], device=device, dtype=torch.long)
     db = torch.tensor([o[2] for o in offsets], device=device, dtype=torch.long)
-    ni, nj = row % H + da, j + db  # [n, O] neighbour row (within its frame) and column
+    ni, nj = i + da, j + db  # [m, O] neighbour row and column
     ok = (ni >= 0) & (ni < H) & (nj >= 0) & (nj < W)
-    spatial_cols, past_cols = (rows + r) * W, (rows + 2 * rp) * W
-    direct = tok * spatial_cols + (k + da) * W + nj
-    mirrored = (tok + da * W + db) * spatial_cols + ((row + da) % rows - da) * W + j
-    past = tok * past_cols + (k + da + rp) * W + nj
-    index = torch.where(dt == 0, torch.where(da < 0, mirrored, direct), past)
-    index = torch.where(ok, index, torch.zeros_like(index))
-    return index, ok, dt, (row // H).squeeze(1)
+    cols = torch.where(dt == 0, (rows + r) * W, (rows + 2 * rp) * W)  # [O] columns of its Gram
+    direct = (k + da) * W + nj
+    mirrored = (da * W + db) * cols + ((i + da) % rows - da) * W + j
+    past = (k + da + rp) * W + nj
+    offset = torch.where(dt == 0, torch.where(da < 0, mirrored, direct), past)
+    return q * cols + torch.where(ok, offset, 0), ok, dt
 
 
 def local_window_entropy_cpu(
@@ -124,7 +131,7 @@ def local_window_entropy_cpu(
     tau: float = 1.0,
     *,
     chunk_elements: int = CPU_CHUNK_ELEMENTS,
-    rows_per_block: int = ROWS_PER_BLOCK,
+    rows_per_block: int | None = None,
 ) -> torch.Tensor:
     """Normalised local window entropy ``Ĥ`` (Eq. 2, SPEC §1) by banded Gram products on the CPU.
 
@@ -134,7 +141,7 @@ def local_window_entropy_cpu(
         features: raw token features, any float dtype and strides (normalised here).
         spatial_window: k, odd. temporal_window: K_t >= 1. past_window: k_p, odd. tau: τ > 0.
         chunk_elements: feature elements per chunk of frames (memory and cache bound).
-        rows_per_block: token rows per Gram block (R; :func:`_window_plan`).
+        rows_per_block: token rows per Gram block, a divisor of H (default :func:`block_rows`).
 
     Returns:
         ``Ĥ`` in [0, 1], float64 for float64 input, float32 otherwise.
@@ -143,28 +150,30 @@ def local_window_entropy_cpu(
         features: [T, H, W, D] or [B, T, H, W, D]  ->  [T, H, W] or [B, T, H, W]
     """
     check_window_args(features, spatial_window, temporal_window, past_window, tau)
-    if rows_per_block < 1:
-        raise ValueError(f"rows_per_block must be >= 1, got {rows_per_block}")
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     B, T, H, W, D = x.shape
     m = H * W
+    R = block_rows(H, W) if rows_per_block is None else rows_per_block
+    if R < 1 or H % R:
+        raise ValueError(f"rows_per_block must be a divisor of H={H}, got {R}")
     dtype = compute_dtype(x.dtype)
     dev = x.device
     r, rp = spatial_window // 2, past_window // 2
     lag = temporal_window - 1
-    R = min(rows_per_block, H)
     # Offsets come grouped by kind (spatial, then Δt = 1, 2, ...): one Gram per kind.
-    # (Δt, its number of offsets, Gram columns, first block token relative to the centre)
-    kinds = [(0, spatial_window**2 - 1, (R + r) * W, 0)] + [
-        (dt, past_window**2, (R + 2 * rp) * W, -dt * m - rp * W) for dt in range(1, temporal_window)
+    # (number of offsets, Gram columns, first block token relative to the centre)
+    kinds = [(spatial_window**2 - 1, (R + r) * W, 0)] + [
+        (past_window**2, (R + 2 * rp) * W, -dt * m - rp * W) for dt in range(1, temporal_window)
     ]
-    n_offsets = sum(kind[1] for kind in kinds)
+    n_offsets = sum(kind[0] for kind in kinds)
     if n_offsets == 0:  # k = 1 and K_t = 1: no neighbour anywhere, Ĥ = 0 (SPEC §1.4)
         out = torch.zeros(B, T, H, W, dtype=dtype, device=dev)
         return out[0] if squeeze else out
+    offset, ok, dts = _window_plan(H, W, spatial_window, temporal_window, past_window, R, dev)
     frames_per_chunk = max(1, min(T, chunk_elements // max(1, m * D)))
     front = lag * m + rp * W  # zero tokens before the first centre token (history + top rows)
+    back = max(r, rp) * W  # zero tokens after the last one (rows below)
     s = W * D  # stride of one token row
     out = torch.empty(B, T, H, W, dtype=dtype, device=dev)
     for b in range(B):
@@ -172,11 +181,7 @@ def local_window_entropy_cpu(
             t1 = min(T, t0 + frames_per_chunk)
             h0 = max(0, t0 - lag)
             tc, n = t1 - t0, (t1 - t0) * m
-            index, ok, dts, frame = _window_plan(
-                H, W, spatial_window, temporal_window, past_window, R, tc, dev
-            )
-            blocks = -(-tc * H // R)  # blocks of R centre rows (the last may run past the chunk)
-            back = (blocks * R - tc * H + max(r, rp)) * W  # zero tokens after the last one
+            blocks = tc * H // R  # blocks of R centre rows
             # Normalised chunk with history, as flat token rows behind `front` zero tokens.
             buf = x.new_empty(front + n + back, D, dtype=dtype)  # [tokens, D]
             hist = (t0 - h0) * m
@@ -186,17 +191,21 @@ def local_window_entropy_cpu(
             inv = torch.linalg.vector_norm(xc, dim=-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
             torch.mul(xc, inv, out=buf[front - hist : front + n])
             centre = buf.as_strided((blocks, R * W, D), (R * s, D, 1), front * D)  # [σ, R·W, D]
-            sims = torch.empty(n, n_offsets, dtype=dtype, device=dev)  # [n, O]
+            frame_start = torch.arange(tc, device=dev).view(tc, 1, 1) * m  # [tc, 1, 1]
+            sims = torch.empty(tc, m, n_offsets, dtype=dtype, device=dev)  # [tc, m, O]
             o0 = 0
-            for _, count, cols, shift in kinds:
+            for count, cols, shift in kinds:
                 if count:
+                    o1 = o0 + count
                     block = buf.as_strided((blocks, cols, D), (R * s, D, 1), (front + shift) * D)
                     gram = torch.bmm(centre, block.mT)  # [σ, R·W, cols]
-                    torch.take(gram, index[:, o0 : o0 + count], out=sims[:, o0 : o0 + count])
-                o0 += count
-            valid = ok
+                    index = frame_start * cols + offset[:, o0:o1]  # [tc, m, count]
+                    torch.take(gram, index, out=sims[:, :, o0:o1])
+                    o0 = o1
+            valid = ok.expand(tc, m, n_offsets)
             if t0 < lag:  # neighbours before frame 0 do not exist
-                valid = ok & ((frame + t0)[:, None] >= dts)
+                t_idx = torch.arange(t0, t1, device=dev).view(tc, 1, 1)
+                valid = valid & (t_idx >= dts)
             if tau != 1.0:
                 sims /= tau
             out[b, t0:t1] = _normalised_entropy_rows(sims, valid).view(tc, H, W)
@@ -211,7 +220,7 @@ def _normalised_entropy_rows(logits: torch.Tensor, valid: torch.Tensor) -> torch
     ``logits`` is overwritten.
 
     Shapes:
-        logits, valid: [n, O]  ->  [n]
+        logits, valid: [..., O]  ->  [...]
     """
     d = logits.masked_fill_(~valid, -torch.finfo(logits.dtype).max)  # exp() gives 0 there
     d -= d.amax(-1, keepdim=True)
