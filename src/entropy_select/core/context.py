@@ -49,6 +49,8 @@ def context_pool(
     grid: int = 4,
     coverage: float = 0.5,
     share: float = 0.5,
+    *,
+    tokens: bool = True,
 ) -> FusedCells:
     """Detail tokens by score (SPEC §5 on ``B_f − C_f``) plus ``C_f`` equal-count context means.
 
@@ -56,6 +58,7 @@ def context_pool(
     ``m``: run ``g`` of frame ``t`` is "cell" ``g``), ``weight`` 1 on every absorbed token, and
     ``cell`` the run index of each position is NOT fixed per frame, so ``run`` (below) is returned
     in its place: ``[..., T, m]`` int64 (the run of each absorbed token, -1 elsewhere).
+    ``tokens=False`` skips the context tokens (``cell_tokens`` is None).
 
     Shapes:
         features: [..., T, H, W, D], scores: [..., T, H, W], frame_budget: [..., T]
@@ -77,12 +80,14 @@ def context_pool(
     anchor = rest & (run >= 0) & (first == r)
     keep = detail | anchor
     absorbed = rest & (run >= 0)
-    cd = compute_dtype(features.dtype)
-    slot = run.clamp_min(0)  # [..., T, m]
-    counts = torch.zeros(run.shape, dtype=cd, device=features.device)
-    counts.scatter_add_(-1, slot, absorbed.to(cd))
-    sums = cell_sums(features, slot, absorbed.to(cd), run.shape[-1], plain=True)
-    cell_tokens = sums / counts.clamp_min(1).unsqueeze(-1)  # [..., T, m, D]
+    cell_tokens = None
+    if tokens:
+        cd = compute_dtype(features.dtype)
+        slot = run.clamp_min(0)  # [..., T, m]
+        counts = torch.zeros(run.shape, dtype=cd, device=features.device)
+        counts.scatter_add_(-1, slot, absorbed.to(cd))
+        sums = cell_sums(features, slot, absorbed.to(cd), run.shape[-1], plain=True)
+        cell_tokens = sums / counts.clamp_min(1).unsqueeze(-1)  # [..., T, m, D]
     shape = scores.shape
     weight = absorbed.to(scores.dtype)
     return FusedCells(

@@ -20,7 +20,8 @@ class FusedCells(NamedTuple):
         absorbed:     [..., T, H, W] bool, the tokens averaged into their cell's fused token.
         weight:       [..., T, H, W] the weight of each absorbed token in its cell's mean (its
                       score, or 1 in a cell whose absorbed scores sum to 0); 0 elsewhere.
-        cell_tokens:  [..., T, c, D] the fused token of each cell (zero where a cell is not fused).
+        cell_tokens:  [..., T, c, D] the fused token of each cell (zero where a cell is not fused),
+                      or None when not asked for.
         cell:         [H*W] int64, the cell of each position of a frame.
     """
 
@@ -28,7 +29,7 @@ class FusedCells(NamedTuple):
     anchor_mask: torch.Tensor
     absorbed: torch.Tensor
     weight: torch.Tensor
-    cell_tokens: torch.Tensor
+    cell_tokens: torch.Tensor | None
     cell: torch.Tensor
 
 
@@ -42,6 +43,7 @@ def fuse_cells(
     fusion_grid: int | None = None,
     fusion_share: float = 0.5,
     fusion_weight: str = "score",
+    tokens: bool = True,
 ) -> FusedCells:
     """Grid fusion of SPEC §6: ``B_f − c_f`` selected tokens plus up to ``c_f`` fused cell tokens.
 
@@ -56,7 +58,8 @@ def fuse_cells(
     Options beyond SPEC §6 (its values are the defaults): ``fusion_grid`` lays the fused cells on
     their own ``g'×g'`` grid (None: ``grid``); ``fusion_share`` caps the fused slots at
     ``floor(B_f·share)`` instead of ``floor(B_f/2)``; ``fusion_weight="mean"`` takes plain means
-    of the absorbed tokens instead of score-weighted ones.
+    of the absorbed tokens instead of score-weighted ones. ``tokens=False`` skips the cell
+    tokens (``cell_tokens`` is None): a caller that merges by ``weight`` itself.
 
     Shapes:
         features: [..., T, H, W, D], scores: [..., T, H, W], frame_budget: [..., T]
@@ -95,9 +98,11 @@ def fuse_cells(
     weight_sum = zeros.scatter_add(-1, index, weight)  # [..., T, c]
     plain = (weight_sum <= 0).gather(-1, index) & absorbed  # cells whose scores sum to 0
     weight = torch.where(plain, torch.ones_like(weight), weight)
-    norm = zeros.scatter_add(-1, index, weight)  # [..., T, c]
-    cell_tokens = cell_sums(features, index, weight, cells, plain=fusion_weight == "mean")
-    cell_tokens /= norm.clamp_min(torch.finfo(flat.dtype).tiny).unsqueeze(-1)  # [..., T, c, D]
+    cell_tokens = None
+    if tokens:
+        norm = zeros.scatter_add(-1, index, weight)  # [..., T, c]
+        cell_tokens = cell_sums(features, index, weight, cells, plain=fusion_weight == "mean")
+        cell_tokens /= norm.clamp_min(torch.finfo(flat.dtype).tiny).unsqueeze(-1)  # [.., T, c, D]
     shape = scores.shape
     return FusedCells(
         keep.view(shape),

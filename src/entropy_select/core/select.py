@@ -13,12 +13,13 @@ import torch
 
 from .allocation import allocate_frame_budget
 from .causal import normalize_gradient, online_frame_budget, scoped
+from .checks import compute_dtype
 from .config import EntropySelectConfig
 from .context import context_pool, frame_rarity
 from .entropy import entropy_term, local_window_entropy, minmax_normalize
 from .fusion import fuse_cells
 from .gradient import spatial_gradient_magnitude
-from .grid import grid_quota_topk
+from .grid import grid_cells, grid_quota_topk
 from .selection import Selection
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
     "assemble_selection",
     "mask_to_index",
     "gather_tokens",
-    "place_rows",
+    "merge_tokens",
     "fused_scores",
     "combine_scores",
     "plan_frame_budget",
@@ -42,46 +43,44 @@ def mask_to_index(mask: torch.Tensor, budget: int) -> torch.Tensor:
     return torch.argsort((~mask).to(torch.uint8), dim=-1, stable=True)[..., :budget]
 
 
-def gather_tokens(x: torch.Tensor, index: torch.Tensor, extra: int = 0) -> torch.Tensor:
+def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Rows ``index`` of each batch item, by one ``index_select`` over the flattened batch
     (sync-free; on the CPU ~5x faster than advanced indexing ``x[batch, index]``, and far faster
     than ``gather`` with an expanded index).
 
-    ``extra`` > 0 returns the flat ``[B·K + extra, D]`` rows instead, the ``extra`` last ones
-    copies of row 0 (spare rows for :func:`place_rows` to write discarded values into).
-
     Shapes:
-        x: [B, N, D], index: [B, K]  ->  [B, K, D] (extra = 0) or [B·K + extra, D]
+        x: [B, N, D], index: [B, K]  ->  [B, K, D]
     """
     Bsz, N, D = x.shape
     rows = index + torch.arange(Bsz, device=x.device).unsqueeze(-1) * N  # [B, K] flat rows
-    rows = rows.reshape(-1)
-    if extra:
-        rows = torch.cat([rows, rows.new_zeros(extra)])
-    out = x.reshape(Bsz * N, D).index_select(0, rows)
-    return out if extra else out.view(Bsz, -1, D)
+    return x.reshape(Bsz * N, D).index_select(0, rows.reshape(-1)).view(Bsz, -1, D)
 
 
-def place_rows(
-    x: torch.Tensor,
-    keep_index: torch.Tensor,
-    values: torch.Tensor,
-    value_slot: torch.Tensor,
+def merge_tokens(
+    x: torch.Tensor, assignment: torch.Tensor, weights: torch.Tensor, K: int, *, plain: bool
 ) -> torch.Tensor:
-    """Kept rows of ``x``, with row ``value_slot[g]`` of each batch item replaced by ``values[g]``
-    (merged tokens at their anchors' slots; ``value_slot = -1``: not placed). Sync-free: one
-    ``index_select`` and one ``index_copy_``, the unplaced values going to a discarded spare row.
+    """The ``K`` output tokens of a merging selection: ``Σ w·x / Σ w`` over the input tokens
+    assigned to each output slot (a kept token alone in its slot comes out as it is).
+
+    One ``index_add_`` over the tokens in order (for a fused cell or context run, the same
+    sequence of adds as summing the cell's members), the dropped tokens (``assignment = -1``)
+    going to a discarded spare row; sync-free. ``plain``: every weight is 0 or 1, so nothing is
+    multiplied.
 
     Shapes:
-        x: [B, N, D], keep_index: [B, K], values: [B, G, D], value_slot: [B, G]  ->  [B, K, D]
+        x: [B, N, D]; assignment: [B, N] int64 in [-1, K); weights: [B, N]  ->  [B, K, D]
     """
-    Bsz, K = keep_index.shape
-    D = x.shape[-1]
-    out = gather_tokens(x, keep_index, extra=1)  # [B·K + 1, D]
+    Bsz, N, D = x.shape
+    cd = compute_dtype(x.dtype)
     base = torch.arange(Bsz, device=x.device).unsqueeze(-1) * K  # [B, 1]
-    target = torch.where(value_slot >= 0, value_slot + base, Bsz * K).reshape(-1)  # [B·G]
-    out.index_copy_(0, target, values.reshape(-1, D).to(out.dtype))
-    return out[: Bsz * K].view(Bsz, K, D)
+    target = torch.where(assignment >= 0, assignment + base, Bsz * K).reshape(-1)  # [B·N]
+    rows = x.reshape(Bsz * N, D).to(cd)
+    w = weights.reshape(-1).to(cd)  # [B·N]
+    sums = torch.zeros(Bsz * K + 1, D, dtype=cd, device=x.device)
+    sums.index_add_(0, target, rows if plain else rows * w.unsqueeze(-1))
+    norm = torch.zeros(Bsz * K + 1, dtype=cd, device=x.device).index_add_(0, target, w)
+    tokens = sums[:-1] / norm[:-1].clamp_min(torch.finfo(cd).tiny).unsqueeze(-1)  # [B·K, D]
+    return tokens.view(Bsz, K, D).to(x.dtype)
 
 
 def combine_scores(
@@ -206,19 +205,20 @@ def assemble_selection(
     if merge is None:
         merge = K < T * m
     if cfg.context_share > 0 and merge:
-        ctx = context_pool(x, score, frame_budget, cfg.grid, cfg.coverage, cfg.context_share)
+        ctx = context_pool(
+            x, score, frame_budget, cfg.grid, cfg.coverage, cfg.context_share, tokens=False
+        )
         keep = ctx.keep_mask
         keep_flat = keep.flatten(-3)  # [B, N]
         keep_index = mask_to_index(keep_flat, K)  # [B, K]
         frame = torch.arange(T, device=x.device).repeat_interleave(m)  # [N]
         group = frame * m + ctx.cell.reshape(Bsz, T * m).clamp_min(0)  # [B, N] run over the video
-        cell_flat = ctx.cell_tokens.reshape(Bsz, T * m, D)  # [B, T*m runs, D]
         absorbed = ctx.absorbed.flatten(-3)
-        assignment, group_slot = _merge_assignment(
+        assignment = _merge_assignment(
             keep_flat, ctx.anchor_mask.flatten(-3), absorbed, group, T * m
         )
-        tokens = place_rows(flat_x, keep_index, cell_flat, group_slot)  # [B, K, D]
         weights = (assignment >= 0).to(score.dtype)
+        tokens = merge_tokens(flat_x, assignment, weights, K, plain=True)  # [B, K, D]
     elif cfg.grid_fusion and merge:
         fused = fuse_cells(
             x,
@@ -229,23 +229,24 @@ def assemble_selection(
             fusion_grid=cfg.fusion_grid,
             fusion_share=cfg.fusion_share,
             fusion_weight=cfg.fusion_weight,
+            tokens=False,
         )
         keep = fused.keep_mask
         keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]
-        ncell = fused.cell_tokens.shape[-2]
-        cell_flat = fused.cell_tokens.reshape(Bsz, T * ncell, D)  # [B, T*c, D]
+        ncell = grid_cells(H, W, cfg.grid if cfg.fusion_grid is None else cfg.fusion_grid)[1]
         frame = torch.arange(T, device=x.device).repeat_interleave(m)  # [N]
         group = (frame * ncell + fused.cell.repeat(T)).expand(Bsz, -1)  # [B, N] cell over video
-        assignment, group_slot = _merge_assignment(
+        assignment = _merge_assignment(
             keep.flatten(-3),
             fused.anchor_mask.flatten(-3),
             fused.absorbed.flatten(-3),
             group,
             T * ncell,
         )
-        tokens = place_rows(flat_x, keep_index, cell_flat, group_slot)  # [B, K, D]
         absorbed = fused.absorbed.flatten(-3)  # [B, N]
         weights = torch.where(absorbed, fused.weight.flatten(-3), (assignment >= 0).to(score.dtype))
+        plain = cfg.fusion_weight == "mean"  # weights 0 or 1
+        tokens = merge_tokens(flat_x, assignment, weights, K, plain=plain)  # [B, K, D]
     else:
         keep = grid_quota_topk(score, frame_budget, cfg.grid, cfg.coverage)
         keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]
@@ -269,16 +270,15 @@ def _merge_assignment(
     absorbed: torch.Tensor,
     group: torch.Tensor,
     num_groups: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Output slot of every input token when groups are merged into their anchor (-1: dropped),
-    and the output slot of each group's anchor (-1: the group is not merged).
+) -> torch.Tensor:
+    """Output slot of every input token when groups are merged into their anchor (-1: dropped).
 
     Kept tokens own the slot of their position; absorbed tokens take the slot of their group's
     anchor (one anchor a group).
 
     Shapes:
         keep_flat, anchor, absorbed: [B, N] bool; group: [B, N] int64 in [0, num_groups)
-        ->  [B, N] int64, [B, num_groups] int64
+        ->  [B, N] int64
     """
     Bsz = keep_flat.shape[0]
     slot = keep_flat.long().cumsum(-1) - 1  # slot of each kept position
@@ -286,4 +286,4 @@ def _merge_assignment(
     group_slot = torch.full((Bsz, num_groups), -1, dtype=torch.long, device=slot.device)
     group_slot = group_slot.scatter_reduce(1, group, anchor_slot, reduce="amax")
     out = torch.where(keep_flat, slot, torch.full_like(slot, -1))
-    return torch.where(absorbed & ~keep_flat, group_slot.gather(1, group), out), group_slot
+    return torch.where(absorbed & ~keep_flat, group_slot.gather(1, group), out)
