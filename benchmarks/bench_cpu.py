@@ -12,6 +12,10 @@ The machine's load average before and after the run is recorded (``meta.loadavg_
 shared machine the absolute times depend on it, the ratios within one run much less.
 
     python benchmarks/bench_cpu.py            # writes benchmarks/results/cpu.json
+    python benchmarks/bench_cpu.py --threads 1 --clock process --out results/cpu_1thread.json
+
+``--clock process`` times the CPU time of the process instead of the wall clock: with one
+thread, time spent waiting for a core (another job on a shared machine) does not count.
     python benchmarks/bench_cpu.py --variants cpu:default,cpu:paper --repeat 11
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -45,7 +50,12 @@ def main() -> None:
         default=",".join("x".join(map(str, s)) for s in SHAPES),
         help="comma-separated TxHxWxD shapes",
     )
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's)")
+    parser.add_argument("--clock", choices=("wall", "process"), default="wall")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     impls = args.variants.split(",")
     presets = PRESETS
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
@@ -63,7 +73,7 @@ def main() -> None:
             for impl in impls
             for r in RETENTIONS
         }
-        timed = time_cpu_interleaved(fns, repeat=args.repeat)
+        timed = time_cpu_interleaved(fns, repeat=args.repeat, clock=clock)
         name = "x".join(map(str, shape))
         for impl in impls:
             per_r = {str(r): timed[f"{impl}@{r}"] for r in RETENTIONS}
@@ -89,6 +99,7 @@ def main() -> None:
                 )
                 print(f"  {row['impl']}: {row['speedup_vs_reference']:.2f}x {impls[0]}")
     meta = metadata("cpu")
+    meta["clock"] = args.clock
     meta["loadavg_before"] = list(load_before)  # 1, 5 and 15 minute load averages
     meta["loadavg_after"] = list(os.getloadavg())
     print(f"load average before {load_before}, after {meta['loadavg_after']}")
