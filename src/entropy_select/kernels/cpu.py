@@ -32,11 +32,7 @@ import torch
 from ..core.causal import normalize_gradient
 from ..core.checks import check_rank, compute_dtype
 from ..core.config import EntropySelectConfig
-from ..core.entropy import (
-    DEFAULT_CHUNK_ELEMENTS,
-    check_window_args,
-    neighbour_offsets,
-)
+from ..core.entropy import check_window_args, neighbour_offsets
 from ..core.select import combine_scores
 
 __all__ = [
@@ -46,10 +42,11 @@ __all__ = [
     "cpu_available",
 ]
 
-# Elements of one chunk of frames for the Gram products: larger chunks mean fewer, larger BLAS
-# calls (8 Mi elements = 32 MB in float32, as the reference). The gradient's elementwise passes
-# prefer cache-sized chunks (1 Mi elements = 4 MB). Measured on the 2-core CI machine.
-CPU_CHUNK_ELEMENTS = DEFAULT_CHUNK_ELEMENTS
+# Elements of one chunk of frames for the Gram products: 2 Mi elements (8 MB in float32, 9 frames
+# of 14x14x1152, 2 of 27x27x1152) keep a chunk's normalised rows in cache while its Grams are
+# formed: ~10% faster than 8 Mi at both sizes (benchmarks/NOTES_cpu.md). The gradient's
+# elementwise passes prefer 1 Mi elements (4 MB). Measured on the 2-core CI machine.
+CPU_CHUNK_ELEMENTS = 1 << 21
 # Centre tokens per Gram block (R·W, R rows; benchmarks/NOTES_cpu.md): at W = 14, 2 rows make
 # the BLAS calls large enough to run near the matrix-multiply rate, for 33% more products.
 BLOCK_TOKENS = 28
