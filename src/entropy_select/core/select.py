@@ -79,7 +79,7 @@ def merge_tokens(
     sums = torch.zeros(Bsz * K + 1, D, dtype=cd, device=x.device)
     sums.index_add_(0, target, rows if plain else rows * w.unsqueeze(-1))
     norm = torch.zeros(Bsz * K + 1, dtype=cd, device=x.device).index_add_(0, target, w)
-    tokens = sums[:-1] / norm[:-1].clamp_min(torch.finfo(cd).tiny).unsqueeze(-1)  # [B·K, D]
+    tokens = sums[:-1].div_(norm[:-1].clamp_min(torch.finfo(cd).tiny).unsqueeze(-1))  # [B·K, D]
     return tokens.view(Bsz, K, D).to(x.dtype)
 
 

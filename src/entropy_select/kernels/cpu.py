@@ -173,20 +173,25 @@ def local_window_entropy_cpu(
     back = max(r, rp) * W  # zero tokens after the last one (rows below)
     s = W * D  # stride of one token row
     out = torch.empty(B, T, H, W, dtype=dtype, device=dev)
+    # One buffer per video: the normalised chunk as flat token rows behind `front` tokens (zero,
+    # or the previous chunk's last `lag` frames, moved there instead of normalised again).
+    buf = x.new_empty(front + frames_per_chunk * m + back, D, dtype=dtype)  # [tokens, D]
+    hist = lag * m  # tokens of history in front of a chunk
     for b in range(B):
+        n = 0  # tokens of the previous chunk
         for t0 in range(0, T, frames_per_chunk):
             t1 = min(T, t0 + frames_per_chunk)
-            h0 = max(0, t0 - lag)
+            if t0 == 0:
+                buf[:front].zero_()
+            elif hist:  # frames t0 − lag .. t0 − 1, normalised, end the previous chunk's rows
+                moved = buf[front + n - hist : front + n]
+                buf[front - hist : front] = moved.clone() if n < hist else moved
             tc, n = t1 - t0, (t1 - t0) * m
             blocks = tc * H // R  # blocks of R centre rows
-            # Normalised chunk with history, as flat token rows behind `front` zero tokens.
-            buf = x.new_empty(front + n + back, D, dtype=dtype)  # [tokens, D]
-            hist = (t0 - h0) * m
-            buf[: front - hist].zero_()
-            buf[front + n :].zero_()
-            xc = x[b, h0:t1].reshape(-1, D).to(dtype)  # [hist + n, D]
+            buf[front + n : front + n + back].zero_()
+            xc = x[b, t0:t1].reshape(-1, D).to(dtype)  # [n, D]
             inv = torch.linalg.vector_norm(xc, dim=-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
-            torch.mul(xc, inv, out=buf[front - hist : front + n])
+            torch.mul(xc, inv, out=buf[front : front + n])
             centre = buf.as_strided((blocks, R * W, D), (R * s, D, 1), front * D)  # [σ, R·W, D]
             frame_start = torch.arange(tc, device=dev).view(tc, 1, 1) * m  # [tc, 1, 1]
             sims = torch.empty(tc, m, n_offsets, dtype=dtype, device=dev)  # [tc, m, O]
