@@ -7,20 +7,27 @@ to float rounding (paper §3.2-3.3, Eq. 1-3).
 Why it is faster. The reference computes the 42 similarities of every token (default windows)
 as 42 passes of ``mul`` + ``sum`` over the whole video: memory-bound, ~40 reads of the features.
 Here the normalised features are laid out as one flat sequence of token rows (``W`` tokens each,
-frames back to back, zero rows in front and behind), so that for a row ``r`` of centre tokens
+frames back to back, zero rows in front and behind), and the centre rows are taken ``R`` at a
+time (``R`` divides ``H``; 2 at 14×14, 1 at 27×27, :func:`block_rows`), so that for the block of
+centre rows ``ρ .. ρ + R − 1``
 
-- the spatial rows ``r .. r + k//2`` are one contiguous block of ``(k//2 + 1)·W`` tokens, and
-- the past rows ``r − Δ·H − k_p//2 .. r − Δ·H + k_p//2`` are one contiguous block too,
+- the spatial rows ``ρ .. ρ + R − 1 + k//2`` are one contiguous block of ``(R + k//2)·W``
+  tokens, and
+- the past rows ``ρ − Δ·H − k_p//2 .. ρ + R − 1 − Δ·H + k_p//2`` are one contiguous block too,
 
-and one ``torch.bmm`` per block kind (``[rows, W, D] × [rows, D, c·W]``, strided views, no copy)
-gives every needed dot product, on the BLAS at its arithmetic rate instead of memory speed.
-Spatial offsets above the centre row (``Δi < 0``) are not computed again: ``x̂_p·x̂_q = x̂_q·x̂_p``
-is read from the row of ``q``. One precomputed gather then picks the ``n`` similarities of every
-token out of the Gram rows, and a masked softmax entropy over them gives ``Ĥ``.
+and one ``torch.bmm`` per block kind (``[blocks, R·W, D] × [blocks, D, cols]``, strided views,
+no copy) gives every needed dot product, on the BLAS at its arithmetic rate instead of memory
+speed. Spatial offsets above the centre row (``Δi < 0``) are not computed again:
+``x̂_p·x̂_q = x̂_q·x̂_p`` is read from the row of ``q``. One gather, planned once per shape, then
+picks the ``n`` similarities of every token out of the Gram rows, and a masked softmax entropy
+over them gives ``Ĥ``.
 
-The Gram computes ``(k//2 + 1 + (K_t − 1)·k_p)·W`` dot products per token where 42 are needed
-(~2.7x at W = 14), a price worth paying for matrix-multiply throughput on a 2-core machine.
-Frames are processed in chunks (with ``K_t − 1`` frames of history) to bound memory.
+The Grams compute ``(R + k//2 + (K_t − 1)·(R + 2·(k_p//2)))·W`` dot products per token where
+30 distinct ones are needed (168 at W = 14, R = 2; 243 at W = 27, R = 1): the price of running
+them as matrix products, which is still the fastest way found with torch ops alone
+(``benchmarks/NOTES_cpu.md``: they are ~75% of the CPU path's time). Frames are processed in
+cache-sized chunks; the last ``K_t − 1`` normalised frames of a chunk are moved in front of the
+next as its history.
 """
 
 from __future__ import annotations
