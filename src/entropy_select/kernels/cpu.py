@@ -49,14 +49,11 @@ __all__ = [
     "cpu_available",
 ]
 
-# Default chunk of frames for the Gram products: 1 Mi elements (4 MB in float32), but at least
-# 2 frames (the history a chunk reaches back to at K_t = 3): 4 frames of 14x14x1152, 2 of
-# 27x27x1152. A chunk's normalised rows then stay in cache while its Grams are formed: the
-# fastest of 1-16 frames a chunk at both sizes, ~5-20% faster than one 32 MB chunk
-# (benchmarks/NOTES_cpu.md). The gradient's elementwise passes prefer 1 Mi elements too.
-# Measured on the 2-core CI machine.
-CPU_CHUNK_ELEMENTS = 1 << 20
-CPU_CHUNK_MIN_FRAMES = 2
+# Elements of one chunk of frames for the Gram products: 2 Mi elements (8 MB in float32, 9 frames
+# of 14x14x1152, 2 of 27x27x1152) keep a chunk's normalised rows in cache while its Grams are
+# formed: ~10% faster than 8 Mi at both sizes (benchmarks/NOTES_cpu.md). The gradient's
+# elementwise passes prefer 1 Mi elements (4 MB). Measured on the 2-core CI machine.
+CPU_CHUNK_ELEMENTS = 1 << 21
 # Centre tokens per Gram block (R·W, R rows; benchmarks/NOTES_cpu.md): at W = 14, 2 rows make
 # the BLAS calls large enough to run near the matrix-multiply rate, for 33% more products.
 BLOCK_TOKENS = 28
@@ -137,7 +134,7 @@ def local_window_entropy_cpu(
     past_window: int = 3,
     tau: float = 1.0,
     *,
-    chunk_elements: int | None = None,
+    chunk_elements: int = CPU_CHUNK_ELEMENTS,
     rows_per_block: int | None = None,
 ) -> torch.Tensor:
     """Normalised local window entropy ``Ĥ`` (Eq. 2, SPEC §1) by banded Gram products on the CPU.
@@ -147,8 +144,7 @@ def local_window_entropy_cpu(
     Args:
         features: raw token features, any float dtype and strides (normalised here).
         spatial_window: k, odd. temporal_window: K_t >= 1. past_window: k_p, odd. tau: τ > 0.
-        chunk_elements: feature elements per chunk of frames (memory and cache bound); default
-            :data:`CPU_CHUNK_ELEMENTS`, but at least :data:`CPU_CHUNK_MIN_FRAMES` frames.
+        chunk_elements: feature elements per chunk of frames (memory and cache bound).
         rows_per_block: token rows per Gram block, a divisor of H (default :func:`block_rows`).
 
     Returns:
@@ -179,11 +175,7 @@ def local_window_entropy_cpu(
         out = torch.zeros(B, T, H, W, dtype=dtype, device=dev)
         return out[0] if squeeze else out
     offset, ok, dts = _window_plan(H, W, spatial_window, temporal_window, past_window, R, dev)
-    if chunk_elements is None:
-        frames = max(CPU_CHUNK_MIN_FRAMES, CPU_CHUNK_ELEMENTS // max(1, m * D))
-    else:
-        frames = max(1, chunk_elements // max(1, m * D))
-    frames_per_chunk = min(T, frames)
+    frames_per_chunk = max(1, min(T, chunk_elements // max(1, m * D)))
     front = lag * m + rp * W  # zero tokens before the first centre token (history + top rows)
     back = max(r, rp) * W  # zero tokens after the last one (rows below)
     s = W * D  # stride of one token row
