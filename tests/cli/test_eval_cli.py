@@ -47,6 +47,7 @@ def test_eval_all_writes_both_families(tmp_path, capsys):
         "entropy_select:paper",
         "entropy_select:default",
         "entropy_select:balanced",
+        "control:scrambled_means",
     }
     assert set(det["summary"]) == labels
     assert det["meta"]["placements"] == 10 and det["meta"]["split"] == "test"
@@ -55,6 +56,7 @@ def test_eval_all_writes_both_families(tmp_path, capsys):
     gist = json.loads((out / "gist_test.json").read_text())
     assert set(gist["mean_rank"]) == labels
     assert "detail_json" in capsys.readouterr().out
+    assert "control:scrambled_means (control)" in (out / "quality_test.md").read_text()
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from .controls import CONTROLS, is_control
 from .detail import (
     DETAIL_RETENTIONS,
     SPLITS,
@@ -93,8 +94,12 @@ def run_benchmark(
     encoder: str = "mobilenet_v2",
     cache: bool | str | os.PathLike = True,
     progress: bool = True,
+    controls: bool = True,
 ) -> dict[str, Path]:
     """Run ``task`` (``detail``, ``gist`` or ``all``) on ``split`` (``dev`` or ``test``).
+
+    ``controls``: also run the controls of :mod:`.controls` (reported, never ranked among the
+    selectors): a metric that a control wins cannot see what the output tokens carry.
 
     Writes ``gist_<split>.{json,md,png}`` and ``detail_<split>.{json,md,png}`` (and, for ``all``,
     ``quality_<split>.md``: both families side by side) to ``out_dir``.
@@ -115,6 +120,8 @@ def run_benchmark(
         )
     head = enc.head() if hasattr(enc, "head") else enc.model.classifier[1]
     sels = default_selectors(selectors)
+    if controls:
+        sels.update(CONTROLS)
     meta: dict[str, Any] = {
         "entropy_select": __version__,
         "torch": torch.__version__,
@@ -314,10 +321,23 @@ def write_both(out_dir: str | os.PathLike, split: str) -> Path:
         "| selector | " + " | ".join(f"recall r={r}" for r in rs) + " | gist mean rank |",
         "|---" * (len(rs) + 2) + "|",
     ]
-    for s in sorted(det, key=lambda s: ranks.get(s, 99)):
+    order = sorted(det, key=lambda s: (is_control(s), ranks.get(s, 99)))
+    for s in order:
         cells = [f"{det[s][r]['recall'][0]:.2f}" for r in rs]
-        lines.append(f"| {s} | " + " | ".join(cells) + f" | {ranks.get(s, float('nan')):.2f} |")
+        label = f"{s} (control)" if is_control(s) else s
+        lines.append(
+            f"| {label} | " + " | ".join(cells) + f" | {ranks.get(s, float('nan')):.2f} |"
+        )
     lines += ["", "Gist metrics: " + "; ".join(v[0] for v in METRICS.values()) + "."]
+    if any(is_control(s) for s in det):
+        lines += [
+            "",
+            "Controls are not contenders: `control:scrambled_means` outputs, per frame, plain "
+            "means of random equal-count groups of tokens from anywhere in the frame (useless to "
+            "a model, but with the frame's exact mean). Its gist rank is the rank it would take "
+            "among the selectors; where it ranks first, the mean-based gist metrics are measuring "
+            "the frame mean, not what the tokens carry.",
+        ]
     path = out / f"quality_{split}.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
