@@ -35,8 +35,8 @@ from .core.causal import (
 from .core.checks import check_finite
 from .core.config import EntropySelectConfig
 from .core.gradient import spatial_gradient_magnitude
-from .core.select import assemble_selection, combine_scores
-from .core.selection import Selection
+from .core.select import combine_scores, select_from_scores
+from .core.selection import Selection, assemble_selection
 
 __all__ = ["FrameSelection", "StreamingSelector", "STREAM_IMPLS", "BUDGET_MODES", "stack_frames"]
 
@@ -265,7 +265,7 @@ class StreamingSelector:
         out = []
         counts, emitted = torch.stack([budget, self._emitted]).tolist()  # one host sync
         for b in range(B):
-            sel = assemble_selection(
+            sel = select_from_scores(
                 x[b : b + 1, None],
                 counts[b],
                 cfg,
@@ -419,14 +419,16 @@ def stack_frames(frames: list[FrameSelection]) -> Selection:
                 for f in frames
             ]
         )
-    return Selection(
-        keep_index=keep_index,
-        tokens=torch.cat([f.tokens for f in frames]),
-        scores=torch.stack([f.scores for f in frames]),
-        frame_budget=budgets,
-        keep_mask=torch.stack([f.keep_mask for f in frames]),
-        entropy=torch.stack([f.entropy for f in frames]),
-        gradient=torch.stack([f.gradient for f in frames]),
-        assignment=assignment,
-        weights=weights,
-    )
+    return assemble_selection(
+        None,
+        torch.stack([f.keep_mask for f in frames])[None],
+        torch.stack([f.scores for f in frames])[None],
+        int(keep_index.numel()),
+        keep_index=keep_index[None],
+        tokens=torch.cat([f.tokens for f in frames])[None],
+        frame_budget=budgets[None],
+        entropy=torch.stack([f.entropy for f in frames])[None],
+        gradient=torch.stack([f.gradient for f in frames])[None],
+        assignment=None if assignment is None else assignment[None],
+        weights=None if weights is None else weights[None],
+    ).unbatched()
