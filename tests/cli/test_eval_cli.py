@@ -62,7 +62,7 @@ def test_eval_all_writes_both_families(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args,match",
     [
-        (["--retentions", "0"], "outside"),
+        (["--retentions", "0"], "--retentions must be in (0, 1]"),
         (["--detail-retentions", "a,b"], "comma-separated"),
         (["--videos", "0"], "videos"),
     ],

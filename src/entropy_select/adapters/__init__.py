@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from .. import selectors
+from ..core.checks import check_budget, check_retention
 from ._contract import AdapterSpec
 from ._patching import STATE_ATTR, AdapterState, install, remove
 
@@ -148,13 +149,9 @@ def patch(
             f"({type(model).__name__}); supported: {', '.join(sorted(_ADAPTERS))}"
         )
     if budget is not None:
-        retention = None
-    if retention is not None and not (0 < float(retention) <= 1):
-        raise ValueError(f"retention must be in (0, 1], got {retention}")
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
-    ):
-        raise ValueError(f"budget must be a positive int (tokens per video), got {budget!r}")
+        retention, budget = None, check_budget(budget)  # per video; N is known at each call
+    elif retention is not None:
+        retention = check_retention(retention)
     _check_transformers()
     adapter = spec_for(model_type)
     adapter.check_model(model)
@@ -163,7 +160,7 @@ def patch(
         selector=selectors.get(selector, **selector_options),
         selector_name=selector,
         selector_options=dict(selector_options),
-        retention=None if retention is None else float(retention),
+        retention=retention,
         budget=budget,
     )
     remove(model)  # idempotent: a second patch replaces the first (tomesd's apply_patch)

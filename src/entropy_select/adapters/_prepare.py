@@ -109,7 +109,7 @@ def select_videos(state: AdapterState, grids: list[torch.Tensor]) -> list[Select
         batch = torch.stack([grids[v] for v in members])  # [b, T, H, W, D]
         selection = state.selector(batch, budget=K)
         for i, v in enumerate(members):
-            out[v] = _index_batch(selection, i)
+            out[v] = selection.video(i)
     return out  # type: ignore[return-value]
 
 
@@ -152,8 +152,3 @@ def pad_token_id(config: Any) -> int:
 def _given(value: Any) -> bool:
     """A keyword counts as given unless it is None or an empty list/tuple."""
     return value is not None and not (isinstance(value, (list, tuple)) and len(value) == 0)
-
-
-def _index_batch(selection: Selection, i: int) -> Selection:
-    fields = {name: getattr(selection, name) for name in selection.__dataclass_fields__}
-    return Selection(**{k: (v[i] if isinstance(v, torch.Tensor) else v) for k, v in fields.items()})

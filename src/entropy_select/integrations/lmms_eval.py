@@ -57,6 +57,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.checks import check_budget, check_retention
 from ..core.options import convert_option, to_float, to_int
 
 __all__ = [
@@ -236,12 +237,9 @@ def parse_compression_args(ours: Mapping[str, Any]) -> CompressionArgs:
     retention = budget = None
     if has_r:
         retention = to_float(PREFIX + "retention", ours["retention"])
-        if not 0 < retention <= 1:
-            raise ValueError(f"{PREFIX}retention must be in (0, 1], got {retention}")
+        retention = check_retention(retention, PREFIX + "retention")
     else:
-        budget = to_int(PREFIX + "budget", ours["budget"])
-        if budget < 1:
-            raise ValueError(f"{PREFIX}budget must be >= 1, got {budget}")
+        budget = check_budget(to_int(PREFIX + "budget", ours["budget"]), name=PREFIX + "budget")
     converted = {
         k: convert_option(PREFIX + k, v, *options[k]) for k, v in ours.items() if k not in _OWN_KEYS
     }
