@@ -146,16 +146,19 @@ def main() -> None:
     gist = summarize(run_quality(clips, sels, enc.head(), (0.1, 0.25, 0.35, 0.5), progress=False))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"seconds": time.perf_counter() - start, "candidates": CANDIDATES, "detail": det,
-               "gist": gist, "gist_mean_rank": mean_rank(gist)}
+    payload = {
+        "seconds": time.perf_counter() - start,
+        "candidates": CANDIDATES,
+        "detail": det,
+        "gist": gist,
+        "gist_mean_rank": mean_rank(gist),
+    }
     (out / f"{args.name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
     rs = list(next(iter(det.values())))
-    lines = ["| selector | " + " | ".join(f"recall r={r}" for r in rs) + " | gist r=0.25 / 0.35 / 0.5 (top1/KL/cov/readout) |"]
+    head = " | gist r=0.25 / 0.35 / 0.5 (top1/KL/cov/readout) |"
+    lines = ["| selector | " + " | ".join(f"recall r={r}" for r in rs) + head]
     for s in sels:
-        rec = " | ".join(
-            f"{det[s][r]['recall'][0]:.2f} [{det[s][r]['recall'][1]:.2f},{det[s][r]['recall'][2]:.2f}]"
-            for r in rs
-        )
+        rec = " | ".join("{:.2f} [{:.2f},{:.2f}]".format(*det[s][r]["recall"]) for r in rs)
         g = " ; ".join(
             f"{gist[s][r]['top1_agreement']:.3f}/{gist[s][r]['kl']:.3f}/{gist[s][r]['coverage']:.3f}/{gist[s][r]['readout_cosine']:.4f}"
             for r in ("0.25", "0.35", "0.5")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..core.checks import resolve_budget
-from ..core.selection import Selection
+from ..core.selection import Selection, assemble_selection
 
 __all__ = ["ScrambledMeans", "CONTROLS", "is_control"]
 
@@ -49,7 +49,6 @@ class ScrambledMeans:
         K = resolve_budget(N, retention, None)
         gen = torch.Generator().manual_seed(self.seed)
         fb = torch.tensor([(t + 1) * K // T - t * K // T for t in range(T)], dtype=torch.long)
-        x = features.reshape(T, m, D)
         group = torch.full((T, m), -1, dtype=torch.long)  # local group id per position
         anchor = torch.zeros(T, m, dtype=torch.bool)
         for t in range(T):
@@ -73,9 +72,7 @@ class ScrambledMeans:
         anchor_pos = torch.full((T * m,), -1, dtype=torch.long).scatter_reduce(
             0, code, torch.arange(N), reduce="amin", include_self=False
         )
-        assignment = torch.where(
-            group.flatten() >= 0, slot_of[anchor_pos[code].clamp_min(0)], -1
-        )
+        assignment = torch.where(group.flatten() >= 0, slot_of[anchor_pos[code].clamp_min(0)], -1)
         flat = features.reshape(N, D)
         sums = torch.zeros(K, D, dtype=torch.float64).index_add_(
             0, assignment.clamp_min(0), flat.double() * (assignment >= 0).unsqueeze(-1)
@@ -84,14 +81,16 @@ class ScrambledMeans:
             0, assignment.clamp_min(0), (assignment >= 0).double()
         )
         tokens = (sums / counts.clamp_min(1).unsqueeze(-1)).to(features.dtype)
-        return Selection(
-            keep_index=keep_index,
-            tokens=tokens,
-            scores=anchor.view(T, H, W).to(torch.float32),
-            frame_budget=fb,
-            keep_mask=anchor.view(T, H, W),
-            assignment=assignment,
-        )
+        return assemble_selection(
+            None,
+            anchor.view(1, T, H, W),
+            anchor.view(1, T, H, W).to(torch.float32),
+            K,
+            keep_index=keep_index[None],
+            tokens=tokens[None],
+            frame_budget=fb[None],
+            assignment=assignment[None],
+        ).video(0)
 
 
 #: label -> control, added to the reports of ``entropy-select eval``

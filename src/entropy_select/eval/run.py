@@ -325,9 +325,7 @@ def write_both(out_dir: str | os.PathLike, split: str) -> Path:
     for s in order:
         cells = [f"{det[s][r]['recall'][0]:.2f}" for r in rs]
         label = f"{s} (control)" if is_control(s) else s
-        lines.append(
-            f"| {label} | " + " | ".join(cells) + f" | {ranks.get(s, float('nan')):.2f} |"
-        )
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ranks.get(s, float('nan')):.2f} |")
     lines += ["", "Gist metrics: " + "; ".join(v[0] for v in METRICS.values()) + "."]
     if any(is_control(s) for s in det):
         lines += [
