@@ -98,8 +98,8 @@ def run_benchmark(
 ) -> dict[str, Path]:
     """Run ``task`` (``detail``, ``gist`` or ``all``) on ``split`` (``dev`` or ``test``).
 
-    ``controls``: also run the controls of :mod:`.controls` (reported, never ranked among the
-    selectors): a metric that a control wins cannot see what the output tokens carry.
+    ``controls``: also run the controls of :mod:`.controls` on the gist family (reported, never
+    ranked among the selectors): a metric that a control wins cannot see what the tokens carry.
 
     Writes ``gist_<split>.{json,md,png}`` and ``detail_<split>.{json,md,png}`` (and, for ``all``,
     ``quality_<split>.md``: both families side by side) to ``out_dir``.
@@ -120,8 +120,6 @@ def run_benchmark(
         )
     head = enc.head() if hasattr(enc, "head") else enc.model.classifier[1]
     sels = default_selectors(selectors)
-    if controls:
-        sels.update(CONTROLS)
     meta: dict[str, Any] = {
         "entropy_select": __version__,
         "torch": torch.__version__,
@@ -138,7 +136,8 @@ def run_benchmark(
     if task in ("gist", "all"):
         start = time.perf_counter()
         feats = {k: v[1] for k, v in clips.items()}
-        rows = run_quality(feats, sels, head, retentions, progress)
+        gist_sels = dict(sels, **CONTROLS) if controls else sels
+        rows = run_quality(feats, gist_sels, head, retentions, progress)
         gmeta = dict(meta, retentions=list(retentions), seconds=time.perf_counter() - start)
         for kind, p in write_report(rows, out, gmeta, f"gist_{split}").items():
             paths[f"gist_{kind}"] = p
@@ -321,13 +320,13 @@ def write_both(out_dir: str | os.PathLike, split: str) -> Path:
         "| selector | " + " | ".join(f"recall r={r}" for r in rs) + " | gist mean rank |",
         "|---" * (len(rs) + 2) + "|",
     ]
-    order = sorted(det, key=lambda s: (is_control(s), ranks.get(s, 99)))
+    order = sorted(set(det) | set(ranks), key=lambda s: (is_control(s), ranks.get(s, 99)))
     for s in order:
-        cells = [f"{det[s][r]['recall'][0]:.2f}" for r in rs]
+        cells = [f"{det[s][r]['recall'][0]:.2f}" if s in det else "–" for r in rs]
         label = f"{s} (control)" if is_control(s) else s
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {ranks.get(s, float('nan')):.2f} |")
     lines += ["", "Gist metrics: " + "; ".join(v[0] for v in METRICS.values()) + "."]
-    if any(is_control(s) for s in det):
+    if any(is_control(s) for s in ranks):
         lines += [
             "",
             "Controls are not contenders: `control:scrambled_means` outputs, per frame, plain "
