@@ -25,7 +25,7 @@ def test_outputs_are_plain_means_of_their_groups(retention):
 
 
 def test_groups_are_scattered_and_seeded():
-    x = torch.randn(1, 14, 14, 4)
+    x = torch.randn(1, 14, 14, 4, generator=torch.Generator().manual_seed(0))
     a = ScrambledMeans(seed=0)(x, 0.25).assignment
     b = ScrambledMeans(seed=1)(x, 0.25).assignment
     assert not torch.equal(a, b)
@@ -37,12 +37,14 @@ def test_groups_are_scattered_and_seeded():
 
 def test_it_wins_the_mean_based_metrics_on_equal_groups():
     # 16 tokens a frame, budget 4 a frame: four groups of exactly 4, the frame mean exactly kept
-    x = torch.rand(2, 4, 4, 8) * 3
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 4, 4, 8, generator=gen) * 3
+    torch.manual_seed(0)
     head = torch.nn.Linear(8, 5)
     sel = ScrambledMeans()(x, 0.25)
     m = evaluate_selection(x, sel, head)
     assert m["top1_agreement"] == 1.0
-    assert m["kl"] < 1e-9
+    assert m["kl"] < 1e-6  # float32 rounding of equal means
 
 
 def test_controls_are_not_ranked_among_contenders():
