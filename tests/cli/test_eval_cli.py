@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from entropy_select.cli import main
 
@@ -71,3 +72,30 @@ def test_eval_bad_arguments(tmp_path, capsys, args, match):
     assert code != 0
     assert match in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_needle_library_is_cached(tmp_path):
+    from entropy_select.encoders import FeatureCache, get_encoder
+    from entropy_select.eval.detail import cached_needle_library
+
+    enc = get_encoder("mobilenet_v2")
+    store = FeatureCache(tmp_path)
+    first = cached_needle_library(enc, store)
+    assert len(list(tmp_path.glob("needles-*.safetensors"))) == 1
+
+    class NoPixels:  # the same encoder, but any re-encoding fails
+        cache_key = enc.cache_key
+        mean, std, classify = enc.mean, enc.std, enc.classify
+
+        def forward_pixels(self, x):
+            raise AssertionError("the library was built again instead of read from the cache")
+
+    again = cached_needle_library(NoPixels(), store)
+    assert [(n.source, n.box, n.label) for n in again] == [
+        (n.source, n.box, n.label) for n in first
+    ]
+    assert all(torch.equal(a.image, b.image) for a, b in zip(again, first, strict=True))
+    # another encoder key is another entry
+    NoPixels.cache_key = "other"
+    with pytest.raises(AssertionError, match="built again"):
+        cached_needle_library(NoPixels(), store)

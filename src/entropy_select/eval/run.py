@@ -15,9 +15,9 @@ from .controls import CONTROLS, is_control
 from .detail import (
     DETAIL_RETENTIONS,
     SPLITS,
+    cached_needle_library,
     clip_frames,
     evaluate_needles,
-    needle_library,
     split_needles,
     summarize_detail,
 )
@@ -133,6 +133,9 @@ def run_benchmark(
     paths: dict[str, Path] = {}
     out = Path(out_dir)
     clips = split_clip_features(split, enc, frames, cache)
+    from ..encoders import FeatureCache
+
+    store = None if cache is False else FeatureCache(None if cache is True else cache)
     if task in ("gist", "all"):
         start = time.perf_counter()
         feats = {k: v[1] for k, v in clips.items()}
@@ -143,7 +146,7 @@ def run_benchmark(
             paths[f"gist_{kind}"] = p
     if task in ("detail", "all"):
         start = time.perf_counter()
-        lib = needle_library(enc)
+        lib = cached_needle_library(enc, store)
         vids = build_needle_videos(
             split, enc, lib, videos=videos, frames=frames, progress=progress, base=clips
         )
