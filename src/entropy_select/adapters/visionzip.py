@@ -62,6 +62,7 @@ projector, and the assignment invariant is stated there). The kept tokens keep t
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from collections.abc import Callable
@@ -78,7 +79,17 @@ from ._contract import Features, inner_model
 if TYPE_CHECKING:
     from ._patching import AdapterState
 
-__all__ = ["VisionZip", "visionzip_select", "CONTEXTUAL_SHARE", "SUPPORTED", "NAME"]
+__all__ = [
+    "VisionZip",
+    "visionzip_select",
+    "frame_split",
+    "received_attention",
+    "cls_attention",
+    "pseudo_cls_attention",
+    "CONTEXTUAL_SHARE",
+    "SUPPORTED",
+    "NAME",
+]
 
 NAME = "visionzip"
 #: ρ, the contextual share of each frame's budget: 10 of 64 (paper, Table 1: 54 + 10; 108 + 20;
@@ -218,9 +229,17 @@ class _Capture:
 
         self.handles.append(module.register_forward_hook(hook))
 
-    def keyword(self, module: torch.nn.Module, name: str, key: str, position: int) -> None:
+    def keyword(self, module: torch.nn.Module, name: str, key: str) -> None:
+        """Record the argument ``key`` of each call of ``module`` (by name or by position)."""
+        signature = inspect.signature(module.forward)
+
         def hook(_module, args, kwargs):
-            value = kwargs[key] if key in kwargs else args[position]
+            value = signature.bind_partial(*args, **kwargs).arguments.get(key)
+            if value is None:
+                raise RuntimeError(
+                    f"VisionZip expected {type(module).__name__} to receive {key}; "
+                    "this transformers version is not supported"
+                )
             self.records.setdefault(name, []).append(value)
 
         self.handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
@@ -278,8 +297,11 @@ def _find(obj: Any, *paths: str) -> Any:
     return None
 
 
-def _received(q: torch.Tensor, k: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
-    """Attention each token receives, averaged over heads and queries, in frame chunks.
+def received_attention(q: torch.Tensor, k: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
+    """Attention each token receives, averaged over heads and queries (SigLIP, no CLS).
+
+    ``s_j = mean_h mean_i softmax_j(q_i·k_j·scale)``, in float32, in chunks of frames so that
+    one chunk's ``[r, h, n, n]`` map holds at most 2²⁶ entries.
 
     Shapes:
         q, k: [R, n, h·d] -> [R, n] float32 (each row sums to 1)
@@ -293,6 +315,35 @@ def _received(q: torch.Tensor, k: torch.Tensor, heads: int, scale: float) -> tor
         attn = torch.softmax(qs @ ks.transpose(-1, -2) * scale, dim=-1)  # [r, h, n, n]
         out.append(attn.mean(dim=(1, 2)))  # [r, n]
     return torch.cat(out)
+
+
+def cls_attention(q: torch.Tensor, k: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
+    """The CLS token's (index 0) attention row over the other tokens, averaged over heads.
+
+    ``s_j = mean_h softmax_j(q_cls·k_j·scale)`` over all ``1 + n`` keys, then the CLS column
+    dropped (the paper's rule for CLIP).
+
+    Shapes:
+        q, k: [R, 1 + n, h·d] -> [R, n] float32
+    """
+    qc = q[:, 0].float().unflatten(-1, (heads, -1))  # [R, h, d]
+    kh = k.float().unflatten(-1, (heads, -1))  # [R, 1 + n, h, d]
+    row = torch.softmax(torch.einsum("rhd,rjhd->rhj", qc, kh) * scale, dim=-1)  # [R, h, 1 + n]
+    return row.mean(1)[:, 1:]
+
+
+def pseudo_cls_attention(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
+    """A mean-query pseudo-CLS per frame: ``s_j = mean_h softmax_j(q̄·k_j·scale)``.
+
+    ``q̄`` is the mean of the frame's queries, so its logit ``q̄·k_j = mean_i q_i·k_j`` is the mean
+    of the real logits paid to ``j`` (with rotary q/k as the kernel sees them).
+
+    Shapes:
+        q, k: [T, n, h, d] (per frame, per head) -> [T, n] float32
+    """
+    pseudo = q.float().mean(1)  # [T, h, d] the frame's mean query
+    logits = torch.einsum("thd,tjhd->thj", pseudo, k.float()) * scale  # [T, h, n]
+    return torch.softmax(logits, dim=-1).mean(1)
 
 
 def _head_mean(k: torch.Tensor, heads: int) -> torch.Tensor:
@@ -332,7 +383,7 @@ def _llava_signals(model, kwargs, features: Features, cap: _Capture, ctx) -> lis
     strategy = kwargs.get("vision_feature_select_strategy")
     if strategy is None:
         strategy = model.config.vision_feature_select_strategy
-    scores = _received(q, k, attn.num_heads, attn.scale)  # [B_v·F, n]
+    scores = received_attention(q, k, attn.num_heads, attn.scale)  # [B_v·F, n]
     keys = _head_mean(k, attn.num_heads)  # [B_v·F, n, d]
     if strategy == "default":  # the features drop token 0: so do the signals
         scores, keys = scores[:, 1:], keys[:, 1:]
@@ -377,12 +428,8 @@ def _internvl_signals(model, kwargs, features: Features, cap: _Capture, ctx) -> 
     inner, attn = inner_model(model), ctx["attn"]
     q, k = cap.one("q"), cap.one("k")  # [R, 1 + n, C]
     R, n1, _ = q.shape
-    heads = attn.num_heads
-    qc = q[:, 0].float().unflatten(-1, (heads, -1))  # [R, h, d]
-    kh = k.float().unflatten(-1, (heads, -1))  # [R, 1 + n, h, d]
-    cls = torch.softmax(torch.einsum("rhd,rjhd->rhj", qc, kh) * attn.scale, dim=-1)
-    scores = cls.mean(1)[:, 1:]  # [R, n]: the CLS row, over the patch tokens
-    keys = kh[:, 1:].mean(2)  # [R, n, d]
+    scores = cls_attention(q, k, attn.num_heads, attn.scale)  # [R, n]
+    keys = _head_mean(k[:, 1:], attn.num_heads)  # [R, n, d]
     g = math.isqrt(n1 - 1)
     ratio = model.config.downsample_ratio
     scores = inner.pixel_shuffle(scores.view(R, g, g, 1), scale_factor=ratio).sum(-1)
@@ -395,7 +442,7 @@ def _qwen_install(vz: VisionZip, model, kwargs, cap: _Capture) -> dict[str, Any]
     blocks = visual.blocks
     attn = blocks[_layer_index(vz.layer if vz.layer is not None else -1, None, len(blocks))].attn
     cap.output(attn.qkv, "qkv")
-    cap.keyword(attn, "rope", "position_embeddings", 2)
+    cap.keyword(attn, "rope", "position_embeddings")
     cap.output(visual.merger, "merged")
     return {"attn": attn}
 
@@ -465,11 +512,9 @@ def _qwen_signals(model, kwargs, features: Features, cap: _Capture, ctx) -> list
         n = gh * gw
         rows = slice(start, start + t * n)
         start += t * n
-        qv = q_rot[rows].float().view(t, n, heads, -1)
-        kv = k_rot[rows].float().view(t, n, heads, -1)
-        pseudo = qv.mean(1)  # [t, h, d] the frame's mean query
-        logits = torch.einsum("thd,tjhd->thj", pseudo, kv) * attn.scaling
-        scores = torch.softmax(logits, dim=-1).mean(1)  # [t, n]
+        scores = pseudo_cls_attention(
+            q_rot[rows].view(t, n, heads, -1), k_rot[rows].view(t, n, heads, -1), attn.scaling
+        )  # [t, n]
         keys = k[rows].float().view(t, n, heads, -1).mean(2)  # [t, n, d] pre-rotary
         h2, w2 = gh // merge, gw // merge
         out.append(
