@@ -3,7 +3,8 @@
     es.patch(model, selector="visionzip", retention=0.35)  # LLaVA-OV, Qwen2.5/3-VL, InternVL
 
 VisionZip keeps, per frame, the **dominant** tokens (those a late vision-encoder layer attends to
-most) and merges the rest into a few **contextual** tokens (paper §3.2). It needs signals from
+most) and merges the rest into a few **contextual** tokens (the paper's "informative visual
+token zip": dominant token selection, contextual token merging). It needs signals from
 inside the vision tower, so it is not a feature-only selector (``selectors.get("visionzip")``
 raises and points here): during the adapter's one feature call, forward hooks on one encoder
 layer capture its queries and keys (the model's own attention kernel, eager, SDPA or
@@ -92,8 +93,8 @@ __all__ = [
 ]
 
 NAME = "visionzip"
-#: ρ, the contextual share of each frame's budget: 10 of 64 (paper, Table 1: 54 + 10; 108 + 20;
-#: 162 + 30 of 64, 128, 192 tokens)
+#: ρ, the contextual share of each frame's budget: 10 of 64 (the paper's LLaVA-1.5 settings:
+#: 54 + 10, 108 + 20, 162 + 30 dominant + contextual of 64, 128, 192 tokens)
 CONTEXTUAL_SHARE = 10 / 64
 #: how each model type's signals are read (es.adapters.supported() shows these)
 SUPPORTED: dict[str, str] = {
@@ -129,7 +130,7 @@ def visionzip_select(
     budget: int,
     contextual_share: float = CONTEXTUAL_SHARE,
 ) -> Selection:
-    """VisionZip's dominant + contextual tokens of one video (paper §3.2; steps in the module doc).
+    """VisionZip's dominant + contextual tokens of one video (the steps of the module doc).
 
     Args:
         features: the video's post-projector tokens (the output tokens are means of these).
