@@ -7,7 +7,8 @@ and unpatch restores them and every attribute; the first decoder layer sees text
 newline) tokens and, at the kept placeholders, exactly the Selection's (merged) tokens of the
 model's own post-projector grid; the dominant tokens are those the real attention weights rank
 first (eager ``output_attentions`` for SigLIP / InternViT; the eager kernel's weights for Qwen's
-pseudo-CLS); eager and SDPA keep the same set; generate, padded batches and autograd work.
+pseudo-CLS); eager and SDPA keep the same set; generate, padded batches (left and right) and
+autograd work.
 """
 
 from __future__ import annotations
@@ -361,3 +362,19 @@ def test_unpatch_restores_every_attribute(model_type):
     assert state.last["short_length"] < state.last["prompt_length"]
     es.unpatch(model)
     assert _differences(before, _snapshot(model)) == []
+
+
+@pytest.mark.parametrize("side", ("left", "right"))
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_padded_forward_gives_each_row_its_own_logits(model_type, side):
+    model = BUILDERS[model_type]()
+    one, two = _two_prompts(model_type)
+    batch = _pad([one, two], side)
+    with es.compressed(model, retention=0.5, selector="visionzip", contextual_share=0.5):
+        together = model(**batch).logits
+        alone = [model(**x).logits for x in (one, two)]
+    assert together.shape[1] == max(a.shape[1] for a in alone)
+    for row, single in enumerate(alone):
+        n = single.shape[1]
+        got = together[row, -n:] if side == "left" else together[row, :n]
+        torch.testing.assert_close(got, single[0], rtol=1e-4, atol=1e-4, msg=f"row {row}")
