@@ -60,7 +60,9 @@ def supported() -> dict[str, dict[str, Any]]:
     """The supported model types, with the transformers versions they were tested with.
 
     Returns:
-        ``{model_type: {"transformers": ">=5,<6", "tested": (versions...), "notes": str}}``
+        ``{model_type: {"transformers": ">=5,<6", "tested": (versions...), "notes": str,
+        "in_model": {selector: how it reads the model}}}``: ``in_model`` lists the in-model
+        selectors (``visionzip``) the model type supports
     """
     notes = {
         "llava_onevision": "also LLaVA-Video checkpoints of this class; 1-D RoPE, newline kept",
@@ -68,8 +70,15 @@ def supported() -> dict[str, dict[str, Any]]:
         "qwen3_vl": "M-RoPE gathered; DeepStack features pruned with the same indices",
         "internvl": "videos are frames in pixel_values: pass video_frame_ranges=[(start, stop)]",
     }
+    from .visionzip import SUPPORTED as visionzip
+
     return {
-        name: {"transformers": ">=5,<6", "tested": TESTED_TRANSFORMERS, "notes": notes[name]}
+        name: {
+            "transformers": ">=5,<6",
+            "tested": TESTED_TRANSFORMERS,
+            "notes": notes[name] + (f"; visionzip: {visionzip[name]}" if name in visionzip else ""),
+            "in_model": {"visionzip": visionzip[name]} if name in visionzip else {},
+        }
         for name in _ADAPTERS
     }
 
@@ -124,7 +133,9 @@ def patch(
         model: a ``*ForConditionalGeneration`` instance whose ``config.model_type`` is one of
             :func:`supported`.
         retention: ``r`` in (0, 1]; each video keeps ``K = clamp(floor(r·N), 1, N)`` tokens.
-        selector: any registered selector name (``entropy_select.selectors.available()``).
+        selector: any registered selector name (``entropy_select.selectors.available()``), or
+            ``"visionzip"`` (in-model: reads the vision tower's attention; see
+            :mod:`entropy_select.adapters.visionzip`; options ``contextual_share``, ``layer``).
         budget: instead of ``retention``: ``K`` per video (pass ``retention=None``).
         **selector_options: the selector's options (e.g. ``preset="paper"``, ``tau=0.1``).
 
@@ -157,7 +168,7 @@ def patch(
     adapter.check_model(model)
     state = AdapterState(
         adapter=adapter,
-        selector=selectors.get(selector, **selector_options),
+        selector=_build_selector(selector, model_type, selector_options),
         selector_name=selector,
         selector_options=dict(selector_options),
         retention=retention,
@@ -166,6 +177,15 @@ def patch(
     remove(model)  # idempotent: a second patch replaces the first (tomesd's apply_patch)
     install(model, state)
     return model
+
+
+def _build_selector(name: str, model_type: str, options: dict[str, Any]) -> Any:
+    """A registered selector, or an in-model one that reads the vision tower (VisionZip)."""
+    if name == "visionzip":
+        from .visionzip import VisionZip
+
+        return VisionZip.for_model(model_type, **options)
+    return selectors.get(name, **options)
 
 
 def unpatch(model: torch.nn.Module) -> torch.nn.Module:

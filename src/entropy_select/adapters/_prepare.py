@@ -7,7 +7,8 @@ video this module
 1. runs the model's own feature method once and reshapes each video to a ``[T, H, W, D]`` grid
    (``spec.extract``);
 2. selects ``K`` of each video's ``N`` tokens (:func:`select_videos`, one selector call per
-   group of equal shapes);
+   group of equal shapes); an in-model selector (VisionZip, ``visionzip.py``) does steps 1-2
+   itself through its ``extract_and_select``, reading the vision tower during the feature call;
 3. writes the kept tokens back into the output's ``pooler_output`` (``spec.write_back``), which
    the hook serves to the model's own forward;
 4. expands the per-placeholder keep flags to a ``[B, L]`` keep mask over the prompt;
@@ -62,11 +63,15 @@ def prepare(
         )
     if spec.check_call is not None:
         spec.check_call(kwargs)
-    features = spec.extract(model, state.originals[spec.hook], kwargs)
+    in_model = getattr(state.selector, "extract_and_select", None)
+    if in_model is not None:  # VisionZip: reads the vision tower during the feature call
+        features, selections = in_model(model, state, kwargs)
+    else:
+        features = spec.extract(model, state.originals[spec.hook], kwargs)
     if features is None:  # e.g. InternVL's frame ranges without pixel_values
         return passthrough
-
-    selections = select_videos(state, features.grids)
+    if in_model is None:
+        selections = select_videos(state, features.grids)
     placeholder = input_ids == spec.placeholder_id(model.config)  # [B, L]
     keep_visual = spec.write_back(features, selections, int(placeholder.sum()))  # [P]
     keep = expand_placeholder_keep(placeholder, keep_visual)  # [B, L]

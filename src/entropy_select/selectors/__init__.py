@@ -30,6 +30,12 @@ _REGISTRY: dict[str, str] = {
 }
 
 
+#: in-model selectors: they read the model's own layers, so the adapters build them (es.patch)
+_IN_MODEL: dict[str, str] = {
+    "visionzip": "dominant + contextual tokens by the vision encoder's attention",
+}
+
+
 def register(name: str, target: str) -> None:
     """Register a selector class under ``name`` (``target`` is ``"module:Class"``)."""
     if name in _REGISTRY and _REGISTRY[name] != target:
@@ -68,6 +74,14 @@ def get(name: str, **options: Any) -> Selector:
 
 
 def _class(name: str) -> type:
+    if name in _IN_MODEL and name not in _REGISTRY:
+        raise ValueError(
+            f"selector {name!r} ({_IN_MODEL[name]}) needs the model, not only its features: "
+            f"patch a model with it instead, e.g. "
+            f'es.patch(model, selector="{name}", retention=0.35) or '
+            f'es.compressed(model, retention=0.35, selector="{name}") '
+            f"(supported model types: es.adapters.supported())"
+        )
     if name not in _REGISTRY:
         raise ValueError(f"unknown selector {name!r}; available: {', '.join(available())}")
     module_name, cls_name = _REGISTRY[name].split(":")
