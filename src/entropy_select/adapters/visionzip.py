@@ -73,8 +73,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..core.options import convert_option
-from ..core.selection import Selection
-from ..selectors.base import build_selection, merge_mean, normalize_tokens
+from ..core.selection import Selection, assemble_selection
+from ..selectors.base import merge_mean, normalize_tokens
 from ._contract import Features, inner_model
 
 if TYPE_CHECKING:
@@ -199,15 +199,15 @@ def visionzip_select(
         member = rest & ~is_target & (contextual_n > 0)[:, None]
         assignment = torch.where(member, slot.gather(1, member_target), assignment)
     tokens = merge_mean(features.reshape(1, N, D), assignment.view(1, N), budget)  # [1, K, D]
-    selection = build_selection(
+    selection = assemble_selection(
         features[None],
-        budget,
         keep_flat[None],
         s.view(1, T, H, W),
+        budget,
         tokens=tokens,
         assignment=assignment.view(1, N),
     )
-    return selection.unbatched()
+    return selection.video(0)
 
 
 # ---- capturing queries and keys of one vision layer ---------------------------------------------
