@@ -26,10 +26,18 @@ import triton
 import triton.language as tl
 
 from ...core.allocation import budget_bounds
+from ...core.causal import allowance, online_bounds
 from ...core.config import EntropySelectConfig
 from ...core.entropy import MIN_ENTROPY_SPAN
 
-__all__ = ["scores_triton", "frame_budget_triton", "ENTROPY_MODE_IDS", "split3", "f64"]
+__all__ = [
+    "scores_triton",
+    "frame_budget_triton",
+    "online_budget_step_triton",
+    "ENTROPY_MODE_IDS",
+    "split3",
+    "f64",
+]
 
 ENTROPY_MODE_IDS = {"paper": 0, "minmax": 1, "complement": 2, "complement_minmax": 3}
 
@@ -231,3 +239,93 @@ def frame_budget_triton(
         BLOCK_J=min(64, max(16, triton.next_power_of_2(T))), num_warps=4,
     )  # fmt: skip
     return fb
+
+
+@triton.jit
+def _online_budget_kernel(
+    sal_ptr,  # [B] float32 S̄_t of each stream (sal_ptr + b * sal_stride)
+    log_norm_ptr,  # [B] float64 L_{t−1} -> L_t (in place)
+    carry_ptr,  # [B] float64 c_{t−1} -> c_t (in place)
+    emitted_ptr,  # [B] int64 E_{t−1} -> E_t (in place)
+    budget_ptr,  # [B] int64 out: b_t
+    NB,
+    sal_stride,
+    limit,
+    lo,
+    hi,
+    tau_hi,
+    tau_mid,
+    tau_lo,
+    past_hi,
+    past_mid,
+    past_lo,
+    now_hi,
+    now_mid,
+    now_lo,
+    g_hi,
+    g_mid,
+    g_lo,
+    BLOCK: tl.constexpr,
+):
+    """One step of :func:`entropy_select.core.causal.online_budget_step` for every stream, in the
+    core's float64 arithmetic: ``limit`` is the allowance ``ceil(r·N_t)``, ``past`` and ``now``
+    are ``r·N_{t−1}`` and ``r·N_t``, ``g`` the bank rate γ."""
+    bb = tl.arange(0, BLOCK)
+    ok = bb < NB
+    tau = f64(tau_hi, tau_mid, tau_lo)
+    past = f64(past_hi, past_mid, past_lo)
+    now = f64(now_hi, now_mid, now_lo)
+    gamma = f64(g_hi, g_mid, g_lo)
+    logit = tl.load(sal_ptr + bb * sal_stride, mask=ok, other=0.0).to(tl.float64) / tau
+    prev = tl.load(log_norm_ptr + bb, mask=ok, other=0.0)
+    # torch.logaddexp: a where both are the same infinity, else max + log1p(exp(-|a − b|)).
+    same_inf = (prev == logit) & (tl.abs(prev) == float("inf"))
+    diff = tl.where(same_inf, 0.0, tl.abs(prev - logit))
+    y = tl.exp(-diff)
+    u = 1.0 + y
+    log1p = tl.where(u == 1.0, y, tl.log(u) * (y / tl.where(u == 1.0, 1.0, u - 1.0)))  # Goldberg
+    log_norm = tl.where(same_inf, prev, tl.maximum(prev, logit) + log1p)
+    weight = tl.exp(logit - log_norm)
+    carry = tl.load(carry_ptr + bb, mask=ok, other=0.0)
+    emitted = tl.load(emitted_ptr + bb, mask=ok, other=0)
+    bank = tl.maximum(past - emitted.to(tl.float64) - carry, 0.0)
+    wish = carry + weight * now + gamma * bank
+    want = tl.floor(wish + 1e-9).to(tl.int64)
+    cap = tl.minimum(limit - emitted, hi)
+    budget = tl.maximum(tl.minimum(want, cap), lo)
+    new_carry = tl.minimum(tl.maximum(wish - budget.to(tl.float64), 0.0), 1.0)
+    tl.store(budget_ptr + bb, budget, mask=ok)
+    tl.store(log_norm_ptr + bb, log_norm, mask=ok)
+    tl.store(carry_ptr + bb, new_carry, mask=ok)
+    tl.store(emitted_ptr + bb, emitted + budget, mask=ok)
+
+
+def online_budget_step_triton(
+    saliency: torch.Tensor,
+    log_norm: torch.Tensor,
+    carry: torch.Tensor,
+    emitted: torch.Tensor,
+    frame: int,
+    retention: float,
+    tokens_per_frame: int,
+    config: EntropySelectConfig,
+) -> torch.Tensor:
+    """:func:`~entropy_select.core.causal.online_budget_step` in one launch, updating
+    ``log_norm``, ``carry`` and ``emitted`` (``E_t = E_{t−1} + b_t``) in place.
+
+    Shapes:
+        saliency: [B] float32 (any stride); log_norm, carry: [B] float64; emitted: [B] int64
+        ->  b_t [B] int64
+    """
+    m = tokens_per_frame
+    lo, hi = online_bounds(retention, m, config)
+    seen = m * (frame + 1)
+    B = saliency.shape[0]
+    budget = torch.empty(B, dtype=torch.int64, device=saliency.device)
+    _online_budget_kernel[(1,)](
+        saliency, log_norm, carry, emitted, budget, B, saliency.stride(0),
+        allowance(retention, seen), lo, hi, *split3(config.alloc_tau),
+        *split3(retention * (seen - m)), *split3(retention * seen), *split3(config.bank_rate),
+        BLOCK=max(16, triton.next_power_of_2(B)), num_warps=1,
+    )  # fmt: skip
+    return budget
