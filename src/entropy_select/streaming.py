@@ -325,8 +325,14 @@ class StreamingSelector:
                 saliency = frame_saliency(score, cfg.top_q)
             if self.budget_mode == "adaptive":
                 budget = online_budget_step_triton(
-                    saliency[:, 0], self._log_norm, self._carry, self._emitted, t,
-                    self.retention, m, cfg,
+                    saliency[:, 0],
+                    self._log_norm,
+                    self._carry,
+                    self._emitted,
+                    t,
+                    self.retention,
+                    m,
+                    cfg,
                 )  # fmt: skip  (updates the state in place, E_t included)
             else:
                 budget = self._frame_budget(score, t, m)

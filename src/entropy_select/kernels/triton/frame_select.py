@@ -52,7 +52,8 @@ _INQ, _BASE, _KEEP, _ANCHOR, _ABSORB, _GROUP, _POS, _NSCR = 0, 1, 2, 3, 4, 5, 6,
 @triton.jit
 def _beats(sj, jj, si, ii):
     """``[I, J]``: token j ranks before token i (higher score, ties by lower index)."""
-    return (sj[None, :] > si[:, None]) | ((sj[None, :] == si[:, None]) & (jj[None, :] < ii[:, None]))
+    tie = (sj[None, :] == si[:, None]) & (jj[None, :] < ii[:, None])
+    return (sj[None, :] > si[:, None]) | tie
 
 
 @triton.jit
@@ -196,7 +197,8 @@ def _frame_select_kernel(
             si = tl.load(score_ptr + row + ii, mask=ii < m, other=0.0)
             ui = (tl.load(scr + _BASE * m + ii, mask=ii < m, other=1) == 0) & (ii < m)
             gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
-            in_fused = ui & (tl.sum(((gi[:, None] == gc[None, :]) & fused[None, :]).to(tl.int32), 1) > 0)
+            hit = (gi[:, None] == gc[None, :]) & fused[None, :]  # [I, G]
+            in_fused = ui & (tl.sum(hit.to(tl.int32), 1) > 0)
             rank = tl.zeros((BLOCK_I,), dtype=tl.int32)
             for j0 in range(0, m, BLOCK_J):
                 jj = j0 + tl.arange(0, BLOCK_J)
@@ -315,9 +317,7 @@ def _frame_select_kernel(
                     same = aj[None, :] & (gj[None, :] == gi[:, None])
                     aslot += tl.sum(tl.where(same, pj[None, :], 0), axis=1)
                     has += tl.sum(same.to(tl.int32), axis=1)
-                slot = tl.where(
-                    ki, offset + pi, tl.where(absorbed & (has > 0), offset + aslot, -1)
-                )
+                slot = tl.where(ki, offset + pi, tl.where(absorbed & (has > 0), offset + aslot, -1))
                 wi = tl.load(wscr + ii, mask=ii < m, other=0.0)
                 if MODE == 1:
                     weight = tl.where(absorbed, wi, tl.where(slot >= 0, 1.0, 0.0))
@@ -379,7 +379,8 @@ def _frame_select_kernel(
                         gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
                         bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
                         wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
-                        wmat = tl.where((gj[None, :] == gg[:, None]) & bj[None, :], wj[None, :], 0.0)
+                        member = (gj[None, :] == gg[:, None]) & bj[None, :]  # [G, J]
+                        wmat = tl.where(member, wj[None, :], 0.0)
                         src = (jj // W).to(tl.int64) * sxh + (jj % W).to(tl.int64) * sxw
                         msk = bj[:, None] & (dd[None, :] < d_hi)
                         xv = tl.load(
@@ -428,7 +429,7 @@ def frame_select_triton(
     share: float = 0.5,
     weight: str = "mean",
     features: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+) -> tuple[torch.Tensor, ...]:
     """Keep mask, sorted ``keep_index``, merge assignment and weights, and output tokens (SPEC §5-7)
     in one launch, with no host synchronisation.
 
@@ -481,7 +482,8 @@ def frame_select_triton(
         if dev.type == "cuda":
             sms = _sm_count(dev)
             splits = max(1, min(-(-D // block_d), -(-2 * sms // F)))
-        d_per_split = -(-(-(-D // splits)) // block_d) * block_d
+        per_split = -(-D // splits)
+        d_per_split = -(-per_split // block_d) * block_d
         splits = -(-D // d_per_split)
         tokens = torch.empty(Bsz, row_stride, D, dtype=features.dtype, device=dev)
         x, sx = features, features.stride()

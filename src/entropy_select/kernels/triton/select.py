@@ -153,4 +153,3 @@ def select_tokens_triton(
         assignment=assignment,
         weights=weights,
     )
-

@@ -408,11 +408,12 @@ def _launch_band(
     if num_warps is None:
         num_warps = 8 if block_m * nr >= 16384 else 4
     _window_band_kernel[(programs, splits)](
-        x, partial, minmax if minmax is not None else partial, B, T, H, W, D, ntile, ntok, d_per_split,
-        *x.stride(),
+        x, partial, minmax if minmax is not None else partial, B,
+        T, H, W, D, ntile, ntok, d_per_split, *x.stride(),
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
         BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=x.dtype == torch.float32,
-        MINMAX=minmax is not None, num_warps=num_warps, num_stages=2 if num_stages is None else num_stages,
+        MINMAX=minmax is not None, num_warps=num_warps,
+        num_stages=2 if num_stages is None else num_stages,
     )  # fmt: skip
     return _finish(
         partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax
