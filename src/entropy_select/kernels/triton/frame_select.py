@@ -46,7 +46,13 @@ __all__ = ["grid_select_triton", "frame_select_triton", "MAX_FUSED_CELLS"]
 MAX_FUSED_CELLS = 64
 
 # Scratch rows (int32, one row of m per program each).
-_INQ, _BASE, _KEEP, _ANCHOR, _ABSORB, _GROUP, _POS, _NSCR = 0, 1, 2, 3, 4, 5, 6, 7
+_INQ = tl.constexpr(0)  # in its cell's quota
+_BASE = tl.constexpr(1)  # chosen by SPEC §5 on the non-merged slots
+_KEEP = tl.constexpr(2)  # kept (keep mask)
+_ANCHOR = tl.constexpr(3)  # kept position that carries a merged token
+_ABSORB = tl.constexpr(4)  # averaged into its group's merged token
+_GROUP = tl.constexpr(5)  # fused cell or context run (-1: none)
+_POS = tl.constexpr(6)  # slot among the frame's kept tokens
 
 
 @triton.jit
