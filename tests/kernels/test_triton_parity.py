@@ -234,6 +234,40 @@ def test_cuda_graph_capture(preset):
 
 @cuda
 @pytest.mark.cuda
+@pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
+def test_cached_cuda_graph_equals_eager(preset):
+    """``cuda_graph=True``: one graph per shape, results equal to the eager fused path on every
+    new input, earlier results untouched by later calls, other shapes get their own graph."""
+    from entropy_select.kernels.triton import graphs
+
+    graphs.clear()
+    cfg = PRESET_CASES[preset]
+    g = torch.Generator(device="cuda").manual_seed(5)
+    xs = [torch.randn(2, 7, 9, 48, device="cuda", generator=g).bfloat16() for _ in range(3)]
+    first = es.select_tokens(xs[0], budget=60, config=cfg, cuda_graph=True)
+    saved = {k: v.clone() for k, v in vars(first).items() if isinstance(v, torch.Tensor)}
+    for x in xs:
+        out = es.select_tokens(x, budget=60, config=cfg, cuda_graph=True)
+        eager = es.select_tokens(x, budget=60, config=cfg, impl="triton")
+        for name, value in vars(eager).items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(getattr(out, name), value), name
+            else:
+                assert getattr(out, name) is None and value is None
+    for name, value in saved.items():  # results are copies, not views of the graph's buffers
+        assert torch.equal(getattr(first, name), value), name
+    assert len(graphs.cached_shapes()) == 1
+    es.select_tokens(xs[0][:, :5], budget=30, config=cfg, cuda_graph=True)
+    assert len(graphs.cached_shapes()) == 2
+    leaf = xs[0].float().requires_grad_()  # autograd: served eagerly, tokens carry gradient
+    es.select_tokens(leaf, budget=60, config=cfg, cuda_graph=True).tokens.sum().backward()
+    assert leaf.grad is not None and len(graphs.cached_shapes()) == 2
+    graphs.clear()
+    assert graphs.cached_shapes() == []
+
+
+@cuda
+@pytest.mark.cuda
 def test_float64_goes_to_reference_and_explicit_triton_raises():
     x = torch.randn(3, 4, 5, 8, device="cuda", dtype=torch.float64)
     auto = es.select_tokens(x, retention=0.3)

@@ -34,6 +34,8 @@ class EntropySelect(Selector):
     Args:
         preset: ``"default"``, ``"paper"`` or ``"balanced"``.
         impl: ``"auto"``, ``"reference"`` or ``"triton"`` (see :func:`select_tokens`).
+        cuda_graph: replay a cached CUDA graph per input shape on the Triton path (see
+            :func:`select_tokens`).
         **options: :class:`EntropySelectConfig` fields overriding the preset.
     """
 
@@ -41,16 +43,24 @@ class EntropySelect(Selector):
     config_class = EntropySelectConfig  # **options are its fields (selectors.selector_options)
     merges = True  # select_tokens handles autograd itself (grid fusion merges)
 
-    def __init__(self, preset: str = "default", impl: str = "auto", **options: Any) -> None:
+    def __init__(
+        self, preset: str = "default", impl: str = "auto", cuda_graph: bool = False, **options: Any
+    ) -> None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         self.preset = preset
         self.impl = impl
+        self.cuda_graph = cuda_graph
         self.config = EntropySelectConfig.from_kwargs(PRESETS[preset], **options)
 
     def select(self, features: torch.Tensor, budget: int) -> Selection:
         return select_tokens(
-            features, budget=budget, config=self.config, impl=self.impl, validate=False
+            features,
+            budget=budget,
+            config=self.config,
+            impl=self.impl,
+            validate=False,
+            cuda_graph=self.cuda_graph,
         )
 
     def __repr__(self) -> str:
@@ -66,6 +76,7 @@ def select_tokens(
     impl: str = "auto",
     validate: bool = True,
     frame_budget: torch.Tensor | None = None,
+    cuda_graph: bool = False,
     **options: Any,
 ) -> Selection | list[Selection]:
     """Select ``K`` of a video's ``N`` visual tokens with ENTROPY-SELECT.
@@ -88,6 +99,12 @@ def select_tokens(
             neither ``retention`` nor ``budget``. With ``config=stream.config`` this reproduces a
             :class:`~entropy_select.streaming.StreamingSelector` frame by frame. (Reading ``K``
             off the tensor is one host synchronisation.)
+        cuda_graph: on the Triton path, capture the whole selection in a CUDA graph the first
+            time a shape (with its ``K`` and config) is seen and replay it afterwards: eager
+            callers with repeated shapes (the adapters) get the graph's latency. Each cached
+            shape holds one input's worth of GPU memory; see
+            :mod:`entropy_select.kernels.triton.graphs`. Calls the graph cannot serve (autograd,
+            ``frame_budget=``, the online rule, inside another capture) run eagerly.
         **options: config fields overriding ``config`` (``tau=0.1``); strings are parsed.
 
     Returns:
@@ -108,7 +125,12 @@ def select_tokens(
         if frame_budget is not None:
             raise ValueError("frame_budget= takes one video or a batch, not a list of videos")
         videos = check_video_list(features) if validate else list(features)
-        return [select_tokens(v, retention, budget, cfg, impl=impl, validate=False) for v in videos]
+        return [
+            select_tokens(
+                v, retention, budget, cfg, impl=impl, validate=False, cuda_graph=cuda_graph
+            )
+            for v in videos
+        ]
     check_features(features, finite=validate)
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
@@ -129,7 +151,11 @@ def select_tokens(
     else:
         plan = {"budget": resolve_budget(T * H * W, retention, budget)}
     resolved = _resolve_impl(impl, x)
-    if resolved == "triton":
+    if resolved == "triton" and cuda_graph and _graphable(x, cfg, plan):
+        from ..kernels.triton.graphs import graph_select
+
+        selection = graph_select(x, plan["budget"], cfg)
+    elif resolved == "triton":
         from ..kernels import select_tokens_triton
 
         selection = select_tokens_triton(x, plan.pop("budget", None), cfg, **plan)
@@ -140,6 +166,17 @@ def select_tokens(
     else:
         selection = select_reference(x, cfg, **plan)
     return selection.unbatched() if squeeze else selection
+
+
+def _graphable(x: torch.Tensor, cfg: EntropySelectConfig, plan: dict) -> bool:
+    """Whether a cached CUDA graph can serve this call (see ``cuda_graph=``)."""
+    return (
+        x.is_cuda
+        and set(plan) == {"budget"}
+        and cfg.frame_budget_rule == "softmax"
+        and not (torch.is_grad_enabled() and x.requires_grad)
+        and not torch.cuda.is_current_stream_capturing()
+    )
 
 
 def _resolve_impl(impl: str, x: torch.Tensor) -> str:
