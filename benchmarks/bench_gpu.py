@@ -1,15 +1,21 @@
-"""GPU benchmark of ENTROPY-SELECT's Triton path against the reference and the baselines (issue 3).
+"""GPU benchmark of ENTROPY-SELECT's presets against the reference, a naive implementation and the
+baselines (issues 3 and 12).
 
-One run covers, for each shape and retention: median latency (CUDA events, after warm-up, inputs
-rotated so that repeated runs do not measure a warm L2), the same with the whole selection
-captured in a CUDA graph (which also proves the path has no host synchronisation), effective
-bandwidth (feature bytes read once / time) as a fraction of the measured device-to-device copy
-bandwidth, peak extra memory over the input size, and the max/min latency ratio across retentions.
-The reference path and every registered baseline selector run in the same process on the same GPU.
+One run covers, for each shape and retention and for each preset (``paper``, ``default``,
+``balanced``): the fused Triton path eager (what users get), the same call with the library's
+CUDA-graph cache (``cuda_graph=True``, called eagerly), the whole eager call captured in a CUDA
+graph by the benchmark (which also proves the path has no host synchronisation), the reference
+path, and ``naive_select`` below (the paper's method as a first implementation writes it:
+``unfold`` + softmax in plain torch, Python loops). Per row: median latency (CUDA events, after
+warm-up, inputs rotated so that repeated runs do not measure a warm L2), peak extra memory over
+the input size, effective bandwidth (feature bytes read once / time) against the measured
+device-to-device copy bandwidth, and, for the fused path at r = 0.35, the kernels one call
+launches (torch profiler); per method, max/min latency across retentions, eager and graph.
+Baseline selectors run in the same process unless ``--no-baselines``.
 
 Run (on a CUDA machine, from the repository root)::
 
-    PYTHONPATH=src python benchmarks/bench_gpu.py --out results_dir [--quick]
+    PYTHONPATH=src python benchmarks/bench_gpu.py --out results_dir [--quick] [--no-baselines]
 
 Writes ``gpu_bench.json`` (and ``gpu_bench.png`` when matplotlib is there) under ``--out``.
 """
@@ -164,15 +170,10 @@ def naive_select(x: torch.Tensor, budget: int) -> torch.Tensor:
     lo = min(4, budget // T)
     fb = torch.floor(w * budget).long().clamp(lo, m).tolist()
     order = torch.argsort(w, descending=True).tolist()
-    i = 0
-    while sum(fb) < budget:  # one token at a time, largest weight first
-        f = order[i % T]
-        fb[f] += fb[f] < m
-        i += 1
-    while sum(fb) > budget:
-        f = order[::-1][i % T]
-        fb[f] -= fb[f] > lo
-        i += 1
+    while sum(fb) < budget:  # one token at a time: to the largest-weight frame below its bound
+        fb[next(f for f in order if fb[f] < m)] += 1
+    while sum(fb) > budget:  # ... or from the smallest-weight frame above its floor
+        fb[next(f for f in reversed(order) if fb[f] > lo)] -= 1
     gh, gw = min(grid, H), min(grid, W)
     cell = (
         (torch.arange(H)[:, None] * gh // H) * gw + torch.arange(W)[None, :] * gw // W
@@ -182,7 +183,7 @@ def naive_select(x: torch.Tensor, budget: int) -> torch.Tensor:
     for t in range(T):
         st = score[t].flatten()
         chosen = torch.zeros(m, dtype=torch.bool, device=x.device)
-        quota = int(fb[t] * coverage / (gh * gw)) if fb[t] >= gh * gw else 0
+        quota = max(1, int(fb[t] * coverage / (gh * gw) + 1e-9)) if fb[t] >= gh * gw else 0
         for c in range(gh * gw):
             idx = (cell == c).nonzero().squeeze(1)
             chosen[idx[st[idx].topk(min(quota, len(idx))).indices]] = True
@@ -217,6 +218,7 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
         "runs": [],
     }
     methods = [(f"entropy_select[triton,{p}]", "triton", p) for p in PRESETS]
+    methods += [(f"entropy_select[triton+cuda_graph=True,{p}]", "cached", p) for p in PRESETS]
     if not args.no_reference:
         methods += [(f"entropy_select[reference,{p}]", "reference", p) for p in PRESETS]
     methods += [("naive_unfold_softmax[paper]", "naive", "paper")]
@@ -232,13 +234,18 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
             else:
                 cfg = PRESET_CONFIGS[preset]
                 fn = lambda x, impl=impl, K=K, cfg=cfg: es.select_tokens(  # noqa: E731
-                    x, budget=K, impl=impl, validate=False, config=cfg
+                    x,
+                    budget=K,
+                    impl="triton" if impl == "cached" else impl,
+                    validate=False,
+                    config=cfg,
+                    cuda_graph=impl == "cached",  # the library's own graph cache, called eagerly
                 )
             row = {"method": label, "impl": impl, "preset": preset, "retention": r, "K": K}
             try:
                 if label in too_slow:
                     raise TimeoutError(f"skipped: one call took {too_slow[label]:.1f} s before")
-                if impl != "triton":
+                if impl not in ("triton", "cached"):
                     torch.cuda.synchronize()
                     start = time.perf_counter()
                     fn(xs[0])
@@ -247,7 +254,7 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
                     if once > args.max_seconds:
                         too_slow[label] = once
                         raise TimeoutError(f"skipped: one call took {once:.1f} s")
-                reps = args.reps if impl == "triton" else max(5, args.reps // 5)
+                reps = args.reps if impl in ("triton", "cached") else max(5, args.reps // 5)
                 row["eager"] = summary(time_events(fn, xs, reps=reps))
                 row["peak_extra_bytes"] = peak_extra(fn, xs[0])
                 row["peak_extra_over_input"] = row["peak_extra_bytes"] / nbytes
@@ -368,6 +375,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="the 16-frame shape only")
     parser.add_argument("--no-baselines", action="store_true", help="skip the baseline selectors")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference path")
+    parser.add_argument("--shapes", default="", help="comma-separated shape names (SHAPES)")
     parser.add_argument("--frames-preset", default="default", choices=PRESETS)
     parser.add_argument("--no-frames", action="store_true", help="skip the latency-vs-frames sweep")
     parser.add_argument(
@@ -399,6 +407,8 @@ def main(argv=None) -> int:
     print(json.dumps(meta), flush=True)
     results = {"meta": meta, "shapes": [], "frames": []}
     shapes = SHAPES[:1] if args.quick else SHAPES
+    if args.shapes:
+        shapes = [spec for spec in SHAPES if spec[0] in args.shapes.split(",")]
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "gpu_bench.json")
 
