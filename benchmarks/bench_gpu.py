@@ -254,6 +254,21 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
                     if once > args.max_seconds:
                         too_slow[label] = once
                         raise TimeoutError(f"skipped: one call took {once:.1f} s")
+                if impl == "cached":  # what the cache keeps between calls (input copy, pool)
+                    from entropy_select.kernels.triton import graphs
+
+                    graphs.clear()
+                    torch.cuda.synchronize()
+                    torch.cuda.empty_cache()
+                    alloc, reserved = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
+                    fn(xs[0])
+                    torch.cuda.synchronize()
+                    row["cache_allocated_over_input"] = (
+                        torch.cuda.memory_allocated() - alloc
+                    ) / nbytes
+                    row["cache_reserved_over_input"] = (
+                        torch.cuda.memory_reserved() - reserved
+                    ) / nbytes
                 reps = args.reps if impl in ("triton", "cached") else max(5, args.reps // 5)
                 row["eager"] = summary(time_events(fn, xs, reps=reps))
                 row["peak_extra_bytes"] = peak_extra(fn, xs[0])

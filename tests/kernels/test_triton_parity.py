@@ -306,6 +306,15 @@ _INTERP_SCRIPT = textwrap.dedent(
     keep, idx = grid_select_triton(s, fb, 40, 2, 0.5)
     assert torch.equal(keep, grid_quota_topk(s, fb, 2, 0.5))
     assert torch.equal(idx, mask_to_index(keep.flatten(-3), 40))
+    from entropy_select.core.allocation import frame_saliency
+    from entropy_select.kernels.triton.scores import frame_budget_triton
+    s = torch.rand(2, 70, 2, 3)  # two blocks of frames, tied weights, explicit bounds
+    s[:, 2::3] = s[:, 1::3][:, : s[:, 2::3].shape[1]]
+    cfg = es.EntropySelectConfig(min_frame_tokens=1, max_frame_tokens=5, alloc_tau=0.37)
+    for K in (1, 70, 140, 420):
+        want = allocate_frame_budget(s, K, 0.3, 0.37, 1, 5)
+        got = frame_budget_triton(frame_saliency(s, 0.3).contiguous(), K, 6, cfg)
+        assert torch.equal(got, want), (K, got, want)
     z = torch.randn(2, 3, 4, 5, 12)
     for cfg in (es.EntropySelectConfig(), es.EntropySelectConfig.balanced(),
                 es.EntropySelectConfig(fusion_weight="score", minmax_scope="frame")):

@@ -9,10 +9,11 @@ Twins of :func:`entropy_select.core.select.combine_scores` (with
    :mod:`.window_entropy`) or over the frame (``minmax_scope="frame"``), the entropy term, ``S``,
    and the frame saliency ``S̄_f`` (the mean of the top ``ceil(q·m)`` scores, by a sort of the
    frame in registers).
-2. ``_budget_kernel`` — one program per video: ``w = softmax(S̄/τ_alloc)`` in float64,
+2. ``_budget_kernel`` — one program per video and block of 64 frames (each recomputes the
+   video's softmax normaliser, ``O(T)``): ``w = softmax(S̄/τ_alloc)`` in float64,
    ``B_f = clamp(floor(w_f·K), lo, hi)`` and SPEC §4.5's remainder in closed form: a frame's share
    of the remainder depends on the capacity of the frames visited before it, which is a sum over
-   pairwise comparisons (``O(T²)``, no sort), so the whole allocation is one launch.
+   pairwise comparisons (``O(T)`` per frame, no sort), so the whole allocation is one launch.
 """
 
 from __future__ import annotations
@@ -160,29 +161,29 @@ def _budget_kernel(
     excess = total - K  # > 0: remove, < 0: add
     add_amount = tl.maximum(-excess, 0)
     rm_amount = tl.maximum(excess, 0)
-    for i0 in range(0, T, BLOCK_J):
-        ii = i0 + tl.arange(0, BLOCK_J)
-        wi = _weight(sal_ptr, b, T, ii, mx, z, tau)
-        ai = tl.minimum(tl.maximum(tl.floor(wi * kf).to(tl.int64), lo), hi)
-        before_add = tl.zeros((BLOCK_J,), dtype=tl.int64)
-        before_rm = tl.zeros((BLOCK_J,), dtype=tl.int64)
-        for j0 in range(0, T, BLOCK_J):
-            jj = j0 + tl.arange(0, BLOCK_J)
-            wj = _weight(sal_ptr, b, T, jj, mx, z, tau)
-            aj = tl.minimum(tl.maximum(tl.floor(wj * kf).to(tl.int64), lo), hi)
-            live = (jj < T)[None, :]
-            # Add order: largest w first, ties lower frame; remove: smallest w first, ties higher.
-            first_add = (wj[None, :] > wi[:, None]) | (
-                (wj[None, :] == wi[:, None]) & (jj[None, :] < ii[:, None])
-            )
-            first_rm = (wj[None, :] < wi[:, None]) | (
-                (wj[None, :] == wi[:, None]) & (jj[None, :] > ii[:, None])
-            )
-            before_add += tl.sum(tl.where(first_add & live, (hi - aj)[None, :], 0), 1)
-            before_rm += tl.sum(tl.where(first_rm & live, (aj - lo)[None, :], 0), 1)
-        add = tl.minimum(hi - ai, tl.maximum(add_amount - before_add, 0))
-        rm = tl.minimum(ai - lo, tl.maximum(rm_amount - before_rm, 0))
-        tl.store(fb_ptr + b * T + ii, ai + add - rm, mask=ii < T)
+    # This program's block of frames (each program recomputes the normaliser above).
+    ii = tl.program_id(1) * BLOCK_J + tl.arange(0, BLOCK_J)
+    wi = _weight(sal_ptr, b, T, ii, mx, z, tau)
+    ai = tl.minimum(tl.maximum(tl.floor(wi * kf).to(tl.int64), lo), hi)
+    before_add = tl.zeros((BLOCK_J,), dtype=tl.int64)
+    before_rm = tl.zeros((BLOCK_J,), dtype=tl.int64)
+    for j0 in range(0, T, BLOCK_J):
+        jj = j0 + tl.arange(0, BLOCK_J)
+        wj = _weight(sal_ptr, b, T, jj, mx, z, tau)
+        aj = tl.minimum(tl.maximum(tl.floor(wj * kf).to(tl.int64), lo), hi)
+        live = (jj < T)[None, :]
+        # Add order: largest w first, ties lower frame; remove: smallest w first, ties higher.
+        first_add = (wj[None, :] > wi[:, None]) | (
+            (wj[None, :] == wi[:, None]) & (jj[None, :] < ii[:, None])
+        )
+        first_rm = (wj[None, :] < wi[:, None]) | (
+            (wj[None, :] == wi[:, None]) & (jj[None, :] > ii[:, None])
+        )
+        before_add += tl.sum(tl.where(first_add & live, (hi - aj)[None, :], 0), 1)
+        before_rm += tl.sum(tl.where(first_rm & live, (aj - lo)[None, :], 0), 1)
+    add = tl.minimum(hi - ai, tl.maximum(add_amount - before_add, 0))
+    rm = tl.minimum(ai - lo, tl.maximum(rm_amount - before_rm, 0))
+    tl.store(fb_ptr + b * T + ii, ai + add - rm, mask=ii < T)
 
 
 def scores_triton(
@@ -233,10 +234,10 @@ def frame_budget_triton(
         budget, T, tokens_per_frame, config.min_frame_tokens, config.max_frame_tokens
     )
     fb = torch.empty(B, T, dtype=torch.int64, device=saliency.device)
-    _budget_kernel[(B,)](
+    block_j = min(64, max(16, triton.next_power_of_2(T)))
+    _budget_kernel[(B, triton.cdiv(T, block_j))](
         saliency, fb, T, budget, lo, hi, *split3(config.alloc_tau),
-        BLOCK_T=min(1024, max(16, triton.next_power_of_2(T))),
-        BLOCK_J=min(64, max(16, triton.next_power_of_2(T))), num_warps=4,
+        BLOCK_T=min(1024, max(16, triton.next_power_of_2(T))), BLOCK_J=block_j, num_warps=4,
     )  # fmt: skip
     return fb
 
