@@ -38,6 +38,7 @@ import triton.language as tl
 from ...core.context import morton_order
 from ...core.grid import grid_cells
 from .scores import f64, split3
+from .window_entropy import _pow2, _sm_count
 
 __all__ = ["grid_select_triton", "frame_select_triton", "MAX_FUSED_CELLS"]
 
@@ -507,7 +508,7 @@ def frame_select_triton(
     else:
         assignment = weights = None
     if mode == "fusion":
-        block_g = max(16, triton.next_power_of_2(ncell))
+        block_g = max(16, _pow2(ncell))
     else:
         block_g = 32
     lowp = features is not None and features.element_size() <= 2
@@ -520,17 +521,12 @@ def frame_select_triton(
         *split3(coverage), *split3(share),
         MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,
         LOWP_DOT=lowp,
-        BLOCK_I=min(64, triton.next_power_of_2(m)),
-        BLOCK_J=max(16, min(64, triton.next_power_of_2(m))),
-        BLOCK_T=min(1024, triton.next_power_of_2(T)),
+        BLOCK_I=min(64, _pow2(m)),
+        BLOCK_J=max(16, min(64, _pow2(m))),
+        BLOCK_T=min(1024, _pow2(T)),
         BLOCK_G=block_g, BLOCK_D=block_d, num_warps=4,
     )  # fmt: skip
     return keep.view(Bsz, T, H, W).view(torch.bool), keep_index, tokens, assignment, weights
-
-
-@functools.lru_cache(maxsize=16)
-def _sm_count(device: torch.device) -> int:
-    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def grid_select_triton(

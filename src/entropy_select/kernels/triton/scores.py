@@ -30,6 +30,7 @@ from ...core.allocation import budget_bounds
 from ...core.causal import allowance, online_bounds
 from ...core.config import EntropySelectConfig
 from ...core.entropy import MIN_ENTROPY_SPAN
+from .window_entropy import _cdiv, _pow2
 
 __all__ = [
     "scores_triton",
@@ -214,7 +215,7 @@ def scores_triton(
         entropy, grad, minmax if minmax is not None else entropy, score, gnorm, sal,
         T, m, float(config.alpha), float(1 - config.alpha), count, MIN_ENTROPY_SPAN,
         ENT_MODE=ENTROPY_MODE_IDS[config.entropy_mode], FRAME_SCOPE=frame_scope,
-        BLOCK=max(16, triton.next_power_of_2(m)), num_warps=4,
+        BLOCK=max(16, _pow2(m)), num_warps=4,
     )  # fmt: skip
     return score, gnorm, sal
 
@@ -234,10 +235,10 @@ def frame_budget_triton(
         budget, T, tokens_per_frame, config.min_frame_tokens, config.max_frame_tokens
     )
     fb = torch.empty(B, T, dtype=torch.int64, device=saliency.device)
-    block_j = min(64, max(16, triton.next_power_of_2(T)))
-    _budget_kernel[(B, triton.cdiv(T, block_j))](
+    block_j = min(64, max(16, _pow2(T)))
+    _budget_kernel[(B, _cdiv(T, block_j))](
         saliency, fb, T, budget, lo, hi, *split3(config.alloc_tau),
-        BLOCK_T=min(1024, max(16, triton.next_power_of_2(T))), BLOCK_J=block_j, num_warps=4,
+        BLOCK_T=min(1024, max(16, _pow2(T))), BLOCK_J=block_j, num_warps=4,
     )  # fmt: skip
     return fb
 
@@ -327,6 +328,6 @@ def online_budget_step_triton(
         saliency, log_norm, carry, emitted, budget, B, saliency.stride(0),
         allowance(retention, seen), lo, hi, *split3(config.alloc_tau),
         *split3(retention * (seen - m)), *split3(retention * seen), *split3(config.bank_rate),
-        BLOCK=max(16, triton.next_power_of_2(B)), num_warps=1,
+        BLOCK=max(16, _pow2(B)), num_warps=1,
     )  # fmt: skip
     return budget

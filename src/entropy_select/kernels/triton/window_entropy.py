@@ -308,6 +308,15 @@ def _splits(programs: int, D: int, block_d: int, device: torch.device) -> int:
     return max(1, min(chunks, -(-sms // programs)))
 
 
+def _pow2(n: int) -> int:
+    """The smallest power of two >= n (plain Python: launchers run on every call)."""
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
 @functools.lru_cache(maxsize=16)
 def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
@@ -353,7 +362,7 @@ def window_entropy_and_gradient_triton(
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
-    ncol = triton.next_power_of_2(noff + 3)
+    ncol = _pow2(noff + 3)
     return _launch_band(
         x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
         block_d, splits, block_m, num_warps, num_stages, minmax,
@@ -371,7 +380,7 @@ def _finish(
     entropy = torch.empty(B, T, H, W, dtype=torch.float32, device=partial.device)
     grad = torch.empty(B, T, H, W, dtype=torch.float32, device=partial.device)
     block_n = 32
-    _window_entropy_finish_kernel[(triton.cdiv(ntok, block_n),)](
+    _window_entropy_finish_kernel[(_cdiv(ntok, block_n),)](
         partial, entropy, grad, minmax if minmax is not None else entropy,
         T, H, W, ntok, splits, 1.0 / tau,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
@@ -391,7 +400,7 @@ def _launch_band(
     block_m = 32 if block_m is None else block_m
     r, rp = spatial_window // 2, past_window // 2
     rows = block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
-    nr = max(16, triton.next_power_of_2(rows))
+    nr = max(16, _pow2(rows))
     if block_d is None:  # keep one stage of the stacked neighbour tile within 64 KB
         block_d = max(16, min(64, (64 << 10) // (nr * x.element_size())))
     ntile = -(-(T * H * W) // block_m)
