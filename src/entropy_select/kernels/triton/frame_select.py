@@ -252,6 +252,7 @@ def _frame_select_kernel(
                 gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
                 wsum += tl.sum(tl.where(gi[None, :] == gc[:, None], wi[None, :], 0.0), axis=1)
             plain = wsum <= 0
+            tl.debug_barrier()  # every read of the weights above before any write below
             for i0 in range(0, m, BLOCK_I):
                 ii = i0 + tl.arange(0, BLOCK_I)
                 wi = tl.load(wscr + ii, mask=ii < m, other=0.0)
