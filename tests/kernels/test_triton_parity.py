@@ -115,7 +115,11 @@ def assert_same_selection(out, ref, dtype):
     assert torch.equal(out.frame_budget, ref.frame_budget)
     assert torch.equal(out.keep_index, ref.keep_index)
     assert torch.equal(out.keep_mask, ref.keep_mask)
-    torch.testing.assert_close(out.scores, ref.scores, atol=1e-5, rtol=0)
+    # the minmax entropy modes divide Ĥ by its span over the video (or frame): the kernel's
+    # rounding of Ĥ (~1e-6) grows by 1/span in S (seen on an H200: 1.35e-5 with a span of ~0.3)
+    span = (ref.entropy.amax() - ref.entropy.amin()).item()
+    atol = 1e-5 / min(1.0, max(span, 1e-2))
+    torch.testing.assert_close(out.scores, ref.scores, atol=atol, rtol=0)
     torch.testing.assert_close(out.gradient, ref.gradient, atol=1e-5, rtol=0)
     assert (out.assignment is None) == (ref.assignment is None)
     tol = 1e-5 if dtype == torch.float32 else 1e-2
