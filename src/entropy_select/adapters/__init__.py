@@ -35,6 +35,7 @@ __all__ = [
     "unpatch",
     "compressed",
     "supported",
+    "supported_in_model",
     "is_patched",
     "spec_for",
     "AdapterSpec",
@@ -71,6 +72,61 @@ def supported() -> dict[str, dict[str, Any]]:
         name: {"transformers": ">=5,<6", "tested": TESTED_TRANSFORMERS, "notes": notes[name]}
         for name in _ADAPTERS
     }
+
+
+def supported_in_model() -> dict[str, dict[str, Any]]:
+    """Which in-model selectors (FastV, DyCoke, ...) each model type supports, and their options.
+
+    Returns:
+        ``{model_type: {selector: {"options": {option: default}, "feature_stage": str | None}}}``
+        for every adapter model type (an empty dict: none supported).
+    """
+    from ..selectors.in_model import IN_MODEL
+
+    return {
+        model_type: {
+            name: {
+                "options": {k: default for k, (default, _) in entry.options.items()},
+                "feature_stage": entry.feature_stage,
+            }
+            for name, entry in sorted(IN_MODEL.items())
+            if model_type in entry.model_types
+        }
+        for model_type in _ADAPTERS
+    }
+
+
+def _in_model_parts(
+    model_type: str, selector: str, options: dict[str, Any]
+) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+    """``(feature stage, its options, the runtime's options)`` of an in-model selector, checked.
+
+    Options are split between the runtime (declared in the registry) and the feature stage
+    (its selector's own options), each parsed by ``core.options.convert_option``.
+    """
+    from ..core.options import convert_option
+    from ..selectors.in_model import IN_MODEL
+
+    entry = IN_MODEL[selector]
+    if model_type not in entry.model_types:
+        raise ValueError(
+            f"selector {selector!r} does not support model_type {model_type!r}; "
+            f"supported: {', '.join(entry.model_types)}"
+        )
+    stage_declared = selectors.selector_options(entry.feature_stage) if entry.feature_stage else {}
+    runtime, stage = {}, {}
+    for key, value in options.items():
+        if key in entry.options:
+            runtime[key] = convert_option(key, value, *entry.options[key])
+        elif key in stage_declared:
+            stage[key] = value  # selectors.get parses it
+        else:
+            valid = sorted(set(entry.options) | set(stage_declared))
+            raise ValueError(
+                f"unknown option {key!r} for selector {selector!r}; valid options are: "
+                f"{', '.join(valid) or 'none'}"
+            )
+    return entry.feature_stage, stage, runtime
 
 
 def spec_for(model_type: str) -> AdapterSpec:
@@ -123,9 +179,13 @@ def patch(
         model: a ``*ForConditionalGeneration`` instance whose ``config.model_type`` is one of
             :func:`supported`.
         retention: ``r`` in (0, 1]; each video keeps ``K = clamp(floor(r·N), 1, N)`` tokens.
-        selector: any registered selector name (``entropy_select.selectors.available()``).
+        selector: any registered selector name (``entropy_select.selectors.available()``), or
+            an in-model selector (``selectors.in_model_names()``: ``"fastv"`` prunes inside the
+            language model at layer ``layer``; ``"dycoke"`` merges frames before it and prunes
+            the attended cache while decoding; see ``docs/in_model.md``).
         budget: instead of ``retention``: ``K`` per video (pass ``retention=None``).
-        **selector_options: the selector's options (e.g. ``preset="paper"``, ``tau=0.1``).
+        **selector_options: the selector's options (e.g. ``preset="paper"``, ``tau=0.1``;
+            ``layer=2`` for FastV).
 
     Returns:
         The same model object, patched.
@@ -158,15 +218,27 @@ def patch(
     _check_transformers()
     adapter = spec_for(model_type)
     adapter.check_model(model)
+    in_model = selector in selectors.in_model_names()
+    if in_model:
+        stage, stage_options, runtime_options = _in_model_parts(
+            model_type, selector, selector_options
+        )
+        feature_selector = selectors.get(stage, **stage_options) if stage else None
+    else:
+        feature_selector = selectors.get(selector, **selector_options)
     state = AdapterState(
         adapter=adapter,
-        selector=selectors.get(selector, **selector_options),
+        selector=feature_selector,
         selector_name=selector,
         selector_options=dict(selector_options),
         retention=None if retention is None else float(retention),
         budget=budget,
     )
     remove(model)  # idempotent: a second patch replaces the first (tomesd's apply_patch)
+    if in_model:
+        from . import _inmodel
+
+        state.in_model = _inmodel.install(model, state, selector, runtime_options)
     install(model, state)
     return model
 

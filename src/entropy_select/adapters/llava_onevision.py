@@ -134,6 +134,18 @@ def _write_back(features: Features, selections: list[Selection], count: int) -> 
     )
 
 
+def _video_ids(model: torch.nn.Module, kwargs: dict[str, Any], count: int) -> torch.Tensor:
+    """Each ``<video>`` placeholder's video: every video fills an equal run (``F·h·w + 1``).
+
+    Shapes:
+        -> [count] long, in row-major prompt order
+    """
+    videos = kwargs["pixel_values_videos"].shape[0]
+    if count % videos:
+        raise ValueError(f"{count} video placeholders do not split evenly over {videos} videos")
+    return torch.arange(count) // (count // videos)
+
+
 #: LLaVA-OneVision's part of the adapter contract (1-D RoPE: the shared shortening)
 SPEC = AdapterSpec(
     model_type=MODEL_TYPE,
@@ -143,4 +155,5 @@ SPEC = AdapterSpec(
     placeholder="video_token_id",
     extract=_extract,
     write_back=_write_back,
+    video_ids=_video_ids,
 )
