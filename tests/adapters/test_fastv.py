@@ -196,6 +196,27 @@ def test_bad_settings_name_the_valid_ones():
         es.patch(_model("qwen2_5_vl"), selector="fastv", tau=0.1)
     model = es.patch(_model("qwen2_5_vl"), selector="fastv", layer="3")  # strings parse
     assert _runtime(model).layer == 3
+    from entropy_select.integrations.lmms_eval import effective_config
+
+    assert effective_config(model)["config"] == {"layer": 3}
     table = es.adapters.supported_in_model()
     assert set(table) == set(MODEL_TYPES)
     assert all(table[t]["fastv"]["options"] == {"layer": 2} for t in MODEL_TYPES)
+
+
+def test_supported_lists_the_in_model_selectors():
+    table = es.adapters.supported()
+    assert all(table[t]["in_model"] == ["dycoke", "fastv"] for t in MODEL_TYPES)
+
+
+def test_compressed_block_patches_and_restores_the_previous_patch():
+    model = _model("qwen2_5_vl")
+    x = inputs_for("qwen2_5_vl")
+    es.patch(model, selector="dycoke", retention=0.5, layer=3)
+    before = model(**x).logits
+    with es.compressed(model, selector="fastv", retention=0.5, layer=K):
+        assert _runtime(model).layer == K and model._entropy_select.selector is None
+        inside = model(**x).logits
+    assert model._entropy_select.selector_name == "dycoke" and _runtime(model).layer == 3
+    assert torch.equal(model(**x).logits, before)
+    assert not torch.equal(inside, before)

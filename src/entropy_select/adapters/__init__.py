@@ -60,16 +60,26 @@ def supported() -> dict[str, dict[str, Any]]:
     """The supported model types, with the transformers versions they were tested with.
 
     Returns:
-        ``{model_type: {"transformers": ">=5,<6", "tested": (versions...), "notes": str}}``
+        ``{model_type: {"transformers": ">=5,<6", "tested": (versions...), "notes": str,
+        "in_model": [selector names]}}``; ``in_model`` lists the in-model selectors (FastV,
+        DyCoke, ...) the type supports, detailed by :func:`supported_in_model`.
     """
     notes = {
         "llava_onevision": "also LLaVA-Video checkpoints of this class; 1-D RoPE, newline kept",
         "qwen2_5_vl": "M-RoPE positions gathered from the unpruned prompt",
-        "qwen3_vl": "M-RoPE gathered; DeepStack features pruned with the same indices",
-        "internvl": "videos are frames in pixel_values: pass video_frame_ranges=[(start, stop)]",
+        "qwen3_vl": "M-RoPE gathered; DeepStack features pruned with the same indices; "
+        "fastv needs layer >= the DeepStack levels (3 in the released models)",
+        "internvl": "videos are frames in pixel_values: pass video_frame_ranges=[(start, stop)] "
+        "(also for fastv/dycoke, which find the video by them)",
     }
+    in_model = supported_in_model()
     return {
-        name: {"transformers": ">=5,<6", "tested": TESTED_TRANSFORMERS, "notes": notes[name]}
+        name: {
+            "transformers": ">=5,<6",
+            "tested": TESTED_TRANSFORMERS,
+            "notes": notes[name],
+            "in_model": sorted(in_model[name]),
+        }
         for name in _ADAPTERS
     }
 
@@ -224,6 +234,7 @@ def patch(
             model_type, selector, selector_options
         )
         feature_selector = selectors.get(stage, **stage_options) if stage else None
+        selector_options = {**runtime_options, **stage_options}  # parsed values (layer=2)
     else:
         feature_selector = selectors.get(selector, **selector_options)
     state = AdapterState(

@@ -94,8 +94,13 @@ def selector_options(name: str) -> dict[str, tuple[Any, Any]]:
 
     Read from the class's ``__init__`` signature; a selector that forwards ``**options`` into a
     config dataclass (its ``config_class``; ENTROPY-SELECT: ``EntropySelectConfig``) contributes
-    that dataclass's fields.
+    that dataclass's fields. An in-model selector (``in_model_names()``) takes its declared
+    options (``selectors.in_model.IN_MODEL``) and those of its feature stage.
     """
+    if name in IN_MODEL:
+        entry = IN_MODEL[name]
+        stage = selector_options(entry.feature_stage) if entry.feature_stage else {}
+        return {**dict(entry.options), **stage}
     cls = _class(name)
     found: dict[str, tuple[Any, Any]] = {}
     if cls.__init__ is object.__init__:
