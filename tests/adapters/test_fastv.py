@@ -5,7 +5,7 @@ them; layers < K see the whole prompt and layers >= K text + R visual tokens (fo
 the decoder layers); the recomputed last-query scores equal eager attention's weights, and eager
 and SDPA keep the same tokens; ``generate`` works, decodes at the unpruned model's positions and
 the cache of layers >= K holds only the kept tokens; a padded batch keeps per row what the row
-keeps alone; bad settings raise with the valid choice named.
+keeps alone (padded on either side); bad settings raise with the valid choice named.
 """
 
 from __future__ import annotations
@@ -168,6 +168,13 @@ def test_padded_batch_keeps_per_row_what_each_row_keeps_alone(model_type):
         assert torch.equal(keep[row, -ref_keep.shape[0] :], ref_keep)
         assert torch.allclose(logits[row], ref_logits, atol=1e-4)
         assert torch.equal(new[row], ref_new)  # decoding with the padded mask gathered
+    right = _pad([one, two], "right")  # forward only: FastV's query is each row's last real token
+    logits = model(**right).logits
+    keep = _runtime(model).last["keep"]
+    for row, (ref_logits, ref_keep, _) in enumerate(alone):
+        n = ref_keep.shape[0]
+        assert torch.equal(keep[row, :n], ref_keep)
+        assert torch.allclose(logits[row, n - 1], ref_logits, atol=1e-4)
 
 
 @pytest.mark.parametrize("model_type", QWEN_AND_INTERNVL)
@@ -220,3 +227,26 @@ def test_compressed_block_patches_and_restores_the_previous_patch():
     assert model._entropy_select.selector_name == "dycoke" and _runtime(model).layer == 3
     assert torch.equal(model(**x).logits, before)
     assert not torch.equal(inside, before)
+
+
+@pytest.mark.parametrize("selector", ("fastv", "dycoke"))
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_unpatch_restores_every_attribute_and_hook_table(model_type, selector):
+    from test_unpatch_restores import _differences, _snapshot
+
+    model = _model(model_type)
+    x = inputs_for(model_type)
+    model(**strip_es(x))  # the model's own state (Qwen: rope_deltas) is now set
+    before = _snapshot(model)
+    es.patch(model, selector=selector, retention=0.5, layer=K)
+    model(**x)
+    model.generate(**x, max_new_tokens=3, do_sample=False)
+    assert _runtime(model).last  # the hooks ran
+    es.unpatch(model)
+    differences = _differences(before, _snapshot(model))
+    if selector == "fastv":  # no feature stage: Qwen's own forward rewrote its rope_deltas, as
+        # it does unpatched (same values, a new tensor); the patch itself never writes it
+        differences = [d for d in differences if d != "model.rope_deltas: changed"]
+        if model_type.startswith("qwen"):
+            assert torch.equal(model.model.rope_deltas, before["model"]["rope_deltas"])
+    assert differences == []
