@@ -209,15 +209,22 @@ def gather_seq(t: torch.Tensor, cols: torch.Tensor, batch_dim: int) -> torch.Ten
 
 
 def gather_mask(mask: torch.Tensor | None, q_cols: torch.Tensor | None, k_cols: torch.Tensor):
-    """A 4-D attention mask restricted to query columns ``q_cols`` (None: all) and keys ``k_cols``.
+    """An attention mask restricted to query columns ``q_cols`` (None: all) and keys ``k_cols``.
+
+    A 2-D mask (FlashAttention's padding mask over the keys) is gathered at ``k_cols`` only.
 
     Shapes:
         mask: [B or 1, h, Q, S]; q_cols: [B, Q'] or None; k_cols: [B, S'] -> [B, h, Q', S']
+        mask: [B, S] -> [B, S']
     """
     if mask is None:
         return None
+    if isinstance(mask, torch.Tensor) and mask.dim() == 2:
+        return mask.gather(1, k_cols.to(mask.device))
     if not isinstance(mask, torch.Tensor) or mask.dim() != 4:
-        raise NotImplementedError(f"in-model selectors need a 4-D tensor mask, got {type(mask)}")
+        raise NotImplementedError(
+            f"in-model selectors need a 2-D or 4-D tensor mask, got {type(mask).__name__}"
+        )
     B = k_cols.shape[0]
     m = mask.expand(B, -1, -1, -1)
     h, Q = m.shape[1], m.shape[2]

@@ -48,25 +48,26 @@ if TYPE_CHECKING:
 __all__ = ["install", "DyCokeDecode", "choose"]
 
 
-def choose(scores: torch.Tensor, video: torch.Tensor, retention: float) -> torch.Tensor:
-    """Each row's top ``clamp(floor(ρ·N_b), 1, N_b)`` video positions by score (ties: lower index).
+def choose(scores: torch.Tensor, video: torch.Tensor, budgets: torch.Tensor) -> torch.Tensor:
+    """Each row's top ``budgets[b]`` video positions by score (ties: lower index).
+
+    Vectorised, with no host synchronisation (it runs at every decoding step).
 
     Shapes:
-        scores: [B, L] float; video: [B, L] bool -> [B, L] bool (a subset of ``video``)
+        scores: [B, L] float; video: [B, L] bool; budgets: [B] long -> [B, L] bool
     """
-    chosen = torch.zeros_like(video)
-    for b in range(video.shape[0]):
-        cols = video[b].nonzero(as_tuple=True)[0]
-        if len(cols) == 0:
-            continue
-        P = resolve_budget(len(cols), retention, None)
-        order = torch.sort(-scores[b, cols], stable=True).indices[:P]
-        chosen[b, cols[order]] = True
-    return chosen
+    masked = scores.float().masked_fill(~video, float("-inf"))
+    order = torch.sort(masked, dim=1, descending=True, stable=True).indices  # [B, L]
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1]).expand_as(order))
+    return (rank < budgets[:, None]) & video
 
 
 class DyCokeDecode(Runtime):
-    """DyCoke's stage-2 hooks on one model (see the module docstring)."""
+    """DyCoke's stage-2 hooks on one model (see the module docstring).
+
+    ``last`` holds ``steps`` (decoding steps seen), ``updates`` (row re-choices, a tensor),
+    ``chosen`` ([B, Lp] bool) and ``attended`` (keys each row's query may see in layers >= L).
+    """
 
     def __init__(
         self,
@@ -81,6 +82,8 @@ class DyCokeDecode(Runtime):
         self.retention, self.threshold = decode_retention, threshold
         self.implementation = language_model(model).config._attn_implementation
         self.video: torch.Tensor | None = None  # [B, Lp] bool: the prompt's video positions
+        self.budgets: torch.Tensor | None = None  # [B] long: P per row
+        self.everything = False  # P = N' in every row: nothing to hide
         self.cache: Any = None  # the cache of the prompt being decoded
         self.previous: torch.Tensor | None = None  # a_{t-1}: [B, Lp]
         self.chosen: torch.Tensor | None = None  # [B, Lp] bool
@@ -90,14 +93,21 @@ class DyCokeDecode(Runtime):
         for later in layers[layer:]:
             self.pre_hook(later, self._restrict)
 
+    def _prefill(self, video: torch.Tensor, cache: Any) -> None:
+        """A prompt with video: where it is, and each row's ``P`` (one host sync per prompt)."""
+        counts = video.sum(1).tolist()
+        budgets = [resolve_budget(n, self.retention, None) if n else 0 for n in counts]
+        self.video, self.cache, self.previous, self.chosen = video, cache, None, None
+        self.budgets = torch.tensor(budgets, device=video.device)
+        self.everything = budgets == counts
+        self.last = {"updates": 0, "steps": 0}
+
     def _score(self, module: torch.nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
         hidden, rope, mask, cache = attention_call(args, kwargs)
         self.step_active = False
         call = pending_video(self.state, hidden.shape[1])
         if call is not None:  # a prefill with video: remember where the video is
-            self.video = call.video >= 0
-            self.cache, self.previous, self.chosen = cache, None, None
-            self.last = {"updates": 0, "steps": 0}
+            self._prefill(call.video.to(hidden.device) >= 0, cache)
             return
         if self.video is None or cache is None or cache is not self.cache:
             self.video = None  # another sequence: nothing to prune
@@ -106,24 +116,22 @@ class DyCokeDecode(Runtime):
         query = torch.full((hidden.shape[0],), hidden.shape[1] - 1, dtype=torch.long)
         scores = last_query_attention(module, hidden, rope, mask, query, keys=keys)  # [B, S]
         Lp = self.video.shape[1]
-        current = scores[:, :Lp].masked_fill(~self.video.to(scores.device), 0)  # a_t [B, Lp]
-        if self.previous is None:
+        current = scores[:, :Lp].masked_fill(~self.video, 0)  # a_t over the video [B, Lp]
+        fresh = choose(current, self.video, self.budgets)
+        if self.previous is None:  # the first decoding step chooses
             update = torch.ones(current.shape[0], dtype=torch.bool, device=current.device)
-            chosen = torch.zeros_like(self.video)
-        else:
+            chosen = fresh
+        else:  # later steps re-choose where the pattern changed: cos(a_t, a_{t-1}) < threshold
             cosine = torch.nn.functional.cosine_similarity(current, self.previous, dim=1)
-            update = cosine < self.threshold  # [B]: the pattern changed
-            chosen = self.chosen
-        if bool(update.any()):
-            fresh = choose(current, self.video.to(current.device), self.retention)
-            chosen = torch.where(update[:, None].to(chosen.device), fresh.to(chosen.device), chosen)
+            update = cosine < self.threshold  # [B]
+            chosen = torch.where(update[:, None], fresh, self.chosen)
         self.previous, self.chosen, self.step_active = current, chosen, True
         self.last["steps"] += 1
-        self.last["updates"] += int(update.sum())
+        self.last["updates"] = self.last["updates"] + update.sum()
         self.last["chosen"] = chosen
 
     def _restrict(self, module: torch.nn.Module, args: tuple, kwargs: dict):
-        if not self.step_active:
+        if not self.step_active or self.everything:  # everything chosen: the mask stays as is
             return None
         hidden, _, mask, cache = attention_call(args, kwargs)
         q = hidden.shape[1]
@@ -135,8 +143,6 @@ class DyCokeDecode(Runtime):
         allowed = torch.ones(hidden.shape[0], S, dtype=torch.bool, device=hidden.device)
         allowed[:, :Lp] = ~self.video | self.chosen
         self.last["attended"] = allowed.sum(1)
-        if bool(allowed.all()):
-            return None  # everything chosen (decode_retention 1): leave the mask as it was
         kwargs = dict(kwargs)
         kwargs["attention_mask"] = mask_keys(mask, allowed, q, self.implementation, hidden.dtype)
         return args, kwargs
