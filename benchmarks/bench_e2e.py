@@ -11,6 +11,7 @@ one run:
 * decode tokens/s (``DECODE`` forced new tokens after the first),
 * peak GPU memory of the first-token call.
 
+VisionZip (``--selector visionzip``) times its score recomputation and merge as ``selector_s``.
 FastV has no feature stage: its ``vision_s`` is the vision encoder inside the model's forward,
 ``selector_s`` is 0 (its scoring runs inside the prefill) and ``llm_tokens_after_layer`` the
 sequence layers >= K see. DyCoke's ``prefill_tokens`` is after its temporal merging; its decode
@@ -157,12 +158,18 @@ def measure(
     if retention is not None:
         es.patch(model, retention=retention, selector=selector_name, **(options or {}))
     vision, selector = _Timer(sync), _Timer(sync)
+    nested = False
     if retention is not None:
         state = model.__dict__[STATE_ATTR]
         hook = state.adapter.hook
         if state.selector is None:  # FastV: the encoder runs inside forward, through the hook
             inner = state.adapter.inner_model(model)
             inner.__dict__[hook] = vision.wrap(inner.__dict__[hook])  # unpatch removes it
+        elif hasattr(state.selector, "extract_and_select"):  # VisionZip: encoder + selection
+            state.originals[hook] = vision.wrap(state.originals[hook])
+            zipper = state.selector
+            zipper.extract_and_select = selector.wrap(zipper.extract_and_select)
+            nested = True  # its timer holds the encoder's time too
         else:
             state.originals[hook] = vision.wrap(state.originals[hook])
             state.selector = selector.wrap(state.selector)
@@ -179,7 +186,7 @@ def measure(
             sync()
             t1 = time.perf_counter() - t0
             peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
-            v, s = vision.total, selector.total
+            v, s = vision.total, selector.total - (vision.total if nested else 0.0)
             sync()
             t0 = time.perf_counter()
             model.generate(**kwargs, max_new_tokens=DECODE + 1, min_new_tokens=DECODE + 1, **gen)
@@ -282,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 3; tiny 1)")
     parser.add_argument(
         "--selector", default="entropy_select",
-        help="comma list of selectors, feature-level or in-model (fastv, dycoke)",
+        help="comma list of selectors, feature-level or in-model (fastv, dycoke, visionzip)",
     )  # fmt: skip
     parser.add_argument("--retentions", default=None, help="comma list (default 1.0,0.5,0.35,0.1)")
     parser.add_argument(

@@ -32,11 +32,11 @@ from .core.causal import (
     online_budget_step,
     window_validity,
 )
-from .core.checks import check_finite
+from .core.checks import check_budget, check_finite, check_retention
 from .core.config import EntropySelectConfig
 from .core.gradient import spatial_gradient_magnitude
-from .core.select import assemble_selection, combine_scores
-from .core.selection import Selection
+from .core.select import combine_scores, select_from_scores
+from .core.selection import Selection, assemble_selection
 
 __all__ = ["FrameSelection", "StreamingSelector", "STREAM_IMPLS", "BUDGET_MODES", "stack_frames"]
 
@@ -121,16 +121,10 @@ class StreamingSelector:
                 "give exactly one of retention= (a rate in (0, 1]) or tokens_per_frame= (a count)"
             )
         if retention is not None:
-            if isinstance(retention, bool) or not isinstance(retention, (int, float)):
-                raise TypeError(f"retention must be a number in (0, 1], got {retention!r}")
-            if not 0.0 < retention <= 1.0:
-                raise ValueError(f"retention must be in (0, 1], got {retention}")
+            retention = check_retention(retention)
             mode = "adaptive" if budget is None else budget
         else:
-            if isinstance(tokens_per_frame, bool) or not isinstance(tokens_per_frame, int):
-                raise TypeError(f"tokens_per_frame must be an int, got {tokens_per_frame!r}")
-            if tokens_per_frame < 1:
-                raise ValueError(f"tokens_per_frame must be >= 1, got {tokens_per_frame}")
+            tokens_per_frame = check_budget(tokens_per_frame, name="tokens_per_frame")
             mode = "fixed" if budget is None else budget
             if mode != "fixed":
                 raise ValueError(
@@ -140,7 +134,7 @@ class StreamingSelector:
             raise ValueError(f"budget must be one of {', '.join(BUDGET_MODES)}; got {mode!r}")
         if impl not in STREAM_IMPLS:
             raise ValueError(f"impl must be one of {', '.join(STREAM_IMPLS)}; got {impl!r}")
-        self.retention = float(retention) if retention is not None else None
+        self.retention = retention
         self.tokens_per_frame = tokens_per_frame
         self.budget_mode = mode
         self.impl = impl
@@ -265,7 +259,7 @@ class StreamingSelector:
         out = []
         counts, emitted = torch.stack([budget, self._emitted]).tolist()  # one host sync
         for b in range(B):
-            sel = assemble_selection(
+            sel = select_from_scores(
                 x[b : b + 1, None],
                 counts[b],
                 cfg,
@@ -419,14 +413,16 @@ def stack_frames(frames: list[FrameSelection]) -> Selection:
                 for f in frames
             ]
         )
-    return Selection(
-        keep_index=keep_index,
-        tokens=torch.cat([f.tokens for f in frames]),
-        scores=torch.stack([f.scores for f in frames]),
-        frame_budget=budgets,
-        keep_mask=torch.stack([f.keep_mask for f in frames]),
-        entropy=torch.stack([f.entropy for f in frames]),
-        gradient=torch.stack([f.gradient for f in frames]),
-        assignment=assignment,
-        weights=weights,
-    )
+    return assemble_selection(
+        None,
+        torch.stack([f.keep_mask for f in frames])[None],
+        torch.stack([f.scores for f in frames])[None],
+        int(keep_index.numel()),
+        keep_index=keep_index[None],
+        tokens=torch.cat([f.tokens for f in frames])[None],
+        frame_budget=budgets[None],
+        entropy=torch.stack([f.entropy for f in frames])[None],
+        gradient=torch.stack([f.gradient for f in frames])[None],
+        assignment=None if assignment is None else assignment[None],
+        weights=None if weights is None else weights[None],
+    ).unbatched()

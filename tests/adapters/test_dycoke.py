@@ -151,4 +151,6 @@ def test_bad_settings_name_the_valid_ones():
     with pytest.raises(ValueError, match="valid options are: decode_retention, layer, threshold"):
         es.patch(model, selector="dycoke", tau=1)
     with pytest.raises(ValueError, match=r"\[1, 4\)"):
+        es.patch(model, selector="dycoke", layer=4)
+    with pytest.raises(ValueError, match="layer must be an int >= 1"):
         es.patch(model, selector="dycoke", layer=0)

@@ -213,7 +213,9 @@ def test_bad_settings_name_the_valid_ones():
 
 def test_supported_lists_the_in_model_selectors():
     table = es.adapters.supported()
-    assert all(table[t]["in_model"] == ["dycoke", "fastv"] for t in MODEL_TYPES)
+    names = ["dycoke", "fastv", "visionzip"]
+    assert all(sorted(table[t]["in_model"]) == names for t in MODEL_TYPES)
+    assert all("fastv: " in table[t]["notes"] for t in MODEL_TYPES)
 
 
 def test_compressed_block_patches_and_restores_the_previous_patch():

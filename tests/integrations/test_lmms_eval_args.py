@@ -96,6 +96,8 @@ def test_in_model_selectors_take_their_options_as_strings():
     args, _ = _parse("es_selector=dycoke,es_retention=0.35,es_decode_retention=0.2,es_threshold=1")
     assert dict(args.options) == {"decode_retention": 0.2, "threshold": 1.0}
     assert plugin.valid_keys("fastv") == ["es_budget", "es_layer", "es_retention", "es_selector"]
+    args, _ = _parse("es_selector=visionzip,es_retention=0.35,es_contextual_share=0.25")
+    assert (args.selector, dict(args.options)) == ("visionzip", {"contextual_share": 0.25})
 
 
 @pytest.mark.parametrize(
@@ -104,6 +106,9 @@ def test_in_model_selectors_take_their_options_as_strings():
         ("es_selector=fastv,es_retention=0.5,es_tau=0.1", "valid keys with es_selector=fastv"),
         ("es_selector=fastv,es_retention=0.5,es_layer=two", "es_layer must be an integer"),
         ("es_selector=dycoke,es_retention=0.5,es_threshold=x", "es_threshold must be a number"),
+        ("es_selector=dycoke,es_retention=0.5,es_decode_retention=2", "decode_retention must be"),
+        ("es_selector=fastv,es_retention=0.5,es_layer=0", "layer must be an int >= 1"),
+        ("es_selector=visionzip,es_retention=0.5,es_contextual_share=2", "contextual_share"),
     ],
 )
 def test_bad_in_model_options_fail_before_loading(model_args, match):

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from .. import selectors
+from ..core.checks import check_budget, check_retention
 from ._contract import AdapterSpec
 from ._patching import STATE_ATTR, AdapterState, install, remove
 
@@ -61,8 +62,9 @@ def supported() -> dict[str, dict[str, Any]]:
 
     Returns:
         ``{model_type: {"transformers": ">=5,<6", "tested": (versions...), "notes": str,
-        "in_model": [selector names]}}``; ``in_model`` lists the in-model selectors (FastV,
-        DyCoke, ...) the type supports, detailed by :func:`supported_in_model`.
+        "in_model": {selector: how it reads the model}}}``: ``in_model`` lists the in-model
+        selectors (FastV, DyCoke, VisionZip) the type supports; :func:`supported_in_model`
+        gives their options.
     """
     notes = {
         "llava_onevision": "also LLaVA-Video checkpoints of this class; 1-D RoPE, newline kept",
@@ -72,13 +74,15 @@ def supported() -> dict[str, dict[str, Any]]:
         "internvl": "videos are frames in pixel_values: pass video_frame_ranges=[(start, stop)] "
         "(also for fastv/dycoke, which find the video by them)",
     }
-    in_model = supported_in_model()
+    from ._inmodel import model_notes
+
     return {
         name: {
             "transformers": ">=5,<6",
             "tested": TESTED_TRANSFORMERS,
-            "notes": notes[name],
-            "in_model": sorted(in_model[name]),
+            "notes": notes[name]
+            + "".join(f"; {sel}: {how}" for sel, how in model_notes(name).items()),
+            "in_model": model_notes(name),
         }
         for name in _ADAPTERS
     }
@@ -192,7 +196,8 @@ def patch(
         selector: any registered selector name (``entropy_select.selectors.available()``), or
             an in-model selector (``selectors.in_model_names()``: ``"fastv"`` prunes inside the
             language model at layer ``layer``; ``"dycoke"`` merges frames before it and prunes
-            the attended cache while decoding; see ``docs/in_model.md``).
+            the attended cache while decoding; ``"visionzip"`` reads the vision tower's
+            attention; see ``docs/in_model.md``).
         budget: instead of ``retention``: ``K`` per video (pass ``retention=None``).
         **selector_options: the selector's options (e.g. ``preset="paper"``, ``tau=0.1``;
             ``layer=2`` for FastV).
@@ -218,13 +223,9 @@ def patch(
             f"({type(model).__name__}); supported: {', '.join(sorted(_ADAPTERS))}"
         )
     if budget is not None:
-        retention = None
-    if retention is not None and not (0 < float(retention) <= 1):
-        raise ValueError(f"retention must be in (0, 1], got {retention}")
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
-    ):
-        raise ValueError(f"budget must be a positive int (tokens per video), got {budget!r}")
+        retention, budget = None, check_budget(budget)  # per video; N is known at each call
+    elif retention is not None:
+        retention = check_retention(retention)
     _check_transformers()
     adapter = spec_for(model_type)
     adapter.check_model(model)
@@ -242,14 +243,16 @@ def patch(
         selector=feature_selector,
         selector_name=selector,
         selector_options=dict(selector_options),
-        retention=None if retention is None else float(retention),
+        retention=retention,
         budget=budget,
     )
-    remove(model)  # idempotent: a second patch replaces the first (tomesd's apply_patch)
-    if in_model:
+    if in_model:  # before removing the old patch: a bad value leaves the model as it was
         from . import _inmodel
 
-        state.in_model = _inmodel.install(model, state, selector, runtime_options)
+        runtime = _inmodel.install(model, state, selector, runtime_options)
+    remove(model)  # idempotent: a second patch replaces the first (tomesd's apply_patch)
+    if in_model:
+        state.in_model = runtime
     install(model, state)
     return model
 

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Runtime",
     "install",
+    "check_options",
+    "model_notes",
     "language_model",
     "last_query_attention",
     "gather_seq",
@@ -48,9 +50,41 @@ __all__ = [
 
 
 def install(model: torch.nn.Module, state: AdapterState, name: str, options: dict) -> Any:
-    """Install in-model selector ``name`` on ``model`` (its registry entry's runtime module)."""
+    """Install in-model selector ``name`` on ``model`` (its registry entry's runtime module).
+
+    The module's ``install(model, state, **options)`` validates the options against the model,
+    then either registers hooks and returns their :class:`Runtime` (FastV, DyCoke) or sets
+    ``state.selector`` to an object whose ``extract_and_select`` replaces the feature stage
+    (VisionZip) and returns None. Nothing is registered when it raises.
+    """
     module = importlib.import_module(IN_MODEL[name].runtime)
     return module.install(model, state, **options)
+
+
+def check_options(name: str, options: dict) -> None:
+    """Check what can be checked of an in-model selector's options without a model.
+
+    The runtime module's ``check_options(**options)``, where it has one (ranges of values; the
+    layer count needs the model and is checked by ``install``).
+    """
+    module = importlib.import_module(IN_MODEL[name].runtime)
+    check = getattr(module, "check_options", None)
+    if check is not None:
+        check(**options)
+
+
+def model_notes(model_type: str) -> dict[str, str]:
+    """``{selector: how it reads the model}`` for the in-model selectors of ``model_type``.
+
+    A runtime module may say it per model type (its ``SUPPORTED`` dict); else the registry's
+    summary.
+    """
+    out = {}
+    for name, entry in sorted(IN_MODEL.items()):
+        if model_type in entry.model_types:
+            per_type = getattr(importlib.import_module(entry.runtime), "SUPPORTED", {})
+            out[name] = per_type.get(model_type, entry.summary)
+    return out
 
 
 class Runtime:

@@ -7,7 +7,8 @@ video this module
 1. runs the model's own feature method once and reshapes each video to a ``[T, H, W, D]`` grid
    (``spec.extract``);
 2. selects ``K`` of each video's ``N`` tokens (:func:`select_videos`, one selector call per
-   group of equal shapes);
+   group of equal shapes); an in-model selector (VisionZip, ``visionzip.py``) does steps 1-2
+   itself through its ``extract_and_select``, reading the vision tower during the feature call;
 3. writes the kept tokens back into the output's ``pooler_output`` (``spec.write_back``), which
    the hook serves to the model's own forward;
 4. expands the per-placeholder keep flags to a ``[B, L]`` keep mask over the prompt;
@@ -120,11 +121,15 @@ def prepare(
         if state.in_model is not None:
             state.pending[VIDEO_KEY] = video_call(model, spec, kwargs, None, call)
         return passthrough
-    features = spec.extract(model, state.originals[spec.hook], kwargs)
+    reads_model = getattr(state.selector, "extract_and_select", None)
+    if reads_model is not None:  # VisionZip: reads the vision tower during the feature call
+        features, selections = reads_model(model, state, kwargs)
+    else:
+        features = spec.extract(model, state.originals[spec.hook], kwargs)
     if features is None:  # e.g. InternVL's frame ranges without pixel_values
         return passthrough
-
-    selections = select_videos(state, features.grids)
+    if reads_model is None:
+        selections = select_videos(state, features.grids)
     placeholder = input_ids == spec.placeholder_id(model.config)  # [B, L]
     keep_visual = spec.write_back(features, selections, int(placeholder.sum()))  # [P]
     keep = expand_placeholder_keep(placeholder, keep_visual)  # [B, L]
@@ -169,7 +174,7 @@ def select_videos(state: AdapterState, grids: list[torch.Tensor]) -> list[Select
         batch = torch.stack([grids[v] for v in members])  # [b, T, H, W, D]
         selection = state.selector(batch, budget=K)
         for i, v in enumerate(members):
-            out[v] = _index_batch(selection, i)
+            out[v] = selection.video(i)
     return out  # type: ignore[return-value]
 
 
@@ -212,8 +217,3 @@ def pad_token_id(config: Any) -> int:
 def _given(value: Any) -> bool:
     """A keyword counts as given unless it is None or an empty list/tuple."""
     return value is not None and not (isinstance(value, (list, tuple)) and len(value) == 0)
-
-
-def _index_batch(selection: Selection, i: int) -> Selection:
-    fields = {name: getattr(selection, name) for name in selection.__dataclass_fields__}
-    return Selection(**{k: (v[i] if isinstance(v, torch.Tensor) else v) for k, v in fields.items()})

@@ -45,7 +45,7 @@ from ._inmodel import (
 if TYPE_CHECKING:
     from ._patching import AdapterState
 
-__all__ = ["install", "DyCokeDecode", "choose"]
+__all__ = ["install", "check_options", "DyCokeDecode", "choose"]
 
 
 def choose(scores: torch.Tensor, video: torch.Tensor, budgets: torch.Tensor) -> torch.Tensor:
@@ -148,6 +148,16 @@ class DyCokeDecode(Runtime):
         return args, kwargs
 
 
+def check_options(layer: int = 3, decode_retention: float = 0.3, threshold: float = 0.9) -> None:
+    """What needs no model: ``layer >= 1``, ``decode_retention`` in (0, 1], a cosine threshold."""
+    if isinstance(layer, bool) or not isinstance(layer, int) or layer < 1:
+        raise ValueError(f"dycoke: layer must be an int >= 1, got {layer!r}")
+    if not 0 < decode_retention <= 1:
+        raise ValueError(f"dycoke: decode_retention must be in (0, 1], got {decode_retention}")
+    if not -1 <= threshold <= 1:
+        raise ValueError(f"dycoke: threshold (a cosine) must be in [-1, 1], got {threshold}")
+
+
 def install(
     model: torch.nn.Module,
     state: AdapterState,
@@ -156,11 +166,8 @@ def install(
     threshold: float = 0.9,
 ) -> DyCokeDecode:
     """Hook DyCoke's decoding stage into ``model``'s language model at layer ``layer`` (L)."""
+    check_options(layer, decode_retention, threshold)
     layer = check_layer(model, layer, "dycoke")
-    if not 0 < decode_retention <= 1:
-        raise ValueError(f"dycoke: decode_retention must be in (0, 1], got {decode_retention}")
-    if not -1 <= threshold <= 1:
-        raise ValueError(f"dycoke: threshold (a cosine) must be in [-1, 1], got {threshold}")
     implementation = language_model(model).config._attn_implementation
     if implementation not in ("eager", "sdpa"):
         raise NotImplementedError(

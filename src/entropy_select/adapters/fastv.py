@@ -54,7 +54,7 @@ from ._inmodel import (
 if TYPE_CHECKING:
     from ._patching import AdapterState
 
-__all__ = ["install", "FastV", "keep_top"]
+__all__ = ["install", "check_options", "FastV", "keep_top"]
 
 
 def keep_top(
@@ -176,8 +176,15 @@ class FastV(Runtime):
         return (full, *args[1:]), kwargs
 
 
+def check_options(layer: int = 2) -> None:
+    """What needs no model: ``layer`` is an int >= 1 (layer K − 1 gives the scores)."""
+    if isinstance(layer, bool) or not isinstance(layer, int) or layer < 1:
+        raise ValueError(f"fastv: layer must be an int >= 1, got {layer!r}")
+
+
 def install(model: torch.nn.Module, state: AdapterState, layer: int = 2) -> FastV:
     """Hook FastV into ``model``'s language model at layer ``layer`` (K)."""
+    check_options(layer)
     layer = check_layer(model, layer, "fastv")
     levels = len(getattr(model.config.vision_config, "deepstack_visual_indexes", None) or ())
     if levels and layer < levels:

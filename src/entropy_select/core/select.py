@@ -19,37 +19,17 @@ from .entropy import entropy_term, local_window_entropy, minmax_normalize
 from .fusion import fuse_cells
 from .gradient import spatial_gradient_magnitude
 from .grid import grid_quota_topk
-from .selection import Selection
+from .selection import Selection, assemble_selection, gather_tokens, mask_to_index
 
 __all__ = [
     "select_reference",
-    "assemble_selection",
+    "select_from_scores",
     "mask_to_index",
     "gather_tokens",
     "fused_scores",
     "combine_scores",
     "plan_frame_budget",
 ]
-
-
-def mask_to_index(mask: torch.Tensor, budget: int) -> torch.Tensor:
-    """The ``budget`` True positions of a flattened mask, ascending, by one stable sort (no sync).
-
-    Shapes:
-        mask: [..., N] bool with exactly ``budget`` True  ->  [..., budget] int64
-    """
-    return torch.argsort((~mask).to(torch.uint8), dim=-1, stable=True)[..., :budget]
-
-
-def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Rows ``index`` of each batch item (advanced indexing: much faster on CPU than ``gather``
-    with an expanded index, and sync-free).
-
-    Shapes:
-        x: [B, N, D], index: [B, K]  ->  [B, K, D]
-    """
-    batch = torch.arange(x.shape[0], device=x.device).unsqueeze(-1)  # [B, 1]
-    return x[batch, index]
 
 
 def combine_scores(
@@ -144,10 +124,10 @@ def select_reference(
     with torch.no_grad():
         score, entropy, gradient = (scores_fn or fused_scores)(x.detach(), cfg)
         frame_budget, K = plan_frame_budget(score, cfg, **plan)  # [B, T]
-    return assemble_selection(x, K, cfg, score, entropy, gradient, frame_budget)
+    return select_from_scores(x, K, cfg, score, entropy, gradient, frame_budget)
 
 
-def assemble_selection(
+def select_from_scores(
     x: torch.Tensor,
     K: int,
     cfg: EntropySelectConfig,
@@ -159,6 +139,9 @@ def assemble_selection(
 ) -> Selection:
     """SPEC §5-7 from scores and frame budgets: grid quotas (or fusion), the sort, the outputs.
 
+    The :class:`Selection` is built by the one assembler,
+    :func:`~entropy_select.core.selection.assemble_selection`.
+
     ``merge``: apply grid fusion or context pooling, as configured (default: when ``K < N``; a
     stream decides per frame what the offline selector decides for the whole video).
 
@@ -168,7 +151,8 @@ def assemble_selection(
     Bsz, T, H, W, D = x.shape
     m = H * W
     flat_x = x.reshape(Bsz, T * m, D)  # [B, N, D]
-    assignment = weights = None
+    # A pure selection leaves keep_index and tokens to the assembler; merging sets all four.
+    assignment = weights = keep_index = tokens = None
     # K = N keeps every token as it is: nothing is dropped, so nothing is merged (SPEC §6 would
     # still fuse min(c, B_f/2) cells of each frame; see docs/algorithm.md, "Deviations").
     if merge is None:
@@ -224,14 +208,14 @@ def assemble_selection(
         weights = torch.where(absorbed, fused.weight.flatten(-3), (assignment >= 0).to(score.dtype))
     else:
         keep = grid_quota_topk(score, frame_budget, cfg.grid, cfg.coverage)
-        keep_index = mask_to_index(keep.flatten(-3), K)  # [B, K]
-        tokens = gather_tokens(flat_x, keep_index)  # [B, K, D]
-    return Selection(
+    return assemble_selection(
+        x,
+        keep,
+        score,
+        K,
         keep_index=keep_index,
         tokens=tokens,
-        scores=score,
         frame_budget=frame_budget,
-        keep_mask=keep,
         entropy=entropy,
         gradient=gradient,
         assignment=assignment,

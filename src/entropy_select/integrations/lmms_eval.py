@@ -59,6 +59,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.checks import check_budget, check_retention
 from ..core.options import convert_option, to_float, to_int
 
 __all__ = [
@@ -189,7 +190,11 @@ def _validate(selector: str, options: dict[str, Any]) -> None:
     entry = IN_MODEL.get(selector)
     if entry is None:
         selectors.get(selector, **options)
-    elif entry.feature_stage is not None:  # the in-model part is checked against the model
+        return
+    from ..adapters import _inmodel  # what can be checked without the model (ranges)
+
+    _inmodel.check_options(selector, {k: v for k, v in options.items() if k in entry.options})
+    if entry.feature_stage is not None:
         staged = {k: v for k, v in options.items() if k not in entry.options}
         selectors.get(entry.feature_stage, **staged)
 
@@ -256,12 +261,9 @@ def parse_compression_args(ours: Mapping[str, Any]) -> CompressionArgs:
     retention = budget = None
     if has_r:
         retention = to_float(PREFIX + "retention", ours["retention"])
-        if not 0 < retention <= 1:
-            raise ValueError(f"{PREFIX}retention must be in (0, 1], got {retention}")
+        retention = check_retention(retention, PREFIX + "retention")
     else:
-        budget = to_int(PREFIX + "budget", ours["budget"])
-        if budget < 1:
-            raise ValueError(f"{PREFIX}budget must be >= 1, got {budget}")
+        budget = check_budget(to_int(PREFIX + "budget", ours["budget"]), name=PREFIX + "budget")
     converted = {
         k: convert_option(PREFIX + k, v, *options[k]) for k, v in ours.items() if k not in _OWN_KEYS
     }
@@ -304,9 +306,9 @@ def effective_config(model: Any) -> dict[str, Any]:
     state = model.__dict__[_patching.STATE_ATTR]
     config = getattr(state.selector, "config", None)
     resolved = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else None
-    if state.in_model is not None:  # FastV, DyCoke: every declared option, defaults included
-        from .. import selectors
+    from .. import selectors
 
+    if state.selector_name in selectors.in_model_names():  # every declared option, defaulted
         declared = selectors.selector_options(state.selector_name)
         resolved = {k: state.selector_options.get(k, d) for k, (d, _) in declared.items()}
     for name in ("preset", "impl"):  # selector-level settings beside its config dataclass

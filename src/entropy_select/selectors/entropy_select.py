@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..core.causal import check_frame_budget
-from ..core.checks import check_features, check_video_list, resolve_budget
+from ..core.checks import check_features, check_retention, check_video_list, resolve_budget
 from ..core.config import EntropySelectConfig
 from ..core.select import select_reference
 from ..core.selection import Selection
@@ -44,14 +44,27 @@ class EntropySelect(Selector):
     def __init__(self, preset: str = "default", impl: str = "auto", **options: Any) -> None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        _check_impl(impl)
         self.preset = preset
         self.impl = impl
         self.config = EntropySelectConfig.from_kwargs(PRESETS[preset], **options)
 
-    def select(self, features: torch.Tensor, budget: int) -> Selection:
+    def __call__(
+        self,
+        features: torch.Tensor | Sequence[torch.Tensor],
+        retention: float | None = None,
+        budget: int | None = None,
+        *,
+        validate: bool = True,
+    ) -> Selection | list[Selection]:
+        """:func:`select_tokens` with this selector's config and ``impl``: the one entry path
+        (its checks run once; with ``frame_budget_rule="online"``, ``retention=`` is the rate)."""
         return select_tokens(
-            features, budget=budget, config=self.config, impl=self.impl, validate=False
+            features, retention, budget, self.config, impl=self.impl, validate=validate
         )
+
+    def select(self, features: torch.Tensor, budget: int) -> Selection:
+        return _dispatch(features, self.config, self.impl, {"budget": budget})
 
     def __repr__(self) -> str:
         return f"EntropySelect(preset={self.preset!r}, impl={self.impl!r}, config={self.config})"
@@ -102,8 +115,7 @@ def select_tokens(
         raise TypeError(f"config must be an EntropySelectConfig, got {type(cfg).__name__}")
     if options:
         cfg = EntropySelectConfig.from_kwargs(cfg, **options)
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
+    _check_impl(impl)
     if isinstance(features, (list, tuple)):
         if frame_budget is not None:
             raise ValueError("frame_budget= takes one video or a batch, not a list of videos")
@@ -124,22 +136,39 @@ def select_tokens(
                 'frame_budget_rule="online" takes retention= (the rule\'s rate; K = Σ B_f <= '
                 "ceil(r·N)), not budget="
             )
-        resolve_budget(T * H * W, retention, None)  # checks the ratio
-        plan = {"retention": retention}
+        plan = {"retention": check_retention(retention)}
     else:
         plan = {"budget": resolve_budget(T * H * W, retention, budget)}
+    selection = _dispatch(x, cfg, impl, plan)
+    return selection.unbatched() if squeeze else selection
+
+
+def _dispatch(
+    x: torch.Tensor, cfg: EntropySelectConfig, impl: str, plan: dict[str, Any]
+) -> Selection:
+    """The ``impl=`` dispatch on a checked batch (no entry checks: :func:`select_tokens` and
+    :meth:`EntropySelect.__call__` ran them). ``plan``: the arguments of
+    :func:`~entropy_select.core.select.plan_frame_budget`.
+
+    Shapes:
+        x: [B, T, H, W, D]  ->  a batched Selection
+    """
     resolved = _resolve_impl(impl, x)
     if resolved == "triton":
         from ..kernels import select_tokens_triton
 
-        selection = select_tokens_triton(x, plan.pop("budget", None), cfg, **plan)
-    elif resolved == "cpu":
+        plan = dict(plan)
+        return select_tokens_triton(x, plan.pop("budget", None), cfg, **plan)
+    if resolved == "cpu":
         from ..kernels.cpu import fused_scores_cpu
 
-        selection = select_reference(x, cfg, fused_scores_cpu, **plan)
-    else:
-        selection = select_reference(x, cfg, **plan)
-    return selection.unbatched() if squeeze else selection
+        return select_reference(x, cfg, fused_scores_cpu, **plan)
+    return select_reference(x, cfg, **plan)
+
+
+def _check_impl(impl: object) -> None:
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
 
 
 def _resolve_impl(impl: str, x: torch.Tensor) -> str:

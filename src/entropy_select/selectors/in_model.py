@@ -1,7 +1,8 @@
 """The registry of in-model selectors: baselines that need signals from inside the video LLM.
 
 FastV ranks visual tokens by the language model's own attention, DyCoke's second stage prunes
-the KV cache while decoding: neither can run on visual features alone, so neither is a
+the KV cache while decoding, VisionZip reads the vision encoder's attention: none can run on
+visual features alone, so neither is a
 :class:`~entropy_select.selectors.Selector`. They are patches of a loaded model
 (``es.patch(model, selector="fastv", retention=0.5, layer=2)``), implemented by the adapters
 layer; this module only *describes* them (plain data, no import of the layer above), so that
@@ -38,6 +39,7 @@ class InModelSelector:
             the patch's ``retention``/``budget`` (DyCoke's temporal merging), or None.
         example: the ``es.patch`` call shown in error messages.
         paper: the paper it reimplements.
+        summary: what it reads from the model, in a few words (``adapters.supported()``).
     """
 
     name: str
@@ -47,6 +49,7 @@ class InModelSelector:
     feature_stage: str | None = None
     example: str = ""
     paper: str = ""
+    summary: str = ""
 
 
 IN_MODEL: dict[str, InModelSelector] = {
@@ -57,6 +60,7 @@ IN_MODEL: dict[str, InModelSelector] = {
         options={"layer": (2, int)},
         example='es.patch(model, selector="fastv", retention=0.5, layer=2)',
         paper="Chen et al., An Image is Worth 1/2 Tokens After Layer 2 (FastV), ECCV 2024",
+        summary="the last prompt token's attention in LLM layer K-1; layers >= K see the kept",
     ),
     "dycoke": InModelSelector(
         name="dycoke",
@@ -69,6 +73,19 @@ IN_MODEL: dict[str, InModelSelector] = {
         feature_stage="dycoke_ttm",
         example='es.patch(model, selector="dycoke", retention=0.35, layer=3)',
         paper="Tao et al., DyCoke: Dynamic Compression of Tokens for Fast Video LLMs, CVPR 2025",
+        summary="dycoke_ttm before the LLM; decode steps attend to the current token's top video "
+        "tokens from layer L",
+    ),
+    "visionzip": InModelSelector(
+        name="visionzip",
+        runtime="entropy_select.adapters.visionzip",
+        options={
+            "contextual_share": (10 / 64, float),  # ρ: 10 of 64, the paper's 54 + 10
+            "layer": (None, "int | None"),  # None: the layer the features come from
+        },
+        example='es.patch(model, selector="visionzip", retention=0.35)',
+        paper="Yang et al., VisionZip: Longer is Better but Not Necessary in VLMs, CVPR 2025",
+        summary="dominant + contextual tokens by the vision encoder's attention",
     ),
 }
 
@@ -82,8 +99,8 @@ def in_model_error(name: str) -> str:
     """The message for an in-model selector asked for without a model."""
     entry = IN_MODEL[name]
     return (
-        f"selector {name!r} is an in-model selector: it needs the video LLM itself (its "
-        f"attention or KV cache), not only visual features, so it cannot be built on its own. "
+        f"selector {name!r} ({entry.summary}) is an in-model selector: it needs the model, not "
+        f"only its features, so it cannot be built on its own. "
         f"Patch a model instead: import entropy_select as es; {entry.example} "
         f"(supported model types: {', '.join(entry.model_types)}; options: "
         f"{', '.join(entry.options) or 'none'})"

@@ -13,8 +13,8 @@ import torch
 
 from ...core.causal import normalize_gradient
 from ...core.config import EntropySelectConfig
-from ...core.select import assemble_selection, combine_scores, gather_tokens, plan_frame_budget
-from ...core.selection import Selection
+from ...core.select import combine_scores, plan_frame_budget, select_from_scores
+from ...core.selection import Selection, assemble_selection
 from .frame_select import grid_select_triton
 from .window_entropy import window_entropy_and_gradient_triton
 
@@ -70,21 +70,19 @@ def select_tokens_triton(
         )  # [B, T]
     merges = config.grid_fusion or config.context_share > 0
     if merges and budget < score[0].numel():  # SPEC §6 (and context) stay on the core's code
-        return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)
+        return select_from_scores(x, budget, config, score, entropy, gradient, frame_budget)
     # SPEC §5 and §7 in one kernel: grid quotas, per-frame top-B_f, the sorted keep_index.
     with torch.no_grad():
         keep, keep_index = grid_select_triton(
             score, frame_budget, budget, config.grid, config.coverage
         )
-    Bsz, T, H, W, D = x.shape
-    tokens = gather_tokens(x.reshape(Bsz, T * H * W, D), keep_index)  # [B, K, D]
-    return Selection(
+    return assemble_selection(
+        x,
+        keep,
+        score,
+        budget,
         keep_index=keep_index,
-        tokens=tokens,
-        scores=score,
         frame_budget=frame_budget,
-        keep_mask=keep,
         entropy=entropy,
         gradient=gradient,
-        assignment=None,
     )
