@@ -29,12 +29,14 @@ the wrapped class unchanged:
 - ``es_retention``: the fraction r in (0, 1] of each video's visual tokens to keep
   (K = clamp(floor(r·N), 1, N), paper §3); or ``es_budget``: K per video. Exactly one is required.
 - ``es_selector``: a registered selector (default ``entropy_select``; see
-  ``entropy_select.selectors.available()``), or an in-model one (``fastv``, ``dycoke``; see
+  ``entropy_select.selectors.available()``), or an in-model one (``fastv``, ``dycoke``,
+  ``visionzip``; see
   ``entropy_select.selectors.in_model_names()`` and ``docs/in_model.md``).
 - ``es_<option>``: an option of that selector, e.g. for ``entropy_select`` ``es_preset``,
   ``es_impl`` and every :class:`~entropy_select.EntropySelectConfig` field (``es_tau``,
   ``es_alpha``, ``es_spatial_window``, ``es_grid``, ...); for ``fastv`` ``es_layer``; for
-  ``dycoke`` ``es_layer``, ``es_decode_retention``, ``es_threshold``.
+  ``dycoke`` ``es_layer``, ``es_decode_retention``, ``es_threshold``; for ``visionzip``
+  ``es_contextual_share``, ``es_layer``.
 
 An unknown ``es_`` key raises ``ValueError`` listing the valid ones. Example::
 
