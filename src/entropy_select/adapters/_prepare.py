@@ -19,6 +19,7 @@ video this module
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -29,7 +30,60 @@ from ._sequence import expand_placeholder_keep, shorten
 if TYPE_CHECKING:
     from ._patching import AdapterState
 
-__all__ = ["prepare", "select_videos", "pad_token_id"]
+__all__ = ["prepare", "select_videos", "pad_token_id", "video_call", "VideoCall", "VIDEO_KEY"]
+
+#: the ``state.pending`` key under which a call's :class:`VideoCall` reaches the in-model hooks
+VIDEO_KEY = "in_model_video"
+
+
+@dataclass(frozen=True)
+class VideoCall:
+    """Where the videos are in the sequence the language model will see (one call's prefill).
+
+    Attributes:
+        video: per position, the index of the video it belongs to, -1 for everything else
+            (text, images, padding).
+        last: per row, the index of the last real (unpadded) token: FastV's query.
+
+    Shapes:
+        video: [B, L'] long; last: [B] long (L' the length the language model sees)
+    """
+
+    video: torch.Tensor
+    last: torch.Tensor
+
+
+def video_call(
+    model: torch.nn.Module,
+    spec: Any,
+    kwargs: dict[str, Any],
+    keep: torch.Tensor | None,
+    new_kwargs: dict[str, Any],
+) -> VideoCall:
+    """The :class:`VideoCall` of one call, from its placeholders (never from fixed offsets).
+
+    Args:
+        model / spec: the patched model and its :class:`AdapterSpec` (``spec.video_ids``).
+        kwargs: the call as given (unpruned prompt).
+        keep: the sequence keep mask of a feature stage, or None (no shortening).
+        new_kwargs: what the model will be called with (the shortened prompt, if any).
+
+    Shapes:
+        input_ids: [B, L]; keep: [B, L] bool -> video [B, L'] long
+    """
+    input_ids = kwargs["input_ids"]
+    placeholder = input_ids == spec.placeholder_id(model.config)  # [B, L]
+    video = torch.full_like(input_ids, -1, dtype=torch.long)
+    video[placeholder] = spec.video_ids(model, kwargs, int(placeholder.sum())).to(video.device)
+    short_ids = new_kwargs["input_ids"]
+    if keep is not None and short_ids is not input_ids:  # the feature stage shortened the prompt
+        video = shorten(keep, {"video": (video, -1)}, kwargs.get("attention_mask"))[0]["video"]
+    mask = new_kwargs.get("attention_mask")
+    if mask is None:
+        last = torch.full((short_ids.shape[0],), short_ids.shape[1] - 1, dtype=torch.long)
+    else:  # the last 1 of each row: where the cumulative sum first reaches its maximum
+        last = mask.long().cumsum(1).argmax(1)
+    return VideoCall(video, last.to(short_ids.device))
 
 
 def prepare(
@@ -63,14 +117,18 @@ def prepare(
         )
     if spec.check_call is not None:
         spec.check_call(kwargs)
-    in_model = getattr(state.selector, "extract_and_select", None)
-    if in_model is not None:  # VisionZip: reads the vision tower during the feature call
-        features, selections = in_model(model, state, kwargs)
+    if state.selector is None:  # an in-model selector with no feature stage (FastV)
+        if state.in_model is not None:
+            state.pending[VIDEO_KEY] = video_call(model, spec, kwargs, None, call)
+        return passthrough
+    reads_model = getattr(state.selector, "extract_and_select", None)
+    if reads_model is not None:  # VisionZip: reads the vision tower during the feature call
+        features, selections = reads_model(model, state, kwargs)
     else:
         features = spec.extract(model, state.originals[spec.hook], kwargs)
     if features is None:  # e.g. InternVL's frame ranges without pixel_values
         return passthrough
-    if in_model is None:
+    if reads_model is None:
         selections = select_videos(state, features.grids)
     placeholder = input_ids == spec.placeholder_id(model.config)  # [B, L]
     keep_visual = spec.write_back(features, selections, int(placeholder.sum()))  # [P]
@@ -81,6 +139,8 @@ def prepare(
         new_kwargs, record = spec.sequence(model, state, call, keep, generate)
 
     state.pending[spec.hook] = features.output
+    if state.in_model is not None:  # DyCoke's decode stage: where the kept video tokens are
+        state.pending[VIDEO_KEY] = video_call(model, spec, kwargs, keep, new_kwargs)
     state.last = {
         "keep": keep,
         "selections": selections,

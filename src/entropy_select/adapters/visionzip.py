@@ -612,3 +612,17 @@ class VisionZip:
 
     def __repr__(self) -> str:
         return f"VisionZip(contextual_share={self.contextual_share}, layer={self.layer})"
+
+
+def install(model: torch.nn.Module, state: AdapterState, **options: Any) -> None:
+    """The in-model registry's entry point (``selectors.in_model``): VisionZip as the feature stage.
+
+    ``state.selector`` becomes a :class:`VisionZip`, whose ``extract_and_select`` the shared
+    pipeline calls instead of the feature method and a selector; no hook on the language model.
+    """
+    state.selector = VisionZip.for_model(model.config.model_type, **options)
+
+
+def check_options(**options: Any) -> None:
+    """What needs no model: the option values (``contextual_share`` in [0, 1], ``layer`` an int)."""
+    VisionZip(**options)
