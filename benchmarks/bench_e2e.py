@@ -2,23 +2,34 @@
 
 Full-size architectures built in code with RANDOM weights (no downloads): LLaVA-OneVision-7B
 (SigLIP-so400m-patch14-384 + Qwen2-7B) and Qwen2.5-VL-7B, bf16, SDPA, on one GPU. For each model,
-frame count (16, 64) and retention (unpatched, 1.0, 0.5, 0.35, 0.1) it reports, in one run:
+frame count (16, 64), selector (``--selector``, default ``entropy_select``; also the in-model
+baselines ``fastv`` and ``dycoke``) and retention (unpatched, 1.0, 0.5, 0.35, 0.1) it reports, in
+one run:
 
 * time to first token (``generate(max_new_tokens=1)``: vision encoder + selector + prefill),
 * its parts: vision encoder, selector, and the rest (prefill + overhead), timed with CUDA syncs,
 * decode tokens/s (``DECODE`` forced new tokens after the first),
 * peak GPU memory of the first-token call.
 
+VisionZip (``--selector visionzip``) times its score recomputation and merge as ``selector_s``.
+FastV has no feature stage: its ``vision_s`` is the vision encoder inside the model's forward,
+``selector_s`` is 0 (its scoring runs inside the prefill) and ``llm_tokens_after_layer`` the
+sequence layers >= K see. DyCoke's ``prefill_tokens`` is after its temporal merging; its decode
+stage is inside ``decode_tok_s``.
+
 Random weights give real timings (the cost does not depend on the values) but no answers.
 Medians over ``--repeats`` runs after a warm-up; the JSON carries the spread and metadata.
 
     python benchmarks/bench_e2e.py --out $OUT/e2e.json [--png $OUT/e2e.png]
     python benchmarks/bench_e2e.py --tiny --out /tmp/e2e_tiny.json     # CPU smoke run
+    python benchmarks/bench_e2e.py --selector entropy_select,fastv,dycoke \
+        --retentions 0.5,0.35,0.1 --out $OUT/e2e_in_model.json --png $OUT/e2e_in_model.png
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -125,6 +136,7 @@ class _Timer:
         self.sync, self.total = sync, 0.0
 
     def wrap(self, fn):
+        @functools.wraps(fn)  # generate reads the feature method's signature (mm_encoder_outputs)
         def timed(*args, **kwargs):
             self.sync()
             t0 = time.perf_counter()
@@ -136,18 +148,31 @@ class _Timer:
         return timed
 
 
-def measure(model, kwargs: dict, retention, repeats: int, sync, device) -> dict:
+def measure(
+    model, kwargs: dict, retention, repeats: int, sync, device, selector_name="entropy_select",
+    options=None,
+) -> dict:  # fmt: skip
     """One configuration: TTFT (+ parts), decode tokens/s, peak memory."""
     from entropy_select.adapters import STATE_ATTR
 
     if retention is not None:
-        es.patch(model, retention=retention)
+        es.patch(model, retention=retention, selector=selector_name, **(options or {}))
     vision, selector = _Timer(sync), _Timer(sync)
+    nested = False
     if retention is not None:
         state = model.__dict__[STATE_ATTR]
         hook = state.adapter.hook
-        state.originals[hook] = vision.wrap(state.originals[hook])
-        state.selector = selector.wrap(state.selector)
+        if state.selector is None:  # FastV: the encoder runs inside forward, through the hook
+            inner = state.adapter.inner_model(model)
+            inner.__dict__[hook] = vision.wrap(inner.__dict__[hook])  # unpatch removes it
+        elif hasattr(state.selector, "extract_and_select"):  # VisionZip: encoder + selection
+            state.originals[hook] = vision.wrap(state.originals[hook])
+            zipper = state.selector
+            zipper.extract_and_select = selector.wrap(zipper.extract_and_select)
+            nested = True  # its timer holds the encoder's time too
+        else:
+            state.originals[hook] = vision.wrap(state.originals[hook])
+            state.selector = selector.wrap(state.selector)
     gen = dict(do_sample=False, use_cache=True)
     ttft, parts_v, parts_s, decode, peaks = [], [], [], [], []
     with torch.inference_mode():
@@ -161,7 +186,7 @@ def measure(model, kwargs: dict, retention, repeats: int, sync, device) -> dict:
             sync()
             t1 = time.perf_counter() - t0
             peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
-            v, s = vision.total, selector.total
+            v, s = vision.total, selector.total - (vision.total if nested else 0.0)
             sync()
             t0 = time.perf_counter()
             model.generate(**kwargs, max_new_tokens=DECODE + 1, min_new_tokens=DECODE + 1, **gen)
@@ -174,14 +199,20 @@ def measure(model, kwargs: dict, retention, repeats: int, sync, device) -> dict:
             parts_s.append(s)
             decode.append(DECODE / max(t2 - t1, 1e-9))
             peaks.append(peak)
-    short = None
+    short, after_layer = None, None
     if retention is not None:
-        short = model.__dict__[STATE_ATTR].last["short_length"]
+        state = model.__dict__[STATE_ATTR]
+        short = state.last["short_length"] if state.last else None
+        if state.in_model is not None and "keep" in state.in_model.last:
+            after_layer = int(state.in_model.last["keep"].sum())
         es.unpatch(model)
     med = statistics.median
     return {
+        "selector": selector_name if retention is not None else None,
+        "options": dict(options or {}) if retention is not None else None,
         "retention": retention,
         "prefill_tokens": short if short is not None else int(kwargs["input_ids"].shape[1]),
+        "llm_tokens_after_layer": after_layer,
         "ttft_s": med(ttft),
         "ttft_s_runs": ttft,
         "vision_s": med(parts_v) if retention is not None else None,
@@ -225,7 +256,11 @@ def plot(result: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3.6), squeeze=False)
     for ax, run in zip(axes[0], groups, strict=True):
         rows = [r for r in run["results"] if r["retention"] is not None]
-        labels = [f"{r['retention']:.2f}" for r in rows]
+        several = len({r.get("selector") for r in rows}) > 1
+        labels = [
+            f"{r['selector']}\n{r['retention']:.2f}" if several else f"{r['retention']:.2f}"
+            for r in rows
+        ]
         vis = [r["vision_s"] * 1e3 for r in rows]
         sel = [r["selector_s"] * 1e3 for r in rows]
         rest = [(r["ttft_s"] - r["vision_s"] - r["selector_s"]) * 1e3 for r in rows]
@@ -237,6 +272,7 @@ def plot(result: dict, path: Path) -> None:
         ax.axhline(base, color="k", ls="--", lw=1, label="unpatched")
         ax.set_title(f"{run['model']}, {run['frames']} frames")
         ax.set_xlabel("retention")
+        ax.tick_params(axis="x", labelsize=6 if several else 9)
         ax.set_ylabel("time to first token (ms)")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
@@ -251,6 +287,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="llava_onevision,qwen2_5_vl")
     parser.add_argument("--frames", default=None, help="comma list (default 16,64; tiny: 4,8)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 3; tiny 1)")
+    parser.add_argument(
+        "--selector", default="entropy_select",
+        help="comma list of selectors, feature-level or in-model (fastv, dycoke, visionzip)",
+    )  # fmt: skip
+    parser.add_argument("--retentions", default=None, help="comma list (default 1.0,0.5,0.35,0.1)")
+    parser.add_argument(
+        "--layer", type=int, default=None,
+        help="layer of the in-model selectors (default: theirs, 2 for FastV and 3 for DyCoke; "
+        "tiny: 1, as the tiny models have 2 layers)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     tiny = args.tiny
     device = torch.device("cpu" if tiny or not torch.cuda.is_available() else "cuda")
@@ -260,6 +306,17 @@ def main(argv: list[str] | None = None) -> int:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     frames = [int(f) for f in (args.frames or ("4,8" if tiny else "16,64")).split(",")]
     repeats = args.repeats or (1 if tiny else 3)
+    selectors = args.selector.split(",")
+    retentions = (
+        [float(r) for r in args.retentions.split(",")] if args.retentions else RETENTIONS[1:]
+    )
+    layer = args.layer if args.layer is not None else (1 if tiny else None)
+    options = {
+        name: ({"layer": layer} if layer is not None else {})
+        if name in es.selectors.in_model_names()
+        else {}
+        for name in selectors
+    }
     result = {"meta": metadata(device), "runs": []}
     for name in args.models.split(","):
         torch.manual_seed(0)
@@ -271,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 kwargs = inputs_qwen(model, f, device, dtype, tiny)
             rows = []
-            for r in RETENTIONS:
-                rows.append(measure(model, kwargs, r, repeats, sync, device))
+            settings = [(None, None)] + [(sel, r) for sel in selectors for r in retentions]
+            for sel, r in settings:
+                rows.append(measure(model, kwargs, r, repeats, sync, device, sel, options.get(sel)))
                 print(json.dumps({"model": name, "frames": f, **{k: v for k, v in rows[-1].items()
                                   if not k.endswith("_runs")}}), flush=True)  # fmt: skip
             base = rows[0]["ttft_s"]

@@ -1,15 +1,21 @@
-"""GPU benchmark of ENTROPY-SELECT's Triton path against the reference and the baselines (issue 3).
+"""GPU benchmark of ENTROPY-SELECT's presets against the reference, a naive implementation and the
+baselines (issues 3 and 12).
 
-One run covers, for each shape and retention: median latency (CUDA events, after warm-up, inputs
-rotated so that repeated runs do not measure a warm L2), the same with the whole selection
-captured in a CUDA graph (which also proves the path has no host synchronisation), effective
-bandwidth (feature bytes read once / time) as a fraction of the measured device-to-device copy
-bandwidth, peak extra memory over the input size, and the max/min latency ratio across retentions.
-The reference path and every registered baseline selector run in the same process on the same GPU.
+One run covers, for each shape and retention and for each preset (``paper``, ``default``,
+``balanced``): the fused Triton path eager (what users get), the same call with the library's
+CUDA-graph cache (``cuda_graph=True``, called eagerly), the whole eager call captured in a CUDA
+graph by the benchmark (which also proves the path has no host synchronisation), the reference
+path, and ``naive_select`` below (the paper's method as a first implementation writes it:
+``unfold`` + softmax in plain torch, Python loops). Per row: median latency (CUDA events, after
+warm-up, inputs rotated so that repeated runs do not measure a warm L2), peak extra memory over
+the input size, effective bandwidth (feature bytes read once / time) against the measured
+device-to-device copy bandwidth, and, for the fused path at r = 0.35, the kernels one call
+launches (torch profiler); per method, max/min latency across retentions, eager and graph.
+Baseline selectors run in the same process unless ``--no-baselines``.
 
 Run (on a CUDA machine, from the repository root)::
 
-    PYTHONPATH=src python benchmarks/bench_gpu.py --out results_dir [--quick]
+    PYTHONPATH=src python benchmarks/bench_gpu.py --out results_dir [--quick] [--no-baselines]
 
 Writes ``gpu_bench.json`` (and ``gpu_bench.png`` when matplotlib is there) under ``--out``.
 """
@@ -37,7 +43,12 @@ SHAPES = (  # (name, T, H, W, D, dtype)
     ("llava_ov_64f", 64, 14, 14, 3584, torch.bfloat16),
     ("long_1024f", 1024, 14, 14, 1152, torch.bfloat16),
 )
-FRAMES = (16, 32, 64, 128, 256, 512, 1024)  # latency vs frames at 14x14x1152 bf16, r = 0.25
+FRAMES = (16, 32, 64, 128, 256, 512, 1024)
+PRESET_CONFIGS = {
+    "paper": es.EntropySelectConfig.paper(),
+    "default": es.EntropySelectConfig(),
+    "balanced": es.EntropySelectConfig.balanced(),
+}  # latency vs frames at 14x14x1152 bf16, r = 0.25
 
 
 def time_events(fn, inputs, warmup: int = 5, reps: int = 30) -> list[float]:
@@ -112,6 +123,90 @@ def make_inputs(T, H, W, D, dtype, copies_bytes: int = 160 << 20) -> list[torch.
     return [torch.randn(T, H, W, D, device="cuda", dtype=dtype, generator=g) for _ in range(n)]
 
 
+PRESETS = ("paper", "default", "balanced")
+
+
+def naive_select(x: torch.Tensor, budget: int) -> torch.Tensor:
+    """The paper's method (paper config) as a first implementation writes it: every neighbour
+    materialised with ``unfold``, a softmax over them, plain torch, Python loops over frames and
+    grid cells, host synchronisations. For comparison only; returns the kept tokens ``[K, D]``.
+    """
+    import math
+
+    import torch.nn.functional as F
+
+    k, kt, kp, tau, top_q, alloc_tau, grid, coverage = 5, 3, 3, 1.0, 0.3, 0.1, 4, 0.5
+    T, H, W, D = x.shape
+    m = H * W
+    xn = F.normalize(x.float(), dim=-1).permute(0, 3, 1, 2)  # [T, D, H, W]
+    ones = torch.ones(T, 1, H, W, device=x.device)
+    centre = xn.flatten(2)  # [T, D, m]
+
+    def neighbours(src, size):  # [T, D, size², m] and which exist [T, size², m]
+        nb = F.unfold(src, size, padding=size // 2).view(T, D, size * size, m)
+        ok = F.unfold(ones, size, padding=size // 2).view(T, size * size, m) > 0
+        return nb, ok
+
+    nb, ok = neighbours(xn, k)
+    not_centre = torch.arange(k * k, device=x.device) != (k * k) // 2
+    sims = [torch.einsum("tdkn,tdn->tkn", nb, centre)[:, not_centre]]
+    valid = [ok[:, not_centre]]
+    for dt in range(1, kt):
+        past = torch.cat([torch.zeros_like(xn[:dt]), xn[:-dt]])  # frame t − dt
+        nb, ok = neighbours(past, kp)
+        sims.append(torch.einsum("tdkn,tdn->tkn", nb, centre))
+        valid.append(ok & (torch.arange(T, device=x.device) >= dt)[:, None, None])
+    s, v = torch.cat(sims, 1) / tau, torch.cat(valid, 1)
+    p = torch.softmax(s.masked_fill(~v, float("-inf")), 1)
+    h = -(p * torch.log(p.clamp_min(1e-30))).sum(1)
+    n = v.sum(1)
+    ent = torch.where(n >= 2, h / torch.log(n.clamp_min(2).float()), 0).view(T, H, W)
+    xf = x.float()
+    gx, gy = torch.gradient(xf, dim=2)[0], torch.gradient(xf, dim=1)[0]
+    g = (gx.pow(2).sum(-1) + gy.pow(2).sum(-1)).sqrt()
+    score = 0.5 * ent + 0.5 * (g - g.min()) / (g.max() - g.min())
+    sal = score.flatten(1).topk(math.ceil(top_q * m), dim=1).values.mean(1)
+    w = torch.softmax(sal.double() / alloc_tau, 0)
+    lo = min(4, budget // T)
+    fb = torch.floor(w * budget).long().clamp(lo, m).tolist()
+    order = torch.argsort(w, descending=True).tolist()
+    while sum(fb) < budget:  # one token at a time: to the largest-weight frame below its bound
+        fb[next(f for f in order if fb[f] < m)] += 1
+    while sum(fb) > budget:  # ... or from the smallest-weight frame above its floor
+        fb[next(f for f in reversed(order) if fb[f] > lo)] -= 1
+    gh, gw = min(grid, H), min(grid, W)
+    cell = (
+        (torch.arange(H)[:, None] * gh // H) * gw + torch.arange(W)[None, :] * gw // W
+    ).flatten()
+    cell = cell.to(x.device)
+    keep = []
+    for t in range(T):
+        st = score[t].flatten()
+        chosen = torch.zeros(m, dtype=torch.bool, device=x.device)
+        quota = max(1, int(fb[t] * coverage / (gh * gw) + 1e-9)) if fb[t] >= gh * gw else 0
+        for c in range(gh * gw):
+            idx = (cell == c).nonzero().squeeze(1)
+            chosen[idx[st[idx].topk(min(quota, len(idx))).indices]] = True
+        rest = fb[t] - int(chosen.sum())
+        chosen[st.masked_fill(chosen, float("-inf")).topk(rest).indices] = True
+        keep.append(chosen.nonzero().squeeze(1) + t * m)
+    return x.reshape(-1, D)[torch.cat(keep)]
+
+
+def kernel_count(fn, x) -> dict:
+    """GPU kernels and host-side launches of one call (torch profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn(x)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn(x)
+        torch.cuda.synchronize()
+    names = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    syncs = sum(1 for e in prof.events() if "Synchronize" in e.name) - 1  # ours, after the call
+    return {"kernels": len(names), "names": sorted(set(names))[:40], "host_syncs": max(0, syncs)}
+
+
 def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
     xs = make_inputs(T, H, W, D, dtype)
     nbytes = xs[0].numel() * xs[0].element_size()
@@ -122,22 +217,67 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
         "input_bytes": nbytes,
         "runs": [],
     }
-    methods = [("entropy_select[triton]", "triton"), ("entropy_select[reference]", "reference")]
-    baselines = [s for s in selectors.available() if s != "entropy_select"]
-    too_slow: dict[str, float] = {}  # baselines slower than --max-seconds a call on this shape
+    methods = [(f"entropy_select[triton,{p}]", "triton", p) for p in PRESETS]
+    methods += [(f"entropy_select[triton+cuda_graph=True,{p}]", "cached", p) for p in PRESETS]
+    if not args.no_reference:
+        methods += [(f"entropy_select[reference,{p}]", "reference", p) for p in PRESETS]
+    methods += [("naive_unfold_softmax[paper]", "naive", "paper")]
+    baselines = (
+        [] if args.no_baselines else [s for s in selectors.available() if s != "entropy_select"]
+    )
+    too_slow: dict[str, float] = {}  # methods slower than --max-seconds a call on this shape
     for r in RETENTIONS:
         K = max(1, min(T * H * W, int(r * T * H * W + 1e-9)))
-        for label, impl in methods:
-            fn = lambda x, impl=impl, K=K: es.select_tokens(x, budget=K, impl=impl, validate=False)  # noqa: E731
-            reps = args.reps if impl == "triton" else max(5, args.reps // 5)
-            row = {"method": label, "retention": r, "K": K}
+        for label, impl, preset in methods:
+            if impl == "naive":
+                fn = lambda x, K=K: naive_select(x, K)  # noqa: E731
+            else:
+                cfg = PRESET_CONFIGS[preset]
+                fn = lambda x, impl=impl, K=K, cfg=cfg: es.select_tokens(  # noqa: E731
+                    x,
+                    budget=K,
+                    impl="triton" if impl == "cached" else impl,
+                    validate=False,
+                    config=cfg,
+                    cuda_graph=impl == "cached",  # the library's own graph cache, called eagerly
+                )
+            row = {"method": label, "impl": impl, "preset": preset, "retention": r, "K": K}
             try:
+                if label in too_slow:
+                    raise TimeoutError(f"skipped: one call took {too_slow[label]:.1f} s before")
+                if impl not in ("triton", "cached"):
+                    torch.cuda.synchronize()
+                    start = time.perf_counter()
+                    fn(xs[0])
+                    torch.cuda.synchronize()
+                    once = time.perf_counter() - start
+                    if once > args.max_seconds:
+                        too_slow[label] = once
+                        raise TimeoutError(f"skipped: one call took {once:.1f} s")
+                if impl == "cached":  # what the cache keeps between calls (input copy, pool)
+                    from entropy_select.kernels.triton import graphs
+
+                    graphs.clear()
+                    torch.cuda.synchronize()
+                    torch.cuda.empty_cache()
+                    alloc, reserved = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
+                    fn(xs[0])
+                    torch.cuda.synchronize()
+                    row["cache_allocated_over_input"] = (
+                        torch.cuda.memory_allocated() - alloc
+                    ) / nbytes
+                    row["cache_reserved_over_input"] = (
+                        torch.cuda.memory_reserved() - reserved
+                    ) / nbytes
+                reps = args.reps if impl in ("triton", "cached") else max(5, args.reps // 5)
                 row["eager"] = summary(time_events(fn, xs, reps=reps))
                 row["peak_extra_bytes"] = peak_extra(fn, xs[0])
                 row["peak_extra_over_input"] = row["peak_extra_bytes"] / nbytes
                 if impl == "triton":
                     gt = graph_times(fn, xs, reps=reps)
                     row["graph"] = summary(gt) if isinstance(gt, list) else gt
+                    if r == 0.35:
+                        row["launches"] = kernel_count(fn, xs[0])
                 best = row["eager"]["median_us"]
                 if isinstance(row.get("graph"), dict):
                     best = min(best, row["graph"]["median_us"])
@@ -147,8 +287,14 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
             except Exception as err:  # noqa: BLE001
                 row["error"] = f"{type(err).__name__}: {err}"[:400]
             rec["runs"].append(row)
+            graph = row.get("graph", {})
+            graph_us = (
+                graph.get("median_us", float("nan")) if isinstance(graph, dict) else float("nan")
+            )
             print(
-                f"{name:14s} r={r:<5} {label:26s} {row.get('best_us', float('nan')):10.1f} us "
+                f"{name:14s} r={r:<5} {label:34s} eager "
+                f"{row.get('eager', {}).get('median_us', float('nan')):10.1f} us  graph "
+                f"{graph_us:8.1f} us "
                 f"{row.get('error', '')}",
                 flush=True,
             )
@@ -175,16 +321,20 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
                 row["error"] = f"{type(err).__name__}: {err}"[:400]
             rec["runs"].append(row)
             print(
-                f"{name:14s} r={r:<5} {sel_name:26s} {row.get('best_us', float('nan')):10.1f} us "
+                f"{name:14s} r={r:<5} {sel_name:34s} {row.get('best_us', float('nan')):10.1f} us "
                 f"{row.get('error', '')}",
                 flush=True,
             )
     for method in {row["method"] for row in rec["runs"]}:
-        lat = [
-            row["best_us"] for row in rec["runs"] if row["method"] == method and "best_us" in row
-        ]
-        if lat:
-            rec.setdefault("max_over_min_across_retention", {})[method] = max(lat) / min(lat)
+        for mode in ("eager", "graph"):
+            lat = [
+                row[mode]["median_us"]
+                for row in rec["runs"]
+                if row["method"] == method and isinstance(row.get(mode), dict)
+            ]
+            if lat:
+                key = f"max_over_min_across_retention_{mode}"
+                rec.setdefault(key, {})[method] = max(lat) / min(lat)
     del xs
     torch.cuda.empty_cache()
     return rec
@@ -195,7 +345,10 @@ def bench_frames(args) -> list[dict]:
     for T in FRAMES:
         xs = make_inputs(T, 14, 14, 1152, torch.bfloat16)
         K = int(0.25 * T * 196)
-        fn = lambda x, K=K: es.select_tokens(x, budget=K, impl="triton", validate=False)  # noqa: E731
+        cfg = PRESET_CONFIGS[args.frames_preset]
+        fn = lambda x, K=K, cfg=cfg: es.select_tokens(  # noqa: E731
+            x, budget=K, impl="triton", validate=False, config=cfg
+        )
         eager = summary(time_events(fn, xs, reps=args.reps))
         gt = graph_times(fn, xs, reps=args.reps)
         out.append({"T": T, "eager": eager, "graph": summary(gt) if isinstance(gt, list) else gt})
@@ -203,6 +356,22 @@ def bench_frames(args) -> list[dict]:
         del xs
         torch.cuda.empty_cache()
     return out
+
+
+def print_table(results: dict) -> None:
+    """The summary the README quotes: eager first, then graph, per preset (median µs)."""
+    print("\nshape           method                              r=0.05..0.5 eager | graph  (µs)")
+    for rec in results["shapes"]:
+        for method in dict.fromkeys(r["method"] for r in rec.get("runs", [])):
+            rows = [r for r in rec["runs"] if r["method"] == method]
+            eager = " ".join(
+                f"{r['eager']['median_us']:7.0f}" if "eager" in r else "      -" for r in rows
+            )
+            graph = " ".join(
+                f"{r['graph']['median_us']:6.0f}" if isinstance(r.get("graph"), dict) else "     -"
+                for r in rows
+            )
+            print(f"{rec['name']:15s} {method:35s} {eager} | {graph}")
 
 
 def git_commit() -> str:
@@ -219,6 +388,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="the 16-frame shape only")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the baseline selectors")
+    parser.add_argument("--no-reference", action="store_true", help="skip the reference path")
+    parser.add_argument("--shapes", default="", help="comma-separated shape names (SHAPES)")
+    parser.add_argument("--frames-preset", default="default", choices=PRESETS)
+    parser.add_argument("--no-frames", action="store_true", help="skip the latency-vs-frames sweep")
     parser.add_argument(
         "--max-seconds",
         type=float,
@@ -248,6 +422,8 @@ def main(argv=None) -> int:
     print(json.dumps(meta), flush=True)
     results = {"meta": meta, "shapes": [], "frames": []}
     shapes = SHAPES[:1] if args.quick else SHAPES
+    if args.shapes:
+        shapes = [spec for spec in SHAPES if spec[0] in args.shapes.split(",")]
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "gpu_bench.json")
 
@@ -261,8 +437,9 @@ def main(argv=None) -> int:
         except Exception:  # noqa: BLE001
             results["shapes"].append({"name": spec[0], "error": traceback.format_exc()[-800:]})
         write()
-    if not args.quick:
+    if not args.quick and not args.no_frames:
         results["frames"] = bench_frames(args)
+    print_table(results)
     write()
     print("wrote", path)
     try:

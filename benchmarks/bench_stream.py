@@ -36,7 +36,11 @@ from common import RESULTS, metadata, write_json
 
 import entropy_select as es
 
-CONFIGS = {"default": es.EntropySelectConfig(), "paper": es.EntropySelectConfig.paper()}
+CONFIGS = {
+    "default": es.EntropySelectConfig(),
+    "paper": es.EntropySelectConfig.paper(),
+    "balanced": es.EntropySelectConfig.balanced(),
+}
 
 
 def _stats(times: list[float]) -> dict:

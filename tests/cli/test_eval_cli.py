@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from entropy_select.cli import main
 
@@ -53,14 +54,15 @@ def test_eval_all_writes_both_families(tmp_path, capsys):
     for row in det["rows"]:
         assert 0 <= row["recall"] <= 1 and row["readout"] in (0.0, 1.0)
     gist = json.loads((out / "gist_test.json").read_text())
-    assert set(gist["mean_rank"]) == labels
+    assert set(gist["mean_rank"]) == labels | {"control:scrambled_means"}
     assert "detail_json" in capsys.readouterr().out
+    assert "control:scrambled_means (control)" in (out / "quality_test.md").read_text()
 
 
 @pytest.mark.parametrize(
     "args,match",
     [
-        (["--retentions", "0"], "outside"),
+        (["--retentions", "0"], "--retentions must be in (0, 1]"),
         (["--detail-retentions", "a,b"], "comma-separated"),
         (["--videos", "0"], "videos"),
     ],
@@ -70,3 +72,30 @@ def test_eval_bad_arguments(tmp_path, capsys, args, match):
     assert code != 0
     assert match in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_needle_library_is_cached(tmp_path):
+    from entropy_select.encoders import FeatureCache, get_encoder
+    from entropy_select.eval.detail import cached_needle_library
+
+    enc = get_encoder("mobilenet_v2")
+    store = FeatureCache(tmp_path)
+    first = cached_needle_library(enc, store)
+    assert len(list(tmp_path.glob("needles-*.safetensors"))) == 1
+
+    class NoPixels:  # the same encoder, but any re-encoding fails
+        cache_key = enc.cache_key
+        mean, std, classify = enc.mean, enc.std, enc.classify
+
+        def forward_pixels(self, x):
+            raise AssertionError("the library was built again instead of read from the cache")
+
+    again = cached_needle_library(NoPixels(), store)
+    assert [(n.source, n.box, n.label) for n in again] == [
+        (n.source, n.box, n.label) for n in first
+    ]
+    assert all(torch.equal(a.image, b.image) for a, b in zip(again, first, strict=True))
+    # another encoder key is another entry
+    NoPixels.cache_key = "other"
+    with pytest.raises(AssertionError, match="built again"):
+        cached_needle_library(NoPixels(), store)

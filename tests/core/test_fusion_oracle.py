@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import entropy_select as es
 from entropy_select.core import allocate_frame_budget
-from entropy_select.core.select import assemble_selection
+from entropy_select.core.select import select_from_scores
 
 from . import oracle
 from .strategies import configs, tied_scores, videos
@@ -75,7 +75,7 @@ def test_selection_stage_equals_oracle_on_tied_scores(case):
     )
     ref = oracle.select_full(x, K, cfg, s=s)
     assert budget.tolist() == ref["budgets"]
-    sel = assemble_selection(x[None], K, cfg, s[None], s[None], s[None], budget[None]).unbatched()
+    sel = select_from_scores(x[None], K, cfg, s[None], s[None], s[None], budget[None]).unbatched()
     # dyadic sums are exact, so even tied cell totals are ordered identically: no tie excuse
     _assert_matches_oracle(sel, ref, x, 1e-12)
 
@@ -234,7 +234,7 @@ def test_a_cell_without_unselected_tokens_never_takes_a_fused_slot():
     x = torch.randn(1, 3, 4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     cfg = es.EntropySelectConfig(grid=3, coverage=0.0)
     budget = torch.tensor([11])
-    sel = assemble_selection(x[None], 11, cfg, s[None], s[None], s[None], budget[None])
+    sel = select_from_scores(x[None], 11, cfg, s[None], s[None], s[None], budget[None])
     ref = oracle.select_full(x, 11, cfg, s=s, budgets=[11])
     _assert_matches_oracle(sel.unbatched(), ref, x, 1e-12)
 

@@ -82,3 +82,35 @@ def test_every_registered_selector_is_accepted():
     for name in entropy_select.selectors.available():
         args, _ = _parse(f"es_selector={name},es_retention=0.25")
         assert args.selector == name and dict(args.options) == {}
+
+
+def test_in_model_selectors_take_their_options_as_strings():
+    args, _ = _parse("es_selector=fastv,es_retention=0.5,es_layer=3")
+    assert (args.selector, args.retention, dict(args.options)) == ("fastv", 0.5, {"layer": 3})
+    assert args.patch_kwargs() == {
+        "retention": 0.5,
+        "budget": None,
+        "selector": "fastv",
+        "layer": 3,
+    }
+    args, _ = _parse("es_selector=dycoke,es_retention=0.35,es_decode_retention=0.2,es_threshold=1")
+    assert dict(args.options) == {"decode_retention": 0.2, "threshold": 1.0}
+    assert plugin.valid_keys("fastv") == ["es_budget", "es_layer", "es_retention", "es_selector"]
+    args, _ = _parse("es_selector=visionzip,es_retention=0.35,es_contextual_share=0.25")
+    assert (args.selector, dict(args.options)) == ("visionzip", {"contextual_share": 0.25})
+
+
+@pytest.mark.parametrize(
+    ("model_args", "match"),
+    [
+        ("es_selector=fastv,es_retention=0.5,es_tau=0.1", "valid keys with es_selector=fastv"),
+        ("es_selector=fastv,es_retention=0.5,es_layer=two", "es_layer must be an integer"),
+        ("es_selector=dycoke,es_retention=0.5,es_threshold=x", "es_threshold must be a number"),
+        ("es_selector=dycoke,es_retention=0.5,es_decode_retention=2", "decode_retention must be"),
+        ("es_selector=fastv,es_retention=0.5,es_layer=0", "layer must be an int >= 1"),
+        ("es_selector=visionzip,es_retention=0.5,es_contextual_share=2", "contextual_share"),
+    ],
+)
+def test_bad_in_model_options_fail_before_loading(model_args, match):
+    with pytest.raises(ValueError, match=match):
+        _parse(model_args)

@@ -96,6 +96,91 @@ def test_select_tokens_triton_equals_reference(shape, retention):
     assert torch.equal(out.tokens, ref.tokens)
 
 
+PRESET_CASES = {
+    "paper": es.EntropySelectConfig.paper(),
+    "default": es.EntropySelectConfig(),
+    "balanced": es.EntropySelectConfig.balanced(),
+    "fusion_score_weights": es.EntropySelectConfig(fusion_weight="score"),
+    "fusion_grid_2": es.EntropySelectConfig(fusion_grid=2, fusion_share=0.3, coverage=0.3),
+    "frame_scope_minmax": es.EntropySelectConfig(minmax_scope="frame", entropy_mode="minmax"),
+    "context_complement": es.EntropySelectConfig(
+        entropy_mode="complement", grid_fusion=False, context_share=0.4, alpha=0.3
+    ),
+}
+
+
+def assert_same_selection(out, ref, dtype):
+    """Integer outputs identical; merged tokens within the rounding of their float32 mean in the
+    output dtype; everything else as the reference's."""
+    assert torch.equal(out.frame_budget, ref.frame_budget)
+    assert torch.equal(out.keep_index, ref.keep_index)
+    assert torch.equal(out.keep_mask, ref.keep_mask)
+    # the minmax entropy modes divide Ĥ by its span over the video (or frame): the kernel's
+    # rounding of Ĥ (~1e-6) grows by 1/span in S (seen on an H200: 1.35e-5 with a span of ~0.3)
+    span = (ref.entropy.amax() - ref.entropy.amin()).item()
+    atol = 1e-5 / min(1.0, max(span, 1e-2))
+    torch.testing.assert_close(out.scores, ref.scores, atol=atol, rtol=0)
+    torch.testing.assert_close(out.gradient, ref.gradient, atol=1e-5, rtol=0)
+    assert (out.assignment is None) == (ref.assignment is None)
+    tol = 1e-5 if dtype == torch.float32 else 1e-2
+    if ref.assignment is None:
+        assert torch.equal(out.tokens, ref.tokens)
+    else:
+        assert torch.equal(out.assignment, ref.assignment)
+        torch.testing.assert_close(out.weights, ref.weights, atol=1e-4, rtol=0)
+        torch.testing.assert_close(out.tokens.float(), ref.tokens.float(), atol=tol, rtol=tol)
+
+
+@cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("preset", list(PRESET_CASES))
+@pytest.mark.parametrize("shape", ODD_SHAPES + [(2, 16, 14, 14, 96)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_every_preset_on_the_fused_path_equals_reference(preset, shape, dtype):
+    """Every preset and option the fused kernels cover (scores, budgets, grid fusion, context
+    pooling, tokens, assignment) against the reference, retention 5% to 100%."""
+    g = torch.Generator(device="cuda").manual_seed(11)
+    x = torch.randn(*shape, device="cuda", generator=g).to(dtype)
+    cfg = PRESET_CASES[preset]
+    for retention in (0.05, 0.35, 0.8, 1.0):
+        ref = es.select_tokens(x, retention=retention, impl="reference", config=cfg)
+        out = es.select_tokens(x, retention=retention, impl="triton", config=cfg)
+        assert_same_selection(out, ref, dtype)
+
+
+@cuda
+@pytest.mark.cuda
+def test_fused_path_launches_a_handful_of_kernels():
+    """The default config: five Triton kernels and no other GPU work, no host synchronisation."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = torch.randn(16, 14, 14, 256, device="cuda", dtype=torch.bfloat16)
+    for cfg in (es.EntropySelectConfig(), es.EntropySelectConfig.balanced()):
+        es.select_tokens(x, retention=0.3, config=cfg, validate=False)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            es.select_tokens(x, retention=0.3, config=cfg, validate=False)
+        events = prof.events()
+        kernels = [e.name for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+        assert len(kernels) == 5, kernels
+        syncs = ("aten::item", "aten::_local_scalar_dense", "cudaStreamSynchronize")
+        assert not [e.name for e in events if e.name in syncs]
+
+
+@cuda
+@pytest.mark.cuda
+def test_autograd_through_the_fused_path():
+    """Tokens that must carry gradient come from torch on the kernels' selection."""
+    x = torch.randn(3, 5, 6, 16, device="cuda", requires_grad=True)
+    for cfg in (es.EntropySelectConfig(), es.EntropySelectConfig.paper()):
+        out = es.select_tokens(x, retention=0.3, config=cfg, impl="triton")
+        ref = es.select_tokens(x.detach(), retention=0.3, config=cfg, impl="reference")
+        assert torch.equal(out.keep_index, ref.keep_index)
+        out.tokens.sum().backward()
+        assert x.grad is not None and x.grad.abs().sum() > 0
+        x.grad = None
+
+
 @cuda
 @pytest.mark.cuda
 @pytest.mark.parametrize("shape", [(1, 7, 13, 27), (2, 4, 3, 2), (1, 1, 32, 32), (3, 16, 14, 14)])
@@ -122,14 +207,14 @@ def test_grid_select_kernel_equals_core(shape, ties, grid, coverage):
 
 @cuda
 @pytest.mark.cuda
-@pytest.mark.parametrize("preset", ["paper", "default"])
+@pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
 def test_cuda_graph_capture(preset):
     """Capture on one input, copy a NEW input into the captured buffer, replay: the result must be
     eager's on the new input (a graph that froze input-dependent values would replay the old)."""
     g = torch.Generator(device="cuda").manual_seed(0)
     x = torch.randn(6, 7, 9, 48, device="cuda", generator=g)
     new = torch.randn(6, 7, 9, 48, device="cuda", generator=g)
-    cfg = es.EntropySelectConfig.paper() if preset == "paper" else es.EntropySelectConfig()
+    cfg = PRESET_CASES[preset]
     fn = lambda: es.select_tokens(x, budget=50, impl="triton", validate=False, config=cfg)  # noqa: E731
     # the two inputs choose differently, so replaying the captured input's choice would fail
     assert not torch.equal(fn().keep_index, es.select_tokens(new, budget=50, config=cfg).keep_index)
@@ -150,6 +235,40 @@ def test_cuda_graph_capture(preset):
         assert torch.equal(sel.frame_budget, eager.frame_budget)
         torch.testing.assert_close(sel.tokens, eager.tokens)
         torch.testing.assert_close(sel.scores, eager.scores)
+
+
+@cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
+def test_cached_cuda_graph_equals_eager(preset):
+    """``cuda_graph=True``: one graph per shape, results equal to the eager fused path on every
+    new input, earlier results untouched by later calls, other shapes get their own graph."""
+    from entropy_select.kernels.triton import graphs
+
+    graphs.clear()
+    cfg = PRESET_CASES[preset]
+    g = torch.Generator(device="cuda").manual_seed(5)
+    xs = [torch.randn(2, 7, 9, 48, device="cuda", generator=g).bfloat16() for _ in range(3)]
+    first = es.select_tokens(xs[0], budget=60, config=cfg, cuda_graph=True)
+    saved = {k: v.clone() for k, v in vars(first).items() if isinstance(v, torch.Tensor)}
+    for x in xs:
+        out = es.select_tokens(x, budget=60, config=cfg, cuda_graph=True)
+        eager = es.select_tokens(x, budget=60, config=cfg, impl="triton")
+        for name, value in vars(eager).items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(getattr(out, name), value), name
+            else:
+                assert getattr(out, name) is None and value is None
+    for name, value in saved.items():  # results are copies, not views of the graph's buffers
+        assert torch.equal(getattr(first, name), value), name
+    assert len(graphs.cached_shapes()) == 1
+    es.select_tokens(xs[0][:, :5], budget=30, config=cfg, cuda_graph=True)
+    assert len(graphs.cached_shapes()) == 2
+    leaf = xs[0].float().requires_grad_()  # autograd: served eagerly, tokens carry gradient
+    es.select_tokens(leaf, budget=60, config=cfg, cuda_graph=True).tokens.sum().backward()
+    assert leaf.grad is not None and len(graphs.cached_shapes()) == 2
+    graphs.clear()
+    assert graphs.cached_shapes() == []
 
 
 @cuda
@@ -192,6 +311,26 @@ _INTERP_SCRIPT = textwrap.dedent(
     keep, idx = grid_select_triton(s, fb, 40, 2, 0.5)
     assert torch.equal(keep, grid_quota_topk(s, fb, 2, 0.5))
     assert torch.equal(idx, mask_to_index(keep.flatten(-3), 40))
+    from entropy_select.core.allocation import frame_saliency
+    from entropy_select.kernels.triton.scores import frame_budget_triton
+    s = torch.rand(2, 70, 2, 3)  # two blocks of frames, tied weights, explicit bounds
+    s[:, 2::3] = s[:, 1::3][:, : s[:, 2::3].shape[1]]
+    cfg = es.EntropySelectConfig(min_frame_tokens=1, max_frame_tokens=5, alloc_tau=0.37)
+    for K in (1, 70, 140, 420):
+        want = allocate_frame_budget(s, K, 0.3, 0.37, 1, 5)
+        got = frame_budget_triton(frame_saliency(s, 0.3).contiguous(), K, 6, cfg)
+        assert torch.equal(got, want), (K, got, want)
+    z = torch.randn(2, 3, 4, 5, 12)
+    for cfg in (es.EntropySelectConfig(), es.EntropySelectConfig.balanced(),
+                es.EntropySelectConfig(fusion_weight="score", minmax_scope="frame")):
+        for r in (0.2, 0.6):
+            ref = es.select_tokens(z, retention=r, impl="reference", config=cfg)
+            out = es.select_tokens(z, retention=r, impl="triton", config=cfg)
+            assert torch.equal(out.frame_budget, ref.frame_budget)
+            assert torch.equal(out.keep_index, ref.keep_index)
+            assert torch.equal(out.assignment, ref.assignment)
+            torch.testing.assert_close(out.tokens, ref.tokens, atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(out.weights, ref.weights, atol=1e-4, rtol=0)
     print("ok")
     """
 )

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from .. import selectors
+from ..core.checks import check_budget, check_retention
 from ._contract import AdapterSpec
 from ._patching import STATE_ATTR, AdapterState, install, remove
 
@@ -35,6 +36,7 @@ __all__ = [
     "unpatch",
     "compressed",
     "supported",
+    "supported_in_model",
     "is_patched",
     "spec_for",
     "AdapterSpec",
@@ -59,18 +61,86 @@ def supported() -> dict[str, dict[str, Any]]:
     """The supported model types, with the transformers versions they were tested with.
 
     Returns:
-        ``{model_type: {"transformers": ">=5,<6", "tested": (versions...), "notes": str}}``
+        ``{model_type: {"transformers": ">=5,<6", "tested": (versions...), "notes": str,
+        "in_model": {selector: how it reads the model}}}``: ``in_model`` lists the in-model
+        selectors (FastV, DyCoke, VisionZip) the type supports; :func:`supported_in_model`
+        gives their options.
     """
     notes = {
         "llava_onevision": "also LLaVA-Video checkpoints of this class; 1-D RoPE, newline kept",
         "qwen2_5_vl": "M-RoPE positions gathered from the unpruned prompt",
-        "qwen3_vl": "M-RoPE gathered; DeepStack features pruned with the same indices",
-        "internvl": "videos are frames in pixel_values: pass video_frame_ranges=[(start, stop)]",
+        "qwen3_vl": "M-RoPE gathered; DeepStack features pruned with the same indices; "
+        "fastv needs layer >= the DeepStack levels (3 in the released models)",
+        "internvl": "videos are frames in pixel_values: pass video_frame_ranges=[(start, stop)] "
+        "(also for fastv/dycoke, which find the video by them)",
     }
+    from ._inmodel import model_notes
+
     return {
-        name: {"transformers": ">=5,<6", "tested": TESTED_TRANSFORMERS, "notes": notes[name]}
+        name: {
+            "transformers": ">=5,<6",
+            "tested": TESTED_TRANSFORMERS,
+            "notes": notes[name]
+            + "".join(f"; {sel}: {how}" for sel, how in model_notes(name).items()),
+            "in_model": model_notes(name),
+        }
         for name in _ADAPTERS
     }
+
+
+def supported_in_model() -> dict[str, dict[str, Any]]:
+    """Which in-model selectors (FastV, DyCoke, ...) each model type supports, and their options.
+
+    Returns:
+        ``{model_type: {selector: {"options": {option: default}, "feature_stage": str | None}}}``
+        for every adapter model type (an empty dict: none supported).
+    """
+    from ..selectors.in_model import IN_MODEL
+
+    return {
+        model_type: {
+            name: {
+                "options": {k: default for k, (default, _) in entry.options.items()},
+                "feature_stage": entry.feature_stage,
+            }
+            for name, entry in sorted(IN_MODEL.items())
+            if model_type in entry.model_types
+        }
+        for model_type in _ADAPTERS
+    }
+
+
+def _in_model_parts(
+    model_type: str, selector: str, options: dict[str, Any]
+) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+    """``(feature stage, its options, the runtime's options)`` of an in-model selector, checked.
+
+    Options are split between the runtime (declared in the registry) and the feature stage
+    (its selector's own options), each parsed by ``core.options.convert_option``.
+    """
+    from ..core.options import convert_option
+    from ..selectors.in_model import IN_MODEL
+
+    entry = IN_MODEL[selector]
+    if model_type not in entry.model_types:
+        raise ValueError(
+            f"selector {selector!r} does not support model_type {model_type!r}; "
+            f"supported: {', '.join(entry.model_types)}"
+        )
+    stage_declared = selectors.selector_options(entry.feature_stage) if entry.feature_stage else {}
+    runtime, stage = {}, {}
+    for key, value in options.items():
+        if key in entry.options:
+            runtime[key] = convert_option(key, value, *entry.options[key])
+        elif key in stage_declared:
+            stage[key] = value  # selectors.get parses it
+        else:
+            valid = sorted(set(entry.options) | set(stage_declared))
+            raise ValueError(
+                f"unknown option {key!r} for selector {selector!r}; valid options are: "
+                f"{', '.join(valid) or 'none'}"
+            )
+    return entry.feature_stage, stage, runtime
 
 
 def spec_for(model_type: str) -> AdapterSpec:
@@ -123,9 +193,14 @@ def patch(
         model: a ``*ForConditionalGeneration`` instance whose ``config.model_type`` is one of
             :func:`supported`.
         retention: ``r`` in (0, 1]; each video keeps ``K = clamp(floor(r·N), 1, N)`` tokens.
-        selector: any registered selector name (``entropy_select.selectors.available()``).
+        selector: any registered selector name (``entropy_select.selectors.available()``), or
+            an in-model selector (``selectors.in_model_names()``: ``"fastv"`` prunes inside the
+            language model at layer ``layer``; ``"dycoke"`` merges frames before it and prunes
+            the attended cache while decoding; ``"visionzip"`` reads the vision tower's
+            attention; see ``docs/in_model.md``).
         budget: instead of ``retention``: ``K`` per video (pass ``retention=None``).
-        **selector_options: the selector's options (e.g. ``preset="paper"``, ``tau=0.1``).
+        **selector_options: the selector's options (e.g. ``preset="paper"``, ``tau=0.1``;
+            ``layer=2`` for FastV).
 
     Returns:
         The same model object, patched.
@@ -148,25 +223,36 @@ def patch(
             f"({type(model).__name__}); supported: {', '.join(sorted(_ADAPTERS))}"
         )
     if budget is not None:
-        retention = None
-    if retention is not None and not (0 < float(retention) <= 1):
-        raise ValueError(f"retention must be in (0, 1], got {retention}")
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
-    ):
-        raise ValueError(f"budget must be a positive int (tokens per video), got {budget!r}")
+        retention, budget = None, check_budget(budget)  # per video; N is known at each call
+    elif retention is not None:
+        retention = check_retention(retention)
     _check_transformers()
     adapter = spec_for(model_type)
     adapter.check_model(model)
+    in_model = selector in selectors.in_model_names()
+    if in_model:
+        stage, stage_options, runtime_options = _in_model_parts(
+            model_type, selector, selector_options
+        )
+        feature_selector = selectors.get(stage, **stage_options) if stage else None
+        selector_options = {**runtime_options, **stage_options}  # parsed values (layer=2)
+    else:
+        feature_selector = selectors.get(selector, **selector_options)
     state = AdapterState(
         adapter=adapter,
-        selector=selectors.get(selector, **selector_options),
+        selector=feature_selector,
         selector_name=selector,
         selector_options=dict(selector_options),
-        retention=None if retention is None else float(retention),
+        retention=retention,
         budget=budget,
     )
+    if in_model:  # before removing the old patch: a bad value leaves the model as it was
+        from . import _inmodel
+
+        runtime = _inmodel.install(model, state, selector, runtime_options)
     remove(model)  # idempotent: a second patch replaces the first (tomesd's apply_patch)
+    if in_model:
+        state.in_model = runtime
     install(model, state)
     return model
 

@@ -72,6 +72,10 @@ class AdapterSpec:
             to ``state.last``); None: the shared 1-D-RoPE shortening (ids, labels, explicit
             positions, attention mask). It writes to the model only through
             ``state.set_attr`` so that ``unpatch`` restores what it wrote.
+        video_ids: ``(model, kwargs, count) -> [count] long``: for each of the prompt's
+            ``count`` placeholders (row-major), the index of the video it belongs to, or -1 (an
+            image). In-model selectors (FastV, DyCoke) find the video span with it; None: the
+            model type supports none.
     """
 
     model_type: str
@@ -91,6 +95,7 @@ class AdapterSpec:
         ]
         | None
     ) = None
+    video_ids: Callable[[torch.nn.Module, dict[str, Any], int], torch.Tensor] | None = None
 
     def inner_model(self, model: torch.nn.Module) -> torch.nn.Module:
         """The ``*Model`` inside a ``*ForConditionalGeneration`` (or the model itself)."""

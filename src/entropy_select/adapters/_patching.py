@@ -50,10 +50,13 @@ class AdapterState:
         originals: the unpatched callables (``forward``, ``generate``, the hooked feature method).
         pending: hooked-method name -> the compressed output it must return during one call.
         last: what the last compressed call did (``keep`` [B, L] bool, ``selections``, lengths).
+        in_model: the runtime of an in-model selector (FastV, DyCoke: ``adapters._inmodel``),
+            whose hooks on the language model ``remove`` takes off; None for feature selectors.
+            ``selector`` is then its feature stage (DyCoke's ``dycoke_ttm``) or None (FastV).
     """
 
     adapter: AdapterSpec
-    selector: Selector
+    selector: Selector | None
     selector_name: str
     selector_options: dict[str, Any]
     retention: float | None
@@ -62,6 +65,7 @@ class AdapterState:
     originals: dict[str, Callable] = field(default_factory=dict)
     pending: dict[str, Any] = field(default_factory=dict)
     last: dict[str, Any] | None = None
+    in_model: Any = None
 
     def budget_for(self, num_tokens: int) -> int:
         """K for a video of ``num_tokens`` visual tokens."""
@@ -107,6 +111,8 @@ def remove(model: torch.nn.Module) -> None:
             obj.__dict__[name] = previous
     state.saved.clear()
     state.pending.clear()
+    if state.in_model is not None:
+        state.in_model.remove()
 
 
 def _bind(wrapper: Callable, model: torch.nn.Module, original: Callable) -> Callable:
@@ -166,10 +172,10 @@ def _patched_generate(
         kwargs["input_ids"] = inputs
     prompt = kwargs.get("input_ids")
     new_kwargs = prepare(self, state, kwargs, generate=True)
-    if new_kwargs is kwargs:  # no video: nothing to compress
-        return state.originals["generate"](**kwargs)
     try:
         output = state.originals["generate"](**new_kwargs)
     finally:
         state.pending.clear()
+    if new_kwargs is kwargs or new_kwargs["input_ids"] is prompt:  # nothing was shortened
+        return output
     return restore_prompt(output, prompt, new_kwargs["input_ids"].shape[1])

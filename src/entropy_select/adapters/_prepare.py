@@ -7,7 +7,8 @@ video this module
 1. runs the model's own feature method once and reshapes each video to a ``[T, H, W, D]`` grid
    (``spec.extract``);
 2. selects ``K`` of each video's ``N`` tokens (:func:`select_videos`, one selector call per
-   group of equal shapes);
+   group of equal shapes); an in-model selector (VisionZip, ``visionzip.py``) does steps 1-2
+   itself through its ``extract_and_select``, reading the vision tower during the feature call;
 3. writes the kept tokens back into the output's ``pooler_output`` (``spec.write_back``), which
    the hook serves to the model's own forward;
 4. expands the per-placeholder keep flags to a ``[B, L]`` keep mask over the prompt;
@@ -18,6 +19,7 @@ video this module
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,7 +30,60 @@ from ._sequence import expand_placeholder_keep, shorten
 if TYPE_CHECKING:
     from ._patching import AdapterState
 
-__all__ = ["prepare", "select_videos", "pad_token_id"]
+__all__ = ["prepare", "select_videos", "pad_token_id", "video_call", "VideoCall", "VIDEO_KEY"]
+
+#: the ``state.pending`` key under which a call's :class:`VideoCall` reaches the in-model hooks
+VIDEO_KEY = "in_model_video"
+
+
+@dataclass(frozen=True)
+class VideoCall:
+    """Where the videos are in the sequence the language model will see (one call's prefill).
+
+    Attributes:
+        video: per position, the index of the video it belongs to, -1 for everything else
+            (text, images, padding).
+        last: per row, the index of the last real (unpadded) token: FastV's query.
+
+    Shapes:
+        video: [B, L'] long; last: [B] long (L' the length the language model sees)
+    """
+
+    video: torch.Tensor
+    last: torch.Tensor
+
+
+def video_call(
+    model: torch.nn.Module,
+    spec: Any,
+    kwargs: dict[str, Any],
+    keep: torch.Tensor | None,
+    new_kwargs: dict[str, Any],
+) -> VideoCall:
+    """The :class:`VideoCall` of one call, from its placeholders (never from fixed offsets).
+
+    Args:
+        model / spec: the patched model and its :class:`AdapterSpec` (``spec.video_ids``).
+        kwargs: the call as given (unpruned prompt).
+        keep: the sequence keep mask of a feature stage, or None (no shortening).
+        new_kwargs: what the model will be called with (the shortened prompt, if any).
+
+    Shapes:
+        input_ids: [B, L]; keep: [B, L] bool -> video [B, L'] long
+    """
+    input_ids = kwargs["input_ids"]
+    placeholder = input_ids == spec.placeholder_id(model.config)  # [B, L]
+    video = torch.full_like(input_ids, -1, dtype=torch.long)
+    video[placeholder] = spec.video_ids(model, kwargs, int(placeholder.sum())).to(video.device)
+    short_ids = new_kwargs["input_ids"]
+    if keep is not None and short_ids is not input_ids:  # the feature stage shortened the prompt
+        video = shorten(keep, {"video": (video, -1)}, kwargs.get("attention_mask"))[0]["video"]
+    mask = new_kwargs.get("attention_mask")
+    if mask is None:
+        last = torch.full((short_ids.shape[0],), short_ids.shape[1] - 1, dtype=torch.long)
+    else:  # the last 1 of each row: where the cumulative sum first reaches its maximum
+        last = mask.long().cumsum(1).argmax(1)
+    return VideoCall(video, last.to(short_ids.device))
 
 
 def prepare(
@@ -62,11 +117,19 @@ def prepare(
         )
     if spec.check_call is not None:
         spec.check_call(kwargs)
-    features = spec.extract(model, state.originals[spec.hook], kwargs)
+    if state.selector is None:  # an in-model selector with no feature stage (FastV)
+        if state.in_model is not None:
+            state.pending[VIDEO_KEY] = video_call(model, spec, kwargs, None, call)
+        return passthrough
+    reads_model = getattr(state.selector, "extract_and_select", None)
+    if reads_model is not None:  # VisionZip: reads the vision tower during the feature call
+        features, selections = reads_model(model, state, kwargs)
+    else:
+        features = spec.extract(model, state.originals[spec.hook], kwargs)
     if features is None:  # e.g. InternVL's frame ranges without pixel_values
         return passthrough
-
-    selections = select_videos(state, features.grids)
+    if reads_model is None:
+        selections = select_videos(state, features.grids)
     placeholder = input_ids == spec.placeholder_id(model.config)  # [B, L]
     keep_visual = spec.write_back(features, selections, int(placeholder.sum()))  # [P]
     keep = expand_placeholder_keep(placeholder, keep_visual)  # [B, L]
@@ -76,6 +139,8 @@ def prepare(
         new_kwargs, record = spec.sequence(model, state, call, keep, generate)
 
     state.pending[spec.hook] = features.output
+    if state.in_model is not None:  # DyCoke's decode stage: where the kept video tokens are
+        state.pending[VIDEO_KEY] = video_call(model, spec, kwargs, keep, new_kwargs)
     state.last = {
         "keep": keep,
         "selections": selections,
@@ -109,7 +174,7 @@ def select_videos(state: AdapterState, grids: list[torch.Tensor]) -> list[Select
         batch = torch.stack([grids[v] for v in members])  # [b, T, H, W, D]
         selection = state.selector(batch, budget=K)
         for i, v in enumerate(members):
-            out[v] = _index_batch(selection, i)
+            out[v] = selection.video(i)
     return out  # type: ignore[return-value]
 
 
@@ -152,8 +217,3 @@ def pad_token_id(config: Any) -> int:
 def _given(value: Any) -> bool:
     """A keyword counts as given unless it is None or an empty list/tuple."""
     return value is not None and not (isinstance(value, (list, tuple)) and len(value) == 0)
-
-
-def _index_batch(selection: Selection, i: int) -> Selection:
-    fields = {name: getattr(selection, name) for name in selection.__dataclass_fields__}
-    return Selection(**{k: (v[i] if isinstance(v, torch.Tensor) else v) for k, v in fields.items()})

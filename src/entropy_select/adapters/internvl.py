@@ -116,6 +116,24 @@ def _write_back(features: Features, selections: list[Selection], count: int) -> 
     return keep_rows.flatten()
 
 
+def _video_ids(model: torch.nn.Module, kwargs: dict[str, Any], count: int) -> torch.Tensor:
+    """Each image placeholder's video: rows inside ``video_frame_ranges``, -1 elsewhere.
+
+    Shapes:
+        pixel_values: [R, C, S, S] -> [count] long with count = R·m, row-major prompt order
+    """
+    if kwargs.get("pixel_values") is None:
+        return torch.full((count,), -1, dtype=torch.long)
+    rows = kwargs["pixel_values"].shape[0]
+    if count % rows:
+        raise ValueError(f"{count} image placeholders do not split evenly over {rows} rows")
+    row = torch.arange(count) // (count // rows)
+    ids = torch.full((count,), -1, dtype=torch.long)
+    for v, (s, e) in enumerate(sorted((int(s), int(e)) for s, e in kwargs[RANGES_KWARG])):
+        ids[(row >= s) & (row < e)] = v
+    return ids
+
+
 #: InternVL's part of the adapter contract (1-D RoPE: the shared shortening)
 SPEC = AdapterSpec(
     model_type=MODEL_TYPE,
@@ -126,4 +144,5 @@ SPEC = AdapterSpec(
     extra_kwargs=(RANGES_KWARG,),
     extract=_extract,
     write_back=_write_back,
+    video_ids=_video_ids,
 )

@@ -134,6 +134,25 @@ def _write_back(features: Features, selections: list[Selection], count: int) -> 
     )
 
 
+def _video_ids(model: torch.nn.Module, kwargs: dict[str, Any], count: int) -> torch.Tensor:
+    """Each ``<video>`` placeholder's video: every video fills an equal run (``F·h·w + 1``).
+
+    The run's last placeholder is the ``image_newline``, a separator rather than a visual
+    token: it gets -1, so in-model selectors always keep it and rank the ``F·h·w`` grid tokens
+    only (the same ``K`` as every feature selector at one retention).
+
+    Shapes:
+        -> [count] long, in row-major prompt order
+    """
+    videos = kwargs["pixel_values_videos"].shape[0]
+    if count % videos:
+        raise ValueError(f"{count} video placeholders do not split evenly over {videos} videos")
+    run = count // videos
+    ids = torch.arange(count) // run
+    ids[run - 1 :: run] = -1  # the newline closing each video's run
+    return ids
+
+
 #: LLaVA-OneVision's part of the adapter contract (1-D RoPE: the shared shortening)
 SPEC = AdapterSpec(
     model_type=MODEL_TYPE,
@@ -143,4 +162,5 @@ SPEC = AdapterSpec(
     placeholder="video_token_id",
     extract=_extract,
     write_back=_write_back,
+    video_ids=_video_ids,
 )

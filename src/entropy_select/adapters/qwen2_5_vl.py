@@ -220,6 +220,22 @@ def mrope_sequence(
     return new_kwargs, {"positions": positions, "rope_deltas": rope_deltas}
 
 
+def video_ids(model: torch.nn.Module, kwargs: dict[str, Any], count: int) -> torch.Tensor:
+    """Each video placeholder's video, from ``video_grid_thw`` (``t·h·w / merge²`` each).
+
+    Shapes:
+        video_grid_thw: [V, 3] -> [count] long, in row-major prompt order
+    """
+    merge = model.config.vision_config.spatial_merge_size
+    sizes = kwargs["video_grid_thw"].prod(-1) // (merge * merge)  # [V]
+    if int(sizes.sum()) != count:
+        raise ValueError(
+            f"the prompt holds {count} video placeholders but video_grid_thw gives "
+            f"{int(sizes.sum())} tokens"
+        )
+    return torch.repeat_interleave(torch.arange(len(sizes)), sizes.cpu())
+
+
 #: Qwen2.5-VL's part of the adapter contract (M-RoPE: positions gathered, not recomputed)
 SPEC = AdapterSpec(
     model_type=MODEL_TYPE,
@@ -231,4 +247,5 @@ SPEC = AdapterSpec(
     extract=_extract,
     write_back=write_back,
     sequence=mrope_sequence,
+    video_ids=video_ids,
 )

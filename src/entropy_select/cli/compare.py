@@ -78,12 +78,14 @@ def parse_selector_specs(text: str) -> list[tuple[str, str, dict[str, str]]]:
 
 def run(args: argparse.Namespace) -> int:
     from .. import selectors
+    from ..core.checks import check_retention
     from ..encoders import fit_aspect
     from ..io import output_dir
     from ..viz import compare_figure, save_figure
     from .demo import parse_frame_list
 
     output_dir(args.out, create=False)  # a bad --out fails before any work, leaving nothing
+    check_retention(args.retention, "--retention")  # so does a bad --retention
     # Build every selector first: an unknown name fails before any decoding or encoding.
     built = [
         (label, selectors.get(name, **opts))

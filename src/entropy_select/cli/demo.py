@@ -69,6 +69,7 @@ def parse_frame_list(text: str | None, T: int) -> list[int] | None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import selectors
+    from ..core.checks import check_retention
     from ..encoders import fit_aspect
     from ..io import output_dir, save_tensors
     from ..viz import choose_frames, panel_figure, save_figure, strip_figure
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from .select import parse_options
 
     output_dir(args.out, create=False)  # a bad --out fails before any work, leaving nothing
+    check_retention(args.retention, "--retention")  # so does a bad --retention
     selector = selectors.get("entropy_select", **parse_options(args.options))
     vf = load_video_features(args)
     clip, features = vf.clip, vf.features

@@ -41,16 +41,15 @@ def register(subparsers) -> None:
 
 
 def _ratios(text: str, flag: str) -> list[float]:
+    from ..core.checks import check_retention
+
     try:
         values = [float(r) for r in text.split(",") if r.strip()]
     except ValueError:
         raise ValueError(f"{flag} must be comma-separated numbers, got {text!r}") from None
-    for r in values:
-        if not 0 < r <= 1:
-            raise ValueError(f"{flag}: {r} is outside (0, 1]")
     if not values:
         raise ValueError(f"{flag} names no retention")
-    return values
+    return [check_retention(r, flag) for r in values]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -47,7 +47,14 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from .. import selectors
+    from ..core.checks import check_budget, check_retention
     from ..io import load_features, output_dir, save_tensors
+
+    # The amount is checked before any file is read (its upper bound N once the features are).
+    if args.retention is not None:
+        check_retention(args.retention, "--retention")
+    if args.budget is not None:
+        check_budget(args.budget, name="--budget")
 
     out = Path(args.out)
     if out.is_dir():

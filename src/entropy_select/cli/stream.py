@@ -94,6 +94,7 @@ def _check_output(path: Path, what: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.checks import check_budget, check_retention
     from ..encoders import fit_aspect, get_encoder
     from ..io import atomic_path, require
     from ..streaming import StreamingSelector
@@ -104,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
     # Everything that can be checked is checked before decoding a single frame.
     if args.tokens_per_frame is None and args.retention is None:
         args.retention = 0.25
+    if args.retention is not None:
+        check_retention(args.retention, "--retention")
+    else:
+        check_budget(args.tokens_per_frame, name="--tokens-per-frame")
     stream = StreamingSelector(
         retention=args.retention,
         tokens_per_frame=args.tokens_per_frame,

@@ -8,7 +8,7 @@ from .fusion import FusedCells, fuse_cells
 from .gradient import normalized_gradient, spatial_gradient_magnitude
 from .grid import cell_quota, grid_cells, grid_quota_topk, rank_within
 from .select import fused_scores, mask_to_index, select_reference
-from .selection import Selection
+from .selection import Selection, assemble_selection
 
 __all__ = [
     "ENTROPY_MODES",
@@ -16,6 +16,7 @@ __all__ = [
     "FusedCells",
     "Selection",
     "allocate_frame_budget",
+    "assemble_selection",
     "budget_bounds",
     "cell_quota",
     "check_features",

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_features", "check_rank", "resolve_budget", "compute_dtype"]
+__all__ = [
+    "check_budget",
+    "check_features",
+    "check_rank",
+    "check_retention",
+    "compute_dtype",
+    "resolve_budget",
+]
 
 
 def check_features(
@@ -61,10 +69,58 @@ def check_finite(tensor: torch.Tensor, name: str) -> None:
     raise ValueError(f"{name} contains {nan} NaN and {inf} inf values (of {tensor.numel()})")
 
 
+def check_retention(retention: object, name: str = "retention") -> float:
+    """``retention`` as a float, if it is a ratio in (0, 1]: the one check of every entry point.
+
+    ``select_tokens``, every selector, ``es.patch``, :class:`StreamingSelector`, the lmms-eval
+    plugin (``es_retention``) and the CLI (``--retention``, ``--retentions``) all call this, so a
+    bad value gets the same message wherever it is given. ``name`` is how the caller spells it.
+
+    Raises:
+        TypeError: not a real number (a bool, a string, a tensor, None).
+        ValueError: outside (0, 1], or NaN.
+    """
+    if isinstance(retention, bool) or not isinstance(retention, numbers.Real):
+        raise TypeError(f"{name} must be a number in (0, 1], got {_describe(retention)}")
+    value = float(retention)
+    if not 0.0 < value <= 1.0:  # NaN fails this too
+        raise ValueError(f"{name} must be in (0, 1], got {retention}")
+    return value
+
+
+def check_budget(budget: object, num_tokens: int | None = None, name: str = "budget") -> int:
+    """``budget`` as an int, if it is a token count in [1, N] (``N = num_tokens``; no upper bound
+    when it is None, e.g. before the video is seen): the one check of every entry point.
+
+    An integer tensor of one element counts as its value.
+
+    Raises:
+        TypeError: not an integer (a bool, a float, a string, None).
+        ValueError: below 1, or above ``num_tokens``.
+    """
+    if (
+        isinstance(budget, torch.Tensor)
+        and budget.numel() == 1
+        and not budget.is_floating_point()
+        and budget.dtype != torch.bool
+    ):
+        budget = int(budget)
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {_describe(budget)}")
+    value = int(budget)
+    if num_tokens is None:
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    elif not 1 <= value <= num_tokens:
+        raise ValueError(f"{name} must be in [1, N={num_tokens}], got {value}")
+    return value
+
+
 def resolve_budget(num_tokens: int, retention: float | None, budget: int | None) -> int:
     """The exact token budget K from either a retention ratio or a budget (SPEC, Notation).
 
-    ``K = clamp(floor(r·N + 1e-9), 1, N)`` for a retention ``r`` in (0, 1].
+    ``K = clamp(floor(r·N + 1e-9), 1, N)`` for a retention ``r`` in (0, 1]; the values are
+    checked by :func:`check_retention` and :func:`check_budget`.
 
     Raises:
         ValueError: both or neither given, retention outside (0, 1], budget outside [1, N].
@@ -75,23 +131,16 @@ def resolve_budget(num_tokens: int, retention: float | None, budget: int | None)
             "give exactly one of retention= (a ratio in (0, 1]) or budget= (a count K)"
         )
     if budget is not None:
-        if isinstance(budget, bool) or not isinstance(budget, int):
-            if (
-                isinstance(budget, torch.Tensor)
-                and budget.numel() == 1
-                and not budget.is_floating_point()
-            ):
-                budget = int(budget)
-            else:
-                raise TypeError(f"budget must be an int, got {type(budget).__name__}")
-        if not 1 <= budget <= num_tokens:
-            raise ValueError(f"budget must be in [1, N={num_tokens}], got {budget}")
-        return budget
-    if isinstance(retention, bool) or not isinstance(retention, (int, float)):
-        raise TypeError(f"retention must be a number in (0, 1], got {type(retention).__name__}")
-    if not (0.0 < retention <= 1.0):
-        raise ValueError(f"retention must be in (0, 1], got {retention}")
-    return min(max(math.floor(retention * num_tokens + 1e-9), 1), num_tokens)
+        return check_budget(budget, num_tokens)
+    r = check_retention(retention)
+    return min(max(math.floor(r * num_tokens + 1e-9), 1), num_tokens)
+
+
+def _describe(value: object) -> str:
+    """A short description of a bad value: its repr for small scalars, else its type."""
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return repr(value)
+    return type(value).__name__
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:

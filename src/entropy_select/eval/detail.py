@@ -177,6 +177,43 @@ def _resize(img: torch.Tensor, size: int) -> torch.Tensor:
     return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8)
 
 
+def cached_needle_library(encoder, cache=None, **kwargs) -> list[Needle]:
+    """:func:`needle_library`, stored in the feature cache (``cache``: a
+    :class:`~entropy_select.encoders.FeatureCache`, or None for no cache).
+
+    The key covers the encoder, the arguments, and each source photo's path, size and mtime, so a
+    new photo, a new package version or another encoder builds the library again (about 40 s on
+    two CPU cores); a damaged entry is a miss.
+    """
+    if cache is None:
+        return needle_library(encoder, **kwargs)
+    import hashlib
+    import json
+
+    sources = [(n, str(p), p.stat().st_size, p.stat().st_mtime_ns) for n, p in _sources()]
+    ident = {"needles": 1, "encoder": encoder.cache_key, "kwargs": kwargs, "sources": sources}
+    key = "needles-" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
+    images = cache.load(key)
+    path = cache.path(key)
+    if images is not None:
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as f:
+                rows = json.loads(json.loads(f.metadata()["meta"])["needles"])
+            if len(rows) == len(images):
+                return [
+                    Needle(r["source"], tuple(r["box"]), r["label"], r["prob"], img)
+                    for r, img in zip(rows, images, strict=True)
+                ]
+        except Exception:  # unreadable metadata: build again, and the save below replaces it
+            pass
+    lib = needle_library(encoder, **kwargs)
+    rows = [{"source": n.source, "box": list(n.box), "label": n.label, "prob": n.prob} for n in lib]
+    cache.save(key, torch.stack([n.image for n in lib]), {"needles": json.dumps(rows)})
+    return lib
+
+
 def needle_library(
     encoder, *, min_prob: float = 0.5, size: int = 128, per_source: int = 4
 ) -> list[Needle]:

@@ -118,7 +118,23 @@ def summarize(rows: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def mean_rank(summary: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
-    """Each selector's rank (1 = best) per metric and retention, averaged: one number to sort by."""
+    """Each selector's rank (1 = best) per metric and retention, averaged: one number to sort by.
+
+    Controls (:mod:`.controls`) are not contenders: the contenders are ranked among themselves,
+    and each control gets the rank it would have had among them (so adding a control never
+    changes a contender's rank).
+    """
+    from .controls import is_control
+
+    contenders = {s: v for s, v in summary.items() if not is_control(s)}
+    ranks = _ranks(contenders)
+    for s in summary:
+        if is_control(s):
+            ranks[s] = _ranks({**contenders, s: summary[s]})[s]
+    return ranks
+
+
+def _ranks(summary: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
     labels = list(summary)
     retentions = list(next(iter(summary.values())))
     ranks: dict[str, list[float]] = {s: [] for s in labels}
@@ -153,6 +169,7 @@ def write_report(
 ) -> dict[str, Path]:
     """Write ``<title>.json`` (rows, summary, ranks, metadata), ``.md`` and ``.png``."""
     from ..io import atomic_path
+    from .controls import is_control
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +188,10 @@ def write_report(
     md = [f"# {title}", "", f"Clips: {', '.join(sorted({r['clip'] for r in rows}))}.", ""]
     md += ["Mean rank over metrics and retentions (1 = best):", ""]
     md += ["| selector | mean rank |", "|---|---|"]
-    md += [f"| {s} | {v:.2f} |" for s, v in sorted(ranks.items(), key=lambda kv: kv[1])]
+    md += [
+        f"| {s} | {v:.2f} |" if not is_control(s) else f"| {s} (control, not ranked) | {v:.2f} |"
+        for s, v in sorted(ranks.items(), key=lambda kv: kv[1])
+    ]
     for m, (label, higher) in METRICS.items():
         md += ["", f"## {label} ({'higher' if higher else 'lower'} is better)", ""]
         md.append(markdown_table(summary, m))

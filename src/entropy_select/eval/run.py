@@ -11,12 +11,13 @@ from typing import Any
 
 import torch
 
+from .controls import CONTROLS, is_control
 from .detail import (
     DETAIL_RETENTIONS,
     SPLITS,
+    cached_needle_library,
     clip_frames,
     evaluate_needles,
-    needle_library,
     split_needles,
     summarize_detail,
 )
@@ -93,8 +94,12 @@ def run_benchmark(
     encoder: str = "mobilenet_v2",
     cache: bool | str | os.PathLike = True,
     progress: bool = True,
+    controls: bool = True,
 ) -> dict[str, Path]:
     """Run ``task`` (``detail``, ``gist`` or ``all``) on ``split`` (``dev`` or ``test``).
+
+    ``controls``: also run the controls of :mod:`.controls` on the gist family (reported, never
+    ranked among the selectors): a metric that a control wins cannot see what the tokens carry.
 
     Writes ``gist_<split>.{json,md,png}`` and ``detail_<split>.{json,md,png}`` (and, for ``all``,
     ``quality_<split>.md``: both families side by side) to ``out_dir``.
@@ -128,16 +133,20 @@ def run_benchmark(
     paths: dict[str, Path] = {}
     out = Path(out_dir)
     clips = split_clip_features(split, enc, frames, cache)
+    from ..encoders import FeatureCache
+
+    store = None if cache is False else FeatureCache(None if cache is True else cache)
     if task in ("gist", "all"):
         start = time.perf_counter()
         feats = {k: v[1] for k, v in clips.items()}
-        rows = run_quality(feats, sels, head, retentions, progress)
+        gist_sels = dict(sels, **CONTROLS) if controls else sels
+        rows = run_quality(feats, gist_sels, head, retentions, progress)
         gmeta = dict(meta, retentions=list(retentions), seconds=time.perf_counter() - start)
         for kind, p in write_report(rows, out, gmeta, f"gist_{split}").items():
             paths[f"gist_{kind}"] = p
     if task in ("detail", "all"):
         start = time.perf_counter()
-        lib = needle_library(enc)
+        lib = cached_needle_library(enc, store)
         vids = build_needle_videos(
             split, enc, lib, videos=videos, frames=frames, progress=progress, base=clips
         )
@@ -314,10 +323,21 @@ def write_both(out_dir: str | os.PathLike, split: str) -> Path:
         "| selector | " + " | ".join(f"recall r={r}" for r in rs) + " | gist mean rank |",
         "|---" * (len(rs) + 2) + "|",
     ]
-    for s in sorted(det, key=lambda s: ranks.get(s, 99)):
-        cells = [f"{det[s][r]['recall'][0]:.2f}" for r in rs]
-        lines.append(f"| {s} | " + " | ".join(cells) + f" | {ranks.get(s, float('nan')):.2f} |")
+    order = sorted(set(det) | set(ranks), key=lambda s: (is_control(s), ranks.get(s, 99)))
+    for s in order:
+        cells = [f"{det[s][r]['recall'][0]:.2f}" if s in det else "–" for r in rs]
+        label = f"{s} (control)" if is_control(s) else s
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ranks.get(s, float('nan')):.2f} |")
     lines += ["", "Gist metrics: " + "; ".join(v[0] for v in METRICS.values()) + "."]
+    if any(is_control(s) for s in ranks):
+        lines += [
+            "",
+            "Controls are not contenders: `control:scrambled_means` outputs, per frame, plain "
+            "means of random equal-count groups of tokens from anywhere in the frame (useless to "
+            "a model, but with the frame's exact mean). Its gist rank is the rank it would take "
+            "among the selectors; where it ranks first, the mean-based gist metrics are measuring "
+            "the frame mean, not what the tokens carry.",
+        ]
     path = out / f"quality_{split}.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")

@@ -29,10 +29,14 @@ the wrapped class unchanged:
 - ``es_retention``: the fraction r in (0, 1] of each video's visual tokens to keep
   (K = clamp(floor(r·N), 1, N), paper §3); or ``es_budget``: K per video. Exactly one is required.
 - ``es_selector``: a registered selector (default ``entropy_select``; see
-  ``entropy_select.selectors.available()``).
+  ``entropy_select.selectors.available()``), or an in-model one (``fastv``, ``dycoke``,
+  ``visionzip``; see
+  ``entropy_select.selectors.in_model_names()`` and ``docs/in_model.md``).
 - ``es_<option>``: an option of that selector, e.g. for ``entropy_select`` ``es_preset``,
   ``es_impl`` and every :class:`~entropy_select.EntropySelectConfig` field (``es_tau``,
-  ``es_alpha``, ``es_spatial_window``, ``es_grid``, ...).
+  ``es_alpha``, ``es_spatial_window``, ``es_grid``, ...); for ``fastv`` ``es_layer``; for
+  ``dycoke`` ``es_layer``, ``es_decode_retention``, ``es_threshold``; for ``visionzip``
+  ``es_contextual_share``, ``es_layer``.
 
 An unknown ``es_`` key raises ``ValueError`` listing the valid ones. Example::
 
@@ -57,6 +61,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.checks import check_budget, check_retention
 from ..core.options import convert_option, to_float, to_int
 
 __all__ = [
@@ -156,16 +161,44 @@ class CompressionArgs:
         }
 
 
+def _known_selectors() -> list[str]:
+    """Feature selectors and in-model ones (FastV, DyCoke): every valid ``es_selector``."""
+    from .. import selectors
+
+    return selectors.available() + selectors.in_model_names()
+
+
+def _check_selector(selector: Any) -> None:
+    if not isinstance(selector, str) or selector not in _known_selectors():
+        raise ValueError(
+            f"{PREFIX}selector={selector!r} is not a registered selector; "
+            f"available: {', '.join(_known_selectors())}"
+        )
+
+
 def _selector_options(selector: str) -> dict[str, tuple[Any, Any]]:
     """The options a selector accepts (:func:`entropy_select.selectors.selector_options`)."""
     from .. import selectors
 
-    if not isinstance(selector, str) or selector not in selectors.available():
-        raise ValueError(
-            f"{PREFIX}selector={selector!r} is not a registered selector; "
-            f"available: {', '.join(selectors.available())}"
-        )
+    _check_selector(selector)
     return selectors.selector_options(selector)
+
+
+def _validate(selector: str, options: dict[str, Any]) -> None:
+    """Build the selector once (its feature stage, for an in-model one) to check the values."""
+    from .. import selectors
+    from ..selectors.in_model import IN_MODEL
+
+    entry = IN_MODEL.get(selector)
+    if entry is None:
+        selectors.get(selector, **options)
+        return
+    from ..adapters import _inmodel  # what can be checked without the model (ranges)
+
+    _inmodel.check_options(selector, {k: v for k, v in options.items() if k in entry.options})
+    if entry.feature_stage is not None:
+        staged = {k: v for k, v in options.items() if k not in entry.options}
+        selectors.get(entry.feature_stage, **staged)
 
 
 def valid_keys(selector: str = _DEFAULT_SELECTOR) -> list[str]:
@@ -211,14 +244,8 @@ def parse_compression_args(ours: Mapping[str, Any]) -> CompressionArgs:
         ValueError: an unknown key (the message lists the valid ones), a missing or doubled
             retention/budget, an unknown selector or a bad value.
     """
-    from .. import selectors
 
     selector = ours.get("selector", _DEFAULT_SELECTOR)
-    if not isinstance(selector, str) or selector not in selectors.available():
-        raise ValueError(
-            f"{PREFIX}selector={selector!r} is not a registered selector; "
-            f"available: {', '.join(selectors.available())}"
-        )
     options = _selector_options(selector)
     unknown = sorted(set(ours) - set(_OWN_KEYS) - set(options))
     if unknown:
@@ -236,17 +263,14 @@ def parse_compression_args(ours: Mapping[str, Any]) -> CompressionArgs:
     retention = budget = None
     if has_r:
         retention = to_float(PREFIX + "retention", ours["retention"])
-        if not 0 < retention <= 1:
-            raise ValueError(f"{PREFIX}retention must be in (0, 1], got {retention}")
+        retention = check_retention(retention, PREFIX + "retention")
     else:
-        budget = to_int(PREFIX + "budget", ours["budget"])
-        if budget < 1:
-            raise ValueError(f"{PREFIX}budget must be >= 1, got {budget}")
+        budget = check_budget(to_int(PREFIX + "budget", ours["budget"]), name=PREFIX + "budget")
     converted = {
         k: convert_option(PREFIX + k, v, *options[k]) for k, v in ours.items() if k not in _OWN_KEYS
     }
     try:
-        selectors.get(selector, **converted)  # the selector validates its own values
+        _validate(selector, converted)  # the selector validates its own values
     except (TypeError, ValueError) as err:
         raise ValueError(f"bad {PREFIX}* option for selector {selector!r}: {err}") from None
     return CompressionArgs(retention, budget, selector, converted)
@@ -284,6 +308,11 @@ def effective_config(model: Any) -> dict[str, Any]:
     state = model.__dict__[_patching.STATE_ATTR]
     config = getattr(state.selector, "config", None)
     resolved = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else None
+    from .. import selectors
+
+    if state.selector_name in selectors.in_model_names():  # every declared option, defaulted
+        declared = selectors.selector_options(state.selector_name)
+        resolved = {k: state.selector_options.get(k, d) for k, (d, _) in declared.items()}
     for name in ("preset", "impl"):  # selector-level settings beside its config dataclass
         if resolved is not None and hasattr(state.selector, name):
             resolved[name] = getattr(state.selector, name)

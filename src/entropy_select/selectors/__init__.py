@@ -13,8 +13,17 @@ from typing import Any
 
 from ..core.options import convert_option
 from .base import Selector
+from .in_model import IN_MODEL, in_model_error, in_model_names
 
-__all__ = ["Selector", "available", "get", "options_of", "register", "selector_options"]
+__all__ = [
+    "Selector",
+    "available",
+    "get",
+    "in_model_names",
+    "options_of",
+    "register",
+    "selector_options",
+]
 
 _REGISTRY: dict[str, str] = {
     "entropy_select": "entropy_select.selectors.entropy_select:EntropySelect",
@@ -51,8 +60,9 @@ def get(name: str, **options: Any) -> Selector:
     ``get("random", seed="3")`` (a CLI's ``--set seed=3``) equals ``get("random", seed=3)``.
 
     Raises:
-        ValueError: an unknown name (the message lists the registered ones), an unknown option
-            (the message lists the valid ones) or a value that does not parse.
+        ValueError: an unknown name (the message lists the registered ones), an in-model selector
+            such as ``"fastv"`` (the message shows how to patch a model with it), an unknown
+            option (the message lists the valid ones) or a value that does not parse.
     """
     cls = _class(name)
     declared = selector_options(name)
@@ -68,8 +78,13 @@ def get(name: str, **options: Any) -> Selector:
 
 
 def _class(name: str) -> type:
+    if name in IN_MODEL:  # FastV, DyCoke: patches of a model, not feature selectors
+        raise ValueError(in_model_error(name))
     if name not in _REGISTRY:
-        raise ValueError(f"unknown selector {name!r}; available: {', '.join(available())}")
+        raise ValueError(
+            f"unknown selector {name!r}; available: {', '.join(available())} "
+            f"(in-model, through es.patch: {', '.join(in_model_names())})"
+        )
     module_name, cls_name = _REGISTRY[name].split(":")
     return getattr(importlib.import_module(module_name), cls_name)
 
@@ -79,8 +94,13 @@ def selector_options(name: str) -> dict[str, tuple[Any, Any]]:
 
     Read from the class's ``__init__`` signature; a selector that forwards ``**options`` into a
     config dataclass (its ``config_class``; ENTROPY-SELECT: ``EntropySelectConfig``) contributes
-    that dataclass's fields.
+    that dataclass's fields. An in-model selector (``in_model_names()``) takes its declared
+    options (``selectors.in_model.IN_MODEL``) and those of its feature stage.
     """
+    if name in IN_MODEL:
+        entry = IN_MODEL[name]
+        stage = selector_options(entry.feature_stage) if entry.feature_stage else {}
+        return {**dict(entry.options), **stage}
     cls = _class(name)
     found: dict[str, tuple[Any, Any]] = {}
     if cls.__init__ is object.__init__:

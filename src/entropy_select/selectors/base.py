@@ -9,13 +9,11 @@ from collections.abc import Sequence
 import torch
 
 from ..core.checks import check_features, check_video_list, compute_dtype, resolve_budget
-from ..core.select import gather_tokens, mask_to_index
-from ..core.selection import Selection
+from ..core.selection import Selection, gather_tokens
 
 __all__ = [
     "Selector",
     "apportion",
-    "build_selection",
     "even_split",
     "lattice_mask",
     "lattice_shape",
@@ -37,9 +35,10 @@ class Selector:
     #: registry name, set by subclasses
     name: str = ""
     #: True for selectors whose output tokens are computed (merged) from the features and which
-    #: therefore run :meth:`select` with autograd on; their scores are detached by
-    #: :func:`build_selection`. Pure selectors choose without autograd and gather the output
-    #: tokens from the input afterwards, so the tokens still carry gradient.
+    #: therefore run :meth:`select` with autograd on; their scores are detached by the assembler
+    #: (:func:`~entropy_select.core.selection.assemble_selection`). Pure selectors choose
+    #: without autograd and gather the output tokens from the input afterwards, so the tokens
+    #: still carry gradient.
     merges: bool = False
 
     def __call__(
@@ -216,40 +215,3 @@ def slot_of_kept(keep_flat: torch.Tensor) -> torch.Tensor:
         keep_flat: [B, N] bool  ->  [B, N] int64 (meaningful where ``keep_flat``)
     """
     return keep_flat.long().cumsum(-1) - 1
-
-
-def build_selection(
-    features: torch.Tensor,
-    budget: int,
-    keep_flat: torch.Tensor,
-    scores: torch.Tensor,
-    tokens: torch.Tensor | None = None,
-    assignment: torch.Tensor | None = None,
-) -> Selection:
-    """A batched :class:`Selection` from a keep mask (and merged tokens, for merging selectors).
-
-    Args:
-        features: the checked batch.
-        budget: K; ``keep_flat`` has exactly K True per video.
-        keep_flat: the kept (anchor) positions.
-        scores: the selector's score of every token.
-        tokens: merged output tokens, ordered like the sorted kept positions (None: gather).
-        assignment: output slot of every input token, -1 dropped (merging selectors only).
-
-    Shapes:
-        features: [B, T, H, W, D], keep_flat: [B, N], scores: [B, T, H, W]
-        tokens: [B, K, D] or None, assignment: [B, N] or None
-    """
-    Bsz, T, H, W, D = features.shape
-    keep_index = mask_to_index(keep_flat, budget)  # [B, K]
-    if tokens is None:
-        flat = features.reshape(Bsz, T * H * W, D)  # [B, N, D]
-        tokens = flat.gather(1, keep_index.unsqueeze(-1).expand(-1, -1, D))
-    return Selection(
-        keep_index=keep_index,
-        tokens=tokens,
-        scores=scores.detach(),  # the scores only rank; merged tokens keep their graph
-        frame_budget=keep_flat.view(Bsz, T, H * W).sum(-1),
-        keep_mask=keep_flat.view(Bsz, T, H, W),
-        assignment=assignment,
-    )

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from ..core.checks import compute_dtype
-from ..core.selection import Selection
-from .base import Selector, build_selection, normalize_tokens
+from ..core.selection import Selection, assemble_selection
+from .base import Selector, normalize_tokens
 
 __all__ = ["DivPrune"]
 
@@ -64,4 +64,4 @@ class DivPrune(Selector):
             chosen.scatter_(1, pick, True)
             reach = torch.minimum(reach, flat_dist.index_select(0, base + pick[:, 0]))
         score = torch.where(chosen, score, reach)
-        return build_selection(features, budget, chosen, score.view(Bsz, T, H, W))
+        return assemble_selection(features, chosen, score.view(Bsz, T, H, W), budget)

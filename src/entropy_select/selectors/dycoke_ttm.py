@@ -15,8 +15,8 @@ import torch
 
 from ..core.checks import compute_dtype
 from ..core.grid import rank_within
-from ..core.selection import Selection
-from .base import Selector, apportion, build_selection, lattice_mask, normalize_tokens
+from ..core.selection import Selection, assemble_selection
+from .base import Selector, apportion, lattice_mask, normalize_tokens
 
 __all__ = ["DyCokeTTM", "reference_frames"]
 
@@ -82,4 +82,4 @@ class DyCokeTTM(Selector):
             keep = torch.where((per_anchor > low)[:, None], mask_high, mask_low)
             keep = (keep & is_anchor[:, None]).expand(Bsz, -1, -1)
         score = torch.where(is_anchor[:, None], 2 + keep.to(dissim.dtype), dissim)
-        return build_selection(features, budget, keep.reshape(Bsz, T * m), score.view(Bsz, T, H, W))
+        return assemble_selection(features, keep, score.view(Bsz, T, H, W), budget)

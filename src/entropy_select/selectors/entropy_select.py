@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..core.causal import check_frame_budget
-from ..core.checks import check_features, check_video_list, resolve_budget
+from ..core.checks import check_features, check_retention, check_video_list, resolve_budget
 from ..core.config import EntropySelectConfig
 from ..core.select import select_reference
 from ..core.selection import Selection
@@ -41,17 +41,39 @@ class EntropySelect(Selector):
     config_class = EntropySelectConfig  # **options are its fields (selectors.selector_options)
     merges = True  # select_tokens handles autograd itself (grid fusion merges)
 
-    def __init__(self, preset: str = "default", impl: str = "auto", **options: Any) -> None:
+    def __init__(
+        self, preset: str = "default", impl: str = "auto", cuda_graph: bool = False, **options: Any
+    ) -> None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        _check_impl(impl)
         self.preset = preset
         self.impl = impl
+        self.cuda_graph = cuda_graph
         self.config = EntropySelectConfig.from_kwargs(PRESETS[preset], **options)
 
-    def select(self, features: torch.Tensor, budget: int) -> Selection:
+    def __call__(
+        self,
+        features: torch.Tensor | Sequence[torch.Tensor],
+        retention: float | None = None,
+        budget: int | None = None,
+        *,
+        validate: bool = True,
+    ) -> Selection | list[Selection]:
+        """:func:`select_tokens` with this selector's config and ``impl``: the one entry path
+        (its checks run once; with ``frame_budget_rule="online"``, ``retention=`` is the rate)."""
         return select_tokens(
-            features, budget=budget, config=self.config, impl=self.impl, validate=False
+            features,
+            retention,
+            budget,
+            self.config,
+            impl=self.impl,
+            validate=validate,
+            cuda_graph=self.cuda_graph,
         )
+
+    def select(self, features: torch.Tensor, budget: int) -> Selection:
+        return _dispatch(features, self.config, self.impl, {"budget": budget}, self.cuda_graph)
 
     def __repr__(self) -> str:
         return f"EntropySelect(preset={self.preset!r}, impl={self.impl!r}, config={self.config})"
@@ -66,6 +88,7 @@ def select_tokens(
     impl: str = "auto",
     validate: bool = True,
     frame_budget: torch.Tensor | None = None,
+    cuda_graph: bool = False,
     **options: Any,
 ) -> Selection | list[Selection]:
     """Select ``K`` of a video's ``N`` visual tokens with ENTROPY-SELECT.
@@ -88,6 +111,12 @@ def select_tokens(
             neither ``retention`` nor ``budget``. With ``config=stream.config`` this reproduces a
             :class:`~entropy_select.streaming.StreamingSelector` frame by frame. (Reading ``K``
             off the tensor is one host synchronisation.)
+        cuda_graph: on the Triton path, capture the whole selection in a CUDA graph the first
+            time a shape (with its ``K`` and config) is seen and replay it afterwards: eager
+            callers with repeated shapes (the adapters) get the graph's latency. Each cached
+            shape holds one input's worth of GPU memory; see
+            :mod:`entropy_select.kernels.triton.graphs`. Calls the graph cannot serve (autograd,
+            ``frame_budget=``, the online rule, inside another capture) run eagerly.
         **options: config fields overriding ``config`` (``tau=0.1``); strings are parsed.
 
     Returns:
@@ -102,13 +131,17 @@ def select_tokens(
         raise TypeError(f"config must be an EntropySelectConfig, got {type(cfg).__name__}")
     if options:
         cfg = EntropySelectConfig.from_kwargs(cfg, **options)
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
+    _check_impl(impl)
     if isinstance(features, (list, tuple)):
         if frame_budget is not None:
             raise ValueError("frame_budget= takes one video or a batch, not a list of videos")
         videos = check_video_list(features) if validate else list(features)
-        return [select_tokens(v, retention, budget, cfg, impl=impl, validate=False) for v in videos]
+        return [
+            select_tokens(
+                v, retention, budget, cfg, impl=impl, validate=False, cuda_graph=cuda_graph
+            )
+            for v in videos
+        ]
     check_features(features, finite=validate)
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
@@ -124,22 +157,58 @@ def select_tokens(
                 'frame_budget_rule="online" takes retention= (the rule\'s rate; K = Σ B_f <= '
                 "ceil(r·N)), not budget="
             )
-        resolve_budget(T * H * W, retention, None)  # checks the ratio
-        plan = {"retention": retention}
+        plan = {"retention": check_retention(retention)}
     else:
         plan = {"budget": resolve_budget(T * H * W, retention, budget)}
+    selection = _dispatch(x, cfg, impl, plan, cuda_graph)
+    return selection.unbatched() if squeeze else selection
+
+
+def _dispatch(
+    x: torch.Tensor,
+    cfg: EntropySelectConfig,
+    impl: str,
+    plan: dict[str, Any],
+    cuda_graph: bool = False,
+) -> Selection:
+    """The ``impl=`` dispatch on a checked batch (no entry checks: :func:`select_tokens` and
+    :meth:`EntropySelect.__call__` ran them). ``plan``: the arguments of
+    :func:`~entropy_select.core.select.plan_frame_budget`.
+
+    Shapes:
+        x: [B, T, H, W, D]  ->  a batched Selection
+    """
     resolved = _resolve_impl(impl, x)
+    if resolved == "triton" and cuda_graph and _graphable(x, cfg, plan):
+        from ..kernels.triton.graphs import graph_select
+
+        return graph_select(x, plan["budget"], cfg)
     if resolved == "triton":
         from ..kernels import select_tokens_triton
 
-        selection = select_tokens_triton(x, plan.pop("budget", None), cfg, **plan)
-    elif resolved == "cpu":
+        plan = dict(plan)
+        return select_tokens_triton(x, plan.pop("budget", None), cfg, **plan)
+    if resolved == "cpu":
         from ..kernels.cpu import fused_scores_cpu
 
-        selection = select_reference(x, cfg, fused_scores_cpu, **plan)
-    else:
-        selection = select_reference(x, cfg, **plan)
-    return selection.unbatched() if squeeze else selection
+        return select_reference(x, cfg, fused_scores_cpu, **plan)
+    return select_reference(x, cfg, **plan)
+
+
+def _graphable(x: torch.Tensor, cfg: EntropySelectConfig, plan: dict) -> bool:
+    """Whether a cached CUDA graph can serve this call (see ``cuda_graph=``)."""
+    return (
+        x.is_cuda
+        and set(plan) == {"budget"}
+        and cfg.frame_budget_rule == "softmax"
+        and not (torch.is_grad_enabled() and x.requires_grad)
+        and not torch.cuda.is_current_stream_capturing()
+    )
+
+
+def _check_impl(impl: object) -> None:
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
 
 
 def _resolve_impl(impl: str, x: torch.Tensor) -> str:

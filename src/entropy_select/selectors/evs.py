@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 
 from ..core.checks import compute_dtype
-from ..core.selection import Selection
-from .base import Selector, build_selection, normalize_tokens, topk_mask
+from ..core.selection import Selection, assemble_selection
+from .base import Selector, normalize_tokens, topk_mask
 
 __all__ = ["EVS"]
 
@@ -42,4 +42,4 @@ class EVS(Selector):
         if T > 1:
             score[:, 1:] = 1 - (xn[:, 1:] * xn[:, :-1]).sum(-1)
         keep_flat = topk_mask(score.reshape(Bsz, -1), budget)
-        return build_selection(features, budget, keep_flat, score)
+        return assemble_selection(features, keep_flat, score, budget)

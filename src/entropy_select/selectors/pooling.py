@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 
 from ..core.checks import compute_dtype
-from ..core.selection import Selection
-from .base import Selector, build_selection, lattice_shape, merge_mean, slot_of_kept, topk_mask
+from ..core.selection import Selection, assemble_selection
+from .base import Selector, lattice_shape, merge_mean, slot_of_kept, topk_mask
 
 __all__ = ["Pooling", "pooled_shape", "bin_layout"]
 
@@ -104,4 +104,6 @@ class Pooling(Selector):
         assignment = bin_slot.gather(1, owner)  # [B, N]
         tokens = merge_mean(flat, assignment, budget)
         scores = spread.gather(1, owner).view(Bsz, T, H, W)
-        return build_selection(features, budget, keep_flat, scores, tokens, assignment)
+        return assemble_selection(
+            features, keep_flat, scores, budget, tokens=tokens, assignment=assignment
+        )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..core.selection import Selection
-from .base import Selector, build_selection, topk_mask
+from ..core.selection import Selection, assemble_selection
+from .base import Selector, topk_mask
 
 __all__ = ["RandomSelect"]
 
@@ -45,7 +45,7 @@ class RandomSelect(Selector):
         priority = torch.rand(T * H * W, generator=generator, dtype=torch.float64)
         priority = priority.to(device=features.device, dtype=dtype).expand(Bsz, -1)  # [B, N]
         keep_flat = topk_mask(priority, budget)
-        return build_selection(features, budget, keep_flat, priority.reshape(Bsz, T, H, W))
+        return assemble_selection(features, keep_flat, priority.reshape(Bsz, T, H, W), budget)
 
     def __repr__(self) -> str:
         return f"RandomSelect(seed={self.seed})"

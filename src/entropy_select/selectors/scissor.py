@@ -16,8 +16,8 @@ import torch
 
 from ..core.checks import compute_dtype
 from ..core.select import mask_to_index
-from ..core.selection import Selection
-from .base import Selector, build_selection, merge_mean, normalize_tokens, slot_of_kept, topk_mask
+from ..core.selection import Selection, assemble_selection
+from .base import Selector, merge_mean, normalize_tokens, slot_of_kept, topk_mask
 
 __all__ = ["Scissor", "connected_components"]
 
@@ -208,8 +208,13 @@ class Scissor(Selector):
         )
         score = torch.zeros(Bsz, N, dtype=x.dtype, device=device)
         score.scatter_(1, first, held.gather(1, by_anchor))  # survivor s: anchor first[s]
-        return build_selection(
-            features, budget, keep_flat, score.view(Bsz, T, H, W), tokens, assignment
+        return assemble_selection(
+            features,
+            keep_flat,
+            score.view(Bsz, T, H, W),
+            budget,
+            tokens=tokens,
+            assignment=assignment,
         )
 
     def __repr__(self) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from ..core.checks import compute_dtype
-from ..core.selection import Selection
-from .base import Selector, build_selection, normalize_tokens
+from ..core.selection import Selection, assemble_selection
+from .base import Selector, normalize_tokens
 
 __all__ = ["ToMe"]
 
@@ -98,4 +98,6 @@ class ToMe(Selector):
         keep_flat = torch.zeros(Bsz, N, dtype=torch.bool, device=device).scatter_(1, anchor, True)
         score = torch.zeros(Bsz, N, dtype=total.dtype, device=device).scatter_(1, anchor, size)
         tokens = (total / size.unsqueeze(-1)).to(features.dtype)
-        return build_selection(features, budget, keep_flat, score.view(Bsz, T, H, W), tokens, owner)
+        return assemble_selection(
+            features, keep_flat, score.view(Bsz, T, H, W), budget, tokens=tokens, assignment=owner
+        )

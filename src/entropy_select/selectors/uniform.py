@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ..core.selection import Selection
-from .base import Selector, build_selection, even_split, lattice_mask
+from ..core.selection import Selection, assemble_selection
+from .base import Selector, even_split, lattice_mask
 
 __all__ = ["Uniform"]
 
@@ -47,4 +47,4 @@ class Uniform(Selector):
         keep = torch.where((frame_budget > low).unsqueeze(-1), mask_high, mask_low)  # [T, m]
         keep_flat = keep.reshape(1, T * m).expand(Bsz, -1)  # [B, N]
         scores = keep_flat.to(features.dtype if features.dtype == torch.float64 else torch.float32)
-        return build_selection(features, budget, keep_flat, scores.view(Bsz, T, H, W))
+        return assemble_selection(features, keep_flat, scores.view(Bsz, T, H, W), budget)

@@ -16,8 +16,8 @@ import torch
 
 from ..core.checks import compute_dtype
 from ..core.grid import rank_within
-from ..core.selection import Selection
-from .base import Selector, apportion, build_selection, normalize_tokens
+from ..core.selection import Selection, assemble_selection
+from .base import Selector, apportion, normalize_tokens
 
 __all__ = ["VidCom2"]
 
@@ -91,7 +91,7 @@ class VidCom2(Selector):
         frame_budget = apportion(target, budget, m)  # [B, T]
         score = -(v + f)
         keep = rank_within(score) < frame_budget.unsqueeze(-1)  # [B, T, m]
-        return build_selection(features, budget, keep.reshape(Bsz, T * m), score.view(Bsz, T, H, W))
+        return assemble_selection(features, keep, score.view(Bsz, T, H, W), budget)
 
     def _gaussian(self, x: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
         dist = (x - center).pow(2).sum(-1)

@@ -1,57 +1,136 @@
-"""Grid quotas, per-frame top-B_f and the sorted ``keep_index`` in one Triton kernel (SPEC §5, §7).
+"""Per-frame selection, merging and token output in one Triton kernel (SPEC §5-7, §6, §6b).
 
-Twin of :func:`entropy_select.core.grid.grid_quota_topk` followed by
-:func:`entropy_select.core.select.mask_to_index` (paper §3.3): one program per frame replaces the
-~15 small torch kernels (three stable argsorts, gathers, scatters) and the final argsort over all
-``N`` tokens.
+Twin of :func:`entropy_select.core.select.assemble_selection` (paper §3.3): one program per frame
+(and per slice of channels) replaces the core's ~15-60 small torch kernels (stable argsorts,
+gathers, scatters, the final argsort over all ``N`` tokens, the token gather and the merged
+means). Three modes, chosen at compile time:
 
-- Ranks by pairwise comparison: the rank of token ``i`` is the number of tokens ``j`` that beat it
-  (higher score, or equal score and lower index) — exactly the order of a stable descending sort.
-  ``O(m²)`` comparisons per frame, cheap for ``m <= 1024`` (a 14x14 grid is 196 tokens).
-- Phase 1: rank within the token's grid cell; ``in_quota = cell_rank < k_cell``.
-- Phase 2: rank by (in_quota first, score desc, index asc); ``keep = rank < B_f``.
-- Phase 3: position of each kept token among the kept tokens of its frame, plus the frame's
-  offset (the sum of the budgets of the frames before it): ``keep_index`` comes out sorted
-  without a global sort.
+- ``MODE 0`` (the paper's selection, SPEC §5): grid quotas, then the frame's top ``B_f``.
+- ``MODE 1`` (grid fusion, SPEC §6; :func:`entropy_select.core.fusion.fuse_cells`): SPEC §5 on
+  ``B_f − c_f`` tokens, then ``c_f`` fused cells (the largest unselected score totals), each
+  anchored at its best unselected token and carrying the (score-weighted or plain) mean of its
+  absorbed tokens; leftover slots take the next best unselected tokens.
+- ``MODE 2`` (detail + context, :func:`entropy_select.core.context.context_pool`): SPEC §5 on
+  ``B_f − C_f`` detail tokens; the rest, in Morton order, cut into ``C_f`` equal runs whose plain
+  means sit at each run's first position.
+
+Every order is a rank by pairwise comparison: the rank of token ``i`` is the number of tokens
+``j`` that beat it (higher score, or equal score and lower index) — exactly the order of a stable
+descending sort. ``O(m²)`` comparisons per frame, cheap for ``m <= 1024`` (a 14x14 grid is 196
+tokens). Each kept token's slot in ``keep_index`` is its position among the kept tokens of its
+frame plus the frame's offset (the sum of the budgets of the frames before it), so
+``keep_index`` comes out sorted without a global sort, and the output tokens are written straight
+to their slots (merged means through small matrix products on the tensor cores).
+
+The phases communicate through a small per-program scratch buffer in global memory (L1/L2
+resident) with a block barrier between them. Programs of one frame that work on different
+channel slices redo the (cheap) selection and write only their channels.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import triton
 import triton.language as tl
 
+from ...core.context import morton_order
 from ...core.grid import grid_cells
+from .scores import f64, split3
+from .window_entropy import _pow2, _sm_count
 
-__all__ = ["grid_select_triton"]
+__all__ = ["grid_select_triton", "frame_select_triton", "MAX_FUSED_CELLS"]
+
+#: Fused cells one program ranks in registers (``min(g', H)·min(g', W)``); beyond that the
+#: caller falls back to the core's torch code.
+MAX_FUSED_CELLS = 64
+
+# Scratch rows (int32, one row of m per program each).
+_INQ = tl.constexpr(0)  # in its cell's quota
+_BASE = tl.constexpr(1)  # chosen by SPEC §5 on the non-merged slots
+_KEEP = tl.constexpr(2)  # kept (keep mask)
+_ANCHOR = tl.constexpr(3)  # kept position that carries a merged token
+_ABSORB = tl.constexpr(4)  # averaged into its group's merged token
+_GROUP = tl.constexpr(5)  # fused cell or context run (-1: none)
+_POS = tl.constexpr(6)  # slot among the frame's kept tokens
+
+
+@triton.jit
+def _beats(sj, jj, si, ii):
+    """``[I, J]``: token j ranks before token i (higher score, ties by lower index)."""
+    tie = (sj[None, :] == si[:, None]) & (jj[None, :] < ii[:, None])
+    return (sj[None, :] > si[:, None]) | tie
 
 
 @triton.jit
 def _frame_select_kernel(
-    score_ptr,  # [F, m] float32, F = B*T frames
+    score_ptr,  # [F, m] float32 scores, F = B*T frames
     budget_ptr,  # [F] int64 B_f
-    cell_ptr,  # [m] int32 grid cell of each position
+    cell_ptr,  # [m] int32 quota-grid cell of each position
+    gkey_ptr,  # [m] int32 fusion cell (MODE 1) or Morton code (MODE 2)
+    scr_ptr,  # [P, 7, m] int32 scratch, P = F * splits
+    wscr_ptr,  # [P, m] float32 scratch: merge weights
     keep_ptr,  # [F, m] int8 out: keep mask
-    inq_ptr,  # [F, m] int8 scratch: in_quota
-    index_ptr,  # [B, K] int64 out: keep_index
+    index_ptr,  # [B, KS] int64 out: keep_index (row stride KS >= K)
+    assign_ptr,  # [B, T*m] int64 out (MODE > 0)
+    weight_ptr,  # [B, T*m] float32 out (MODE > 0)
+    x_ptr,  # features [B, T, H, W, D], any strides (GATHER)
+    tok_ptr,  # [B, KS, D] out tokens (GATHER)
+    sxb,
+    sxt,
+    sxh,
+    sxw,
+    sxd,
+    W,
     T,
     m,
-    K,
+    KS,
+    D,
+    d_per_split,
     cells,
-    coverage,
+    gcells,
+    cov_hi,
+    cov_mid,
+    cov_lo,
+    share_hi,
+    share_mid,
+    share_lo,
+    MODE: tl.constexpr,
+    WEIGHT_SCORE: tl.constexpr,
+    GATHER: tl.constexpr,
+    LOWP_DOT: tl.constexpr,
     BLOCK_I: tl.constexpr,
     BLOCK_J: tl.constexpr,
     BLOCK_T: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    BLOCK_D: tl.constexpr,
 ):
     f = tl.program_id(0)
+    split = tl.program_id(1)
+    nsplit = tl.num_programs(1)
     b = f // T
     t = f % T
     row = f.to(tl.int64) * m
+    scr = scr_ptr + (f.to(tl.int64) * nsplit + split) * 7 * m
+    wscr = wscr_ptr + (f.to(tl.int64) * nsplit + split) * m
     budget = tl.load(budget_ptr + f)
+    coverage = f64(cov_hi, cov_mid, cov_lo)
+    share = f64(share_hi, share_mid, share_lo)
+    # Slots kept by plain selection: B_f, or B_f − c_f (fusion), or B_f − C_f (detail).
+    if MODE == 1:
+        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
+        merged = tl.minimum(cap, gcells)  # c_f
+    elif MODE == 2:
+        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
+        merged = tl.minimum(cap, budget)  # C_f
+    else:
+        merged = tl.zeros((), dtype=tl.int64)
+    sel = budget - merged
     # Cell quota k_cell (SPEC §5.2), in float64 with the core's epsilon.
-    quota = tl.floor(budget.to(tl.float64) * coverage / cells + 1e-9).to(tl.int64)
-    quota = tl.where((quota == 0) & (budget >= cells), 1, quota)
-    quota = tl.where(budget < cells, 0, quota)
+    quota = tl.floor(sel.to(tl.float64) * coverage / cells + 1e-9).to(tl.int64)
+    quota = tl.where((quota == 0) & (sel >= cells), 1, quota)
+    quota = tl.where(sel < cells, 0, quota)
     # Offset of this frame in keep_index: the budgets of the frames before it in its video.
     offset = tl.zeros((), dtype=tl.int64)
     for t0 in range(0, T, BLOCK_T):
@@ -59,7 +138,7 @@ def _frame_select_kernel(
         bt = tl.load(budget_ptr + b * T + tt, mask=tt < t, other=0)
         offset += tl.sum(bt, axis=0)
 
-    # Phase 1: rank within the cell -> in_quota.
+    # Phase 1: rank within the quota cell -> in_quota.
     for i0 in range(0, m, BLOCK_I):
         ii = i0 + tl.arange(0, BLOCK_I)
         si = tl.load(score_ptr + row + ii, mask=ii < m, other=0.0)
@@ -69,46 +148,386 @@ def _frame_select_kernel(
             jj = j0 + tl.arange(0, BLOCK_J)
             sj = tl.load(score_ptr + row + jj, mask=jj < m, other=0.0)
             cj = tl.load(cell_ptr + jj, mask=jj < m, other=-2)
-            beats = (sj[None, :] > si[:, None]) | (
-                (sj[None, :] == si[:, None]) & (jj[None, :] < ii[:, None])
-            )
-            beats = beats & (cj[None, :] == ci[:, None])
+            beats = _beats(sj, jj, si, ii) & (cj[None, :] == ci[:, None])
             rank += tl.sum(beats.to(tl.int32), axis=1)
-        tl.store(inq_ptr + row + ii, (rank < quota).to(tl.int8), mask=ii < m)
+        tl.store(scr + _INQ * m + ii, (rank < quota).to(tl.int32), mask=ii < m)
     tl.debug_barrier()
 
-    # Phase 2: rank by (in_quota, score, -index) -> keep.
+    # Phase 2: rank by (in_quota, score, -index) -> the plain selection of `sel` tokens.
     for i0 in range(0, m, BLOCK_I):
         ii = i0 + tl.arange(0, BLOCK_I)
         si = tl.load(score_ptr + row + ii, mask=ii < m, other=0.0)
-        qi = tl.load(inq_ptr + row + ii, mask=ii < m, other=0)
+        qi = tl.load(scr + _INQ * m + ii, mask=ii < m, other=0)
         rank = tl.zeros((BLOCK_I,), dtype=tl.int32)
         for j0 in range(0, m, BLOCK_J):
             jj = j0 + tl.arange(0, BLOCK_J)
             sj = tl.load(score_ptr + row + jj, mask=jj < m, other=0.0)
-            qj = tl.load(inq_ptr + row + jj, mask=jj < m, other=0)
-            by_score = (sj[None, :] > si[:, None]) | (
-                (sj[None, :] == si[:, None]) & (jj[None, :] < ii[:, None])
-            )
+            qj = tl.load(scr + _INQ * m + jj, mask=jj < m, other=0)
+            by_score = _beats(sj, jj, si, ii)
             beats = (qj[None, :] > qi[:, None]) | ((qj[None, :] == qi[:, None]) & by_score)
             beats = beats & (jj[None, :] < m)
             rank += tl.sum(beats.to(tl.int32), axis=1)
-        tl.store(keep_ptr + row + ii, (rank < budget).to(tl.int8), mask=ii < m)
+        chosen = (rank < sel).to(tl.int32)
+        tl.store(scr + _BASE * m + ii, chosen, mask=ii < m)
+        if MODE == 0:
+            tl.store(scr + _KEEP * m + ii, chosen, mask=ii < m)
     tl.debug_barrier()
 
-    # Phase 3: kept tokens in index order -> keep_index[b, offset + position].
+    if MODE == 1:
+        # Unselected score total and count of every fusion cell (SPEC §6).
+        gc = tl.arange(0, BLOCK_G)
+        total = tl.zeros((BLOCK_G,), dtype=tl.float32)
+        count = tl.zeros((BLOCK_G,), dtype=tl.int32)
+        for i0 in range(0, m, BLOCK_I):
+            ii = i0 + tl.arange(0, BLOCK_I)
+            si = tl.load(score_ptr + row + ii, mask=ii < m, other=0.0)
+            ui = (tl.load(scr + _BASE * m + ii, mask=ii < m, other=1) == 0) & (ii < m)
+            gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
+            onehot = (gi[None, :] == gc[:, None]) & ui[None, :]  # [G, I]
+            total += tl.sum(tl.where(onehot, si[None, :], 0.0), axis=1)
+            count += tl.sum(onehot.to(tl.int32), axis=1)
+        qual = (count > 0) & (gc < gcells)
+        # Rank of each cell by total, qualifying cells first, ties by lower cell.
+        cbeats = (qual[None, :] & ~qual[:, None]) | (
+            (qual[None, :] == qual[:, None])
+            & (
+                (total[None, :] > total[:, None])
+                | ((total[None, :] == total[:, None]) & (gc[None, :] < gc[:, None]))
+            )
+        )
+        crank = tl.sum(cbeats.to(tl.int32), axis=1)
+        fused = qual & (crank < merged)  # [G]
+        n_fused = tl.sum(fused.to(tl.int64), axis=0)
+        # Anchor: the best unselected token of each fused cell.
+        for i0 in range(0, m, BLOCK_I):
+            ii = i0 + tl.arange(0, BLOCK_I)
+            si = tl.load(score_ptr + row + ii, mask=ii < m, other=0.0)
+            ui = (tl.load(scr + _BASE * m + ii, mask=ii < m, other=1) == 0) & (ii < m)
+            gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
+            hit = (gi[:, None] == gc[None, :]) & fused[None, :]  # [I, G]
+            in_fused = ui & (tl.sum(hit.to(tl.int32), 1) > 0)
+            rank = tl.zeros((BLOCK_I,), dtype=tl.int32)
+            for j0 in range(0, m, BLOCK_J):
+                jj = j0 + tl.arange(0, BLOCK_J)
+                sj = tl.load(score_ptr + row + jj, mask=jj < m, other=0.0)
+                uj = (tl.load(scr + _BASE * m + jj, mask=jj < m, other=1) == 0) & (jj < m)
+                gj = tl.load(gkey_ptr + jj, mask=jj < m, other=-2)
+                beats = _beats(sj, jj, si, ii) & uj[None, :] & (gj[None, :] == gi[:, None])
+                rank += tl.sum(beats.to(tl.int32), axis=1)
+            tl.store(scr + _ANCHOR * m + ii, (in_fused & (rank == 0)).to(tl.int32), mask=ii < m)
+            tl.store(scr + _ABSORB * m + ii, in_fused.to(tl.int32), mask=ii < m)
+            tl.store(scr + _GROUP * m + ii, gi, mask=ii < m)
+        tl.debug_barrier()
+        # Leftover slots: the next best unselected non-anchor tokens, as plain tokens.
+        for i0 in range(0, m, BLOCK_I):
+            ii = i0 + tl.arange(0, BLOCK_I)
+            si = tl.load(score_ptr + row + ii, mask=ii < m, other=0.0)
+            bi = tl.load(scr + _BASE * m + ii, mask=ii < m, other=1)
+            ai = tl.load(scr + _ANCHOR * m + ii, mask=ii < m, other=0)
+            spare_i = (bi == 0) & (ai == 0) & (ii < m)
+            rank = tl.zeros((BLOCK_I,), dtype=tl.int32)
+            for j0 in range(0, m, BLOCK_J):
+                jj = j0 + tl.arange(0, BLOCK_J)
+                sj = tl.load(score_ptr + row + jj, mask=jj < m, other=0.0)
+                bj = tl.load(scr + _BASE * m + jj, mask=jj < m, other=1)
+                aj = tl.load(scr + _ANCHOR * m + jj, mask=jj < m, other=0)
+                spare_j = (bj == 0) & (aj == 0) & (jj < m)
+                rank += tl.sum((_beats(sj, jj, si, ii) & spare_j[None, :]).to(tl.int32), axis=1)
+            extra = spare_i & (rank < (merged - n_fused))
+            keep = (bi != 0) | (ai != 0) | extra
+            absorbed = (tl.load(scr + _ABSORB * m + ii, mask=ii < m, other=0) != 0) & ~extra
+            tl.store(scr + _KEEP * m + ii, keep.to(tl.int32), mask=ii < m)
+            tl.store(scr + _ABSORB * m + ii, absorbed.to(tl.int32), mask=ii < m)
+            if WEIGHT_SCORE:
+                w = tl.where(absorbed, si, 0.0)
+            else:
+                w = tl.where(absorbed, 1.0, 0.0)
+            tl.store(wscr + ii, w, mask=ii < m)
+        tl.debug_barrier()
+        if WEIGHT_SCORE:  # cells whose absorbed scores sum to 0 take plain means
+            wsum = tl.zeros((BLOCK_G,), dtype=tl.float32)
+            for i0 in range(0, m, BLOCK_I):
+                ii = i0 + tl.arange(0, BLOCK_I)
+                wi = tl.load(wscr + ii, mask=ii < m, other=0.0)
+                gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
+                wsum += tl.sum(tl.where(gi[None, :] == gc[:, None], wi[None, :], 0.0), axis=1)
+            plain = wsum <= 0
+            tl.debug_barrier()  # every read of the weights above before any write below
+            for i0 in range(0, m, BLOCK_I):
+                ii = i0 + tl.arange(0, BLOCK_I)
+                wi = tl.load(wscr + ii, mask=ii < m, other=0.0)
+                gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
+                absorbed = tl.load(scr + _ABSORB * m + ii, mask=ii < m, other=0) != 0
+                pl = tl.sum(((gi[:, None] == gc[None, :]) & plain[None, :]).to(tl.int32), 1) > 0
+                tl.store(wscr + ii, tl.where(absorbed & pl, 1.0, wi), mask=ii < m)
+            tl.debug_barrier()
+    elif MODE == 2:
+        # Rank along the Morton curve among the non-detail tokens; equal runs; run anchors.
+        n_rest = m - sel
+        for i0 in range(0, m, BLOCK_I):
+            ii = i0 + tl.arange(0, BLOCK_I)
+            ki = tl.load(gkey_ptr + ii, mask=ii < m, other=0)
+            rest_i = (tl.load(scr + _BASE * m + ii, mask=ii < m, other=1) == 0) & (ii < m)
+            r = tl.zeros((BLOCK_I,), dtype=tl.int32)
+            for j0 in range(0, m, BLOCK_J):
+                jj = j0 + tl.arange(0, BLOCK_J)
+                kj = tl.load(gkey_ptr + jj, mask=jj < m, other=0)
+                rest_j = (tl.load(scr + _BASE * m + jj, mask=jj < m, other=1) == 0) & (jj < m)
+                before = rest_j[None, :] & (kj[None, :] < ki[:, None])
+                r += tl.sum(before.to(tl.int32), axis=1)
+            r64 = r.to(tl.int64)
+            absorbed = rest_i & (merged > 0)
+            run = tl.where(absorbed, (r64 * merged) // tl.maximum(n_rest, 1), -1)
+            first = (run * n_rest + merged - 1) // tl.maximum(merged, 1)
+            anchor = absorbed & (first == r64)
+            keep = (~rest_i & (ii < m)) | anchor
+            tl.store(scr + _KEEP * m + ii, keep.to(tl.int32), mask=ii < m)
+            tl.store(scr + _ANCHOR * m + ii, anchor.to(tl.int32), mask=ii < m)
+            tl.store(scr + _ABSORB * m + ii, absorbed.to(tl.int32), mask=ii < m)
+            tl.store(scr + _GROUP * m + ii, run.to(tl.int32), mask=ii < m)
+            tl.store(wscr + ii, tl.where(absorbed, 1.0, 0.0), mask=ii < m)
+        tl.debug_barrier()
+
+    # Phase 3: kept tokens in index order -> slot within the frame; keep_index and keep mask.
     for i0 in range(0, m, BLOCK_I):
         ii = i0 + tl.arange(0, BLOCK_I)
-        ki = tl.load(keep_ptr + row + ii, mask=ii < m, other=0)
+        ki = tl.load(scr + _KEEP * m + ii, mask=ii < m, other=0)
         pos = tl.zeros((BLOCK_I,), dtype=tl.int32)
         for j0 in range(0, i0 + BLOCK_I, BLOCK_J):
             jj = j0 + tl.arange(0, BLOCK_J)
-            kj = tl.load(keep_ptr + row + jj, mask=jj < m, other=0)
+            kj = tl.load(scr + _KEEP * m + jj, mask=jj < m, other=0)
             before = (kj[None, :] != 0) & (jj[None, :] < ii[:, None])
             pos += tl.sum(before.to(tl.int32), axis=1)
-        flat = t.to(tl.int64) * m + ii
-        dest = index_ptr + b.to(tl.int64) * K + offset + pos
-        tl.store(dest, flat, mask=(ii < m) & (ki != 0))
+        tl.store(scr + _POS * m + ii, pos, mask=ii < m)
+        if split == 0:
+            tl.store(keep_ptr + row + ii, ki.to(tl.int8), mask=ii < m)
+            flat = t.to(tl.int64) * m + ii
+            dest = index_ptr + b.to(tl.int64) * KS + offset + pos
+            tl.store(dest, flat, mask=(ii < m) & (ki != 0))
+    tl.debug_barrier()
+
+    # Phase 4 (merging modes): output slot and weight of every input token.
+    if MODE != 0:
+        if split == 0:
+            for i0 in range(0, m, BLOCK_I):
+                ii = i0 + tl.arange(0, BLOCK_I)
+                ki = tl.load(scr + _KEEP * m + ii, mask=ii < m, other=0) != 0
+                absorbed = tl.load(scr + _ABSORB * m + ii, mask=ii < m, other=0) != 0
+                gi = tl.load(scr + _GROUP * m + ii, mask=ii < m, other=-1)
+                pi = tl.load(scr + _POS * m + ii, mask=ii < m, other=0)
+                aslot = tl.zeros((BLOCK_I,), dtype=tl.int32)
+                has = tl.zeros((BLOCK_I,), dtype=tl.int32)
+                for j0 in range(0, m, BLOCK_J):
+                    jj = j0 + tl.arange(0, BLOCK_J)
+                    aj = tl.load(scr + _ANCHOR * m + jj, mask=jj < m, other=0) != 0
+                    gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
+                    pj = tl.load(scr + _POS * m + jj, mask=jj < m, other=0)
+                    same = aj[None, :] & (gj[None, :] == gi[:, None])
+                    aslot += tl.sum(tl.where(same, pj[None, :], 0), axis=1)
+                    has += tl.sum(same.to(tl.int32), axis=1)
+                slot = tl.where(ki, offset + pi, tl.where(absorbed & (has > 0), offset + aslot, -1))
+                wi = tl.load(wscr + ii, mask=ii < m, other=0.0)
+                if MODE == 1:
+                    weight = tl.where(absorbed, wi, tl.where(slot >= 0, 1.0, 0.0))
+                else:
+                    weight = tl.where(slot >= 0, 1.0, 0.0)
+                out = b.to(tl.int64) * T * m + t.to(tl.int64) * m + ii
+                tl.store(assign_ptr + out, slot, mask=ii < m)
+                tl.store(weight_ptr + out, weight, mask=ii < m)
+
+    # Phase 5: the output tokens of this program's channels.
+    if GATHER:
+        x_frame = x_ptr + b.to(tl.int64) * sxb + t.to(tl.int64) * sxt
+        tok_video = tok_ptr + b.to(tl.int64) * KS * D
+        d_lo = split * d_per_split
+        d_hi = tl.minimum(d_lo + d_per_split, D)
+        # Kept tokens that are not merge anchors: copied as they are.
+        for i0 in range(0, m, BLOCK_I):
+            ii = i0 + tl.arange(0, BLOCK_I)
+            ki = tl.load(scr + _KEEP * m + ii, mask=ii < m, other=0) != 0
+            if MODE != 0:
+                ki = ki & (tl.load(scr + _ANCHOR * m + ii, mask=ii < m, other=0) == 0)
+            pi = tl.load(scr + _POS * m + ii, mask=ii < m, other=0)
+            src = (ii // W).to(tl.int64) * sxh + (ii % W).to(tl.int64) * sxw
+            dst = (offset + pi.to(tl.int64)) * D
+            for d0 in range(d_lo, d_hi, BLOCK_D):
+                dd = d0 + tl.arange(0, BLOCK_D)
+                msk = ki[:, None] & (dd[None, :] < d_hi)
+                v = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk)
+                tl.store(tok_video + dst[:, None] + dd[None, :], v, mask=msk)
+        if MODE != 0:
+            # Merged tokens: per group, sum_j w_j x_j / sum_j w_j at the group's anchor slot.
+            if MODE == 1:
+                ngroups = gcells
+            else:
+                ngroups = merged
+            for g0 in range(0, ngroups, BLOCK_G):
+                gg = g0 + tl.arange(0, BLOCK_G)
+                slot = tl.zeros((BLOCK_G,), dtype=tl.int32)
+                has = tl.zeros((BLOCK_G,), dtype=tl.int32)
+                norm = tl.zeros((BLOCK_G,), dtype=tl.float32)
+                for j0 in range(0, m, BLOCK_J):
+                    jj = j0 + tl.arange(0, BLOCK_J)
+                    gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
+                    aj = tl.load(scr + _ANCHOR * m + jj, mask=jj < m, other=0) != 0
+                    bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
+                    pj = tl.load(scr + _POS * m + jj, mask=jj < m, other=0)
+                    wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
+                    same = gj[None, :] == gg[:, None]  # [G, J]
+                    slot += tl.sum(tl.where(same & aj[None, :], pj[None, :], 0), axis=1)
+                    has += tl.sum((same & aj[None, :]).to(tl.int32), axis=1)
+                    norm += tl.sum(tl.where(same & bj[None, :], wj[None, :], 0.0), axis=1)
+                inv = 1.0 / tl.maximum(norm, 1.1754943508222875e-38)
+                dst = (offset + slot.to(tl.int64)) * D
+                for d0 in range(d_lo, d_hi, BLOCK_D):
+                    dd = d0 + tl.arange(0, BLOCK_D)
+                    acc = tl.zeros((BLOCK_G, BLOCK_D), dtype=tl.float32)
+                    for j0 in range(0, m, BLOCK_J):
+                        jj = j0 + tl.arange(0, BLOCK_J)
+                        gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
+                        bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
+                        wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
+                        member = (gj[None, :] == gg[:, None]) & bj[None, :]  # [G, J]
+                        wmat = tl.where(member, wj[None, :], 0.0)
+                        src = (jj // W).to(tl.int64) * sxh + (jj % W).to(tl.int64) * sxw
+                        msk = bj[:, None] & (dd[None, :] < d_hi)
+                        xv = tl.load(
+                            x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd,
+                            mask=msk,
+                            other=0.0,
+                        )
+                        if LOWP_DOT:  # 0/1 weights and 16-bit features: exact products
+                            acc = tl.dot(wmat.to(xv.dtype), xv, acc)
+                        else:
+                            acc = tl.dot(wmat, xv.to(tl.float32), acc, input_precision="ieee")
+                    val = acc * inv[:, None]
+                    msk = (has > 0)[:, None] & (dd[None, :] < d_hi)
+                    tl.store(
+                        tok_video + dst[:, None] + dd[None, :],
+                        val.to(tok_ptr.dtype.element_ty),
+                        mask=msk,
+                    )
+
+
+@functools.lru_cache(maxsize=64)
+def _index_tensors(
+    H: int, W: int, grid: int, gkey: str, fusion_grid: int, device: torch.device
+) -> tuple[torch.Tensor, int, torch.Tensor, int]:
+    """The quota-grid cell of each position, and the fusion cell or Morton code (cached: these
+    depend on the shape only, and building them costs several small launches)."""
+    cell, cells = grid_cells(H, W, grid, device)
+    if gkey == "fusion":
+        key, ncell = grid_cells(H, W, fusion_grid, device)
+    elif gkey == "morton":
+        key, ncell = morton_order(H, W, device), H * W
+    else:
+        key, ncell = cell, cells
+    return cell.to(torch.int32).contiguous(), cells, key.to(torch.int32).contiguous(), ncell
+
+
+def frame_select_triton(
+    scores: torch.Tensor,
+    frame_budget: torch.Tensor,
+    row_stride: int,
+    *,
+    grid: int = 4,
+    coverage: float = 0.5,
+    mode: str = "select",
+    fusion_grid: int | None = None,
+    share: float = 0.5,
+    weight: str = "mean",
+    features: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, ...]:
+    """Keep mask, sorted ``keep_index``, merge assignment and weights, and output tokens (SPEC §5-7)
+    in one launch, with no host synchronisation.
+
+    Args:
+        scores: fused scores ``S`` (float32, on the kernel's device).
+        frame_budget: ``B_f`` per frame; each video's budgets sum to at most ``row_stride``.
+        row_stride: the length of each video's ``keep_index`` row (``K``; a stream passes
+            ``H·W`` and slices).
+        mode: ``"select"`` (SPEC §5), ``"fusion"`` (SPEC §6, ``fusion_grid``, ``share`` =
+            ``fusion_share``, ``weight`` = ``fusion_weight``) or ``"context"`` (§6b, ``share`` =
+            ``context_share``).
+        features: the features ``[B, T, H, W, D]`` (any strides) to write the output tokens
+            from; None: no tokens (selection only).
+
+    Returns:
+        ``(keep, keep_index, tokens, assignment, weights)``: ``tokens`` None without features,
+        ``assignment``/``weights`` None in ``"select"`` mode.
+
+    Shapes:
+        scores: [B, T, H, W], frame_budget: [B, T]  ->  keep [B, T, H, W] bool,
+        keep_index [B, row_stride], tokens [B, row_stride, D], assignment/weights [B, T*H*W]
+    """
+    if grid < 1:
+        raise ValueError(f"grid must be >= 1, got {grid}")
+    if not 0 <= coverage <= 1:
+        raise ValueError(f"coverage must be in [0, 1], got {coverage}")
+    modes = {"select": 0, "fusion": 1, "context": 2}
+    if mode not in modes:
+        raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
+    Bsz, T, H, W = scores.shape
+    m = H * W
+    dev = scores.device
+    gkey = {"select": "cell", "fusion": "fusion", "context": "morton"}[mode]
+    fgrid = grid if fusion_grid is None else fusion_grid
+    cell, cells, key, ncell = _index_tensors(H, W, grid, gkey, fgrid, dev)
+    if mode == "fusion" and ncell > MAX_FUSED_CELLS:
+        raise ValueError(f"at most {MAX_FUSED_CELLS} fused cells, got {ncell}")
+    flat = scores.reshape(Bsz * T, m)
+    if flat.dtype != torch.float32 or not flat.is_contiguous():
+        flat = flat.to(torch.float32).contiguous()
+    fb = frame_budget.reshape(Bsz * T)
+    if fb.dtype != torch.int64 or not fb.is_contiguous():
+        fb = fb.to(torch.int64).contiguous()
+    F = Bsz * T
+    if features is not None:
+        D = features.shape[-1]
+        block_d = 64 if features.element_size() <= 2 else 32
+        # Channel slices so that short videos still fill the GPU (the selection is redone).
+        splits = 1
+        if dev.type == "cuda":
+            sms = _sm_count(dev)
+            splits = max(1, min(-(-D // block_d), -(-2 * sms // F)))
+        per_split = -(-D // splits)
+        d_per_split = -(-per_split // block_d) * block_d
+        splits = -(-D // d_per_split)
+        tokens = torch.empty(Bsz, row_stride, D, dtype=features.dtype, device=dev)
+        x, sx = features, features.stride()
+    else:
+        D, block_d, splits, d_per_split = 1, 16, 1, 1
+        tokens, x, sx = None, flat, (0, 0, 0, 0, 0)
+    merge = mode != "select"
+    keep = torch.empty(F, m, dtype=torch.int8, device=dev)
+    scratch = torch.empty(F * splits, 7, m, dtype=torch.int32, device=dev)
+    wscratch = torch.empty(F * splits, m, dtype=torch.float32, device=dev) if merge else flat
+    keep_index = torch.empty(Bsz, row_stride, dtype=torch.int64, device=dev)
+    if merge:
+        assignment = torch.empty(Bsz, T * m, dtype=torch.int64, device=dev)
+        weights = torch.empty(Bsz, T * m, dtype=torch.float32, device=dev)
+    else:
+        assignment = weights = None
+    if mode == "fusion":
+        block_g = max(16, _pow2(ncell))
+    else:
+        block_g = 32
+    lowp = features is not None and features.element_size() <= 2
+    lowp = lowp and not (mode == "fusion" and weight == "score")
+    _frame_select_kernel[(F, splits)](
+        flat, fb, cell, key, scratch, wscratch, keep, keep_index,
+        assignment if merge else keep_index, weights if merge else flat,
+        x, tokens if tokens is not None else flat,
+        *sx, W, T, m, row_stride, D, d_per_split, cells, ncell,
+        *split3(coverage), *split3(share),
+        MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,
+        LOWP_DOT=lowp,
+        BLOCK_I=min(64, _pow2(m)),
+        BLOCK_J=max(16, min(64, _pow2(m))),
+        BLOCK_T=min(1024, _pow2(T)),
+        BLOCK_G=block_g, BLOCK_D=block_d, num_warps=4,
+    )  # fmt: skip
+    return keep.view(Bsz, T, H, W).view(torch.bool), keep_index, tokens, assignment, weights
 
 
 def grid_select_triton(
@@ -123,44 +542,10 @@ def grid_select_triton(
     Same result as ``keep = grid_quota_topk(scores, frame_budget, grid, coverage)`` and
     ``mask_to_index(keep.flatten(-3), budget)``, with no host synchronisation.
 
-    Args:
-        scores: fused scores ``S`` (float32 on the kernel's device).
-        frame_budget: ``B_f`` per frame, summing to ``budget`` for each video.
-        budget: K.
-
-    Returns:
-        ``(keep, keep_index)``.
-
     Shapes:
         scores: [B, T, H, W], frame_budget: [B, T]  ->  keep [B, T, H, W] bool, keep_index [B, K]
     """
-    if grid < 1:
-        raise ValueError(f"grid must be >= 1, got {grid}")
-    if not 0 <= coverage <= 1:
-        raise ValueError(f"coverage must be in [0, 1], got {coverage}")
-    Bsz, T, H, W = scores.shape
-    m = H * W
-    cell, cells = grid_cells(H, W, grid, scores.device)
-    flat = scores.reshape(Bsz * T, m).to(torch.float32).contiguous()  # [F, m]
-    fb = frame_budget.reshape(Bsz * T).to(torch.int64).contiguous()
-    keep = torch.empty(Bsz * T, m, dtype=torch.int8, device=scores.device)
-    scratch = torch.empty_like(keep)
-    keep_index = torch.empty(Bsz, budget, dtype=torch.int64, device=scores.device)
-    block = min(64, triton.next_power_of_2(m))
-    _frame_select_kernel[(Bsz * T,)](
-        flat,
-        fb,
-        cell.to(torch.int32).contiguous(),
-        keep,
-        scratch,
-        keep_index,
-        T,
-        m,
-        budget,
-        cells,
-        float(coverage),
-        BLOCK_I=block,
-        BLOCK_J=max(16, min(128, triton.next_power_of_2(m))),
-        BLOCK_T=min(1024, triton.next_power_of_2(T)),
+    keep, keep_index, _, _, _ = frame_select_triton(
+        scores, frame_budget, budget, grid=grid, coverage=coverage
     )
-    return keep.view(Bsz, T, H, W).bool(), keep_index
+    return keep, keep_index

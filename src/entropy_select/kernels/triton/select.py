@@ -1,10 +1,18 @@
-"""``select_tokens_triton``: the ENTROPY-SELECT pipeline on GPU without a host synchronisation.
+"""``select_tokens_triton``: the ENTROPY-SELECT pipeline on GPU in five launches, no host sync.
 
-The fused kernel of :mod:`.window_entropy` gives ``Ĥ`` and ``G`` in one pass over the features;
-the rest (min-max of ``G``, the fusion of SPEC §3, frame budgets of §4, grid quotas of §5, the
-final sort of §7) reuses the core's batched tensor code, which has no ``.item()``, no
-``.tolist()`` and no data-dependent branch, so for a fixed shape and ``K`` the whole call can be
-captured in a CUDA graph (``select_tokens(..., validate=False)``).
+1. The band kernel and its finish pass (:mod:`.window_entropy`): ``Ĥ`` and the raw ``G`` in one
+   pass over the features, and each video's extremes of both (for the min-max of SPEC §2-3).
+2. ``_score_kernel`` (:mod:`.scores`): ``Ĝ``, the entropy term, ``S`` and the frame saliency.
+3. ``_budget_kernel`` (:mod:`.scores`): Eq. 4's frame budgets (SPEC §4).
+4. ``_frame_select_kernel`` (:mod:`.frame_select`): grid quotas, grid fusion or context pooling,
+   the sorted ``keep_index``, the merge assignment and weights, and the output tokens.
+
+No ``.item()``, no ``.tolist()`` and no data-dependent shape, so for a fixed shape and ``K`` the
+whole call can be captured in a CUDA graph (``select_tokens(..., validate=False)``; see also
+:mod:`entropy_select.kernels.graphs`). Options the kernels do not cover (``rarity > 0``, the
+online budget rule, more than :data:`~.frame_select.MAX_FUSED_CELLS` fused cells, and merging
+selections whose tokens must carry gradient) run the core's torch code for those steps, as
+before; the result is the same.
 """
 
 from __future__ import annotations
@@ -13,12 +21,28 @@ import torch
 
 from ...core.causal import normalize_gradient
 from ...core.config import EntropySelectConfig
-from ...core.select import assemble_selection, combine_scores, gather_tokens, plan_frame_budget
-from ...core.selection import Selection
-from .frame_select import grid_select_triton
+from ...core.select import combine_scores, plan_frame_budget, select_from_scores
+from ...core.selection import Selection, assemble_selection, gather_tokens
+from .frame_select import MAX_FUSED_CELLS, frame_select_triton
+from .scores import frame_budget_triton, scores_triton
 from .window_entropy import window_entropy_and_gradient_triton
 
-__all__ = ["select_tokens_triton", "fused_scores_triton"]
+__all__ = ["select_tokens_triton", "fused_scores_triton", "merge_mode", "scores_fusable"]
+
+
+def scores_fusable(config: EntropySelectConfig) -> bool:
+    """Whether the score kernel covers this config (the rarity term is torch code)."""
+    return config.rarity == 0
+
+
+def merge_mode(config: EntropySelectConfig, H: int, W: int) -> str | None:
+    """The frame kernel's mode for this config (None: the kernel does not cover it)."""
+    if config.context_share > 0:
+        return "context"
+    if config.grid_fusion:
+        g = config.grid if config.fusion_grid is None else config.fusion_grid
+        return "fusion" if min(g, H) * min(g, W) <= MAX_FUSED_CELLS else None
+    return "select"
 
 
 def fused_scores_triton(
@@ -29,11 +53,31 @@ def fused_scores_triton(
     Shapes:
         x: [B, T, H, W, D]  ->  three [B, T, H, W] float32
     """
+    if scores_fusable(config):
+        score, entropy, gradient, _ = _scores(x, config)
+        return score, entropy, gradient
     entropy, grad = window_entropy_and_gradient_triton(
         x, config.spatial_window, config.temporal_window, config.past_window, config.tau
     )
     gradient = normalize_gradient(grad, config)  # Ĝ over each video or frame (SPEC §2)
     return combine_scores(entropy, gradient, config, x), entropy, gradient
+
+
+def _scores(x: torch.Tensor, config: EntropySelectConfig):
+    """``(S, Ĥ, Ĝ, S̄)`` through the window, finish and score kernels."""
+    minmax = None
+    if config.minmax_scope == "video":
+        minmax = torch.empty(x.shape[0], 4, dtype=torch.int32, device=x.device)
+    entropy, grad = window_entropy_and_gradient_triton(
+        x,
+        config.spatial_window,
+        config.temporal_window,
+        config.past_window,
+        config.tau,
+        minmax=minmax,
+    )
+    score, gradient, saliency = scores_triton(entropy, grad, minmax, config)
+    return score, entropy, gradient, saliency
 
 
 def select_tokens_triton(
@@ -61,30 +105,53 @@ def select_tokens_triton(
     """
     if x.dim() != 5:
         raise ValueError(f"x must be [B, T, H, W, D], got {tuple(x.shape)}")
-    # Scores, budgets and indices without autograd (choosing is not differentiable); the output
-    # tokens come from ``x`` itself and carry gradient to the inputs they came from.
-    with torch.no_grad():
-        score, entropy, gradient = fused_scores_triton(x.detach(), config)
-        frame_budget, budget = plan_frame_budget(
-            score, config, budget, frame_budget, retention
-        )  # [B, T]
-    merges = config.grid_fusion or config.context_share > 0
-    if merges and budget < score[0].numel():  # SPEC §6 (and context) stay on the core's code
-        return assemble_selection(x, budget, config, score, entropy, gradient, frame_budget)
-    # SPEC §5 and §7 in one kernel: grid quotas, per-frame top-B_f, the sorted keep_index.
-    with torch.no_grad():
-        keep, keep_index = grid_select_triton(
-            score, frame_budget, budget, config.grid, config.coverage
-        )
     Bsz, T, H, W, D = x.shape
-    tokens = gather_tokens(x.reshape(Bsz, T * H * W, D), keep_index)  # [B, K, D]
-    return Selection(
+    m = H * W
+    # Scores, budgets and indices without autograd (choosing is not differentiable); tokens that
+    # must carry gradient to the inputs are gathered (or merged) from ``x`` by torch below.
+    with torch.no_grad():
+        xd = x.detach()
+        if scores_fusable(config):
+            score, entropy, gradient, saliency = _scores(xd, config)
+        else:
+            score, entropy, gradient = fused_scores_triton(xd, config)
+            saliency = None
+        if frame_budget is None and config.frame_budget_rule == "softmax" and saliency is not None:
+            frame_budget = frame_budget_triton(saliency, budget, m, config)  # [B, T]
+        else:
+            frame_budget, budget = plan_frame_budget(
+                score, config, budget, frame_budget, retention
+            )  # [B, T]
+    merge = budget < T * m  # K = N keeps every token as it is (nothing merged)
+    mode = merge_mode(config, H, W) if merge else "select"
+    autograd = torch.is_grad_enabled() and x.requires_grad
+    if mode is None or (autograd and mode != "select"):
+        return select_from_scores(x, budget, config, score, entropy, gradient, frame_budget)
+    with torch.no_grad():
+        keep, keep_index, tokens, assignment, weights = frame_select_triton(
+            score,
+            frame_budget,
+            budget,
+            grid=config.grid,
+            coverage=config.coverage,
+            mode=mode,
+            fusion_grid=config.fusion_grid,
+            share=config.context_share if mode == "context" else config.fusion_share,
+            weight=config.fusion_weight,
+            features=None if autograd else xd,
+        )
+    if autograd:
+        tokens = gather_tokens(x.reshape(Bsz, T * m, D), keep_index)  # [B, K, D]
+    return assemble_selection(
+        x,
+        keep,
+        score,
+        budget,
         keep_index=keep_index,
         tokens=tokens,
-        scores=score,
         frame_budget=frame_budget,
-        keep_mask=keep,
         entropy=entropy,
         gradient=gradient,
-        assignment=None,
+        assignment=assignment,
+        weights=weights,
     )

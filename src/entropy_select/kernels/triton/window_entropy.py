@@ -31,6 +31,8 @@ is 256·S bytes a token against ``2·D`` bytes a token of bf16 input.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -48,6 +50,8 @@ __all__ = [
 def _window_band_kernel(
     x_ptr,
     p_ptr,
+    mm_ptr,
+    NVID,
     T,
     H,
     W,
@@ -69,6 +73,7 @@ def _window_band_kernel(
     BLOCK_D: tl.constexpr,
     NR: tl.constexpr,
     IEEE: tl.constexpr,
+    MINMAX: tl.constexpr,
 ):
     """First pass over ``BLOCK_M`` consecutive tokens in raster order (``[S, N, C]`` partials).
 
@@ -84,6 +89,14 @@ def _window_band_kernel(
     """
     pid = tl.program_id(0)
     split = tl.program_id(1)
+    if MINMAX:  # program 0 readies the per-video extremes the finish kernel reduces into
+        if (pid == 0) & (split == 0):
+            # [B, 4] int32: float bits of (min Ĥ, max Ĥ, min G, max G); both are >= 0, and
+            # non-negative floats order like their bits, so integer atomics reduce them.
+            for k0 in range(0, 4 * NVID, 128):
+                kk = k0 + tl.arange(0, 128)
+                init = tl.where(kk % 2 == 0, 0x7F800000, 0)  # +inf for the minima, +0 maxima
+                tl.store(mm_ptr + kk, init, mask=kk < 4 * NVID)
     b = pid // NTILE
     p0 = (pid % NTILE) * BLOCK_M
     m = H * W
@@ -179,6 +192,7 @@ def _window_entropy_finish_kernel(
     p_ptr,
     ent_ptr,
     grad_ptr,
+    mm_ptr,
     T,
     H,
     W,
@@ -191,8 +205,10 @@ def _window_entropy_finish_kernel(
     NOFF: tl.constexpr,
     NCOL: tl.constexpr,
     BLOCK_N: tl.constexpr,
+    MINMAX: tl.constexpr,
 ):
-    """Cosines, normalised softmax entropy (Eq. 2) and gradient magnitude (Eq. 3) per token."""
+    """Cosines, normalised softmax entropy (Eq. 2) and gradient magnitude (Eq. 3) per token;
+    with ``MINMAX``, also each video's extremes of both (integer atomics on their float bits)."""
     pid = tl.program_id(0)
     tok = pid * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN]
     tm = tok < NTOK
@@ -251,6 +267,23 @@ def _window_entropy_finish_kernel(
     grad = tl.sqrt(sx * gx + sy * gy)
     tl.store(ent_ptr + tok64, ent, mask=tm)
     tl.store(grad_ptr + tok64, grad, mask=tm)
+    if MINMAX:
+        L = T * H * W
+        vid = tok // L
+        b0 = (pid * BLOCK_N) // L
+        own_video = tm & (vid == b0)  # the block's first video: reduce, then one atomic each
+        eb = ent.to(tl.int32, bitcast=True)
+        gb = grad.to(tl.int32, bitcast=True)
+        top = 0x7F800000
+        tl.atomic_min(mm_ptr + b0 * 4, tl.min(tl.where(own_video, eb, top), 0))
+        tl.atomic_max(mm_ptr + b0 * 4 + 1, tl.max(tl.where(own_video, eb, 0), 0))
+        tl.atomic_min(mm_ptr + b0 * 4 + 2, tl.min(tl.where(own_video, gb, top), 0))
+        tl.atomic_max(mm_ptr + b0 * 4 + 3, tl.max(tl.where(own_video, gb, 0), 0))
+        later = tm & (vid != b0)  # tokens of later videos (short videos): one atomic each
+        tl.atomic_min(mm_ptr + vid * 4, eb, mask=later)
+        tl.atomic_max(mm_ptr + vid * 4 + 1, eb, mask=later)
+        tl.atomic_min(mm_ptr + vid * 4 + 2, gb, mask=later)
+        tl.atomic_max(mm_ptr + vid * 4 + 3, gb, mask=later)
 
 
 def _check(
@@ -270,9 +303,23 @@ def _splits(programs: int, D: int, block_d: int, device: torch.device) -> int:
     """
     if device.type != "cuda":
         return 1
-    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    sms = _sm_count(device)
     chunks = -(-D // block_d)
     return max(1, min(chunks, -(-sms // programs)))
+
+
+def _pow2(n: int) -> int:
+    """The smallest power of two >= n (plain Python: launchers run on every call)."""
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@functools.lru_cache(maxsize=16)
+def _sm_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def window_entropy_and_gradient_triton(
@@ -287,6 +334,7 @@ def window_entropy_and_gradient_triton(
     block_m: int | None = None,
     num_warps: int | None = None,
     num_stages: int | None = None,
+    minmax: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Ĥ, G)`` in one pass over the features: the fused Triton path of SPEC §1-2.
 
@@ -300,6 +348,8 @@ def window_entropy_and_gradient_triton(
         block_m, num_warps, num_stages: tuning of the band kernel (tokens per program, default
             32; Triton's warps and pipeline depth); for benchmarks, the defaults are the measured
             best (benchmarks/NOTES_gpu.md).
+        minmax: optional ``[B, 4]`` int32 buffer (any contents) that receives, as float bits,
+            each video's (min Ĥ, max Ĥ, min G, max G), for the score kernel's min-max.
 
     Returns:
         ``Ĥ`` (Eq. 2, normalised by ``log n``) and the raw gradient magnitude ``G`` (Eq. 3), both
@@ -312,25 +362,29 @@ def window_entropy_and_gradient_triton(
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
-    ncol = triton.next_power_of_2(noff + 3)
+    ncol = _pow2(noff + 3)
     return _launch_band(
         x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
-        block_d, splits, block_m, num_warps, num_stages,
+        block_d, splits, block_m, num_warps, num_stages, minmax,
     )  # fmt: skip
 
 
-def _finish(partial, shape, squeeze, spatial_window, temporal_window, past_window, tau):
-    """Run the finish kernel on the ``[S, N, C]`` partial sums: ``(Ĥ, G)``, float32."""
+def _finish(
+    partial, shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax=None
+):
+    """Run the finish kernel on the ``[S, N, C]`` partial sums: ``(Ĥ, G)``, float32 (and, into
+    ``minmax`` ``[B, 4]`` int32 readied by the band kernel, each video's extremes)."""
     B, T, H, W, _ = shape
     splits, ntok, ncol = partial.shape
     noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
     entropy = torch.empty(B, T, H, W, dtype=torch.float32, device=partial.device)
     grad = torch.empty(B, T, H, W, dtype=torch.float32, device=partial.device)
     block_n = 32
-    _window_entropy_finish_kernel[(triton.cdiv(ntok, block_n),)](
-        partial, entropy, grad, T, H, W, ntok, splits, 1.0 / tau,
+    _window_entropy_finish_kernel[(_cdiv(ntok, block_n),)](
+        partial, entropy, grad, minmax if minmax is not None else entropy,
+        T, H, W, ntok, splits, 1.0 / tau,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
-        BLOCK_N=block_n, num_warps=4,
+        BLOCK_N=block_n, MINMAX=minmax is not None, num_warps=4,
     )  # fmt: skip
     if squeeze:
         return entropy[0], grad[0]
@@ -339,14 +393,14 @@ def _finish(partial, shape, squeeze, spatial_window, temporal_window, past_windo
 
 def _launch_band(
     x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
-    block_d, splits, block_m, num_warps, num_stages,
+    block_d, splits, block_m, num_warps, num_stages, minmax=None,
 ):  # fmt: skip
     """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync)."""
     B, T, H, W, D = x.shape
     block_m = 32 if block_m is None else block_m
     r, rp = spatial_window // 2, past_window // 2
     rows = block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
-    nr = max(16, triton.next_power_of_2(rows))
+    nr = max(16, _pow2(rows))
     if block_d is None:  # keep one stage of the stacked neighbour tile within 64 KB
         block_d = max(16, min(64, (64 << 10) // (nr * x.element_size())))
     ntile = -(-(T * H * W) // block_m)
@@ -363,13 +417,16 @@ def _launch_band(
     if num_warps is None:
         num_warps = 8 if block_m * nr >= 16384 else 4
     _window_band_kernel[(programs, splits)](
-        x, partial, T, H, W, D, ntile, ntok, d_per_split,
-        *x.stride(),
+        x, partial, minmax if minmax is not None else partial, B,
+        T, H, W, D, ntile, ntok, d_per_split, *x.stride(),
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
         BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=x.dtype == torch.float32,
-        num_warps=num_warps, num_stages=2 if num_stages is None else num_stages,
+        MINMAX=minmax is not None, num_warps=num_warps,
+        num_stages=2 if num_stages is None else num_stages,
     )  # fmt: skip
-    return _finish(partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau)
+    return _finish(
+        partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax
+    )
 
 
 def local_window_entropy_triton(

@@ -1,0 +1,333 @@
+"""Fused score (SPEC §2-3) and frame budgets (SPEC §4, Eq. 4) in two small Triton kernels.
+
+Twins of :func:`entropy_select.core.select.combine_scores` (with
+:func:`~entropy_select.core.causal.normalize_gradient`) and
+:func:`entropy_select.core.allocation.allocate_frame_budget`:
+
+1. ``_score_kernel`` — one program per frame: min-max of ``G`` (and of ``Ĥ`` in the ``minmax``
+   entropy modes) over the video (the extremes come from the window kernel's finish pass, see
+   :mod:`.window_entropy`) or over the frame (``minmax_scope="frame"``), the entropy term, ``S``,
+   and the frame saliency ``S̄_f`` (the mean of the top ``ceil(q·m)`` scores, by a sort of the
+   frame in registers).
+2. ``_budget_kernel`` — one program per video and block of 64 frames (each recomputes the
+   video's softmax normaliser, ``O(T)``): ``w = softmax(S̄/τ_alloc)`` in float64,
+   ``B_f = clamp(floor(w_f·K), lo, hi)`` and SPEC §4.5's remainder in closed form: a frame's share
+   of the remainder depends on the capacity of the frames visited before it, which is a sum over
+   pairwise comparisons (``O(T)`` per frame, no sort), so the whole allocation is one launch.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import struct
+
+import torch
+import triton
+import triton.language as tl
+
+from ...core.allocation import budget_bounds
+from ...core.causal import allowance, online_bounds
+from ...core.config import EntropySelectConfig
+from ...core.entropy import MIN_ENTROPY_SPAN
+from .window_entropy import _cdiv, _pow2
+
+__all__ = [
+    "scores_triton",
+    "frame_budget_triton",
+    "online_budget_step_triton",
+    "ENTROPY_MODE_IDS",
+    "split3",
+    "f64",
+]
+
+ENTROPY_MODE_IDS = {"paper": 0, "minmax": 1, "complement": 2, "complement_minmax": 3}
+
+
+@functools.lru_cache(maxsize=256)
+def split3(value: float) -> tuple[float, float, float]:
+    """A Python float as three float32 values whose float64 sum is exactly it (Triton passes
+    float arguments as float32; :func:`f64` rebuilds the float64 the core computes with)."""
+    parts = []
+    rest = float(value)
+    for _ in range(3):
+        part = struct.unpack("<f", struct.pack("<f", rest))[0]
+        parts.append(part)
+        rest -= part
+    return tuple(parts)
+
+
+@triton.jit
+def f64(hi, mid, lo):
+    """The float64 ``hi + mid + lo`` of :func:`split3`'s parts."""
+    return tl.cast(hi, tl.float64) + tl.cast(mid, tl.float64) + tl.cast(lo, tl.float64)
+
+
+@triton.jit
+def _score_kernel(
+    ent_ptr,  # [F, m] float32 Ĥ
+    grad_ptr,  # [F, m] float32 raw gradient G
+    mm_ptr,  # [B, 4] int32: float bits of min Ĥ, max Ĥ, min G, max G of each video
+    score_ptr,  # [F, m] float32 out S
+    gnorm_ptr,  # [F, m] float32 out Ĝ
+    sal_ptr,  # [F] float32 out S̄_f
+    T,
+    m,
+    alpha,
+    beta,
+    count,
+    min_span,
+    ENT_MODE: tl.constexpr,
+    FRAME_SCOPE: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    f = tl.program_id(0)
+    b = f // T
+    offs = tl.arange(0, BLOCK)
+    msk = offs < m
+    base = f.to(tl.int64) * m
+    e = tl.load(ent_ptr + base + offs, mask=msk, other=0.0)
+    g = tl.load(grad_ptr + base + offs, mask=msk, other=0.0)
+    if FRAME_SCOPE:
+        elo = tl.min(tl.where(msk, e, float("inf")), 0)
+        ehi = tl.max(tl.where(msk, e, float("-inf")), 0)
+        glo = tl.min(tl.where(msk, g, float("inf")), 0)
+        ghi = tl.max(tl.where(msk, g, float("-inf")), 0)
+    else:
+        elo = tl.load(mm_ptr + b * 4).to(tl.float32, bitcast=True)
+        ehi = tl.load(mm_ptr + b * 4 + 1).to(tl.float32, bitcast=True)
+        glo = tl.load(mm_ptr + b * 4 + 2).to(tl.float32, bitcast=True)
+        ghi = tl.load(mm_ptr + b * 4 + 3).to(tl.float32, bitcast=True)
+    gspan = ghi - glo
+    gn = tl.where(gspan > 0, (g - glo) / tl.where(gspan > 0, gspan, 1.0), 0.0)
+    espan = ehi - elo
+    en = tl.where(espan > min_span, (e - elo) / tl.where(espan > min_span, espan, 1.0), 0.0)
+    if ENT_MODE == 0:
+        term = e
+    elif ENT_MODE == 1:
+        term = en
+    elif ENT_MODE == 2:
+        term = 1.0 - e
+    else:
+        term = 1.0 - en
+    s = alpha * term + beta * gn
+    tl.store(score_ptr + base + offs, s, mask=msk)
+    tl.store(gnorm_ptr + base + offs, gn, mask=msk)
+    top = tl.sort(tl.where(msk, s, float("-inf")), descending=True)
+    sal = tl.sum(tl.where(offs < count, top, 0.0), 0) / count
+    tl.store(sal_ptr + f, sal)
+
+
+@triton.jit
+def _weight(sal_ptr, b, T, tt, mx, z, tau):
+    """Softmax weight ``w_t`` (float64) of frames ``tt`` of video ``b`` (0 outside [0, T))."""
+    s = tl.load(sal_ptr + b * T + tt, mask=tt < T, other=0.0).to(tl.float64)
+    return tl.where(tt < T, tl.exp(s / tau - mx) / z, 0.0)
+
+
+@triton.jit
+def _budget_kernel(
+    sal_ptr,  # [B, T] float32 frame saliency
+    fb_ptr,  # [B, T] int64 out: B_f
+    T,
+    K,
+    lo,
+    hi,
+    tau_hi,
+    tau_mid,
+    tau_lo,
+    BLOCK_T: tl.constexpr,
+    BLOCK_J: tl.constexpr,
+):
+    b = tl.program_id(0)
+    tau = f64(tau_hi, tau_mid, tau_lo)
+    kf = tl.cast(K, tl.float64)
+    # Softmax normaliser in float64 (the core's arithmetic).
+    mx = tl.full((), float("-inf"), tl.float64)
+    for t0 in range(0, T, BLOCK_T):
+        tt = t0 + tl.arange(0, BLOCK_T)
+        s = tl.load(sal_ptr + b * T + tt, mask=tt < T, other=0.0).to(tl.float64)
+        mx = tl.maximum(mx, tl.max(tl.where(tt < T, s / tau, float("-inf")), 0))
+    z = tl.zeros((), dtype=tl.float64)
+    for t0 in range(0, T, BLOCK_T):
+        tt = t0 + tl.arange(0, BLOCK_T)
+        s = tl.load(sal_ptr + b * T + tt, mask=tt < T, other=0.0).to(tl.float64)
+        z += tl.sum(tl.where(tt < T, tl.exp(s / tau - mx), 0.0), 0)
+    total = tl.zeros((), dtype=tl.int64)
+    for t0 in range(0, T, BLOCK_T):
+        tt = t0 + tl.arange(0, BLOCK_T)
+        w = _weight(sal_ptr, b, T, tt, mx, z, tau)
+        alloc = tl.minimum(tl.maximum(tl.floor(w * kf).to(tl.int64), lo), hi)
+        total += tl.sum(tl.where(tt < T, alloc, 0), 0)
+    excess = total - K  # > 0: remove, < 0: add
+    add_amount = tl.maximum(-excess, 0)
+    rm_amount = tl.maximum(excess, 0)
+    # This program's block of frames (each program recomputes the normaliser above).
+    ii = tl.program_id(1) * BLOCK_J + tl.arange(0, BLOCK_J)
+    wi = _weight(sal_ptr, b, T, ii, mx, z, tau)
+    ai = tl.minimum(tl.maximum(tl.floor(wi * kf).to(tl.int64), lo), hi)
+    before_add = tl.zeros((BLOCK_J,), dtype=tl.int64)
+    before_rm = tl.zeros((BLOCK_J,), dtype=tl.int64)
+    for j0 in range(0, T, BLOCK_J):
+        jj = j0 + tl.arange(0, BLOCK_J)
+        wj = _weight(sal_ptr, b, T, jj, mx, z, tau)
+        aj = tl.minimum(tl.maximum(tl.floor(wj * kf).to(tl.int64), lo), hi)
+        live = (jj < T)[None, :]
+        # Add order: largest w first, ties lower frame; remove: smallest w first, ties higher.
+        first_add = (wj[None, :] > wi[:, None]) | (
+            (wj[None, :] == wi[:, None]) & (jj[None, :] < ii[:, None])
+        )
+        first_rm = (wj[None, :] < wi[:, None]) | (
+            (wj[None, :] == wi[:, None]) & (jj[None, :] > ii[:, None])
+        )
+        before_add += tl.sum(tl.where(first_add & live, (hi - aj)[None, :], 0), 1)
+        before_rm += tl.sum(tl.where(first_rm & live, (aj - lo)[None, :], 0), 1)
+    add = tl.minimum(hi - ai, tl.maximum(add_amount - before_add, 0))
+    rm = tl.minimum(ai - lo, tl.maximum(rm_amount - before_rm, 0))
+    tl.store(fb_ptr + b * T + ii, ai + add - rm, mask=ii < T)
+
+
+def scores_triton(
+    entropy: torch.Tensor,
+    grad: torch.Tensor,
+    minmax: torch.Tensor | None,
+    config: EntropySelectConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(S, Ĝ, S̄)``: the fused score, the normalised gradient and the frame saliency.
+
+    Args:
+        entropy, grad: ``Ĥ`` and the raw ``G`` of the window kernel (float32, contiguous).
+        minmax: ``[B, 4]`` int32 float bits of each video's extremes of ``Ĥ`` and ``G`` (from
+            the window kernel); unused with ``minmax_scope="frame"``.
+        config: the hyper-parameters (``rarity`` must be 0).
+
+    Shapes:
+        entropy, grad: [B, T, H, W]  ->  S [B, T, H, W], Ĝ [B, T, H, W], S̄ [B, T]
+    """
+    B, T, H, W = entropy.shape
+    m = H * W
+    score = torch.empty_like(entropy)
+    gnorm = torch.empty_like(entropy)
+    sal = torch.empty(B, T, dtype=torch.float32, device=entropy.device)
+    count = min(m, max(1, math.ceil(config.top_q * m - 1e-9)))
+    frame_scope = config.minmax_scope == "frame"
+    _score_kernel[(B * T,)](
+        entropy, grad, minmax if minmax is not None else entropy, score, gnorm, sal,
+        T, m, float(config.alpha), float(1 - config.alpha), count, MIN_ENTROPY_SPAN,
+        ENT_MODE=ENTROPY_MODE_IDS[config.entropy_mode], FRAME_SCOPE=frame_scope,
+        BLOCK=max(16, _pow2(m)), num_warps=4,
+    )  # fmt: skip
+    return score, gnorm, sal
+
+
+def frame_budget_triton(
+    saliency: torch.Tensor, budget: int, tokens_per_frame: int, config: EntropySelectConfig
+) -> torch.Tensor:
+    """Eq. 4's frame budgets from the frame saliency, in one launch (SPEC §4).
+
+    Shapes:
+        saliency: [B, T] float32  ->  [B, T] int64 summing to ``budget`` per video
+    """
+    B, T = saliency.shape
+    if not 1 <= budget <= T * tokens_per_frame:
+        raise ValueError(f"budget must be in [1, {T * tokens_per_frame}], got {budget}")
+    lo, hi = budget_bounds(
+        budget, T, tokens_per_frame, config.min_frame_tokens, config.max_frame_tokens
+    )
+    fb = torch.empty(B, T, dtype=torch.int64, device=saliency.device)
+    block_j = min(64, max(16, _pow2(T)))
+    _budget_kernel[(B, _cdiv(T, block_j))](
+        saliency, fb, T, budget, lo, hi, *split3(config.alloc_tau),
+        BLOCK_T=min(1024, max(16, _pow2(T))), BLOCK_J=block_j, num_warps=4,
+    )  # fmt: skip
+    return fb
+
+
+@triton.jit
+def _online_budget_kernel(
+    sal_ptr,  # [B] float32 S̄_t of each stream (sal_ptr + b * sal_stride)
+    log_norm_ptr,  # [B] float64 L_{t−1} -> L_t (in place)
+    carry_ptr,  # [B] float64 c_{t−1} -> c_t (in place)
+    emitted_ptr,  # [B] int64 E_{t−1} -> E_t (in place)
+    budget_ptr,  # [B] int64 out: b_t
+    NB,
+    sal_stride,
+    limit,
+    lo,
+    hi,
+    tau_hi,
+    tau_mid,
+    tau_lo,
+    past_hi,
+    past_mid,
+    past_lo,
+    now_hi,
+    now_mid,
+    now_lo,
+    g_hi,
+    g_mid,
+    g_lo,
+    BLOCK: tl.constexpr,
+):
+    """One step of :func:`entropy_select.core.causal.online_budget_step` for every stream, in the
+    core's float64 arithmetic: ``limit`` is the allowance ``ceil(r·N_t)``, ``past`` and ``now``
+    are ``r·N_{t−1}`` and ``r·N_t``, ``g`` the bank rate γ."""
+    bb = tl.arange(0, BLOCK)
+    ok = bb < NB
+    tau = f64(tau_hi, tau_mid, tau_lo)
+    past = f64(past_hi, past_mid, past_lo)
+    now = f64(now_hi, now_mid, now_lo)
+    gamma = f64(g_hi, g_mid, g_lo)
+    logit = tl.load(sal_ptr + bb * sal_stride, mask=ok, other=0.0).to(tl.float64) / tau
+    prev = tl.load(log_norm_ptr + bb, mask=ok, other=0.0)
+    # torch.logaddexp: a where both are the same infinity, else max + log1p(exp(-|a − b|)).
+    same_inf = (prev == logit) & (tl.abs(prev) == float("inf"))
+    diff = tl.where(same_inf, 0.0, tl.abs(prev - logit))
+    y = tl.exp(-diff)
+    u = 1.0 + y
+    log1p = tl.where(u == 1.0, y, tl.log(u) * (y / tl.where(u == 1.0, 1.0, u - 1.0)))  # Goldberg
+    log_norm = tl.where(same_inf, prev, tl.maximum(prev, logit) + log1p)
+    weight = tl.exp(logit - log_norm)
+    carry = tl.load(carry_ptr + bb, mask=ok, other=0.0)
+    emitted = tl.load(emitted_ptr + bb, mask=ok, other=0)
+    bank = tl.maximum(past - emitted.to(tl.float64) - carry, 0.0)
+    wish = carry + weight * now + gamma * bank
+    want = tl.floor(wish + 1e-9).to(tl.int64)
+    cap = tl.minimum(limit - emitted, hi)
+    budget = tl.maximum(tl.minimum(want, cap), lo)
+    new_carry = tl.minimum(tl.maximum(wish - budget.to(tl.float64), 0.0), 1.0)
+    tl.store(budget_ptr + bb, budget, mask=ok)
+    tl.store(log_norm_ptr + bb, log_norm, mask=ok)
+    tl.store(carry_ptr + bb, new_carry, mask=ok)
+    tl.store(emitted_ptr + bb, emitted + budget, mask=ok)
+
+
+def online_budget_step_triton(
+    saliency: torch.Tensor,
+    log_norm: torch.Tensor,
+    carry: torch.Tensor,
+    emitted: torch.Tensor,
+    frame: int,
+    retention: float,
+    tokens_per_frame: int,
+    config: EntropySelectConfig,
+) -> torch.Tensor:
+    """:func:`~entropy_select.core.causal.online_budget_step` in one launch, updating
+    ``log_norm``, ``carry`` and ``emitted`` (``E_t = E_{t−1} + b_t``) in place.
+
+    Shapes:
+        saliency: [B] float32 (any stride); log_norm, carry: [B] float64; emitted: [B] int64
+        ->  b_t [B] int64
+    """
+    m = tokens_per_frame
+    lo, hi = online_bounds(retention, m, config)
+    seen = m * (frame + 1)
+    B = saliency.shape[0]
+    budget = torch.empty(B, dtype=torch.int64, device=saliency.device)
+    _online_budget_kernel[(1,)](
+        saliency, log_norm, carry, emitted, budget, B, saliency.stride(0),
+        allowance(retention, seen), lo, hi, *split3(config.alloc_tau),
+        *split3(retention * (seen - m)), *split3(retention * seen), *split3(config.bank_rate),
+        BLOCK=max(16, _pow2(B)), num_warps=1,
+    )  # fmt: skip
+    return budget
