@@ -66,8 +66,13 @@ def _attended(model, layers):
                 return
             mask = kwargs.get("attention_mask")
             if mask is None:  # SDPA without padding: every cached key and the new one
-                cache = kwargs["cache"]
-                count = cache.layers[i].get_seq_length() + 1
+                # the cache keyword of a decoder layer differs between transformers versions
+                cache = next(
+                    kwargs[k]
+                    for k in ("cache", "past_key_values", "past_key_value")
+                    if kwargs.get(k) is not None
+                )
+                count = cache.get_seq_length(i) + 1
             else:
                 row = mask[0, 0, -1]
                 ok = row if row.dtype == torch.bool else row > torch.finfo(row.dtype).min / 2
