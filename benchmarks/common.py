@@ -93,3 +93,18 @@ def write_json(path: Path, payload: dict) -> Path:
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def dev_needle_videos(encoder, videos: int, cache: str | os.PathLike | None = None) -> list:
+    """The DEV part's needle videos (``entropy_select.eval.detail``), optionally cached in a file
+    (a few hundred MB for 40 videos): the scripts that choose on dev share them."""
+    from entropy_select.eval import detail
+
+    path = Path(cache) if cache else None
+    if path is not None and path.is_file():
+        return torch.load(path, weights_only=False)
+    lib = detail.needle_library(encoder)
+    vids = detail.build_needle_videos("dev", encoder, lib, videos=videos, progress=False)
+    if path is not None:
+        torch.save(vids, path)
+    return vids

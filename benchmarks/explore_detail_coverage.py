@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from common import dev_needle_videos
 
 from entropy_select import selectors
 from entropy_select.core.checks import resolve_budget
@@ -125,14 +126,7 @@ def main() -> None:
     args = ap.parse_args()
     enc = get_encoder("mobilenet_v2")
     start = time.perf_counter()
-    cache = Path(args.needle_cache) if args.needle_cache else None
-    if cache is not None and cache.is_file():
-        vids = torch.load(cache, weights_only=False)
-    else:
-        lib = detail.needle_library(enc)
-        vids = detail.build_needle_videos("dev", enc, lib, videos=args.videos, progress=False)
-        if cache is not None:
-            torch.save(vids, cache)
+    vids = dev_needle_videos(enc, args.videos, args.needle_cache)
     print(f"needle videos ready after {time.perf_counter() - start:.0f} s", flush=True)
     cands = ROUND6 if args.round6 else CANDIDATES
     sels = {k: detail_coverage(**v) for k, v in cands.items()}

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import dev_needle_videos
 
 from entropy_select import selectors
 from entropy_select.core.checks import resolve_budget
@@ -124,14 +125,7 @@ def main() -> None:
     torch.manual_seed(0)
     enc = get_encoder("mobilenet_v2")
     start = time.perf_counter()
-    cache = Path(args.needle_cache) if args.needle_cache else None
-    if cache is not None and cache.is_file():
-        vids = torch.load(cache, weights_only=False)
-    else:
-        lib = detail.needle_library(enc)
-        vids = detail.build_needle_videos("dev", enc, lib, videos=args.videos, progress=False)
-        if cache is not None:
-            torch.save(vids, cache)
+    vids = dev_needle_videos(enc, args.videos, args.needle_cache)
     sels = {k: soft_context(**v) for k, v in CANDIDATES.items()}
     sels["default"] = selectors.get("entropy_select", impl="reference")
     sels["paper"] = selectors.get("entropy_select", preset="paper", impl="reference")
