@@ -165,6 +165,22 @@ def _mp4_without_index(path: Path) -> bool:
             size = int.from_bytes(head[:4], "big")
 
 
+def check_path(path: str | os.PathLike) -> Path:
+    """The video file as a Path, or a clear error: missing, not a file, or 0 bytes.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: a directory or an empty file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such video file: {path}")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes)")
+    return path
+
+
 def _open(path: Path):
     av = require("av", "video", "decoding videos")
     try:
@@ -296,13 +312,7 @@ def read_video(
         ``strict``, a video that looks truncated.
         ImportError: PyAV is not installed (``pip install 'entropy-select[video]'``).
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such video file: {path}")
-    if not path.is_file():
-        raise ValueError(f"{path} is not a file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path} is empty (0 bytes)")
+    path = check_path(path)
     np = require("numpy", "video", "decoding videos")
     probe = _probe(path)
     total, native_fps = probe.count, probe.fps

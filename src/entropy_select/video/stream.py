@@ -9,11 +9,10 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import torch
 
-from .reader import _open
+from .reader import _open, check_path
 
 __all__ = ["iter_frames", "video_info"]
 
@@ -24,7 +23,7 @@ def video_info(path: str | os.PathLike) -> tuple[float, tuple[int, int]]:
     Raises:
         FileNotFoundError: no such file. ValueError: not a video.
     """
-    path = _check_path(path)
+    path = check_path(path)
     _, container = _open(path)
     with container:
         stream = container.streams.video[0]
@@ -51,7 +50,7 @@ def iter_frames(
     Shapes:
         yields frames [H, W, 3] uint8
     """
-    path = _check_path(path)
+    path = check_path(path)
     if fps is not None and not (fps > 0 and math.isfinite(fps)):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
     if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
@@ -86,14 +85,3 @@ def iter_frames(
             raise ValueError(f"corrupt video stream in {path} (after {n} frames): {err}") from None
     if n == 0:
         raise ValueError(f"{path} is a zero-length video: no frame decodes")
-
-
-def _check_path(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such video file: {path}")
-    if not path.is_file():
-        raise ValueError(f"{path} is not a file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path} is empty (0 bytes)")
-    return path
