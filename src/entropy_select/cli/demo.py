@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+from ._common import add_options_argument
 from ._video_args import add_video_arguments, load_video_features
 
 
@@ -41,14 +42,7 @@ def register(subparsers) -> None:
         help="comma-separated frame numbers (0-based among the sampled frames) for the "
         "Fig.-6 panel; default: the largest and smallest budgets and one between",
     )
-    p.add_argument(
-        "--set",
-        dest="options",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="ENTROPY-SELECT options, e.g. --set tau=0.1 alpha=0.5",
-    )
+    add_options_argument(p)
     p.add_argument("--dpi", type=int, default=110, help="PNG resolution (default 110)")
     p.set_defaults(func=run)
 

