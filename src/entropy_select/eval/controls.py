@@ -15,6 +15,7 @@ import torch
 
 from ..core.checks import resolve_budget
 from ..core.selection import Selection, assemble_selection
+from ..selectors.base import even_split, merge_mean
 
 __all__ = ["ScrambledMeans", "CONTROLS", "is_control"]
 
@@ -48,9 +49,8 @@ class ScrambledMeans:
         m, N = H * W, T * H * W
         K = resolve_budget(N, retention, None)
         gen = torch.Generator().manual_seed(self.seed)
-        fb = torch.tensor([(t + 1) * K // T - t * K // T for t in range(T)], dtype=torch.long)
-        group = torch.full((T, m), -1, dtype=torch.long)  # local group id per position
-        anchor = torch.zeros(T, m, dtype=torch.bool)
+        fb = even_split(K, T)  # [T]
+        owner = torch.full((T, m), -1, dtype=torch.long)  # flat position of each input's anchor
         for t in range(T):
             b = int(fb[t])
             if b == 0:
@@ -58,36 +58,25 @@ class ScrambledMeans:
             perm = torch.randperm(m, generator=gen)
             g = torch.empty(m, dtype=torch.long)
             g[perm] = (torch.arange(m) * b) // m  # equal-count groups over a random order
-            group[t] = g
             first = torch.full((b,), m, dtype=torch.long).scatter_reduce(
                 0, g, torch.arange(m), reduce="amin"
-            )
-            anchor[t, first] = True
-        keep_index = anchor.flatten().nonzero().flatten()  # sorted; slot order = position order
+            )  # each group's anchor: its lowest position
+            owner[t] = t * m + first[g]
+        owner = owner.flatten()  # [N]
+        anchor = torch.zeros(N, dtype=torch.bool)
+        anchor[owner[owner >= 0]] = True
+        keep_index = anchor.nonzero().flatten()  # sorted; slot order = position order
         slot_of = torch.full((N,), -1, dtype=torch.long)
         slot_of[keep_index] = torch.arange(K)
-        # each input's anchor: the anchor of its (frame, group)
-        frame = torch.arange(T).repeat_interleave(m)
-        code = frame * m + group.flatten().clamp_min(0)
-        anchor_pos = torch.full((T * m,), -1, dtype=torch.long).scatter_reduce(
-            0, code, torch.arange(N), reduce="amin", include_self=False
-        )
-        assignment = torch.where(group.flatten() >= 0, slot_of[anchor_pos[code].clamp_min(0)], -1)
-        flat = features.reshape(N, D)
-        sums = torch.zeros(K, D, dtype=torch.float64).index_add_(
-            0, assignment.clamp_min(0), flat.double() * (assignment >= 0).unsqueeze(-1)
-        )
-        counts = torch.zeros(K, dtype=torch.float64).index_add_(
-            0, assignment.clamp_min(0), (assignment >= 0).double()
-        )
-        tokens = (sums / counts.clamp_min(1).unsqueeze(-1)).to(features.dtype)
+        assignment = torch.where(owner >= 0, slot_of[owner.clamp_min(0)], -1)  # [N]
+        tokens = merge_mean(features.reshape(1, N, D), assignment[None], K)  # [1, K, D]
         return assemble_selection(
             None,
             anchor.view(1, T, H, W),
             anchor.view(1, T, H, W).to(torch.float32),
             K,
             keep_index=keep_index[None],
-            tokens=tokens[None],
+            tokens=tokens,
             frame_budget=fb[None],
             assignment=assignment[None],
         ).video(0)

@@ -45,6 +45,8 @@ from typing import Any
 
 import torch
 
+from ._progress import optional_bar
+
 __all__ = [
     "SPLITS",
     "DETAIL_RETENTIONS",
@@ -187,26 +189,25 @@ def cached_needle_library(encoder, cache=None, **kwargs) -> list[Needle]:
     """
     if cache is None:
         return needle_library(encoder, **kwargs)
-    import hashlib
     import json
 
     sources = [(n, str(p), p.stat().st_size, p.stat().st_mtime_ns) for n, p in _sources()]
     ident = {"needles": 1, "encoder": encoder.cache_key, "kwargs": kwargs, "sources": sources}
     key = "needles-" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
-    images = cache.load(key)
     path = cache.path(key)
-    if images is not None:
-        try:
+    if path.is_file():
+        try:  # images and their rows from one read of the entry
             from safetensors import safe_open
 
             with safe_open(str(path), "pt") as f:
+                images = f.get_tensor("features")
                 rows = json.loads(json.loads(f.metadata()["meta"])["needles"])
             if len(rows) == len(images):
                 return [
                     Needle(r["source"], tuple(r["box"]), r["label"], r["prob"], img)
                     for r, img in zip(rows, images, strict=True)
                 ]
-        except Exception:  # unreadable metadata: build again, and the save below replaces it
+        except Exception:  # a damaged entry is a miss: build again, and the save replaces it
             pass
     lib = needle_library(encoder, **kwargs)
     rows = [{"source": n.source, "box": list(n.box), "label": n.label, "prob": n.prob} for n in lib]
@@ -410,14 +411,7 @@ def build_needle_videos(
             label = name if seg is None else f"{name}[{seg[0]}:{seg[1]}]"
             base[label] = (f, encoder.encode(f, batch_size=8))
     rng = torch.Generator().manual_seed(spec["seed"])
-    bar = None
-    if progress:
-        try:
-            import tqdm
-
-            bar = tqdm.tqdm(total=videos, desc=f"needle videos ({part})", unit="video", leave=False)
-        except ImportError:
-            bar = None
+    bar = optional_bar(progress, videos, f"needle videos ({part})", "video")
     out = []
     keys = list(base)
     for v in range(videos):
@@ -454,10 +448,8 @@ def build_needle_videos(
         feats = clean_feats.clone()
         feats[touched] = encoder.encode(pasted[touched], batch_size=8)
         out.append(NeedleVideo(key, feats, clean_feats, records))
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+    bar.close()
     return out
 
 
@@ -535,14 +527,7 @@ def evaluate_needles(
     jobs = [(v, s, r) for v in range(len(videos)) for s in selectors for r in retentions]
     caps = dict(max_videos or {})
     jobs = [j for j in jobs if j[0] < caps.get(j[1], len(videos))]
-    bar = None
-    if progress:
-        try:
-            import tqdm
-
-            bar = tqdm.tqdm(total=len(jobs), desc="detail", unit="selection", leave=False)
-        except ImportError:
-            bar = None
+    bar = optional_bar(progress, len(jobs), "detail", "selection")
     cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     rows = []
     for v, label, r in jobs:
@@ -581,10 +566,8 @@ def evaluate_needles(
                     "floor": float(_top5_hit(clean_logits[all_idx], needle["label"])),
                 }
             )
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+    bar.close()
     return rows
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ._progress import optional_bar
 from .metrics import evaluate_selection
 
 __all__ = [
@@ -80,14 +81,7 @@ def run_quality(
         one row per (clip, selector, retention): the metrics, ``K`` and the selection time.
     """
     jobs = [(c, s, r) for c in features for s in selectors for r in retentions]
-    bar = None
-    if progress:
-        try:
-            import tqdm
-
-            bar = tqdm.tqdm(total=len(jobs), desc="quality", unit="selection", leave=False)
-        except ImportError:
-            bar = None
+    bar = optional_bar(progress, len(jobs), "quality", "selection")
     rows = []
     for clip, label, r in jobs:
         x = features[clip]
@@ -97,10 +91,8 @@ def run_quality(
         row = {"clip": clip, "selector": label, "retention": r, "K": sel.budget, "seconds": seconds}
         row.update(evaluate_selection(x, sel, head))
         rows.append(row)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+    bar.close()
     return rows
 
 

@@ -48,6 +48,14 @@ def default_selectors(names: Sequence[str] | None = None) -> dict:
     return out
 
 
+def _feature_store(cache: bool | str | os.PathLike):
+    """``cache`` as the eval functions take it: False (none), True (the default directory) or a
+    directory."""
+    from ..encoders import FeatureCache
+
+    return None if cache is False else FeatureCache(None if cache is True else cache)
+
+
 def split_clip_features(
     part: str,
     encoder,
@@ -62,7 +70,7 @@ def split_clip_features(
     from ..encoders import FeatureCache
     from ..video.reader import sample_video_path
 
-    store = None if cache is False else FeatureCache(None if cache is True else cache)
+    store = _feature_store(cache)
     size = encoder.input_size[0]
     out = {}
     for name, seg in SPLITS[part]["clips"]:
@@ -133,9 +141,6 @@ def run_benchmark(
     paths: dict[str, Path] = {}
     out = Path(out_dir)
     clips = split_clip_features(split, enc, frames, cache)
-    from ..encoders import FeatureCache
-
-    store = None if cache is False else FeatureCache(None if cache is True else cache)
     if task in ("gist", "all"):
         start = time.perf_counter()
         feats = {k: v[1] for k, v in clips.items()}
@@ -146,7 +151,7 @@ def run_benchmark(
             paths[f"gist_{kind}"] = p
     if task in ("detail", "all"):
         start = time.perf_counter()
-        lib = cached_needle_library(enc, store)
+        lib = cached_needle_library(enc, _feature_store(cache))
         vids = build_needle_videos(
             split, enc, lib, videos=videos, frames=frames, progress=progress, base=clips
         )
