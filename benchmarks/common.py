@@ -108,3 +108,61 @@ def dev_needle_videos(encoder, videos: int, cache: str | os.PathLike | None = No
     if path is not None:
         torch.save(vids, path)
     return vids
+
+
+def dev_round(
+    vids: list,
+    encoder,
+    sels: dict,
+    candidates: dict,
+    out: str | os.PathLike,
+    name: str,
+    start: float,
+    controls: bool = False,
+) -> None:
+    """One exploratory round on the DEV part: needle recall and the four gist metrics of every
+    selector (and, with ``controls``, the gist controls), written to ``out/name.{json,md}``."""
+    from entropy_select.eval import detail
+    from entropy_select.eval.controls import CONTROLS
+    from entropy_select.eval.quality import mean_rank, run_quality, summarize
+
+    rows = detail.evaluate_needles(vids, sels, encoder.classify, progress=False)
+    det = detail.summarize_detail(rows)
+    clips = {}
+    for v in vids:
+        clips.setdefault(v.clip, v.clean)
+    gsels = dict(sels, **CONTROLS) if controls else sels
+    gist = summarize(run_quality(clips, gsels, encoder.head(), (0.1, 0.25, 0.35, 0.5), False))
+    payload = {
+        "seconds": time.perf_counter() - start,
+        "threads": torch.get_num_threads(),
+        "candidates": candidates,
+        "detail": det,
+        "gist": gist,
+        "gist_mean_rank": mean_rank(gist),
+    }
+    path = Path(out)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    lines = dev_round_table(det, gist)
+    (path / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def dev_round_table(det: dict, gist: dict) -> list[str]:
+    """Markdown rows: recall [95% CI] per retention, and the gist metrics at 25 / 35 / 50%."""
+    rs = list(next(iter(det.values())))
+    head = " | gist r=0.25 / 0.35 / 0.5 (top1/KL/cov/readout) |"
+    lines = ["| selector | " + " | ".join(f"recall r={r}" for r in rs) + head]
+    lines.append("|---" * (len(rs) + 2) + "|")
+    for s in gist:
+        if s in det:
+            rec = " | ".join("{:.2f} [{:.2f},{:.2f}]".format(*det[s][r]["recall"]) for r in rs)
+        else:
+            rec = " | ".join("–" for _ in rs)
+        g = " ; ".join(
+            "{top1_agreement:.3f}/{kl:.3f}/{coverage:.3f}/{readout_cosine:.4f}".format(**gist[s][r])
+            for r in ("0.25", "0.35", "0.5")
+        )
+        lines.append(f"| {s} | {rec} | {g} |")
+    return lines

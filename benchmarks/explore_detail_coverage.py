@@ -13,13 +13,11 @@ control loses, see docs/choosing-the-default.md).
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from common import dev_needle_videos
+from common import dev_needle_videos, dev_round
 
 from entropy_select import selectors
 from entropy_select.core.checks import resolve_budget
@@ -28,9 +26,6 @@ from entropy_select.core.grid import grid_quota_topk
 from entropy_select.core.select import fused_scores, plan_frame_budget
 from entropy_select.core.selection import assemble_selection
 from entropy_select.encoders import get_encoder
-from entropy_select.eval import detail
-from entropy_select.eval.controls import CONTROLS
-from entropy_select.eval.quality import mean_rank, run_quality, summarize
 
 
 def detail_coverage(share: float, merge: bool = False, **cfg_kw):
@@ -135,40 +130,7 @@ def main() -> None:
     sels["paper"] = selectors.get("entropy_select", preset="paper", impl="reference")
     for b in ("uniform", "random", "divprune", "tome"):
         sels[b] = selectors.get(b)
-    rows = detail.evaluate_needles(vids, sels, enc.classify, progress=False)
-    det = detail.summarize_detail(rows)
-    clips = {}
-    for v in vids:
-        clips.setdefault(v.clip, v.clean)
-    gsels = dict(sels, **CONTROLS)
-    gist = summarize(run_quality(clips, gsels, enc.head(), (0.1, 0.25, 0.35, 0.5), progress=False))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "seconds": time.perf_counter() - start,
-        "threads": torch.get_num_threads(),
-        "candidates": cands,
-        "detail": det,
-        "gist": gist,
-        "gist_mean_rank": mean_rank(gist),
-    }
-    (out / f"{args.name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    rs = list(next(iter(det.values())))
-    head = " | gist r=0.25 / 0.35 / 0.5 (top1/KL/cov/readout) |"
-    lines = ["| selector | " + " | ".join(f"recall r={r}" for r in rs) + head]
-    lines.append("|---" * (len(rs) + 2) + "|")
-    for s in gsels:
-        if s in det:
-            rec = " | ".join("{:.2f} [{:.2f},{:.2f}]".format(*det[s][r]["recall"]) for r in rs)
-        else:
-            rec = " | ".join("–" for _ in rs)
-        g = " ; ".join(
-            "{top1_agreement:.3f}/{kl:.3f}/{coverage:.3f}/{readout_cosine:.4f}".format(**gist[s][r])
-            for r in ("0.25", "0.35", "0.5")
-        )
-        lines.append(f"| {s} | {rec} | {g} |")
-    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    dev_round(vids, enc, sels, cands, args.out, args.name, start, controls=True)
 
 
 if __name__ == "__main__":

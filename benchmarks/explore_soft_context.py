@@ -12,12 +12,10 @@ that token. ``τ → ∞`` is round 2; ``τ → 0`` keeps the best token of each
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
-from common import dev_needle_videos
+from common import dev_needle_videos, dev_round
 
 from entropy_select import selectors
 from entropy_select.core.checks import resolve_budget
@@ -25,10 +23,8 @@ from entropy_select.core.config import EntropySelectConfig
 from entropy_select.core.context import morton_order
 from entropy_select.core.grid import grid_quota_topk
 from entropy_select.core.select import fused_scores, plan_frame_budget
-from entropy_select.core.selection import Selection
+from entropy_select.core.selection import Selection, assemble_selection
 from entropy_select.encoders import get_encoder
-from entropy_select.eval import detail
-from entropy_select.eval.quality import mean_rank, run_quality, summarize
 
 
 def soft_context(share: float, tau: float, alloc_tau: float | None = None, **cfg_kw):
@@ -87,17 +83,19 @@ def soft_context(share: float, tau: float, alloc_tau: float | None = None, **cfg
         slot_of[keep_index] = torch.arange(K)
         glob = assign_local + (torch.arange(T) * m)[:, None]
         assignment = torch.where(assign_local >= 0, slot_of[glob.clamp_min(0)], -1).flatten()
-        return Selection(
-            keep_index=keep_index,
-            tokens=tokens.to(x.dtype),
-            scores=score,
-            frame_budget=fb,
-            keep_mask=keep.view(T, H, W),
-            entropy=ent,
-            gradient=grad,
-            assignment=assignment,
-            weights=weights.flatten().to(x.dtype),
-        )
+        return assemble_selection(
+            None,
+            keep.view(1, T, H, W),
+            score[None],
+            K,
+            keep_index=keep_index[None],
+            tokens=tokens.to(x.dtype)[None],
+            frame_budget=fb[None],
+            entropy=ent[None],
+            gradient=grad[None],
+            assignment=assignment[None],
+            weights=weights.flatten().to(x.dtype)[None],
+        ).video(0)
 
     return run
 
@@ -132,34 +130,7 @@ def main() -> None:
     sels["balanced"] = selectors.get("entropy_select", preset="balanced", impl="reference")
     for b in ("uniform", "random", "tome", "pooling"):
         sels[b] = selectors.get(b)
-    rows = detail.evaluate_needles(vids, sels, enc.classify, progress=False)
-    det = detail.summarize_detail(rows)
-    clips = {}
-    for v in vids:
-        clips.setdefault(v.clip, v.clean)
-    gist = summarize(run_quality(clips, sels, enc.head(), (0.1, 0.25, 0.35, 0.5), progress=False))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "seconds": time.perf_counter() - start,
-        "candidates": CANDIDATES,
-        "detail": det,
-        "gist": gist,
-        "gist_mean_rank": mean_rank(gist),
-    }
-    (out / f"{args.name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    rs = list(next(iter(det.values())))
-    head = " | gist r=0.25 / 0.35 / 0.5 (top1/KL/cov/readout) |"
-    lines = ["| selector | " + " | ".join(f"recall r={r}" for r in rs) + head]
-    for s in sels:
-        rec = " | ".join("{:.2f} [{:.2f},{:.2f}]".format(*det[s][r]["recall"]) for r in rs)
-        g = " ; ".join(
-            f"{gist[s][r]['top1_agreement']:.3f}/{gist[s][r]['kl']:.3f}/{gist[s][r]['coverage']:.3f}/{gist[s][r]['readout_cosine']:.4f}"
-            for r in ("0.25", "0.35", "0.5")
-        )
-        lines.append(f"| {s} | {rec} | {g} |")
-    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    dev_round(vids, enc, sels, CANDIDATES, args.out, args.name, start, controls=False)
 
 
 if __name__ == "__main__":
