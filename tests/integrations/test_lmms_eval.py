@@ -28,6 +28,9 @@ pytest.importorskip("lmms_eval")
 transformers = pytest.importorskip("transformers")
 
 import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import tiny_vlms  # noqa: E402  (the tiny configs, shared with the CLI test)
 from lmms_eval.models.registry_v2 import ModelManifest, ModelRegistryV2  # noqa: E402
 from lmms_eval.utils import simple_parse_args_string  # noqa: E402
 
@@ -115,16 +118,6 @@ def processors(monkeypatch):
 
 # ---------------------------------------------------------------------------- tiny checkpoints
 
-_TEXT = dict(
-    vocab_size=256,
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    bos_token_id=2,
-    eos_token_id=4,
-)
 _SPECIALS = ["<pad>", "<unk>", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>"]
 _SPECIALS += ["<|vision_end|>", "<|image_pad|>", "<|video_pad|>", "<image>", "<video>"]
 
@@ -146,59 +139,14 @@ def _tokenizer():
     )
 
 
-def _config(model_type: str):
-    """Tiny configs (values from the project's ASSETS notes); token ids match _tokenizer()."""
-    if model_type == "llava_onevision":
-        return transformers.LlavaOnevisionConfig(
-            text_config={"model_type": "qwen2", **_TEXT},
-            vision_config={
-                "model_type": "siglip_vision_model",
-                "hidden_size": 32,
-                "intermediate_size": 64,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 2,
-                "image_size": 56,
-                "patch_size": 14,
-                "vision_use_head": False,
-            },
-            image_token_id=9,
-            video_token_id=10,
-            vision_feature_select_strategy="full",
-            vision_feature_layer=-1,
-            image_grid_pinpoints=[[56, 56]],
-        )
-    qwen = dict(image_token_id=7, video_token_id=8, vision_start_token_id=5, vision_end_token_id=6)
-    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64)
-    vision.update(spatial_merge_size=2, temporal_patch_size=2)
-    if model_type == "qwen2_5_vl":
-        rope = {"rope_type": "default", "rope_theta": 1e4, "mrope_section": [2, 3, 3]}
-        vision.update(patch_size=14, window_size=56, fullatt_block_indexes=[1])
-        return transformers.Qwen2_5_VLConfig(
-            text_config={**_TEXT, "rope_parameters": rope}, vision_config=vision, **qwen
-        )
-    rope = {"rope_type": "default", "rope_theta": 1e4, "mrope_section": [4, 2, 2]}
-    rope["mrope_interleaved"] = True
-    vision.update(patch_size=16, num_position_embeddings=64, deepstack_visual_indexes=[0, 1])
-    return transformers.Qwen3VLConfig(
-        text_config={**_TEXT, "head_dim": 16, "rope_parameters": rope}, vision_config=vision, **qwen
-    )
-
-
-_MODEL_CLASSES = {
-    "llava_onevision": "LlavaOnevisionForConditionalGeneration",
-    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
-    "qwen3_vl": "Qwen3VLForConditionalGeneration",
-}
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """``{model_type: directory}`` of tiny random checkpoints saved with save_pretrained."""
     out = {}
     tokenizer = _tokenizer()
-    for model_type, cls_name in _MODEL_CLASSES.items():
+    for model_type, cls_name in tiny_vlms.MODEL_CLASSES.items():
         torch.manual_seed(0)
-        model = getattr(transformers, cls_name)(_config(model_type))
+        model = getattr(transformers, cls_name)(tiny_vlms.config(model_type))
         path = tmp_path_factory.mktemp(model_type)  # no "A<digits>B" in it: Qwen3 reads it as MoE
         model.save_pretrained(path)
         tokenizer.save_pretrained(path)
@@ -337,7 +285,7 @@ def test_construction_loads_the_wrapped_model_and_patches_it(
     assert getattr(lm, frames_key) == 16
     assert processors == [(checkpoints[model_type], processors[0][1])]
     assert lm.model.config.model_type == model_type
-    assert lm.model.__class__.__name__ == _MODEL_CLASSES[model_type]
+    assert lm.model.__class__.__name__ == tiny_vlms.MODEL_CLASSES[model_type]
     # patched once, after loading, on the loaded model, with the options from --model_args
     assert len(patch_calls) == 1
     model, kwargs = patch_calls[0]
