@@ -127,6 +127,19 @@ def test_patch_is_idempotent_and_unpatch_restores_the_instance():
     assert "forward" not in model.__dict__ and "get_video_features" not in model.model.__dict__
 
 
+def test_cuda_graph_option_reaches_the_selector():
+    """``es.patch(model, cuda_graph=False)`` turns the selector's CUDA-graph cache off (default
+    ``"auto"``)."""
+    model = BUILDERS["llava_onevision"]()
+    es.patch(model, retention=0.5)
+    assert model.__dict__[STATE_ATTR].selector.cuda_graph == "auto"
+    es.patch(model, retention=0.5, cuda_graph=False)
+    assert model.__dict__[STATE_ATTR].selector.cuda_graph is False
+    es.patch(model, retention=0.5, cuda_graph="false")  # a CLI's or lmms-eval's string
+    assert model.__dict__[STATE_ATTR].selector.cuda_graph is False
+    es.unpatch(model)
+
+
 def test_compressed_restores_a_previous_patch():
     model = BUILDERS["llava_onevision"]()
     es.patch(model, retention=0.5)

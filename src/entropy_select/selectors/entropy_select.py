@@ -10,6 +10,7 @@ import torch
 from ..core.causal import check_frame_budget
 from ..core.checks import check_features, check_retention, check_video_list, resolve_budget
 from ..core.config import EntropySelectConfig
+from ..core.options import to_bool
 from ..core.select import select_reference
 from ..core.selection import Selection
 from .base import Selector
@@ -34,6 +35,9 @@ class EntropySelect(Selector):
     Args:
         preset: ``"default"``, ``"paper"`` or ``"balanced"``.
         impl: ``"auto"``, ``"reference"`` or ``"triton"`` (see :func:`select_tokens`).
+        cuda_graph: ``"auto"`` (default), True or False: whether the Triton path replays a cached
+            CUDA graph per input shape (see :func:`select_tokens`; each cached shape keeps GPU
+            memory, about one input's worth). ``es.patch(model, cuda_graph=False)`` turns it off.
         **options: :class:`EntropySelectConfig` fields overriding the preset.
     """
 
@@ -42,14 +46,18 @@ class EntropySelect(Selector):
     merges = True  # select_tokens handles autograd itself (grid fusion merges)
 
     def __init__(
-        self, preset: str = "default", impl: str = "auto", cuda_graph: bool = False, **options: Any
+        self,
+        preset: str = "default",
+        impl: str = "auto",
+        cuda_graph: bool | str = "auto",
+        **options: Any,
     ) -> None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         _check_impl(impl)
         self.preset = preset
         self.impl = impl
-        self.cuda_graph = cuda_graph
+        self.cuda_graph = check_cuda_graph(cuda_graph)
         self.config = EntropySelectConfig.from_kwargs(PRESETS[preset], **options)
 
     def __call__(
@@ -88,7 +96,7 @@ def select_tokens(
     impl: str = "auto",
     validate: bool = True,
     frame_budget: torch.Tensor | None = None,
-    cuda_graph: bool = False,
+    cuda_graph: bool | str = "auto",
     **options: Any,
 ) -> Selection | list[Selection]:
     """Select ``K`` of a video's ``N`` visual tokens with ENTROPY-SELECT.
@@ -111,12 +119,19 @@ def select_tokens(
             neither ``retention`` nor ``budget``. With ``config=stream.config`` this reproduces a
             :class:`~entropy_select.streaming.StreamingSelector` frame by frame. (Reading ``K``
             off the tensor is one host synchronisation.)
-        cuda_graph: on the Triton path, capture the whole selection in a CUDA graph the first
-            time a shape (with its ``K`` and config) is seen and replay it afterwards: eager
-            callers with repeated shapes (the adapters) get the graph's latency. Each cached
-            shape holds one input's worth of GPU memory; see
-            :mod:`entropy_select.kernels.triton.graphs`. Calls the graph cannot serve (autograd,
-            ``frame_budget=``, the online rule, inside another capture) run eagerly.
+        cuda_graph: on the Triton path, replay the whole selection from a CUDA graph cached per
+            key ``(shape, strides, dtype, device, K, config)``, so that eager callers with
+            repeated shapes (the adapters) get about the graph's latency. ``"auto"`` (default):
+            a key's first call runs eagerly, its second captures the graph (one device
+            synchronisation), later calls replay it; a shape seen once never pays the capture or
+            the memory. ``True``: capture on the first call. ``False``: always eager. Memory:
+            each cached key keeps a copy of one input plus the graph's pool (its outputs and
+            intermediates), about 1.05-1.5x the input at r = 5-50%, for at most
+            ``graphs.MAX_GRAPHS`` (8) keys, least recently used dropped first;
+            ``entropy_select.kernels.triton.graphs.clear()`` frees them. Calls the graph cannot
+            serve (autograd on the features, ``frame_budget=``, the online rule, a non-CUDA
+            input, during a capture or ``torch.compile``) run eagerly; results are fresh
+            tensors either way. See :mod:`entropy_select.kernels.triton.graphs`.
         **options: config fields overriding ``config`` (``tau=0.1``); strings are parsed.
 
     Returns:
@@ -132,6 +147,7 @@ def select_tokens(
     if options:
         cfg = EntropySelectConfig.from_kwargs(cfg, **options)
     _check_impl(impl)
+    cuda_graph = check_cuda_graph(cuda_graph)
     if isinstance(features, (list, tuple)):
         if frame_budget is not None:
             raise ValueError("frame_budget= takes one video or a batch, not a list of videos")
@@ -169,7 +185,7 @@ def _dispatch(
     cfg: EntropySelectConfig,
     impl: str,
     plan: dict[str, Any],
-    cuda_graph: bool = False,
+    cuda_graph: bool | str = False,
 ) -> Selection:
     """The ``impl=`` dispatch on a checked batch (no entry checks: :func:`select_tokens` and
     :meth:`EntropySelect.__call__` ran them). ``plan``: the arguments of
@@ -182,7 +198,8 @@ def _dispatch(
     if resolved == "triton" and cuda_graph and _graphable(x, cfg, plan):
         from ..kernels.triton.graphs import graph_select
 
-        return graph_select(x, plan["budget"], cfg)
+        eager_calls = 1 if cuda_graph == "auto" else 0  # "auto": capture on a key's 2nd call
+        return graph_select(x, plan["budget"], cfg, eager_calls=eager_calls)
     if resolved == "triton":
         from ..kernels import select_tokens_triton
 
@@ -202,8 +219,24 @@ def _graphable(x: torch.Tensor, cfg: EntropySelectConfig, plan: dict) -> bool:
         and set(plan) == {"budget"}
         and cfg.frame_budget_rule == "softmax"
         and not (torch.is_grad_enabled() and x.requires_grad)
+        and not torch.compiler.is_compiling()
         and not torch.cuda.is_current_stream_capturing()
     )
+
+
+def check_cuda_graph(value: object) -> bool | str:
+    """``cuda_graph=`` as ``"auto"``, True or False; strings (``es_cuda_graph=false``, ``--set
+    cuda_graph=0``) are read by :func:`~entropy_select.core.options.to_bool`.
+
+    Raises:
+        ValueError: any other value, listing the valid ones.
+    """
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return to_bool("cuda_graph", value)
+    except ValueError:
+        raise ValueError(f'cuda_graph must be "auto", True or False; got {value!r}') from None
 
 
 def _check_impl(impl: object) -> None:

@@ -1,25 +1,42 @@
-"""A CUDA graph per input shape, captured on first use and replayed (opt-in: ``cuda_graph=True``).
+"""A CUDA graph per input shape, captured and replayed (``cuda_graph="auto"``, default, or True).
 
 The fused path is five kernel launches with no host synchronisation, so its eager latency is
 bound by the host issuing launches (and allocating their outputs), not by the GPU. Video LLM
 adapters call the selector again and again with the same shapes (frames × grid × channels and the
-same ``K``), so this module captures the whole selection once per
+same ``K``), so this module captures the whole selection once per key
 ``(shape, strides, dtype, device, K, config)`` and, on later calls, copies the new features into
-the graph's input buffer, replays the graph and copies the outputs out: a handful of host calls
-instead of every launch and allocation.
+the graph's input buffer, replays the graph and copies its outputs out: four host calls (a copy
+in, a replay, two copies out) instead of every launch and allocation.
 
-Costs, stated where they are paid: each cached shape holds a copy of one input (the graph reads
-its features from a fixed address) and the graph's own workspace; the cache keeps the last
-:data:`MAX_GRAPHS` shapes (least recently used first out; :func:`clear` empties it). The results
-are fresh tensors, never views of the graph's buffers, so a later call does not change them.
-A call the graph cannot serve (autograd on the features, explicit frame budgets, the online
-budget rule, a non-CUDA input) runs the eager fused path instead.
+When a key is captured (:func:`graph_select`'s ``eager_calls``): ``cuda_graph=True`` captures on
+the key's first call; ``cuda_graph="auto"`` runs a key's first call eagerly and captures on its
+second, so a shape seen once never pays the capture (a device synchronisation and a release of
+torch's cached memory, once per key) nor the memory below.
+
+Costs, stated where they are paid: each cached key holds a copy of one input (the graph reads its
+features from a fixed address) and the graph's private memory pool (its outputs, ``K × D`` tokens
+and the ``N``-sized maps, and its intermediates): about 1.05–1.5× the input at r = 5–50%. The
+cache keeps the last :data:`MAX_GRAPHS` keys (least recently used first out; :func:`clear` empties
+it, ``cuda_graph=False`` never fills it). The results are fresh tensors, never views of the
+graph's buffers, so a later call does not change them. A call the graph cannot serve (autograd on
+the features, explicit frame budgets, the online budget rule, a non-CUDA input, a call during a
+capture or under ``torch.compile``) runs the eager fused path instead; so does a key whose capture
+failed under ``"auto"`` (with one warning).
+
+Streams and devices: the key holds the input's device, so a graph only ever serves features on
+the device it was captured on, and every call runs under that device. The copy in, the replay and
+the copies out are issued on the caller's current stream of that device
+(:meth:`torch.cuda.CUDAGraph.replay` launches on the current stream), in that order; a call on a
+different stream than the key's previous call first waits for that stream, so two streams never
+use one graph's buffers at once. As with any CUDA op, the caller makes the features ready on its
+current stream before the call.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+import warnings
 from collections import OrderedDict
 
 import torch
@@ -30,69 +47,190 @@ from .select import select_tokens_triton
 
 __all__ = ["graph_select", "clear", "cached_shapes", "MAX_GRAPHS"]
 
-#: Shapes (and budgets, configs) whose graphs are kept.
+#: Keys (shape, strides, dtype, device, K, config) whose graphs are kept.
 MAX_GRAPHS = 8
+#: Keys remembered as seen (eagerly, not yet captured) for ``eager_calls`` > 0: only the keys, no
+#: tensors.
+MAX_SEEN = 64
 
 _LOCK = threading.Lock()
 _GRAPHS: OrderedDict[tuple, _Entry] = OrderedDict()
+_SEEN: OrderedDict[tuple, int] = OrderedDict()  # key -> eager calls so far
+_FAILED: OrderedDict[tuple, str] = OrderedDict()  # keys whose capture raised -> why
 
 
 @dataclasses.dataclass
 class _Entry:
+    """One captured selection: its input buffer, its graph and where its outputs are."""
+
     graph: torch.cuda.CUDAGraph
-    static_x: torch.Tensor
-    out: Selection
+    static_x: torch.Tensor  # the graph reads the features here
+    tokens: torch.Tensor  # the graph's output tokens [B, K, D]
+    packed: torch.Tensor  # every other tensor field, as bytes in one buffer (see _pack)
+    layout: tuple  # ((dtype, start, end, sizes, ((name, shape), ...)), ...) of ``packed``
+    template: Selection  # the captured Selection: the fields that are None
+    stream: torch.cuda.Stream  # the stream of the last call's copy in, replay and copies out
+
+
+def _dense_strides(x: torch.Tensor) -> bool:
+    """Whether ``x`` covers its memory exactly once (no overlap, no gaps): then a buffer with its
+    strides can be written by ``copy_`` (an expanded, stride-0 input could not)."""
+    expected = 1
+    for size, stride in sorted(zip(x.shape, x.stride(), strict=True), key=lambda p: p[1]):
+        if size == 1:
+            continue
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _pack(out: Selection) -> tuple[torch.Tensor, tuple]:
+    """Every tensor field but ``tokens`` as bytes in one flat buffer, by one ``cat``.
+
+    Fields are grouped by dtype, wider elements first, so each group starts at a multiple of its
+    element size (every field's byte size is a multiple of its own element size).
+
+    Returns:
+        ``(packed uint8 [bytes], layout)``; :func:`_unpack` reads a copy of ``packed`` back.
+    """
+    fields = [
+        (f.name, getattr(out, f.name))
+        for f in dataclasses.fields(Selection)
+        if f.name != "tokens" and isinstance(getattr(out, f.name), torch.Tensor)
+    ]
+    groups: dict[torch.dtype, list[tuple[str, torch.Tensor]]] = {}
+    for name, value in fields:
+        groups.setdefault(value.dtype, []).append((name, value))
+    order = sorted(groups, key=lambda d: -d.itemsize)
+    parts, layout, start = [], [], 0
+    for dtype in order:
+        members = groups[dtype]
+        sizes = tuple(v.numel() for _, v in members)
+        nbytes = sum(sizes) * dtype.itemsize
+        names = tuple((n, v.shape) for n, v in members)
+        layout.append((dtype, start, start + nbytes, sizes, names))
+        parts += [v.reshape(-1).view(torch.uint8) for _, v in members]  # [numel·size] bytes
+        start += nbytes
+    return torch.cat(parts), tuple(layout)
+
+
+def _unpack(packed: torch.Tensor, layout: tuple) -> dict[str, torch.Tensor]:
+    """The fields :func:`_pack` put in ``packed``, as views of it (no GPU work)."""
+    fields = {}
+    for dtype, start, end, sizes, members in layout:
+        values = packed[start:end].view(dtype).split(sizes)
+        for (name, shape), value in zip(members, values, strict=True):
+            fields[name] = value.view(shape)
+    return fields
 
 
 def _capture(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> _Entry:
-    static_x = torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
+    """Capture the selection of ``x`` (with ``x``'s device current) into a new graph."""
+    if _dense_strides(x):
+        static_x = torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
+    else:  # an expanded or overlapping input: a dense buffer holds the same values
+        static_x = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     static_x.copy_(x)
+    caller = torch.cuda.current_stream(x.device)
     side = torch.cuda.Stream(device=x.device)
-    side.wait_stream(torch.cuda.current_stream(x.device))
+    side.wait_stream(caller)
     with torch.cuda.stream(side), torch.no_grad():
         select_tokens_triton(static_x, budget, config)  # compile and warm up off the graph
-    torch.cuda.current_stream(x.device).wait_stream(side)
+    caller.wait_stream(side)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph), torch.no_grad():
+    # thread_local: other threads' CUDA calls during the capture are not errors (a library
+    # captures inside applications it does not know; torch's own cudagraph trees do the same)
+    capture = torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local")
+    with capture, torch.no_grad():
         out = select_tokens_triton(static_x, budget, config)
-    return _Entry(graph, static_x, out)
+        packed, layout = _pack(out)  # one cat, inside the graph
+    return _Entry(graph, static_x, out.tokens, packed, layout, out, caller)
 
 
-def graph_select(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> Selection:
+def graph_select(
+    x: torch.Tensor, budget: int, config: EntropySelectConfig, *, eager_calls: int = 0
+) -> Selection:
     """:func:`~.select.select_tokens_triton` through a cached CUDA graph.
 
     Args:
-        x: a checked CUDA batch (the caller resolved ``impl`` to Triton).
+        x: a checked CUDA batch the graph can serve (the caller resolved ``impl`` to Triton and
+            checked that no autograd, frame budgets, online rule or capture is involved).
         budget: K. config: the hyper-parameters.
+        eager_calls: how many calls of a key run eagerly before the key is captured: 0 for
+            ``cuda_graph=True`` (capture on first use; a failed capture raises), 1 for ``"auto"``
+            (capture on the second call; a failed capture warns once and the key stays eager).
 
     Returns:
-        The same :class:`Selection` as the eager fused path, in fresh tensors.
+        The same :class:`Selection` as the eager fused path, in fresh tensors (the tokens in one,
+        every other field a view of a second).
 
     Shapes:
         x: [B, T, H, W, D]  ->  keep_index [B, K], tokens [B, K, D], ...
     """
     key = (tuple(x.shape), x.stride(), x.dtype, x.device, budget, config)
-    with _LOCK, torch.no_grad():  # one caller at a time uses a graph's buffers
-        entry = _GRAPHS.get(key)
+    with torch.cuda.device(x.device):  # the graph's device (the key's) is current throughout
+        with _LOCK, torch.no_grad():  # one caller at a time uses a graph's buffers
+            entry = _entry_for(key, x, budget, config, eager_calls)
+            if entry is not None:
+                stream = torch.cuda.current_stream(x.device)
+                if stream != entry.stream:  # the last call's copies out may still be running
+                    stream.wait_stream(entry.stream)
+                    entry.stream = stream
+                entry.static_x.copy_(x)
+                entry.graph.replay()  # on the current stream, after the copy in
+                packed, tokens = entry.packed.clone(), entry.tokens.clone()
         if entry is None:
-            entry = _GRAPHS[key] = _capture(x, budget, config)
-            while len(_GRAPHS) > MAX_GRAPHS:
-                _GRAPHS.popitem(last=False)
+            return select_tokens_triton(x, budget, config)
+    # views of the copies (a later replay overwrites the graph's buffers, not these)
+    return dataclasses.replace(entry.template, tokens=tokens, **_unpack(packed, entry.layout))
+
+
+def _entry_for(
+    key: tuple, x: torch.Tensor, budget: int, config: EntropySelectConfig, eager_calls: int
+) -> _Entry | None:
+    """The graph of ``key``, captured now if the key has had its ``eager_calls``; None: run this
+    call eagerly. Called with the lock held."""
+    entry = _GRAPHS.get(key)
+    if entry is not None:
         _GRAPHS.move_to_end(key)
-        entry.static_x.copy_(x)
-        entry.graph.replay()
-        fields = {}
-        for f in dataclasses.fields(Selection):
-            value = getattr(entry.out, f.name)
-            fields[f.name] = value.clone() if isinstance(value, torch.Tensor) else value
-    # copies of the graph's outputs (a later replay overwrites the buffers)
-    return dataclasses.replace(entry.out, **fields)
+        return entry
+    if eager_calls and key in _FAILED:
+        return None
+    seen = _SEEN.pop(key, 0)
+    if seen < eager_calls:
+        _SEEN[key] = seen + 1  # most recent last
+        while len(_SEEN) > MAX_SEEN:
+            _SEEN.popitem(last=False)
+        return None
+    try:
+        entry = _capture(x, budget, config)
+    except Exception as err:
+        if not eager_calls:  # cuda_graph=True asked for a graph: say why there is none
+            raise
+        _FAILED[key] = why = f"{type(err).__name__}: {err}"
+        while len(_FAILED) > MAX_SEEN:
+            _FAILED.popitem(last=False)
+        warnings.warn(
+            f"entropy_select: capturing a CUDA graph for features {tuple(x.shape)} {x.dtype} "
+            f"(K={budget}) failed ({why}); this shape runs eagerly (cuda_graph=False skips the "
+            "attempt)",
+            RuntimeWarning,
+            stacklevel=6,
+        )
+        return None
+    _GRAPHS[key] = entry
+    while len(_GRAPHS) > MAX_GRAPHS:
+        _GRAPHS.popitem(last=False)
+    return entry
 
 
 def clear() -> None:
-    """Drop every cached graph (and the memory it holds)."""
+    """Drop every cached graph (and the memory it holds) and forget the keys seen."""
     with _LOCK:
         _GRAPHS.clear()
+        _SEEN.clear()
+        _FAILED.clear()
 
 
 def cached_shapes() -> list[tuple]:

@@ -1,0 +1,198 @@
+"""The CUDA-graph cache (``cuda_graph=``, ``kernels/triton/graphs.py``) without a GPU.
+
+The policy (``"auto"`` captures a key on its second call, True on its first, an LRU of
+``MAX_GRAPHS`` keys, a failed ``"auto"`` capture warns once and stays eager) runs with the capture
+replaced by a counter; the output packing runs on CPU tensors; the option's parsing and its way
+from ``es.patch`` / ``selectors.get`` / lmms-eval's ``es_cuda_graph`` to the selector are checked
+as values. The real capture and replay are the ``cuda`` tests of ``test_triton_parity.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import entropy_select as es
+from entropy_select import selectors
+from entropy_select.selectors import entropy_select as es_mod
+
+pytest.importorskip("triton")
+from entropy_select.kernels.triton import graphs  # noqa: E402
+
+
+@pytest.fixture
+def captures(monkeypatch):
+    """``graphs._capture`` replaced by one that records its calls and returns a token."""
+    calls = []
+
+    def fake(x, budget, config):
+        calls.append((tuple(x.shape), budget))
+        return f"graph{len(calls)}"
+
+    graphs.clear()
+    monkeypatch.setattr(graphs, "_capture", fake)
+    yield calls
+    graphs.clear()
+
+
+def _key(T=4, K=10, cfg=None, stride=None):
+    shape = (1, T, 3, 3, 8)
+    x = torch.zeros(shape)
+    stride = stride or x.stride()
+    return (shape, stride, x.dtype, x.device, K, cfg or es.EntropySelectConfig()), x
+
+
+def test_auto_captures_a_key_on_its_second_call_and_replays_after(captures):
+    key, x = _key()
+    assert graphs._entry_for(key, x, 10, None, eager_calls=1) is None  # first call: eager
+    assert captures == []
+    assert graphs._entry_for(key, x, 10, None, eager_calls=1) == "graph1"  # second: capture
+    assert graphs._entry_for(key, x, 10, None, eager_calls=1) == "graph1"  # third: replay
+    assert captures == [((1, 4, 3, 3, 8), 10)] and graphs.cached_shapes() == [key]
+
+
+def test_other_k_shape_strides_or_config_are_other_keys(captures):
+    base, x = _key()
+    others = [
+        _key(K=11)[0],
+        _key(T=5)[0],
+        _key(stride=(288, 72, 24, 8, 1))[0][:1] + ((1, 72, 24, 8, 1),) + base[2:],
+        _key(cfg=es.EntropySelectConfig.paper())[0],
+    ]
+    graphs._entry_for(base, x, 10, None, eager_calls=1)
+    for key in others:  # each seen once: none captured, the base key's count untouched
+        assert graphs._entry_for(key, x, 10, None, eager_calls=1) is None
+    assert captures == []
+    assert graphs._entry_for(base, x, 10, None, eager_calls=1) == "graph1"
+    assert len({base, *others}) == 5
+
+
+def test_true_captures_on_first_call(captures):
+    key, x = _key()
+    assert graphs._entry_for(key, x, 10, None, eager_calls=0) == "graph1"
+    assert len(captures) == 1
+
+
+def test_the_cache_keeps_the_last_max_graphs_keys(captures):
+    keys = [_key(K=k)[0] for k in range(1, graphs.MAX_GRAPHS + 2)]
+    x = torch.zeros(1, 4, 3, 3, 8)
+    for key in keys:
+        graphs._entry_for(key, x, 1, None, eager_calls=0)
+    graphs._entry_for(keys[1], x, 1, None, eager_calls=0)  # used: now the most recent
+    graphs._entry_for(_key(K=99)[0], x, 1, None, eager_calls=0)  # evicts the oldest, keys[2]
+    cached = graphs.cached_shapes()
+    assert len(cached) == graphs.MAX_GRAPHS
+    assert keys[0] not in cached and keys[2] not in cached and keys[1] in cached
+    assert cached[-2:] == [keys[1], _key(K=99)[0]]
+    assert len(captures) == graphs.MAX_GRAPHS + 2  # a hit does not capture again
+
+
+def test_a_failed_auto_capture_warns_once_and_stays_eager(monkeypatch):
+    calls = []
+
+    def broken(x, budget, config):
+        calls.append(1)
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    graphs.clear()
+    monkeypatch.setattr(graphs, "_capture", broken)
+    key, x = _key()
+    assert graphs._entry_for(key, x, 10, None, eager_calls=1) is None
+    with pytest.warns(RuntimeWarning, match="runs eagerly"):
+        assert graphs._entry_for(key, x, 10, None, eager_calls=1) is None
+    assert graphs._entry_for(key, x, 10, None, eager_calls=1) is None  # no second attempt
+    assert len(calls) == 1
+    with pytest.raises(RuntimeError, match="capturing"):  # cuda_graph=True says why
+        graphs._entry_for(key, x, 10, None, eager_calls=0)
+    graphs.clear()
+
+
+@pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
+def test_packed_outputs_round_trip_exactly(preset):
+    """Every non-token field through one byte buffer: equal values, dtypes and shapes, and the
+    unpacked fields are views of the one copy."""
+    x = torch.randn(2, 3, 5, 6, 8)
+    sel = es.select_tokens(x, retention=0.3, impl="reference", config=es_mod.PRESETS[preset])
+    packed, layout = graphs._pack(sel)
+    copy = packed.clone()
+    fields = graphs._unpack(copy, layout)
+    want = {
+        f.name: getattr(sel, f.name)
+        for f in dataclasses.fields(sel)
+        if f.name != "tokens" and getattr(sel, f.name) is not None
+    }
+    assert fields.keys() == want.keys()
+    for name, value in want.items():
+        assert fields[name].dtype == value.dtype and torch.equal(fields[name], value), name
+        assert fields[name].untyped_storage().data_ptr() == copy.untyped_storage().data_ptr()
+    starts = [start for _, start, _, _, _ in layout]
+    widths = [dtype.itemsize for dtype, *_ in layout]
+    assert all(s % w == 0 for s, w in zip(starts, widths, strict=True))  # aligned views
+
+
+def test_dense_strides():
+    x = torch.zeros(2, 3, 4, 5)
+    assert graphs._dense_strides(x) and graphs._dense_strides(x.transpose(1, 3))
+    assert not graphs._dense_strides(x[..., ::2])  # gaps
+    assert not graphs._dense_strides(torch.zeros(3, 1, 5).expand(3, 4, 5))  # overlap
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [("auto", "auto"), ("AUTO", "auto"), (True, True), (False, False), ("false", False),
+     ("0", False), ("1", True), (1, True)],
+)  # fmt: skip
+def test_cuda_graph_values(value, want):
+    assert es_mod.check_cuda_graph(value) == want
+    assert selectors.get("entropy_select", cuda_graph=value).cuda_graph == want
+
+
+@pytest.mark.parametrize("value", ["sometimes", 2, None])
+def test_bad_cuda_graph_values_raise(value):
+    with pytest.raises(ValueError, match="cuda_graph must be"):
+        es.select_tokens(torch.randn(2, 3, 3, 4), retention=0.5, cuda_graph=value)
+    with pytest.raises(ValueError, match="cuda_graph must be"):
+        es_mod.EntropySelect(cuda_graph=value)
+
+
+def test_auto_is_the_default_everywhere():
+    assert es_mod.EntropySelect().cuda_graph == "auto"
+    assert selectors.get("entropy_select").cuda_graph == "auto"
+    assert selectors.selector_options("entropy_select")["cuda_graph"][0] == "auto"
+
+
+def test_lmms_eval_es_cuda_graph_reaches_the_selector():
+    from entropy_select.integrations import lmms_eval as plugin
+
+    assert "es_cuda_graph" in plugin.valid_keys()
+    for raw, want in (("false", False), (False, False), (0, False), ("auto", "auto")):
+        args = plugin.parse_compression_args({"retention": "0.3", "cuda_graph": raw})
+        assert selectors.get("entropy_select", **args.options).cuda_graph == want
+
+
+@pytest.mark.parametrize(("value", "eager_calls"), [("auto", 1), (True, 0), (False, None)])
+def test_dispatch_sends_graphable_calls_to_the_cache(monkeypatch, value, eager_calls):
+    """The wiring: "auto" asks the cache for capture-on-second-call, True for first-call, False
+    never asks; a call the graph cannot serve never asks either."""
+    import entropy_select.kernels as kernels
+
+    seen = []
+    monkeypatch.setattr(es_mod, "_resolve_impl", lambda impl, x: "triton")
+    monkeypatch.setattr(graphs, "graph_select", lambda x, K, cfg, eager_calls: seen.append(
+        ("graph", K, eager_calls)) or "graphed")  # fmt: skip
+    monkeypatch.setattr(kernels, "select_tokens_triton", lambda x, K, cfg, **plan: "eager")
+    monkeypatch.setattr(es_mod, "_graphable", lambda x, cfg, plan: True)
+    x = torch.randn(1, 2, 3, 3, 4)
+    out = es_mod._dispatch(x, es.EntropySelectConfig(), "auto", {"budget": 5}, value)
+    assert out == ("eager" if value is False else "graphed")
+    assert seen == ([] if value is False else [("graph", 5, eager_calls)])
+    monkeypatch.setattr(es_mod, "_graphable", lambda x, cfg, plan: False)
+    assert es_mod._dispatch(x, es.EntropySelectConfig(), "auto", {"budget": 5}, value) == "eager"
+
+
+def test_graphable_excludes_what_a_graph_cannot_serve():
+    cfg = es.EntropySelectConfig()
+    x = torch.randn(1, 2, 3, 3, 4)
+    assert not es_mod._graphable(x, cfg, {"budget": 5})  # not CUDA
