@@ -196,3 +196,88 @@ def test_graphable_excludes_what_a_graph_cannot_serve():
     cfg = es.EntropySelectConfig()
     x = torch.randn(1, 2, 3, 3, 4)
     assert not es_mod._graphable(x, cfg, {"budget": 5})  # not CUDA
+
+
+class _Stream:
+    """A stand-in for a CUDA stream: records what it was made to wait for."""
+
+    def __init__(self, name):
+        self.name, self.waited = name, []
+
+    def wait_stream(self, other):
+        self.waited.append(other.name)
+
+
+@pytest.fixture
+def cpu_graphs(monkeypatch):
+    """``graph_select`` on the CPU: the kernels replaced by the reference, the capture by a fake
+    graph whose replay recomputes into the captured buffers (as a real replay writes them), and
+    the device and stream calls by stand-ins (``streams["current"]`` is the current stream)."""
+    from contextlib import nullcontext
+
+    from entropy_select.core.select import select_reference
+
+    streams = {"current": _Stream("default")}
+    monkeypatch.setattr(torch.cuda, "device", lambda device: nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: streams["current"])
+    monkeypatch.setattr(
+        graphs, "select_tokens_triton", lambda x, K, cfg: select_reference(x, cfg, budget=K)
+    )
+
+    def capture(x, budget, config):
+        static_x = x.clone()
+        out = graphs.select_tokens_triton(static_x, budget, config)
+        packed, layout = graphs._pack(out)
+
+        class Graph:
+            def replay(self):
+                new = graphs.select_tokens_triton(static_x, budget, config)
+                out.tokens.copy_(new.tokens)
+                packed.copy_(graphs._pack(new)[0])
+
+        return graphs._Entry(Graph(), static_x, out.tokens, packed, layout, out, streams["current"])
+
+    graphs.clear()
+    monkeypatch.setattr(graphs, "_capture", capture)
+    yield streams
+    graphs.clear()
+
+
+@pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
+def test_graph_select_replays_into_fresh_results(cpu_graphs, preset):
+    """Through ``graph_select``'s own copy in, replay, two copies out and unpacking: each call
+    equals the pipeline on its input, and later calls change no earlier result."""
+    from entropy_select.core.select import select_reference
+
+    cfg = es_mod.PRESETS[preset]
+    xs = [torch.randn(2, 3, 5, 6, 8, generator=torch.Generator().manual_seed(k)) for k in range(4)]
+    results = [graphs.graph_select(x, 40, cfg, eager_calls=1) for x in xs]
+    assert len(graphs.cached_shapes()) == 1
+    for x, out in zip(xs, results, strict=True):
+        want = select_reference(x, cfg, budget=40)
+        for f in dataclasses.fields(want):
+            value = getattr(want, f.name)
+            if value is None:
+                assert getattr(out, f.name) is None, f.name
+            else:
+                assert torch.equal(getattr(out, f.name), value), f.name
+    tokens = {out.tokens.untyped_storage().data_ptr() for out in results[1:]}
+    maps = {out.scores.untyped_storage().data_ptr() for out in results[1:]}
+    entry = next(iter(graphs._GRAPHS.values()))
+    assert len(tokens) == len(maps) == 3  # the replays' results: three of each, fresh
+    assert entry.tokens.untyped_storage().data_ptr() not in tokens
+    assert entry.packed.untyped_storage().data_ptr() not in maps
+
+
+def test_a_call_on_another_stream_waits_for_the_previous_one(cpu_graphs):
+    cfg = es.EntropySelectConfig()
+    x = torch.randn(1, 3, 5, 6, 8)
+    graphs.graph_select(x, 30, cfg, eager_calls=0)
+    graphs.graph_select(x, 30, cfg, eager_calls=0)
+    assert cpu_graphs["current"].waited == []  # same stream: no wait
+    side = cpu_graphs["current"] = _Stream("side")
+    graphs.graph_select(x, 30, cfg, eager_calls=0)
+    graphs.graph_select(x, 30, cfg, eager_calls=0)
+    assert side.waited == ["default"]  # once, on the change
+    entry = next(iter(graphs._GRAPHS.values()))
+    assert entry.stream is side

@@ -156,10 +156,10 @@ def test_fused_path_launches_a_handful_of_kernels():
 
     x = torch.randn(16, 14, 14, 256, device="cuda", dtype=torch.bfloat16)
     for cfg in (es.EntropySelectConfig(), es.EntropySelectConfig.balanced()):
-        es.select_tokens(x, retention=0.3, config=cfg, validate=False)
+        es.select_tokens(x, retention=0.3, config=cfg, validate=False, cuda_graph=False)
         torch.cuda.synchronize()
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            es.select_tokens(x, retention=0.3, config=cfg, validate=False)
+            es.select_tokens(x, retention=0.3, config=cfg, validate=False, cuda_graph=False)
         events = prof.events()
         kernels = [e.name for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
         assert len(kernels) == 5, kernels
@@ -215,9 +215,12 @@ def test_cuda_graph_capture(preset):
     x = torch.randn(6, 7, 9, 48, device="cuda", generator=g)
     new = torch.randn(6, 7, 9, 48, device="cuda", generator=g)
     cfg = PRESET_CASES[preset]
-    fn = lambda: es.select_tokens(x, budget=50, impl="triton", validate=False, config=cfg)  # noqa: E731
+    fn = lambda: es.select_tokens(  # noqa: E731
+        x, budget=50, impl="triton", validate=False, config=cfg, cuda_graph=False
+    )
     # the two inputs choose differently, so replaying the captured input's choice would fail
-    assert not torch.equal(fn().keep_index, es.select_tokens(new, budget=50, config=cfg).keep_index)
+    other = es.select_tokens(new, budget=50, config=cfg, cuda_graph=False)
+    assert not torch.equal(fn().keep_index, other.keep_index)
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -230,7 +233,9 @@ def test_cuda_graph_capture(preset):
         x.copy_(inp)
         graph.replay()
         torch.cuda.synchronize()
-        eager = es.select_tokens(inp.clone(), budget=50, impl="triton", config=cfg)
+        eager = es.select_tokens(
+            inp.clone(), budget=50, impl="triton", config=cfg, cuda_graph=False
+        )
         assert torch.equal(sel.keep_index, eager.keep_index)
         assert torch.equal(sel.frame_budget, eager.frame_budget)
         torch.testing.assert_close(sel.tokens, eager.tokens)
@@ -253,7 +258,7 @@ def test_cached_cuda_graph_equals_eager(preset):
     saved = {k: v.clone() for k, v in vars(first).items() if isinstance(v, torch.Tensor)}
     for x in xs:
         out = es.select_tokens(x, budget=60, config=cfg, cuda_graph=True)
-        eager = es.select_tokens(x, budget=60, config=cfg, impl="triton")
+        eager = es.select_tokens(x, budget=60, config=cfg, impl="triton", cuda_graph=False)
         for name, value in vars(eager).items():
             if isinstance(value, torch.Tensor):
                 assert torch.equal(getattr(out, name), value), name
@@ -269,6 +274,132 @@ def test_cached_cuda_graph_equals_eager(preset):
     assert leaf.grad is not None and len(graphs.cached_shapes()) == 2
     graphs.clear()
     assert graphs.cached_shapes() == []
+
+
+def assert_fields_equal(out, eager):
+    """Every field of two Selections identical (or both None)."""
+    for name, value in vars(eager).items():
+        if isinstance(value, torch.Tensor):
+            got = getattr(out, name)
+            assert got.dtype == value.dtype and torch.equal(got, value), name
+        else:
+            assert getattr(out, name) is None and value is None, name
+
+
+@cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("preset", list(PRESET_CASES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_auto_cuda_graph_equals_eager(preset, dtype):
+    """The default ``cuda_graph="auto"``: a key's first call runs eagerly, its second captures,
+    later calls replay; every call's result equals the eager fused path's on its own input
+    exactly, and no result changes or shares storage with a later one (fresh copies, not views of
+    the graph's buffers)."""
+    from entropy_select.kernels.triton import graphs
+
+    graphs.clear()
+    cfg = PRESET_CASES[preset]
+    g = torch.Generator(device="cuda").manual_seed(8)
+    xs = [torch.randn(2, 7, 9, 48, device="cuda", generator=g).to(dtype) for _ in range(4)]
+    results, saved = [], []
+    for call, x in enumerate(xs):
+        out = es.select_tokens(x, budget=70, config=cfg)  # one video [T, H, W, D]: unbatched
+        assert len(graphs.cached_shapes()) == (0 if call == 0 else 1), call
+        assert_fields_equal(out, es.select_tokens(x, budget=70, config=cfg, cuda_graph=False))
+        results.append(out)
+        saved.append({k: v.clone() for k, v in vars(out).items() if isinstance(v, torch.Tensor)})
+    for out, before in zip(results, saved, strict=True):  # later replays changed nothing
+        for name, value in before.items():
+            assert torch.equal(getattr(out, name), value), name
+    ptrs = [out.tokens.untyped_storage().data_ptr() for out in results]
+    ptrs += [out.keep_index.untyped_storage().data_ptr() for out in results]
+    assert len(set(ptrs)) == len(ptrs)  # no two results share storage
+    es.select_tokens(xs[0], budget=71, config=cfg)  # another K: another key, eager at first
+    assert len(graphs.cached_shapes()) == 1
+    graphs.clear()
+
+
+@cuda
+@pytest.mark.cuda
+def test_auto_cuda_graph_falls_back_where_a_graph_cannot_serve():
+    """Features that need gradient, explicit frame budgets and the online rule never use (or
+    fill) the cache; an expanded (stride-0) input is served from a dense buffer, exactly."""
+    from entropy_select.kernels.triton import graphs
+
+    graphs.clear()
+    cfg = es.EntropySelectConfig()
+    leaf = torch.randn(2, 5, 6, 7, 16, device="cuda", requires_grad=True)
+    for _ in range(3):
+        out = es.select_tokens(leaf, budget=40, config=cfg)
+        assert out.tokens.requires_grad
+        out.tokens.sum().backward()
+    assert leaf.grad is not None and leaf.grad.abs().sum() > 0
+    fb = torch.tensor([[8, 8, 8, 8, 8]] * 2, device="cuda")
+    online = es.EntropySelectConfig(frame_budget_rule="online")
+    for _ in range(3):
+        es.select_tokens(leaf.detach(), frame_budget=fb, config=cfg)
+        es.select_tokens(leaf.detach(), retention=0.3, config=online)
+    assert graphs.cached_shapes() == []
+    wide = torch.randn(1, 5, 6, 1, 16, device="cuda").expand(1, 5, 6, 7, 16)  # W stride 0
+    for _ in range(3):
+        out = es.select_tokens(wide, budget=40, config=cfg)
+        assert_fields_equal(out, es.select_tokens(wide, budget=40, config=cfg, cuda_graph=False))
+    assert len(graphs.cached_shapes()) == 1
+    graphs.clear()
+
+
+@cuda
+@pytest.mark.cuda
+def test_auto_cuda_graph_on_another_stream():
+    """Replays follow the caller's current stream: calls alternating between the default stream
+    and a side stream (the side stream's results read there) equal the eager path."""
+    from entropy_select.kernels.triton import graphs
+
+    graphs.clear()
+    cfg = es.EntropySelectConfig()
+    g = torch.Generator(device="cuda").manual_seed(2)
+    xs = [torch.randn(6, 7, 9, 48, device="cuda", generator=g) for _ in range(6)]
+    side = torch.cuda.Stream()
+    for k, x in enumerate(xs):
+        if k % 2:
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                out = es.select_tokens(x, budget=90, config=cfg)
+                keep = out.keep_index.clone()  # read on the stream that made it
+            torch.cuda.current_stream().wait_stream(side)
+        else:
+            out = es.select_tokens(x, budget=90, config=cfg)
+            keep = out.keep_index
+        eager = es.select_tokens(x, budget=90, config=cfg, cuda_graph=False)
+        assert torch.equal(keep, eager.keep_index), k
+        torch.testing.assert_close(out.tokens, eager.tokens, atol=0, rtol=0)
+    graphs.clear()
+
+
+@cuda
+@pytest.mark.cuda
+def test_auto_cuda_graph_replay_is_a_few_host_calls():
+    """After a key's capture, a call is a copy in, one graph launch and two copies out: no host
+    synchronisation, no Triton launch."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from entropy_select.kernels.triton import graphs
+
+    graphs.clear()
+    x = torch.randn(16, 14, 14, 256, device="cuda", dtype=torch.bfloat16)
+    for _ in range(2):
+        es.select_tokens(x, retention=0.3, validate=False)  # eager, then capture
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        es.select_tokens(x, retention=0.3, validate=False)
+    host = torch.autograd.DeviceType.CPU  # the host's calls (the runtime API among them)
+    names = [e.name for e in prof.events() if e.device_type == host]
+    assert sum("GraphLaunch" in n for n in names) == 1, names
+    launches = [n for n in names if "LaunchKernel" in n or "Memcpy" in n]
+    assert len(launches) <= 3, launches  # the copy in and the two copies out
+    syncs = ("aten::item", "aten::_local_scalar_dense", "cudaStreamSynchronize")
+    assert not [n for n in names if n in syncs]
+    graphs.clear()
 
 
 @cuda
