@@ -2,15 +2,20 @@
 baselines (issues 3 and 12).
 
 One run covers, for each shape and retention and for each preset (``paper``, ``default``,
-``balanced``): the fused Triton path eager (what users get), the same call with the library's
-CUDA-graph cache (``cuda_graph=True``, called eagerly), the whole eager call captured in a CUDA
-graph by the benchmark (which also proves the path has no host synchronisation), the reference
-path, and ``naive_select`` below (the paper's method as a first implementation writes it:
-``unfold`` + softmax in plain torch, Python loops). Per row: median latency (CUDA events, after
-warm-up, inputs rotated so that repeated runs do not measure a warm L2), peak extra memory over
-the input size, effective bandwidth (feature bytes read once / time) against the measured
-device-to-device copy bandwidth, and, for the fused path at r = 0.35, the kernels one call
-launches (torch profiler); per method, max/min latency across retentions, eager and graph.
+``balanced``): the fused Triton path eager (``cuda_graph=False``; row ``impl: "triton"``, timings
+under ``"eager"``), the library's default ``cuda_graph="auto"`` called eagerly as ``es.patch``
+users call it (row ``impl: "auto"``: its first call, eager, and its second, the capture, timed
+once each under ``"auto_first_call_us"`` / ``"auto_capture_call_us"``; then the repeated calls,
+replays of the library's cached graph, under ``"auto"``), the whole eager call captured in a CUDA
+graph by the benchmark (``"graph"`` of the ``triton`` rows; it also proves the path has no host
+synchronisation), the reference path, and ``naive_select`` below (the paper's method as a first
+implementation writes it: ``unfold`` + softmax in plain torch, Python loops). Per row: median
+latency (CUDA events, after warm-up, inputs rotated so that repeated runs do not measure a warm
+L2), peak extra memory over the input size (for ``auto`` also what its cache keeps), effective
+bandwidth (feature bytes read once / time) against the measured device-to-device copy bandwidth,
+and, for the fused path at r = 0.35, the kernels one call launches (torch profiler); per method,
+max/min latency across retentions, eager, auto and graph. Each row says what its timings measure
+(``"measures"``, also in the JSON's ``meta``).
 Baseline selectors run in the same process unless ``--no-baselines``.
 
 Run (on a CUDA machine, from the repository root)::
@@ -124,6 +129,20 @@ def make_inputs(T, H, W, D, dtype, copies_bytes: int = 160 << 20) -> list[torch.
 
 
 PRESETS = ("paper", "default", "balanced")
+#: What each row's timings measure, written into every row (``"measures"``) and the JSON's meta.
+MEASURES = {
+    "triton": (
+        "eager: select_tokens(impl='triton', cuda_graph=False), every call launches the kernels "
+        "(what es.patch(model, cuda_graph=False) gets); graph: that call captured in a CUDA "
+        "graph by the benchmark and replayed"
+    ),
+    "auto": (
+        "auto: the default cuda_graph='auto' after its first two calls on this key (eager, then "
+        "the capture, timed once each in auto_first_call_us / auto_capture_call_us): a copy in, "
+        "a replay of the library's cached graph and two copies out; what es.patch users get on "
+        "repeated shapes"
+    ),
+}
 
 
 def naive_select(x: torch.Tensor, budget: int) -> torch.Tensor:
@@ -217,8 +236,8 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
         "input_bytes": nbytes,
         "runs": [],
     }
-    methods = [(f"entropy_select[triton,{p}]", "triton", p) for p in PRESETS]
-    methods += [(f"entropy_select[triton+cuda_graph=True,{p}]", "cached", p) for p in PRESETS]
+    methods = [(f"entropy_select[triton,cuda_graph=False,{p}]", "triton", p) for p in PRESETS]
+    methods += [(f"entropy_select[triton,cuda_graph=auto,{p}]", "auto", p) for p in PRESETS]
     if not args.no_reference:
         methods += [(f"entropy_select[reference,{p}]", "reference", p) for p in PRESETS]
     methods += [("naive_unfold_softmax[paper]", "naive", "paper")]
@@ -236,16 +255,17 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
                 fn = lambda x, impl=impl, K=K, cfg=cfg: es.select_tokens(  # noqa: E731
                     x,
                     budget=K,
-                    impl="triton" if impl == "cached" else impl,
+                    impl="triton" if impl == "auto" else impl,
                     validate=False,
                     config=cfg,
-                    cuda_graph=impl == "cached",  # the library's own graph cache, called eagerly
+                    cuda_graph="auto" if impl == "auto" else False,  # the library's graph cache
                 )
             row = {"method": label, "impl": impl, "preset": preset, "retention": r, "K": K}
+            row["measures"] = MEASURES.get(impl, "eager calls")
             try:
                 if label in too_slow:
                     raise TimeoutError(f"skipped: one call took {too_slow[label]:.1f} s before")
-                if impl not in ("triton", "cached"):
+                if impl not in ("triton", "auto"):
                     torch.cuda.synchronize()
                     start = time.perf_counter()
                     fn(xs[0])
@@ -254,48 +274,52 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
                     if once > args.max_seconds:
                         too_slow[label] = once
                         raise TimeoutError(f"skipped: one call took {once:.1f} s")
-                if impl == "cached":  # what the cache keeps between calls (input copy, pool)
-                    from entropy_select.kernels.triton import graphs
+                if impl == "auto":  # first call (eager), second (capture), and what the cache
+                    from entropy_select.kernels.triton import graphs  # keeps between calls
 
                     graphs.clear()
                     torch.cuda.synchronize()
                     torch.cuda.empty_cache()
                     alloc, reserved = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
-                    fn(xs[0])
-                    torch.cuda.synchronize()
+                    for which in ("auto_first_call_us", "auto_capture_call_us"):
+                        start = time.perf_counter()
+                        fn(xs[0])
+                        torch.cuda.synchronize()
+                        row[which] = (time.perf_counter() - start) * 1e6
+                    row["cached_graphs"] = len(graphs.cached_shapes())  # 1: the capture happened
                     row["cache_allocated_over_input"] = (
                         torch.cuda.memory_allocated() - alloc
                     ) / nbytes
                     row["cache_reserved_over_input"] = (
                         torch.cuda.memory_reserved() - reserved
                     ) / nbytes
-                reps = args.reps if impl in ("triton", "cached") else max(5, args.reps // 5)
-                row["eager"] = summary(time_events(fn, xs, reps=reps))
+                reps = args.reps if impl in ("triton", "auto") else max(5, args.reps // 5)
+                row["auto" if impl == "auto" else "eager"] = summary(time_events(fn, xs, reps=reps))
                 row["peak_extra_bytes"] = peak_extra(fn, xs[0])
                 row["peak_extra_over_input"] = row["peak_extra_bytes"] / nbytes
                 if impl == "triton":
                     gt = graph_times(fn, xs, reps=reps)
                     row["graph"] = summary(gt) if isinstance(gt, list) else gt
-                    if r == 0.35:
-                        row["launches"] = kernel_count(fn, xs[0])
-                best = row["eager"]["median_us"]
-                if isinstance(row.get("graph"), dict):
-                    best = min(best, row["graph"]["median_us"])
+                if r == 0.35 and impl in ("triton", "auto"):
+                    row["launches"] = kernel_count(fn, xs[0])
+                best = min(
+                    row[mode]["median_us"]
+                    for mode in ("eager", "auto", "graph")
+                    if isinstance(row.get(mode), dict)
+                )
                 row["best_us"] = best
                 row["bandwidth_Bps"] = nbytes / (best * 1e-6)
                 row["bandwidth_over_copy"] = row["bandwidth_Bps"] / copy_bw
             except Exception as err:  # noqa: BLE001
                 row["error"] = f"{type(err).__name__}: {err}"[:400]
             rec["runs"].append(row)
-            graph = row.get("graph", {})
-            graph_us = (
-                graph.get("median_us", float("nan")) if isinstance(graph, dict) else float("nan")
-            )
+            us = {
+                mode: row[mode]["median_us"] if isinstance(row.get(mode), dict) else float("nan")
+                for mode in ("eager", "auto", "graph")
+            }
             print(
-                f"{name:14s} r={r:<5} {label:34s} eager "
-                f"{row.get('eager', {}).get('median_us', float('nan')):10.1f} us  graph "
-                f"{graph_us:8.1f} us "
-                f"{row.get('error', '')}",
+                f"{name:14s} r={r:<5} {label:42s} eager {us['eager']:10.1f} us  auto "
+                f"{us['auto']:8.1f} us  graph {us['graph']:8.1f} us {row.get('error', '')}",
                 flush=True,
             )
         for sel_name in baselines:
@@ -326,7 +350,7 @@ def bench_shape(name, T, H, W, D, dtype, copy_bw, args) -> dict:
                 flush=True,
             )
     for method in {row["method"] for row in rec["runs"]}:
-        for mode in ("eager", "graph"):
+        for mode in ("eager", "auto", "graph"):
             lat = [
                 row[mode]["median_us"]
                 for row in rec["runs"]
@@ -347,7 +371,7 @@ def bench_frames(args) -> list[dict]:
         K = int(0.25 * T * 196)
         cfg = PRESET_CONFIGS[args.frames_preset]
         fn = lambda x, K=K, cfg=cfg: es.select_tokens(  # noqa: E731
-            x, budget=K, impl="triton", validate=False, config=cfg
+            x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
         )
         eager = summary(time_events(fn, xs, reps=args.reps))
         gt = graph_times(fn, xs, reps=args.reps)
@@ -359,19 +383,27 @@ def bench_frames(args) -> list[dict]:
 
 
 def print_table(results: dict) -> None:
-    """The summary the README quotes: eager first, then graph, per preset (median µs)."""
-    print("\nshape           method                              r=0.05..0.5 eager | graph  (µs)")
+    """The summary the README quotes, per preset (median µs): eager calls first (for the
+    ``cuda_graph=auto`` rows: its replays after the first two calls), then in a CUDA graph."""
+    print(
+        "\nshape           method                                     "
+        "r=0.05..0.5 eager (auto: replay) | graph  (µs)"
+    )
     for rec in results["shapes"]:
         for method in dict.fromkeys(r["method"] for r in rec.get("runs", [])):
             rows = [r for r in rec["runs"] if r["method"] == method]
-            eager = " ".join(
-                f"{r['eager']['median_us']:7.0f}" if "eager" in r else "      -" for r in rows
+            called = " ".join(
+                next(
+                    (f"{r[m]['median_us']:7.0f}" for m in ("eager", "auto") if m in r),
+                    "      -",
+                )
+                for r in rows
             )
             graph = " ".join(
                 f"{r['graph']['median_us']:6.0f}" if isinstance(r.get("graph"), dict) else "     -"
                 for r in rows
             )
-            print(f"{rec['name']:15s} {method:35s} {eager} | {graph}")
+            print(f"{rec['name']:15s} {method:42s} {called} | {graph}")
 
 
 def git_commit() -> str:
@@ -418,6 +450,7 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "copy_bandwidth_Bps": copy_bw,
         "selectors": selectors.available(),
+        "measures": MEASURES,
     }
     print(json.dumps(meta), flush=True)
     results = {"meta": meta, "shapes": [], "frames": []}

@@ -225,7 +225,7 @@ def cpu_graphs(monkeypatch):
     )
 
     def capture(x, budget, config):
-        static_x = x.clone()
+        static_x = graphs._static_input(x)
         out = graphs.select_tokens_triton(static_x, budget, config)
         packed, layout = graphs._pack(out)
 
@@ -238,7 +238,7 @@ def cpu_graphs(monkeypatch):
         return graphs._Entry(Graph(), static_x, out.tokens, packed, layout, out, streams["current"])
 
     graphs.clear()
-    monkeypatch.setattr(graphs, "_capture", capture)
+    monkeypatch.setattr(graphs, "_capture_normal", capture)  # under _capture's own wrapper
     yield streams
     graphs.clear()
 
@@ -281,3 +281,25 @@ def test_a_call_on_another_stream_waits_for_the_previous_one(cpu_graphs):
     assert side.waited == ["default"]  # once, on the change
     entry = next(iter(graphs._GRAPHS.values()))
     assert entry.stream is side
+
+
+def test_a_key_captured_in_inference_mode_serves_calls_outside_it(cpu_graphs):
+    """The graph's input buffer is a normal tensor: a key captured under ``torch.inference_mode``
+    (as ``generate`` loops often run) still takes calls without it, and the other way round."""
+    cfg = es.EntropySelectConfig()
+    x = torch.randn(1, 3, 5, 6, 8)
+    with torch.inference_mode():
+        graphs.graph_select(x, 30, cfg, eager_calls=0)  # captured here
+        inside = graphs.graph_select(x, 30, cfg, eager_calls=0)
+    outside = graphs.graph_select(x + 1, 30, cfg, eager_calls=0)
+    assert torch.equal(inside.keep_index, graphs.graph_select(x, 30, cfg).keep_index)
+    assert not graphs._GRAPHS[next(iter(graphs._GRAPHS))].static_x.is_inference()
+    assert outside.tokens.shape == inside.tokens.shape
+
+
+def test_static_input_keeps_dense_strides_and_densifies_expanded_inputs():
+    x = torch.randn(2, 3, 4, 5).transpose(1, 3)
+    assert graphs._static_input(x).stride() == x.stride()
+    wide = torch.randn(2, 3, 1, 5).expand(2, 3, 4, 5)
+    static = graphs._static_input(wide)
+    assert static.is_contiguous() and torch.equal(static, wide)

@@ -350,6 +350,27 @@ def test_auto_cuda_graph_falls_back_where_a_graph_cannot_serve():
 
 @cuda
 @pytest.mark.cuda
+def test_auto_cuda_graph_across_inference_mode():
+    """A key captured under ``torch.inference_mode`` (generate loops) serves later calls without
+    it, and results equal the eager path's either way."""
+    from entropy_select.kernels.triton import graphs
+
+    graphs.clear()
+    cfg = es.EntropySelectConfig()
+    x = torch.randn(2, 6, 7, 9, 32, device="cuda")
+    with torch.inference_mode():
+        for _ in range(3):  # eager, capture, replay
+            out = es.select_tokens(x, budget=80, config=cfg)
+        assert_fields_equal(out, es.select_tokens(x, budget=80, config=cfg, cuda_graph=False))
+    y = torch.randn_like(x)
+    out = es.select_tokens(y, budget=80, config=cfg)
+    assert_fields_equal(out, es.select_tokens(y, budget=80, config=cfg, cuda_graph=False))
+    assert len(graphs.cached_shapes()) == 1
+    graphs.clear()
+
+
+@cuda
+@pytest.mark.cuda
 def test_auto_cuda_graph_on_another_stream():
     """Replays follow the caller's current stream: calls alternating between the default stream
     and a side stream (the side stream's results read there) equal the eager path."""

@@ -125,13 +125,27 @@ def _unpack(packed: torch.Tensor, layout: tuple) -> dict[str, torch.Tensor]:
     return fields
 
 
+def _static_input(x: torch.Tensor) -> torch.Tensor:
+    """The graph's input buffer, holding a copy of ``x``: with ``x``'s strides where they cover
+    their memory exactly once, else dense (an expanded input). Made outside inference mode, so
+    that later calls may write it with or without ``torch.inference_mode`` (an inference tensor
+    cannot be written outside it)."""
+    with torch.inference_mode(False):
+        if _dense_strides(x):
+            static_x = torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
+        else:
+            static_x = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        return static_x.copy_(x)
+
+
 def _capture(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> _Entry:
     """Capture the selection of ``x`` (with ``x``'s device current) into a new graph."""
-    if _dense_strides(x):
-        static_x = torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
-    else:  # an expanded or overlapping input: a dense buffer holds the same values
-        static_x = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    static_x.copy_(x)
+    with torch.inference_mode(False):  # the graph's outputs are normal tensors too
+        return _capture_normal(x, budget, config)
+
+
+def _capture_normal(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> _Entry:
+    static_x = _static_input(x)
     caller = torch.cuda.current_stream(x.device)
     side = torch.cuda.Stream(device=x.device)
     side.wait_stream(caller)
