@@ -33,7 +33,9 @@ the wrapped class unchanged:
   ``visionzip``; see
   ``entropy_select.selectors.in_model_names()`` and ``docs/in_model.md``).
 - ``es_<option>``: an option of that selector, e.g. for ``entropy_select`` ``es_preset``,
-  ``es_impl`` and every :class:`~entropy_select.EntropySelectConfig` field (``es_tau``,
+  ``es_impl``, ``es_cuda_graph`` (``auto``, the default: a cached CUDA graph per repeated input
+  shape, about one input's worth of GPU memory each; ``false`` turns it off) and every
+  :class:`~entropy_select.EntropySelectConfig` field (``es_tau``,
   ``es_alpha``, ``es_spatial_window``, ``es_grid``, ...); for ``fastv`` ``es_layer``; for
   ``dycoke`` ``es_layer``, ``es_decode_retention``, ``es_threshold``; for ``visionzip``
   ``es_contextual_share``, ``es_layer``.
