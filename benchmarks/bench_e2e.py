@@ -279,6 +279,15 @@ def plot(result: dict, path: Path) -> None:
     fig.savefig(path, dpi=150)
 
 
+def _write(path: Path, result: dict, complete: bool) -> None:
+    """The JSON so far (``meta.complete`` says whether every setting ran), written atomically."""
+    result["meta"]["complete"] = complete
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="JSON result file")
@@ -329,19 +338,18 @@ def main(argv: list[str] | None = None) -> int:
                 kwargs = inputs_qwen(model, f, device, dtype, tiny)
             rows = []
             settings = [(None, None)] + [(sel, r) for sel in selectors for r in retentions]
+            block = {"model": name, "frames": f, "results": rows}
+            result["runs"].append(block)
             for sel, r in settings:
                 rows.append(measure(model, kwargs, r, repeats, sync, device, sel, options.get(sel)))
+                rows[-1]["ttft_vs_unpatched"] = rows[-1]["ttft_s"] / rows[0]["ttft_s"]
                 print(json.dumps({"model": name, "frames": f, **{k: v for k, v in rows[-1].items()
                                   if not k.endswith("_runs")}}), flush=True)  # fmt: skip
-            base = rows[0]["ttft_s"]
-            for row in rows:
-                row["ttft_vs_unpatched"] = row["ttft_s"] / base
-            result["runs"].append({"model": name, "frames": f, "results": rows})
+                _write(args.out, result, complete=False)  # a run cut short keeps what it measured
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    _write(args.out, result, complete=True)
     if args.png:
         plot(result, args.png)
     return 0

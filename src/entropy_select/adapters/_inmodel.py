@@ -285,8 +285,10 @@ def mask_keys(
     keys = allowed[:, None, None, :]  # [B, 1, 1, S]
     if mask is None:
         if implementation == "eager":
-            base = torch.zeros(1, 1, query_length, allowed.shape[1], dtype=dtype)
-            return base.to(allowed.device).masked_fill(~keys, torch.finfo(dtype).min)
+            base = torch.zeros(
+                1, 1, query_length, allowed.shape[1], dtype=dtype, device=allowed.device
+            )
+            return base.masked_fill(~keys, torch.finfo(dtype).min)
         return keys.expand(-1, -1, query_length, -1)
     if mask.dtype == torch.bool:
         return mask & keys.to(mask.device)

@@ -58,7 +58,9 @@ def choose(scores: torch.Tensor, video: torch.Tensor, budgets: torch.Tensor) -> 
     """
     masked = scores.float().masked_fill(~video, float("-inf"))
     order = torch.sort(masked, dim=1, descending=True, stable=True).indices  # [B, L]
-    rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1]).expand_as(order))
+    rank = torch.empty_like(order).scatter_(
+        1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)
+    )
     return (rank < budgets[:, None]) & video
 
 
@@ -113,7 +115,9 @@ class DyCokeDecode(Runtime):
             self.video = None  # another sequence: nothing to prune
             return
         keys = cache.layers[self.layer - 1].keys  # [B, Hk, S, d] post-RoPE, this step included
-        query = torch.full((hidden.shape[0],), hidden.shape[1] - 1, dtype=torch.long)
+        query = torch.full(
+            (hidden.shape[0],), hidden.shape[1] - 1, dtype=torch.long, device=hidden.device
+        )
         scores = last_query_attention(module, hidden, rope, mask, query, keys=keys)  # [B, S]
         Lp = self.video.shape[1]
         current = scores[:, :Lp].masked_fill(~self.video, 0)  # a_t over the video [B, Lp]
