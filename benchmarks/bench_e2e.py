@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import platform
 import statistics
@@ -249,34 +250,52 @@ def metadata(device) -> dict:
     }
 
 
+SHORT = {"entropy_select": "ours", "fastv": "FastV", "dycoke": "DyCoke", "visionzip": "VisionZip"}
+
+
 def plot(result: dict, path: Path) -> None:
-    """Stacked bars (vision / selector / prefill+rest) of the time to first token, per setting."""
-    plt = es.io.require("matplotlib.pyplot", "viz", "plotting the benchmark")
+    """Per model and frame count (columns): time to first token as stacked bars (vision /
+    selector / prefill + rest), decode tokens/s and peak memory (rows), per setting."""
+    from entropy_select.io import require
+
+    plt = require("matplotlib.pyplot", "viz", "plotting the benchmark")
     groups = result["runs"]
-    fig, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3.6), squeeze=False)
-    for ax, run in zip(axes[0], groups, strict=True):
+    fig, axes = plt.subplots(
+        3, len(groups), figsize=(4.2 * len(groups), 8.4), squeeze=False, sharex="col"
+    )
+    for col, run in enumerate(groups):
         rows = [r for r in run["results"] if r["retention"] is not None]
+        base = next(r for r in run["results"] if r["retention"] is None)
         several = len({r.get("selector") for r in rows}) > 1
         labels = [
-            f"{r['selector']}\n{r['retention']:.2f}" if several else f"{r['retention']:.2f}"
+            f"{SHORT.get(r['selector'], r['selector'])} {r['retention']:.2f}"
+            if several
+            else f"{r['retention']:.2f}"
             for r in rows
         ]
         vis = [r["vision_s"] * 1e3 for r in rows]
         sel = [r["selector_s"] * 1e3 for r in rows]
         rest = [(r["ttft_s"] - r["vision_s"] - r["selector_s"]) * 1e3 for r in rows]
+        ax = axes[0][col]
         ax.bar(labels, vis, label="vision encoder")
         ax.bar(labels, sel, bottom=vis, label="selector")
         ax.bar(labels, rest, bottom=[a + b for a, b in zip(vis, sel, strict=True)],
                label="LLM prefill + rest")  # fmt: skip
-        base = next(r for r in run["results"] if r["retention"] is None)["ttft_s"] * 1e3
-        ax.axhline(base, color="k", ls="--", lw=1, label="unpatched")
+        ax.axhline(base["ttft_s"] * 1e3, color="k", ls="--", lw=1, label="unpatched")
         ax.set_title(f"{run['model']}, {run['frames']} frames")
-        ax.set_xlabel("retention")
-        ax.tick_params(axis="x", labelsize=6 if several else 9)
         ax.set_ylabel("time to first token (ms)")
+        ax = axes[1][col]
+        ax.bar(labels, [r["decode_tok_s"] for r in rows], color="tab:purple")
+        ax.axhline(base["decode_tok_s"], color="k", ls="--", lw=1)
+        ax.set_ylabel("decode tokens/s")
+        ax = axes[2][col]
+        ax.bar(labels, [r["peak_mem_gib"] for r in rows], color="tab:gray")
+        ax.axhline(base["peak_mem_gib"], color="k", ls="--", lw=1)
+        ax.set_ylabel("peak memory, first token (GiB)")
+        ax.tick_params(axis="x", labelrotation=90, labelsize=7 if several else 9)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=130)
 
 
 def _write(path: Path, result: dict, complete: bool) -> None:
@@ -347,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                                   if not k.endswith("_runs")}}), flush=True)  # fmt: skip
                 _write(args.out, result, complete=False)  # a run cut short keeps what it measured
         del model
+        gc.collect()  # the model sits in reference cycles: free it before the next one's peak
         if device.type == "cuda":
             torch.cuda.empty_cache()
     _write(args.out, result, complete=True)
