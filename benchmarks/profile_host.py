@@ -1,0 +1,78 @@
+"""Where the host's time goes in one eager call of the fused GPU path (``cuda_graph=False``).
+
+The eager path is bound by the host issuing launches (``NOTES_gpu.md``), so this profiles the
+Python side: ``cProfile`` over ``--calls`` eager calls of ``select_tokens`` per preset, after a
+warm-up, with the GPU synchronised only at the end (as an adapter runs it). Writes, per preset,
+the top functions by own time (``host_<preset>.txt``) and a JSON of wall time per call with and
+without the profiler.
+
+    PYTHONPATH=src python benchmarks/profile_host.py --out $OUT            # needs a CUDA GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import time
+from pathlib import Path
+
+import torch
+from common import metadata
+
+import entropy_select as es
+
+PRESETS = {
+    "paper": es.EntropySelectConfig.paper(),
+    "default": es.EntropySelectConfig(),
+    "balanced": es.EntropySelectConfig.balanced(),
+}
+
+
+def _calls(x: torch.Tensor, cfg, n: int, validate: bool) -> float:
+    """Seconds per call of ``n`` eager calls, synchronised once at the end."""
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        es.select_tokens(x, retention=0.35, config=cfg, cuda_graph=False, validate=validate)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / n
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="directory for the results")
+    p.add_argument("--shape", default="16,14,14,3584", help="T,H,W,D")
+    p.add_argument("--calls", type=int, default=200)
+    p.add_argument("--top", type=int, default=40)
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        p.error("needs a CUDA GPU")
+    args.out.mkdir(parents=True, exist_ok=True)
+    T, H, W, D = (int(v) for v in args.shape.split(","))
+    x = torch.randn(T, H, W, D, device="cuda", dtype=torch.bfloat16)
+    result = {"meta": metadata("cuda"), "shape": [T, H, W, D], "calls": args.calls, "presets": {}}
+    for name, cfg in PRESETS.items():
+        for validate in (True, False):
+            _calls(x, cfg, 20, validate)  # compile and warm up
+        row = {
+            "eager_us": 1e6 * _calls(x, cfg, args.calls, validate=False),
+            "eager_validate_us": 1e6 * _calls(x, cfg, args.calls, validate=True),
+        }
+        prof = cProfile.Profile()
+        prof.enable()
+        row["profiled_us"] = 1e6 * _calls(x, cfg, args.calls, validate=False)
+        prof.disable()
+        text = io.StringIO()
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(args.top)
+        (args.out / f"host_{name}.txt").write_text(text.getvalue())
+        result["presets"][name] = row
+        print(name, {k: round(v, 1) for k, v in row.items()}, flush=True)
+    (args.out / "host_profile.json").write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
