@@ -159,6 +159,8 @@ class StreamingSelector:
     def reset(self) -> None:
         """Forget every frame: the next push starts a new stream (shape may change)."""
         self._history: list[torch.Tensor] = []  # <= K_t − 1 past frames [B, H, W, D]
+        self._ring: torch.Tensor | None = None  # Triton path: [B, K_t − 1, H, W, D] past frames
+        self._head = 0  # Triton path: ring slot of the previous frame
         self._emitted: torch.Tensor | None = None  # [B] int64, E_{t−1}
         self._log_norm: torch.Tensor | None = None  # [B] float64, L_{t−1} of the online rule
         self._carry: torch.Tensor | None = None  # [B] float64, c_{t−1} of the online rule
@@ -296,11 +298,16 @@ class StreamingSelector:
         launch (the sizes of the outputs and, with ``validate``, whether the frame is finite).
 
         The state is committed only after that synchronisation: a NaN/inf frame, found after the
-        kernels ran, raises and leaves the stream as it was before the push."""
+        kernels ran, raises and leaves the stream as it was before the push. The past frames live
+        in one ring buffer of ``temporal_window − 1`` slots; the window kernel reads them there
+        and the new frame from the caller's tensor, so the only copy of a push is the new frame
+        into the slot of the oldest one, launched after the sync (like any torch operation it
+        runs before later work on the current stream, so the caller may then overwrite its
+        frame there)."""
         from .kernels.triton.frame_select import frame_select_triton
         from .kernels.triton.scores import online_budget_step_triton, scores_triton
         from .kernels.triton.select import merge_mode, scores_fusable
-        from .kernels.triton.window_entropy import window_entropy_and_gradient_triton
+        from .kernels.triton.window_entropy import stream_window_entropy_and_gradient_triton
 
         B, H, W, D = x.shape
         m = H * W
@@ -314,13 +321,18 @@ class StreamingSelector:
                 emitted0, log_norm0, carry0 = self._emitted, self._log_norm, self._carry
             # NaN/inf anywhere makes the sum non-finite; read back with the budgets (one sync).
             total = xd.sum(dtype=torch.float32) if self.validate else None
-            # The window, oldest frame first (a copy: the caller may reuse its frame's buffer).
-            window = torch.stack([*self._history, xd], dim=1)  # [B, L, H, W, D]
-            ent, grad = window_entropy_and_gradient_triton(
-                window, cfg.spatial_window, cfg.temporal_window, cfg.past_window, cfg.tau
-            )  # [B, L, H, W] each
-            entropy = ent[:, -1:].contiguous()  # [B, 1, H, W] (a view when B == 1)
-            raw = grad[:, -1:].contiguous()
+            # Ĥ and G of the new frame only, its past frames read in place from the ring.
+            held = len(self._history)
+            entropy, raw = stream_window_entropy_and_gradient_triton(
+                xd,
+                self._ring,
+                self._head,
+                held,
+                cfg.spatial_window,
+                cfg.temporal_window,
+                cfg.past_window,
+                cfg.tau,
+            )  # fmt: skip  ([B, 1, H, W] each)
             if scores_fusable(cfg):
                 score, gradient, saliency = scores_triton(entropy, raw, None, cfg)
             else:
@@ -338,8 +350,6 @@ class StreamingSelector:
                 emitted = emitted0 + budget
                 finite = torch.ones_like(budget) if total is None else torch.isfinite(total)
                 host = torch.stack([budget, emitted, finite.expand(B).long()])  # [3, B]
-            keep = cfg.temporal_window - 1  # the past frames the next window needs: one copy
-            past = window[:, window.shape[1] - keep :].clone() if keep else window[:, :0]
             merge = (cfg.grid_fusion or cfg.context_share > 0) and not self._keeps_everything(m)
             mode = merge_mode(cfg, H, W) if merge else "select"
             fused = mode is not None and not (torch.is_grad_enabled() and x.requires_grad)
@@ -363,7 +373,7 @@ class StreamingSelector:
             if self._shape is None:
                 self._shape, self._dtype, self._device = tuple(x.shape), x.dtype, x.device
             self._emitted, self._log_norm, self._carry = emitted, log_norm, carry
-            self._history = list(past.unbind(1))
+            self._remember(xd)
             self._t += 1
         if not fused:
             return self._assemble(
@@ -392,6 +402,22 @@ class StreamingSelector:
         return out[0] if frame.dim() == 3 else out
 
     # -- internals -------------------------------------------------------------------------
+
+    def _remember(self, xd: torch.Tensor) -> None:
+        """Triton path: copy the new frame into the ring slot of the oldest past frame (one
+        launch) and list the held frames, oldest first, as views of the ring."""
+        keep = self._config.temporal_window - 1
+        if keep == 0:
+            return
+        if self._ring is None:
+            self._ring = torch.empty(
+                xd.shape[0], keep, *xd.shape[1:], dtype=xd.dtype, device=xd.device
+            )  # [B, K_t − 1, H, W, D]
+            self._head = keep - 1
+        self._head = (self._head + 1) % keep
+        self._ring[:, self._head].copy_(xd)
+        held = min(len(self._history) + 1, keep)
+        self._history = [self._ring[:, (self._head - a) % keep] for a in range(held - 1, -1, -1)]
 
     def _keeps_everything(self, m: int) -> bool:
         """Whether every frame keeps all its tokens by construction (then nothing is fused, as
