@@ -184,7 +184,8 @@ class StreamingSelector:
     @property
     def state_bytes(self) -> int:
         """Bytes held between pushes: the past frames of the window (normalised, in float32, on
-        the torch path; raw on the Triton path) and the per-stream counters (each storage once)."""
+        the torch path; raw on the Triton path, in a ring of ``temporal_window − 1`` slots
+        allocated whole at the first push) and the per-stream counters (each storage once)."""
         held = [*self._history, self._emitted, self._log_norm, self._carry]
         storages = {}
         for t in held:
@@ -293,9 +294,9 @@ class StreamingSelector:
         return out[0] if frame.dim() == 3 else out
 
     def _push_triton(self, frame: torch.Tensor, x: torch.Tensor):
-        """One push on the GPU: the window kernel on the ``[B, L, H, W, D]`` window, then the
-        score, online-budget and frame-select kernels, and one host synchronisation after every
-        launch (the sizes of the outputs and, with ``validate``, whether the frame is finite).
+        """One push on the GPU: the window kernel on the new frame (its ``K_t − 1`` past frames
+        read in place), then the score, online-budget and frame-select kernels, and one host
+        synchronisation after every launch (the sizes of the outputs and, with ``validate``, whether the frame is finite).
 
         The state is committed only after that synchronisation: a NaN/inf frame, found after the
         kernels ran, raises and leaves the stream as it was before the push. The past frames live
