@@ -296,7 +296,8 @@ class StreamingSelector:
     def _push_triton(self, frame: torch.Tensor, x: torch.Tensor):
         """One push on the GPU: the window kernel on the new frame (its ``K_t − 1`` past frames
         read in place), then the score, online-budget and frame-select kernels, and one host
-        synchronisation after every launch (the sizes of the outputs and, with ``validate``, whether the frame is finite).
+        synchronisation after every launch (the sizes of the outputs and, with ``validate``,
+        whether the frame is finite: the window kernel counts its NaN/inf values).
 
         The state is committed only after that synchronisation: a NaN/inf frame, found after the
         kernels ran, raises and leaves the stream as it was before the push. The past frames live
@@ -320,11 +321,10 @@ class StreamingSelector:
                 emitted0, log_norm0, carry0 = self._initial_counters(x)
             else:
                 emitted0, log_norm0, carry0 = self._emitted, self._log_norm, self._carry
-            # NaN/inf anywhere makes the sum non-finite; read back with the budgets (one sync).
-            total = xd.sum(dtype=torch.float32) if self.validate else None
             # Ĥ and G of the new frame only, its past frames read in place from the ring.
             held = len(self._history)
-            entropy, raw = stream_window_entropy_and_gradient_triton(
+            # ... and each stream's count of NaN/inf values, read back with the budgets.
+            entropy, raw, nonfinite = stream_window_entropy_and_gradient_triton(
                 xd,
                 self._ring,
                 self._head,
@@ -343,14 +343,22 @@ class StreamingSelector:
             log_norm, carry = log_norm0, carry0
             if self.budget_mode == "adaptive":
                 host, log_norm, carry, emitted = online_budget_step_triton(
-                    saliency[:, 0], log_norm0, carry0, emitted0, t, self.retention, m, cfg, total
-                )  # [3, B]: b_t, E_t, finite; the state's next values (new tensors)
+                    saliency[:, 0],
+                    log_norm0,
+                    carry0,
+                    emitted0,
+                    t,
+                    self.retention,
+                    m,
+                    cfg,
+                    nonfinite if self.validate else None,
+                )  # fmt: skip  ([3, B]: b_t, E_t, finite; the state's next values, new tensors)
                 budget = host[0]
             else:
                 budget = self._fixed_budget(B, t, m, x.device)
                 emitted = emitted0 + budget
-                finite = torch.ones_like(budget) if total is None else torch.isfinite(total)
-                host = torch.stack([budget, emitted, finite.expand(B).long()])  # [3, B]
+                finite = (nonfinite == 0) if self.validate else torch.ones_like(budget)
+                host = torch.stack([budget, emitted, finite.long()])  # [3, B]
             merge = (cfg.grid_fusion or cfg.context_share > 0) and not self._keeps_everything(m)
             mode = merge_mode(cfg, H, W) if merge else "select"
             fused = mode is not None and not (torch.is_grad_enabled() and x.requires_grad)
@@ -368,8 +376,8 @@ class StreamingSelector:
                     features=xd[:, None],
                 )
             counts, emitted_host, finite_host = host.tolist()  # the one host sync
-            if not all(finite_host):  # raises unless the sum merely overflowed
-                check_finite(x, f"frame {t}")
+            if not all(finite_host):
+                check_finite(x, f"frame {t}")  # raises, counting the NaN and inf values
             # Commit: nothing of the stream changed before this line.
             if self._shape is None:
                 self._shape, self._dtype, self._device = tuple(x.shape), x.dtype, x.device

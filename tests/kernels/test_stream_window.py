@@ -44,7 +44,9 @@ def check(device, dtypes, cases):
             for t in range(T):
                 held = min(t, kt - 1)
                 frame = x[:, t].transpose(1, 2).contiguous().transpose(1, 2)  # strided
-                e, g = stream_kernel(frame, ring if held else None, head, held, ks, kt, kp, 0.7)
+                past = ring if held else None
+                e, g, n = stream_kernel(frame, past, head, held, ks, kt, kp, 0.7)
+                assert n.tolist() == [0] * B, n  # the ring's stale slots (NaN) are not read
                 lo = t - held
                 ef, gf = offline_kernel(x[:, lo : t + 1], ks, kt, kp, 0.7)
                 assert e.shape == g.shape == (B, 1, H, W)
@@ -59,6 +61,12 @@ def check(device, dtypes, cases):
                 if kt > 1:  # the ring's next slot takes this frame (stale slots hold NaN)
                     head = (head + 1) % S
                     ring[:, head] = x[:, t]
+            bad = x[:, -1].clone()  # NaN/inf counted per stream, wherever they sit
+            bad[0, 0, 0, 0] = float("nan")
+            bad[0, H - 1, W - 1, D - 1] = float("inf")
+            bad[1, H // 2, 0, D // 2] = -float("inf")
+            n = stream_kernel(bad, None, 0, 0, ks, kt, kp, 0.7)[2]
+            assert n.tolist() == [2, 1], n
 """
 
 

@@ -251,8 +251,8 @@ def _online_budget_kernel(
     emitted_ptr,  # [B] int64 E_{t−1}
     state_ptr,  # [2, B] float64 out: L_t, c_t
     new_emitted_ptr,  # [B] int64 out: E_t
-    host_ptr,  # [3, B] int64 out: b_t, E_t, and 1 where the frame's sum is finite (else 0)
-    sum_ptr,  # float32 sum of the frame (CHECK)
+    host_ptr,  # [3, B] int64 out: b_t, E_t, and 1 where the frame is finite (else 0)
+    odd_ptr,  # [B] int32 NaN/inf values of each stream's frame (CHECK)
     NB,
     sal_stride,
     limit,
@@ -300,9 +300,8 @@ def _online_budget_kernel(
     cap = tl.minimum(limit - emitted, hi)
     budget = tl.maximum(tl.minimum(want, cap), lo)
     new_carry = tl.minimum(tl.maximum(wish - budget.to(tl.float64), 0.0), 1.0)
-    if CHECK:  # NaN or inf anywhere in the frame makes its sum non-finite
-        total = tl.load(sum_ptr)
-        finite = ((total == total) & (tl.abs(total) < float("inf"))).to(tl.int64)
+    if CHECK:
+        finite = (tl.load(odd_ptr + bb, mask=ok, other=0) == 0).to(tl.int64)
     else:
         finite = 1
     tl.store(state_ptr + bb, log_norm, mask=ok)
@@ -322,15 +321,16 @@ def online_budget_step_triton(
     retention: float,
     tokens_per_frame: int,
     config: EntropySelectConfig,
-    frame_sum: torch.Tensor | None = None,
+    nonfinite: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`~entropy_select.core.causal.online_budget_step` in one launch, out of place (the
     inputs are left as they are, so that a caller can drop the step: a stream that finds a NaN
     frame after the launch).
 
     Args:
-        frame_sum: optional float32 sum of the frame (0-dim): the host row's third line is 1
-            where it is finite, else 0 (all ones without it).
+        nonfinite: optional ``[B]`` int32 count of NaN/inf values of each stream's frame (from
+            the streaming window kernel): the host tensor's third row is 1 where it is 0, else
+            0 (all ones without it).
 
     Returns:
         ``(host, log_norm, carry, emitted)``: ``host`` ``[3, B]`` int64 holds ``b_t``,
@@ -351,9 +351,9 @@ def online_budget_step_triton(
     new_emitted = torch.empty(B, dtype=torch.int64, device=dev)
     _online_budget_kernel[(1,)](
         saliency, log_norm, carry, emitted, state, new_emitted, host,
-        frame_sum if frame_sum is not None else saliency, B, saliency.stride(0),
+        nonfinite if nonfinite is not None else saliency, B, saliency.stride(0),
         allowance(retention, seen), lo, hi, *split3(config.alloc_tau),
         *split3(retention * (seen - m)), *split3(retention * seen), *split3(config.bank_rate),
-        CHECK=frame_sum is not None, BLOCK=max(16, _pow2(B)), num_warps=1,
+        CHECK=nonfinite is not None, BLOCK=max(16, _pow2(B)), num_warps=1,
     )  # fmt: skip
     return host, state[0], state[1], new_emitted

@@ -102,10 +102,18 @@ def _window_band_kernel(
     read from the ring ``y_ptr`` ``[B, NSLOT, H, W, D]`` (the frame ``a`` frames back sits in
     slot ``(HEAD − a + 1) mod NSLOT``). Past tokens are no centres here, so nothing holds their
     squared norms: each row of the ``[S, N, 2·C]`` partials also carries, in its second half,
-    the squared norm of each of the token's neighbours (sums of squares of the band rows).
+    the squared norm of each of the token's neighbours (sums of squares of the band rows), and in
+    column ``NOFF + 3`` the number of NaN/inf values among the centre's channels (every value of
+    the new frame is a centre value of exactly one program), which the finish kernel adds into
+    ``mm_ptr`` ``[B]`` int32 (zeroed here by program 0).
     """
     pid = tl.program_id(0)
     split = tl.program_id(1)
+    if STREAM:  # program 0 zeroes the per-stream NaN/inf counts the finish kernel adds into
+        if (pid == 0) & (split == 0):
+            for k0 in range(0, NVID, 128):
+                kk = k0 + tl.arange(0, 128)
+                tl.store(mm_ptr + kk, tl.zeros((128,), dtype=tl.int32), mask=kk < NVID)
     if MINMAX:  # program 0 readies the per-video extremes the finish kernel reduces into
         if (pid == 0) & (split == 0):
             # [B, 4] int32: float bits of (min Ĥ, max Ĥ, min G, max G); both are >= 0, and
@@ -177,6 +185,7 @@ def _window_band_kernel(
     g2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
     h2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
     rn = tl.zeros((NR,), dtype=tl.float32)  # squared norms of the band rows (STREAM)
+    bad = tl.zeros((BLOCK_M,), dtype=tl.float32)  # NaN/inf values of each centre (STREAM)
     d_lo = split * d_per_split
     d_hi = tl.minimum(d_lo + d_per_split, D)
     for d0 in range(d_lo, d_hi, BLOCK_D):
@@ -198,6 +207,9 @@ def _window_band_kernel(
             nb = tl.where(cur[:, None], nb_cur, nb_past)
             nbf = nb.to(tl.float32)
             rn += tl.sum(nbf * nbf, 1)
+            xcf = xc.to(tl.float32)
+            odd = (xcf != xcf) | (tl.abs(xcf) == float("inf"))
+            bad += tl.sum(odd.to(tl.float32), 1)
         else:
             nb = tl.load(video + n_off[:, None] + dofs, mask=r_ok[:, None] & dm[None, :], other=0.0)
         if IEEE:
@@ -230,6 +242,7 @@ def _window_band_kernel(
     acc = tl.where(cols[None, :] == NOFF + 1, g2[:, None], acc)
     acc = tl.where(cols[None, :] == NOFF + 2, h2[:, None], acc)
     if STREAM:
+        acc = tl.where(cols[None, :] == NOFF + 3, bad[:, None], acc)
         tok = b.to(tl.int64) * m + (c - c0)  # flat token index b·H·W + p of the last frame
         out = p_ptr + split * NTOK * 2 * NCOL + tok[:, None] * (2 * NCOL) + cols[None, :]
         tl.store(out, acc, mask=cm[:, None])
@@ -264,8 +277,9 @@ def _window_entropy_finish_kernel(
 ):
     """Cosines, normalised softmax entropy (Eq. 2) and gradient magnitude (Eq. 3) per token;
     with ``MINMAX``, also each video's extremes of both (integer atomics on their float bits).
-    With ``STREAM`` the tokens are the last frame's (``NTOK = B·H·W``) and each row carries its
-    neighbours' squared norms (see the band kernel)."""
+    With ``STREAM`` the tokens are the last frame's (``NTOK = B·H·W``), each row carries its
+    neighbours' squared norms and its NaN/inf count (see the band kernel); the tokens with any
+    add their count into ``mm_ptr`` ``[B]`` int32 (one atomic each; none for a finite frame)."""
     pid = tl.program_id(0)
     tok = pid * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN]
     tm = tok < NTOK
@@ -331,6 +345,9 @@ def _window_entropy_finish_kernel(
 
     gx = tl.sum(tl.where(cols[None, :] == NOFF + 1, own, 0.0), 1)
     gy = tl.sum(tl.where(cols[None, :] == NOFF + 2, own, 0.0), 1)
+    if STREAM:
+        odd = tl.sum(tl.where(cols[None, :] == NOFF + 3, own, 0.0), 1).to(tl.int32)
+        tl.atomic_add(mm_ptr + tok // (W * H), odd, mask=tm & (odd > 0))
     sx = tl.where((j > 0) & (j < W - 1), 0.25, 1.0)
     sy = tl.where((i > 0) & (i < H - 1), 0.25, 1.0)
     grad = tl.sqrt(sx * gx + sy * gy)
@@ -507,11 +524,12 @@ def stream_window_entropy_and_gradient_triton(
     temporal_window: int = 3,
     past_window: int = 3,
     tau: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(Ĥ, G)`` of the newest frame of a window whose past frames sit in a ring buffer: what
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(Ĥ, G, n)`` of the newest frame of a window whose past frames sit in a ring buffer: what
     :func:`window_entropy_and_gradient_triton` gives for the last frame of the stacked window
     ``[past frames (oldest first), frame]``, up to float32 rounding, computed for that frame only
-    and without stacking the window (the streaming path, one push per frame).
+    and without stacking the window (the streaming path, one push per frame); ``n`` counts the
+    NaN/inf values of each stream's frame (a stream's check, at no extra launch).
 
     Args:
         frame: raw features of the new frame (any strides).
@@ -522,7 +540,7 @@ def stream_window_entropy_and_gradient_triton(
         held: past frames in the window (``<= min(S, temporal_window − 1)``).
 
     Shapes:
-        frame: [B, H, W, D], ring: [B, S, H, W, D]  ->  two [B, 1, H, W] float32
+        frame: [B, H, W, D], ring: [B, S, H, W, D]  ->  two [B, 1, H, W] float32, n [B] int32
     """
     _check(frame[:, None], spatial_window, temporal_window, past_window, tau)
     B, H, W, D = frame.shape
@@ -539,7 +557,7 @@ def stream_window_entropy_and_gradient_triton(
     T = held + 1
     m = H * W
     noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
-    ncol = _pow2(noff + 3)
+    ncol = _pow2(noff + 4)  # dots and ‖x‖², the two gradient sums, the NaN/inf count
     block_m = 32
     r, rp = spatial_window // 2, past_window // 2
     rows = block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
@@ -558,8 +576,9 @@ def stream_window_entropy_and_gradient_triton(
     sb, sh, sw, sd = frame.stride()
     y = frame if ring is None else ring
     ys = (0, 0, 0, 0, 0) if ring is None else ring.stride()
+    odd = torch.empty(B, dtype=torch.int32, device=frame.device)
     _window_band_kernel[(programs, splits)](
-        frame, partial, partial, B, T, H, W, D, ntile, ntok, d_per_split, sb, 0, sh, sw, sd,
+        frame, partial, odd, B, T, H, W, D, ntile, ntok, d_per_split, sb, 0, sh, sw, sd,
         y, *ys, head, nslot,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
         BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=frame.dtype == torch.float32,
@@ -569,11 +588,11 @@ def stream_window_entropy_and_gradient_triton(
     grad = torch.empty(B, 1, H, W, dtype=torch.float32, device=frame.device)
     block_n = 32
     _window_entropy_finish_kernel[(_cdiv(ntok, block_n),)](
-        partial, entropy, grad, entropy, T, H, W, ntok, splits, 1.0 / tau,
+        partial, entropy, grad, odd, T, H, W, ntok, splits, 1.0 / tau,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
         BLOCK_N=block_n, MINMAX=False, STREAM=True, num_warps=4,
     )  # fmt: skip
-    return entropy, grad
+    return entropy, grad, odd
 
 
 def local_window_entropy_triton(
