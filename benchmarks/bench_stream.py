@@ -17,7 +17,8 @@ CPU (this project's 2-core machine)::
 
     PYTHONPATH=src python benchmarks/bench_stream.py
 
-GPU (Triton window kernel on a [1, K_t, H, W, D] window; torch reference path for comparison)::
+GPU (Triton kernels on the new frame, past frames read from the ring; torch reference path for
+comparison; `--profile` adds a torch.profiler table of ten pushes per preset)::
 
     PYTHONPATH=src python benchmarks/bench_stream.py --device cuda
 

@@ -351,6 +351,17 @@ for c, kw in ((cfg, {{}}), (es.EntropySelectConfig(), {{}}), (cfg, {{"budget": "
         a, b = clean.push(f), hit.push(f)
         assert torch.equal(a.keep_index, b.keep_index) and a.emitted == b.emitted, t
         assert torch.equal(a.scores, b.scores) and torch.equal(a.tokens, b.tokens), t
+# B streams pushed together equal each stream alone (the ring and counters per stream).
+xb = torch.stack([x, x.flip(0)], 1)  # [T, 2, H, W, D]
+for c in (cfg, es.EntropySelectConfig.balanced()):
+    both = es.StreamingSelector(retention=0.3, config=c, impl="triton")
+    alone = [es.StreamingSelector(retention=0.3, config=c, impl="triton") for _ in range(2)]
+    for f in xb:
+        outs = both.push(f)
+        for b in range(2):
+            o = alone[b].push(f[b])
+            assert torch.equal(outs[b].keep_index, o.keep_index) and outs[b].emitted == o.emitted
+            torch.testing.assert_close(outs[b].tokens, o.tokens)
 zero = torch.tensor([0, 20, 3, 0, 1, 2])  # explicit budgets with empty and full frames
 for c in (cfg, es.EntropySelectConfig()):
     a = es.select_tokens(x, frame_budget=zero, config=c, impl="triton")
