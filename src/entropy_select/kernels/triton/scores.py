@@ -243,7 +243,9 @@ def frame_budget_triton(
     return fb
 
 
-@triton.jit
+# ``limit`` (the allowance) grows every frame: not specialised (a value divisible by 16 or equal
+# to 1 would otherwise compile a new variant in the middle of a stream).
+@triton.jit(do_not_specialize=["limit"])
 def _online_budget_kernel(
     sal_ptr,  # [B] float32 S̄_t of each stream (sal_ptr + b * sal_stride)
     log_norm_ptr,  # [B] float64 L_{t−1}

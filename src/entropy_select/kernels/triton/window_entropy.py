@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["HEAD"])  # the ring slot moves every push (STREAM)
 def _window_band_kernel(
     x_ptr,
     p_ptr,
