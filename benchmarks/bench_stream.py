@@ -17,7 +17,8 @@ CPU (this project's 2-core machine)::
 
     PYTHONPATH=src python benchmarks/bench_stream.py
 
-GPU (Triton window kernel on a [1, K_t, H, W, D] window; torch reference path for comparison)::
+GPU (Triton kernels on the new frame, past frames read from the ring; torch reference path for
+comparison; `--profile` adds a torch.profiler table of ten pushes per preset)::
 
     PYTHONPATH=src python benchmarks/bench_stream.py --device cuda
 
@@ -80,6 +81,27 @@ def time_stream(frames: torch.Tensor, cfg, impl: str, retention: float) -> dict:
     return out
 
 
+def profile_push(frames: torch.Tensor, cfg, retention: float, rows: int = 14) -> None:
+    """Print where one steady-state push spends its time (torch.profiler: host time per op,
+    device time per kernel), to see launch overhead against device work."""
+    from torch.profiler import ProfilerActivity, profile
+
+    stream = es.StreamingSelector(retention=retention, config=cfg, impl="triton")
+    for f in frames[: cfg.temporal_window + 2]:
+        stream.push(f)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for f in frames[cfg.temporal_window + 2 : cfg.temporal_window + 12]:
+            stream.push(f)
+    print("  10 pushes, by host time:")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+    print("  by device time:")
+    try:
+        print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=rows))
+    except (KeyError, AttributeError, ValueError):  # older torch spells it "cuda"
+        print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=rows))
+
+
 def time_offline(video: torch.Tensor, cfg, impl: str, retention: float, repeat: int) -> dict:
     """``select_tokens`` on a whole clip, per frame (for context only)."""
     sync = torch.cuda.synchronize if video.is_cuda else (lambda: None)
@@ -104,6 +126,9 @@ def main() -> None:
     p.add_argument("--shapes", default="14x14x1152,27x27x1152")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     p.add_argument("--out", default=None)
+    p.add_argument(
+        "--profile", action="store_true", help="CUDA: print a torch.profiler table of the pushes"
+    )
     args = p.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -123,6 +148,8 @@ def main() -> None:
                 row = {"shape": [H, W, D], "dtype": str(dtype), "config": name, "impl": impl}
                 row.update(time_stream(frames, cfg, impl, args.retention))
                 results.append(row)
+                if args.profile and impl == "triton":
+                    profile_push(frames, cfg, args.retention)
                 cpu = row.get("cpu_time")
                 print(
                     f"{H}x{W}x{D} {name:7s} stream[{impl}]: median {row['median_ms']:.3f} ms "

@@ -327,6 +327,41 @@ for c in (es.EntropySelectConfig(), es.EntropySelectConfig.balanced()):  # mergi
     assert torch.equal(sel.keep_index, stacked.keep_index)
     assert torch.equal(sel.assignment, stacked.assignment)
     torch.testing.assert_close(sel.tokens, stacked.tokens)
+# A NaN/inf frame is found at the push's one sync, after the kernels ran: it raises and leaves
+# the stream as it was, so the next pushes equal a stream that never saw it.
+for c, kw in ((cfg, {{}}), (es.EntropySelectConfig(), {{}}), (cfg, {{"budget": "fixed"}})):
+    clean = es.StreamingSelector(retention=0.3, config=c, impl="triton", **kw)
+    hit = es.StreamingSelector(retention=0.3, config=c, impl="triton", **kw)
+    for t, f in enumerate(x):
+        if t in (0, 3):
+            bad = f.clone()
+            bad[1, 2, 5] = float("nan") if t == 3 else float("inf")
+            seen, held, past = hit.frames_seen, hit.state_bytes, [h.clone() for h in hit._history]
+            state = (hit._emitted, hit._log_norm, hit._carry)
+            counters = [v.clone() for v in state if v is not None]
+            try:
+                hit.push(bad)
+                raise AssertionError("a non-finite frame was taken in")
+            except ValueError as e:
+                assert ("1 NaN" if t == 3 else "0 NaN and 1 inf") in str(e), e
+            assert hit.frames_seen == seen and hit.state_bytes == held
+            assert all(torch.equal(a, b) for a, b in zip(hit._history, past, strict=True))
+            now = [v for v in (hit._emitted, hit._log_norm, hit._carry) if v is not None]
+            assert all(torch.equal(a, b) for a, b in zip(now, counters, strict=True))
+        a, b = clean.push(f), hit.push(f)
+        assert torch.equal(a.keep_index, b.keep_index) and a.emitted == b.emitted, t
+        assert torch.equal(a.scores, b.scores) and torch.equal(a.tokens, b.tokens), t
+# B streams pushed together equal each stream alone (the ring and counters per stream).
+xb = torch.stack([x, x.flip(0)], 1)  # [T, 2, H, W, D]
+for c in (cfg, es.EntropySelectConfig.balanced()):
+    both = es.StreamingSelector(retention=0.3, config=c, impl="triton")
+    alone = [es.StreamingSelector(retention=0.3, config=c, impl="triton") for _ in range(2)]
+    for f in xb:
+        outs = both.push(f)
+        for b in range(2):
+            o = alone[b].push(f[b])
+            assert torch.equal(outs[b].keep_index, o.keep_index) and outs[b].emitted == o.emitted
+            torch.testing.assert_close(outs[b].tokens, o.tokens)
 zero = torch.tensor([0, 20, 3, 0, 1, 2])  # explicit budgets with empty and full frames
 for c in (cfg, es.EntropySelectConfig()):
     a = es.select_tokens(x, frame_budget=zero, config=c, impl="triton")
@@ -365,6 +400,36 @@ def test_triton_stream_under_the_interpreter():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_triton_stream_on_cuda():
     _run_triton_stream("cuda", {})
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("preset", ["default", "paper", "balanced"])
+def test_steady_state_triton_push_launches_a_handful_of_kernels_and_syncs_once(preset):
+    """A push with a full window: at most 7 GPU operations (the window kernel's two passes, which
+    also count NaN/inf values, the score, budget and frame kernels, the device-to-host copy of
+    the sizes and flags, the copy of the frame into the ring) and one host sync."""
+    pytest.importorskip("triton")
+    from torch.profiler import ProfilerActivity, profile
+
+    cfg = {
+        "default": es.EntropySelectConfig(),
+        "paper": es.EntropySelectConfig.paper(),
+        "balanced": es.EntropySelectConfig.balanced(),
+    }[preset]
+    x = torch.randn(6, 14, 14, 256, device="cuda", dtype=torch.bfloat16)
+    stream = es.StreamingSelector(retention=0.25, config=cfg, impl="triton")
+    for f in x[:4]:
+        stream.push(f)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        stream.push(x[4])
+    events = prof.events()
+    gpu = [e.name for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+    assert 0 < len(gpu) <= 7, gpu
+    waits = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")
+    assert len([e.name for e in events if e.name in waits]) == 1, [e.name for e in events]
+    assert not [e.name for e in events if e.name in ("aten::item", "aten::_local_scalar_dense")]
 
 
 def test_frames_may_get_zero_tokens_when_the_rate_is_below_one_a_frame():

@@ -93,7 +93,9 @@ class StreamingSelector:
         impl: ``"auto"`` (the Triton window kernel on CUDA when available, else the torch path),
             ``"reference"`` (torch: the reference arithmetic restricted to the new frame) or
             ``"triton"`` (raises if it cannot run).
-        validate: check every frame for NaN/inf (one host synchronisation per frame).
+        validate: check every frame for NaN/inf (the torch path: one host synchronisation per
+            frame; the Triton path: read back with the budgets at the push's one sync, the
+            state committed only after it).
         **options: config fields overriding ``config`` (``tau=0.1``).
 
     Shapes:
@@ -157,6 +159,8 @@ class StreamingSelector:
     def reset(self) -> None:
         """Forget every frame: the next push starts a new stream (shape may change)."""
         self._history: list[torch.Tensor] = []  # <= K_t − 1 past frames [B, H, W, D]
+        self._ring: torch.Tensor | None = None  # Triton path: [B, K_t − 1, H, W, D] past frames
+        self._head = 0  # Triton path: ring slot of the previous frame
         self._emitted: torch.Tensor | None = None  # [B] int64, E_{t−1}
         self._log_norm: torch.Tensor | None = None  # [B] float64, L_{t−1} of the online rule
         self._carry: torch.Tensor | None = None  # [B] float64, c_{t−1} of the online rule
@@ -180,7 +184,8 @@ class StreamingSelector:
     @property
     def state_bytes(self) -> int:
         """Bytes held between pushes: the past frames of the window (normalised, in float32, on
-        the torch path; raw on the Triton path) and the per-stream counters (each storage once)."""
+        the torch path; raw on the Triton path, in a ring of ``temporal_window − 1`` slots
+        allocated whole at the first push) and the per-stream counters (each storage once)."""
         held = [*self._history, self._emitted, self._log_norm, self._carry]
         storages = {}
         for t in held:
@@ -249,15 +254,17 @@ class StreamingSelector:
         self._t += 1
         return self._assemble(frame, x, t, score, entropy, gradient, budget)
 
-    def _assemble(self, frame, x, t, score, entropy, gradient, budget):
-        """The FrameSelections of one push with the core's torch code (one host sync)."""
+    def _assemble(self, frame, x, t, score, entropy, gradient, budget, counts=None, emitted=None):
+        """The FrameSelections of one push with the core's torch code (one host sync, unless
+        the caller gives the host copies ``counts`` and ``emitted`` of the budgets and E_t)."""
         B, H, W, D = x.shape
         m = H * W
         cfg = self._config
         seen = m * (t + 1)
         merge = (cfg.grid_fusion or cfg.context_share > 0) and not self._keeps_everything(m)
         out = []
-        counts, emitted = torch.stack([budget, self._emitted]).tolist()  # one host sync
+        if counts is None:
+            counts, emitted = torch.stack([budget, self._emitted]).tolist()  # one host sync
         for b in range(B):
             sel = select_from_scores(
                 x[b : b + 1, None],
@@ -287,13 +294,22 @@ class StreamingSelector:
         return out[0] if frame.dim() == 3 else out
 
     def _push_triton(self, frame: torch.Tensor, x: torch.Tensor):
-        """One push on the GPU: the window kernel on the ``[B, L, H, W, D]`` window, then the
-        score, online-budget and frame-select kernels; one host synchronisation (the sizes of
-        the outputs), after every launch."""
+        """One push on the GPU: the window kernel on the new frame (its ``K_t − 1`` past frames
+        read in place), then the score, online-budget and frame-select kernels, and one host
+        synchronisation after every launch (the sizes of the outputs and, with ``validate``,
+        whether the frame is finite: the window kernel counts its NaN/inf values).
+
+        The state is committed only after that synchronisation: a NaN/inf frame, found after the
+        kernels ran, raises and leaves the stream as it was before the push. The past frames live
+        in one ring buffer of ``temporal_window − 1`` slots; the window kernel reads them there
+        and the new frame from the caller's tensor, so the only copy of a push is the new frame
+        into the slot of the oldest one, launched after the sync (like any torch operation it
+        runs before later work on the current stream, so the caller may then overwrite its
+        frame there)."""
         from .kernels.triton.frame_select import frame_select_triton
         from .kernels.triton.scores import online_budget_step_triton, scores_triton
         from .kernels.triton.select import merge_mode, scores_fusable
-        from .kernels.triton.window_entropy import window_entropy_and_gradient_triton
+        from .kernels.triton.window_entropy import stream_window_entropy_and_gradient_triton
 
         B, H, W, D = x.shape
         m = H * W
@@ -301,58 +317,77 @@ class StreamingSelector:
         t = self._t
         with torch.no_grad():
             xd = x.detach()
-            if self.validate and not bool(torch.isfinite(xd.sum())):
-                check_finite(x, f"frame {t}")
-            self._start(x)
-            # The window, oldest frame first (a copy: the caller may reuse its frame's buffer).
-            window = torch.stack([*self._history, xd], dim=1)  # [B, L, H, W, D]
-            ent, grad = window_entropy_and_gradient_triton(
-                window, cfg.spatial_window, cfg.temporal_window, cfg.past_window, cfg.tau
-            )  # [B, L, H, W] each
-            entropy = ent[:, -1:].contiguous()  # [B, 1, H, W] (a view when B == 1)
-            raw = grad[:, -1:].contiguous()
+            if self._shape is None:
+                emitted0, log_norm0, carry0 = self._initial_counters(x)
+            else:
+                emitted0, log_norm0, carry0 = self._emitted, self._log_norm, self._carry
+            # Ĥ and G of the new frame only, its past frames read in place from the ring.
+            held = len(self._history)
+            # ... and each stream's count of NaN/inf values, read back with the budgets.
+            entropy, raw, nonfinite = stream_window_entropy_and_gradient_triton(
+                xd,
+                self._ring,
+                self._head,
+                held,
+                cfg.spatial_window,
+                cfg.temporal_window,
+                cfg.past_window,
+                cfg.tau,
+            )  # fmt: skip  ([B, 1, H, W] each)
             if scores_fusable(cfg):
                 score, gradient, saliency = scores_triton(entropy, raw, None, cfg)
             else:
                 gradient = normalize_gradient(raw, cfg)
                 score = combine_scores(entropy, gradient, cfg, xd[:, None])
                 saliency = frame_saliency(score, cfg.top_q)
+            log_norm, carry = log_norm0, carry0
             if self.budget_mode == "adaptive":
-                budget = online_budget_step_triton(
+                host, log_norm, carry, emitted = online_budget_step_triton(
                     saliency[:, 0],
-                    self._log_norm,
-                    self._carry,
-                    self._emitted,
+                    log_norm0,
+                    carry0,
+                    emitted0,
                     t,
                     self.retention,
                     m,
                     cfg,
-                )  # fmt: skip  (updates the state in place, E_t included)
+                    nonfinite if self.validate else None,
+                )  # fmt: skip  ([3, B]: b_t, E_t, finite; the state's next values, new tensors)
+                budget = host[0]
             else:
-                budget = self._frame_budget(score, t, m)
-                self._emitted = self._emitted + budget
-            keep = cfg.temporal_window - 1  # the past frames the next window needs: one copy
-            past = window[:, window.shape[1] - keep :].clone() if keep else window[:, :0]
-            self._history = list(past.unbind(1))
-        self._t += 1
-        merge = (cfg.grid_fusion or cfg.context_share > 0) and not self._keeps_everything(m)
-        mode = merge_mode(cfg, H, W) if merge else "select"
-        if mode is None or (torch.is_grad_enabled() and x.requires_grad):
-            return self._assemble(frame, x, t, score, entropy, gradient, budget)
-        with torch.no_grad():
-            keep_mask, keep_index, tokens, assignment, weights = frame_select_triton(
-                score,
-                budget[:, None],
-                m,  # each stream's row holds up to H·W slots; sliced below
-                grid=cfg.grid,
-                coverage=cfg.coverage,
-                mode=mode,
-                fusion_grid=cfg.fusion_grid,
-                share=cfg.context_share if mode == "context" else cfg.fusion_share,
-                weight=cfg.fusion_weight,
-                features=xd[:, None],
+                budget = self._fixed_budget(B, t, m, x.device)
+                emitted = emitted0 + budget
+                finite = (nonfinite == 0) if self.validate else torch.ones_like(budget)
+                host = torch.stack([budget, emitted, finite.long()])  # [3, B]
+            merge = (cfg.grid_fusion or cfg.context_share > 0) and not self._keeps_everything(m)
+            mode = merge_mode(cfg, H, W) if merge else "select"
+            fused = mode is not None and not (torch.is_grad_enabled() and x.requires_grad)
+            if fused:  # launched before the sync, so that it runs while the host waits
+                keep_mask, keep_index, tokens, assignment, weights = frame_select_triton(
+                    score,
+                    budget[:, None],
+                    m,  # each stream's row holds up to H·W slots; sliced below
+                    grid=cfg.grid,
+                    coverage=cfg.coverage,
+                    mode=mode,
+                    fusion_grid=cfg.fusion_grid,
+                    share=cfg.context_share if mode == "context" else cfg.fusion_share,
+                    weight=cfg.fusion_weight,
+                    features=xd[:, None],
+                )
+            counts, emitted_host, finite_host = host.tolist()  # the one host sync
+            if not all(finite_host):
+                check_finite(x, f"frame {t}")  # raises, counting the NaN and inf values
+            # Commit: nothing of the stream changed before this line.
+            if self._shape is None:
+                self._shape, self._dtype, self._device = tuple(x.shape), x.dtype, x.device
+            self._emitted, self._log_norm, self._carry = emitted, log_norm, carry
+            self._remember(xd)
+            self._t += 1
+        if not fused:
+            return self._assemble(
+                frame, x, t, score, entropy, gradient, budget, counts, emitted_host
             )
-        counts, emitted = torch.stack([budget, self._emitted]).tolist()  # one host sync
         seen = m * (t + 1)
         out = []
         for b in range(B):
@@ -369,13 +404,29 @@ class StreamingSelector:
                     keep_mask=keep_mask[b, 0],
                     assignment=assignment[b] if merged else None,
                     weights=weights[b] if merged else None,
-                    emitted=emitted[b],
+                    emitted=emitted_host[b],
                     seen=seen,
                 )
             )
         return out[0] if frame.dim() == 3 else out
 
     # -- internals -------------------------------------------------------------------------
+
+    def _remember(self, xd: torch.Tensor) -> None:
+        """Triton path: copy the new frame into the ring slot of the oldest past frame (one
+        launch) and list the held frames, oldest first, as views of the ring."""
+        keep = self._config.temporal_window - 1
+        if keep == 0:
+            return
+        if self._ring is None:
+            self._ring = torch.empty(
+                xd.shape[0], keep, *xd.shape[1:], dtype=xd.dtype, device=xd.device
+            )  # [B, K_t − 1, H, W, D]
+            self._head = keep - 1
+        self._head = (self._head + 1) % keep
+        self._ring[:, self._head].copy_(xd)
+        held = min(len(self._history) + 1, keep)
+        self._history = [self._ring[:, (self._head - a) % keep] for a in range(held - 1, -1, -1)]
 
     def _keeps_everything(self, m: int) -> bool:
         """Whether every frame keeps all its tokens by construction (then nothing is fused, as
@@ -384,16 +435,21 @@ class StreamingSelector:
             return self.tokens_per_frame >= m
         return self.budget_mode == "fixed" and self.retention == 1.0
 
+    def _fixed_budget(self, B: int, t: int, m: int, device: torch.device) -> torch.Tensor:
+        """B_t of each stream with ``tokens_per_frame`` or ``budget="fixed"``: [B] int64."""
+        if self.tokens_per_frame is not None:
+            return torch.full((B,), self.tokens_per_frame, dtype=torch.long, device=device)
+        r = self.retention
+        _, hi = online_bounds(r, m, self._config)
+        step = min(hi, allowance(r, m * (t + 1)) - allowance(r, m * t))
+        return torch.full((B,), step, dtype=torch.long, device=device)
+
     def _frame_budget(self, score: torch.Tensor, t: int, m: int) -> torch.Tensor:
         """B_t of each stream. Shapes: score [B, 1, H, W] -> [B] int64."""
         B = score.shape[0]
-        if self.tokens_per_frame is not None:
-            return torch.full((B,), self.tokens_per_frame, dtype=torch.long, device=score.device)
-        r = self.retention
         if self.budget_mode == "fixed":
-            _, hi = online_bounds(r, m, self._config)
-            step = min(hi, allowance(r, m * (t + 1)) - allowance(r, m * t))
-            return torch.full((B,), step, dtype=torch.long, device=score.device)
+            return self._fixed_budget(B, t, m, score.device)
+        r = self.retention
         saliency = frame_saliency(score, self._config.top_q)[:, 0]  # [B]
         budget, self._log_norm, self._carry = online_budget_step(
             saliency, self._log_norm, self._carry, self._emitted, t, r, m, self._config
@@ -440,10 +496,17 @@ class StreamingSelector:
         """Take the stream's shape, dtype and device from its first (valid) frame."""
         if self._shape is None:
             self._shape, self._dtype, self._device = tuple(x.shape), x.dtype, x.device
-            B = x.shape[0]
-            self._emitted = torch.zeros(B, dtype=torch.long, device=x.device)
-            self._log_norm = torch.full((B,), float("-inf"), dtype=torch.float64, device=x.device)
-            self._carry = torch.zeros(B, dtype=torch.float64, device=x.device)
+            self._emitted, self._log_norm, self._carry = self._initial_counters(x)
+
+    @staticmethod
+    def _initial_counters(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """E_{−1} = 0, L_{−1} = −inf and c_{−1} = 0 of each of the B streams of ``x``."""
+        B = x.shape[0]
+        return (
+            torch.zeros(B, dtype=torch.long, device=x.device),
+            torch.full((B,), float("-inf"), dtype=torch.float64, device=x.device),
+            torch.zeros(B, dtype=torch.float64, device=x.device),
+        )
 
     def _describe(self) -> str:
         B, H, W, D = self._shape

@@ -243,13 +243,18 @@ def frame_budget_triton(
     return fb
 
 
-@triton.jit
+# ``limit`` (the allowance) grows every frame: not specialised (a value divisible by 16 or equal
+# to 1 would otherwise compile a new variant in the middle of a stream).
+@triton.jit(do_not_specialize=["limit"])
 def _online_budget_kernel(
     sal_ptr,  # [B] float32 S̄_t of each stream (sal_ptr + b * sal_stride)
-    log_norm_ptr,  # [B] float64 L_{t−1} -> L_t (in place)
-    carry_ptr,  # [B] float64 c_{t−1} -> c_t (in place)
-    emitted_ptr,  # [B] int64 E_{t−1} -> E_t (in place)
-    budget_ptr,  # [B] int64 out: b_t
+    log_norm_ptr,  # [B] float64 L_{t−1}
+    carry_ptr,  # [B] float64 c_{t−1}
+    emitted_ptr,  # [B] int64 E_{t−1}
+    state_ptr,  # [2, B] float64 out: L_t, c_t
+    new_emitted_ptr,  # [B] int64 out: E_t
+    host_ptr,  # [3, B] int64 out: b_t, E_t, and 1 where the frame is finite (else 0)
+    odd_ptr,  # [B] int32 NaN/inf values of each stream's frame (CHECK)
     NB,
     sal_stride,
     limit,
@@ -267,6 +272,7 @@ def _online_budget_kernel(
     g_hi,
     g_mid,
     g_lo,
+    CHECK: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     """One step of :func:`entropy_select.core.causal.online_budget_step` for every stream, in the
@@ -296,10 +302,16 @@ def _online_budget_kernel(
     cap = tl.minimum(limit - emitted, hi)
     budget = tl.maximum(tl.minimum(want, cap), lo)
     new_carry = tl.minimum(tl.maximum(wish - budget.to(tl.float64), 0.0), 1.0)
-    tl.store(budget_ptr + bb, budget, mask=ok)
-    tl.store(log_norm_ptr + bb, log_norm, mask=ok)
-    tl.store(carry_ptr + bb, new_carry, mask=ok)
-    tl.store(emitted_ptr + bb, emitted + budget, mask=ok)
+    if CHECK:
+        finite = (tl.load(odd_ptr + bb, mask=ok, other=0) == 0).to(tl.int64)
+    else:
+        finite = 1
+    tl.store(state_ptr + bb, log_norm, mask=ok)
+    tl.store(state_ptr + NB + bb, new_carry, mask=ok)
+    tl.store(new_emitted_ptr + bb, emitted + budget, mask=ok)
+    tl.store(host_ptr + bb, budget, mask=ok)
+    tl.store(host_ptr + NB + bb, emitted + budget, mask=ok)
+    tl.store(host_ptr + 2 * NB + bb, tl.zeros_like(budget) + finite, mask=ok)
 
 
 def online_budget_step_triton(
@@ -311,23 +323,39 @@ def online_budget_step_triton(
     retention: float,
     tokens_per_frame: int,
     config: EntropySelectConfig,
-) -> torch.Tensor:
-    """:func:`~entropy_select.core.causal.online_budget_step` in one launch, updating
-    ``log_norm``, ``carry`` and ``emitted`` (``E_t = E_{t−1} + b_t``) in place.
+    nonfinite: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`~entropy_select.core.causal.online_budget_step` in one launch, out of place (the
+    inputs are left as they are, so that a caller can drop the step: a stream that finds a NaN
+    frame after the launch).
+
+    Args:
+        nonfinite: optional ``[B]`` int32 count of NaN/inf values of each stream's frame (from
+            the streaming window kernel): the host tensor's third row is 1 where it is 0, else
+            0 (all ones without it).
+
+    Returns:
+        ``(host, log_norm, carry, emitted)``: ``host`` ``[3, B]`` int64 holds ``b_t``,
+        ``E_t = E_{t−1} + b_t`` and the finite flag (one tensor, for one host copy); then
+        ``L_t``, ``c_t`` (rows of one ``[2, B]`` float64 tensor) and ``E_t`` ``[B]`` int64.
 
     Shapes:
         saliency: [B] float32 (any stride); log_norm, carry: [B] float64; emitted: [B] int64
-        ->  b_t [B] int64
+        ->  host [3, B] int64, log_norm [B], carry [B] float64, emitted [B] int64
     """
     m = tokens_per_frame
     lo, hi = online_bounds(retention, m, config)
     seen = m * (frame + 1)
     B = saliency.shape[0]
-    budget = torch.empty(B, dtype=torch.int64, device=saliency.device)
+    dev = saliency.device
+    host = torch.empty(3, B, dtype=torch.int64, device=dev)
+    state = torch.empty(2, B, dtype=torch.float64, device=dev)
+    new_emitted = torch.empty(B, dtype=torch.int64, device=dev)
     _online_budget_kernel[(1,)](
-        saliency, log_norm, carry, emitted, budget, B, saliency.stride(0),
+        saliency, log_norm, carry, emitted, state, new_emitted, host,
+        nonfinite if nonfinite is not None else saliency, B, saliency.stride(0),
         allowance(retention, seen), lo, hi, *split3(config.alloc_tau),
         *split3(retention * (seen - m)), *split3(retention * seen), *split3(config.bank_rate),
-        BLOCK=max(16, _pow2(B)), num_warps=1,
+        CHECK=nonfinite is not None, BLOCK=max(16, _pow2(B)), num_warps=1,
     )  # fmt: skip
-    return budget
+    return host, state[0], state[1], new_emitted

@@ -40,13 +40,14 @@ import triton.language as tl
 from ...core.entropy import check_window_args
 
 __all__ = [
+    "stream_window_entropy_and_gradient_triton",
     "local_window_entropy_triton",
     "spatial_gradient_magnitude_triton",
     "window_entropy_and_gradient_triton",
 ]
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["HEAD"])  # the ring slot moves every push (STREAM)
 def _window_band_kernel(
     x_ptr,
     p_ptr,
@@ -64,6 +65,14 @@ def _window_band_kernel(
     stride_h,
     stride_w,
     stride_d,
+    y_ptr,
+    sy_b,
+    sy_s,
+    sy_h,
+    sy_w,
+    sy_d,
+    HEAD,
+    NSLOT,
     K_S: tl.constexpr,
     K_T: tl.constexpr,
     K_P: tl.constexpr,
@@ -74,6 +83,7 @@ def _window_band_kernel(
     NR: tl.constexpr,
     IEEE: tl.constexpr,
     MINMAX: tl.constexpr,
+    STREAM: tl.constexpr,
 ):
     """First pass over ``BLOCK_M`` consecutive tokens in raster order (``[S, N, C]`` partials).
 
@@ -86,9 +96,24 @@ def _window_band_kernel(
     cores, and each (token, offset) dot product is picked from the ``[M, NR]`` result with
     ``tl.gather``. Dots with positions outside the window (row wrap-around, other frames) are
     computed too and discarded by the finish kernel, which knows the valid neighbours.
+
+    ``STREAM`` (a stream's push): the centres are the last frame's tokens only (``NTILE`` tiles
+    of it), read from ``x_ptr`` (one frame ``[B, H, W, D]``); the past frames of the window are
+    read from the ring ``y_ptr`` ``[B, NSLOT, H, W, D]`` (the frame ``a`` frames back sits in
+    slot ``(HEAD − a + 1) mod NSLOT``). Past tokens are no centres here, so nothing holds their
+    squared norms: each row of the ``[S, N, 2·C]`` partials also carries, in its second half,
+    the squared norm of each of the token's neighbours (sums of squares of the band rows), and in
+    column ``NOFF + 3`` the number of NaN/inf values among the centre's channels (every value of
+    the new frame is a centre value of exactly one program), which the finish kernel adds into
+    ``mm_ptr`` ``[B]`` int32 (zeroed here by program 0).
     """
     pid = tl.program_id(0)
     split = tl.program_id(1)
+    if STREAM:  # program 0 zeroes the per-stream NaN/inf counts the finish kernel adds into
+        if (pid == 0) & (split == 0):
+            for k0 in range(0, NVID, 128):
+                kk = k0 + tl.arange(0, 128)
+                tl.store(mm_ptr + kk, tl.zeros((128,), dtype=tl.int32), mask=kk < NVID)
     if MINMAX:  # program 0 readies the per-video extremes the finish kernel reduces into
         if (pid == 0) & (split == 0):
             # [B, 4] int32: float bits of (min Ĥ, max Ĥ, min G, max G); both are >= 0, and
@@ -98,9 +123,13 @@ def _window_band_kernel(
                 init = tl.where(kk % 2 == 0, 0x7F800000, 0)  # +inf for the minima, +0 maxima
                 tl.store(mm_ptr + kk, init, mask=kk < 4 * NVID)
     b = pid // NTILE
-    p0 = (pid % NTILE) * BLOCK_M
     m = H * W
     L = T * m  # tokens per video
+    if STREAM:
+        c0 = (T - 1) * m  # the centres: the last frame
+    else:
+        c0 = 0
+    p0 = c0 + (pid % NTILE) * BLOCK_M
     R: tl.constexpr = K_S // 2
     RP: tl.constexpr = K_P // 2
     CENTER: tl.constexpr = (K_S * K_S) // 2
@@ -123,7 +152,15 @@ def _window_band_kernel(
     qi = (qc % m) // W
     qj = qc % W
     video = x_ptr + b.to(tl.int64) * stride_b
-    n_off = qt.to(tl.int64) * stride_t + qi.to(tl.int64) * stride_h + qj.to(tl.int64) * stride_w
+    if STREAM:  # the last frame from x, the past ones from their ring slots
+        cur = qt == T - 1
+        slot = (HEAD - (T - 1 - qt) + 1 + NSLOT) % NSLOT
+        n_off = qi.to(tl.int64) * stride_h + qj.to(tl.int64) * stride_w
+        y_off = slot.to(tl.int64) * sy_s + qi.to(tl.int64) * sy_h + qj.to(tl.int64) * sy_w
+        past = y_ptr + b.to(tl.int64) * sy_b
+    else:
+        n_off = qt.to(tl.int64) * stride_t + qi.to(tl.int64) * stride_h
+        n_off += qj.to(tl.int64) * stride_w
 
     # Centre tokens and their four gradient neighbours (clamped at the frame edges, SPEC §2).
     c = p0 + tl.arange(0, BLOCK_M)
@@ -132,7 +169,10 @@ def _window_band_kernel(
     ct = cc // m
     ci = (cc % m) // W
     cj = cc % W
-    t_off = ct.to(tl.int64) * stride_t
+    if STREAM:
+        t_off = (ct * 0).to(tl.int64)  # x is the one frame
+    else:
+        t_off = ct.to(tl.int64) * stride_t
     c_off = t_off + ci.to(tl.int64) * stride_h + cj.to(tl.int64) * stride_w
     row_off = t_off + ci.to(tl.int64) * stride_h
     col_off = t_off + cj.to(tl.int64) * stride_w
@@ -144,6 +184,8 @@ def _window_band_kernel(
     gram = tl.zeros((BLOCK_M, NR), dtype=tl.float32)
     g2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
     h2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    rn = tl.zeros((NR,), dtype=tl.float32)  # squared norms of the band rows (STREAM)
+    bad = tl.zeros((BLOCK_M,), dtype=tl.float32)  # NaN/inf values of each centre (STREAM)
     d_lo = split * d_per_split
     d_hi = tl.minimum(d_lo + d_per_split, D)
     for d0 in range(d_lo, d_hi, BLOCK_D):
@@ -152,7 +194,24 @@ def _window_band_kernel(
         dofs = d[None, :].to(tl.int64) * stride_d
         m2 = cm[:, None] & dm[None, :]
         xc = tl.load(video + c_off[:, None] + dofs, mask=m2, other=0.0)
-        nb = tl.load(video + n_off[:, None] + dofs, mask=r_ok[:, None] & dm[None, :], other=0.0)
+        if STREAM:  # two masked loads (each row reads one of them), then a select
+            nb_cur = tl.load(
+                video + n_off[:, None] + dofs, mask=(r_ok & cur)[:, None] & dm[None, :], other=0.0
+            )
+            ydofs = d[None, :].to(tl.int64) * sy_d
+            nb_past = tl.load(
+                past + y_off[:, None] + ydofs,
+                mask=(r_ok & (cur == 0))[:, None] & dm[None, :],
+                other=0.0,
+            )
+            nb = tl.where(cur[:, None], nb_cur, nb_past)
+            nbf = nb.to(tl.float32)
+            rn += tl.sum(nbf * nbf, 1)
+            xcf = xc.to(tl.float32)
+            odd = (xcf != xcf) | (tl.abs(xcf) == float("inf"))
+            bad += tl.sum(odd.to(tl.float32), 1)
+        else:
+            nb = tl.load(video + n_off[:, None] + dofs, mask=r_ok[:, None] & dm[None, :], other=0.0)
         if IEEE:
             gram = tl.dot(xc, tl.trans(nb), gram, input_precision="ieee")
         else:
@@ -182,9 +241,17 @@ def _window_band_kernel(
     acc = tl.where(cols[None, :] <= NOFF, acc, 0.0)
     acc = tl.where(cols[None, :] == NOFF + 1, g2[:, None], acc)
     acc = tl.where(cols[None, :] == NOFF + 2, h2[:, None], acc)
-    tok = b.to(tl.int64) * L + c  # flat token index b·T·H·W + p
-    out = p_ptr + split * NTOK * NCOL + tok[:, None] * NCOL + cols[None, :]
-    tl.store(out, acc, mask=cm[:, None])
+    if STREAM:
+        acc = tl.where(cols[None, :] == NOFF + 3, bad[:, None], acc)
+        tok = b.to(tl.int64) * m + (c - c0)  # flat token index b·H·W + p of the last frame
+        out = p_ptr + split * NTOK * 2 * NCOL + tok[:, None] * (2 * NCOL) + cols[None, :]
+        tl.store(out, acc, mask=cm[:, None])
+        norms = tl.gather(rn[None, :] + tl.zeros((BLOCK_M, NR), dtype=tl.float32), idx, 1)
+        tl.store(out + NCOL, tl.where(cols[None, :] < NOFF, norms, 0.0), mask=cm[:, None])
+    else:
+        tok = b.to(tl.int64) * L + c  # flat token index b·T·H·W + p
+        out = p_ptr + split * NTOK * NCOL + tok[:, None] * NCOL + cols[None, :]
+        tl.store(out, acc, mask=cm[:, None])
 
 
 @triton.jit
@@ -206,17 +273,25 @@ def _window_entropy_finish_kernel(
     NCOL: tl.constexpr,
     BLOCK_N: tl.constexpr,
     MINMAX: tl.constexpr,
+    STREAM: tl.constexpr,
 ):
     """Cosines, normalised softmax entropy (Eq. 2) and gradient magnitude (Eq. 3) per token;
-    with ``MINMAX``, also each video's extremes of both (integer atomics on their float bits)."""
+    with ``MINMAX``, also each video's extremes of both (integer atomics on their float bits).
+    With ``STREAM`` the tokens are the last frame's (``NTOK = B·H·W``), each row carries its
+    neighbours' squared norms and its NaN/inf count (see the band kernel); the tokens with any
+    add their count into ``mm_ptr`` ``[B]`` int32 (one atomic each; none for a finite frame)."""
     pid = tl.program_id(0)
     tok = pid * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN]
     tm = tok < NTOK
     tok64 = tok.to(tl.int64)
     j = tok % W
     i = (tok // W) % H
-    t = (tok // (W * H)) % T
-    bt = tok // (W * H)  # b*T + t
+    if STREAM:
+        t = tok * 0 + (T - 1)
+        bt = (tok // (W * H)) * T + T - 1  # b*T + t
+    else:
+        t = (tok // (W * H)) % T
+        bt = tok // (W * H)  # b*T + t
     cols = tl.arange(0, NCOL)  # [C]
     R: tl.constexpr = K_S // 2
     RP: tl.constexpr = K_P // 2
@@ -241,9 +316,17 @@ def _window_entropy_finish_kernel(
     own = tl.zeros((BLOCK_N, NCOL), dtype=tl.float32)
     nsq = tl.zeros((BLOCK_N, NCOL), dtype=tl.float32)
     for s in range(SPLITS):
-        base = p_ptr + s * NTOK * NCOL  # < 2**31, checked by the launcher
-        own += tl.load(base + tok64[:, None] * NCOL + cols[None, :], mask=tm[:, None], other=0.0)
-        nsq += tl.load(base + nbr * NCOL + NOFF, mask=valid, other=0.0)
+        if STREAM:
+            base = p_ptr + s * NTOK * 2 * NCOL
+            row = base + tok64[:, None] * (2 * NCOL) + cols[None, :]
+            own += tl.load(row, mask=tm[:, None], other=0.0)
+            nsq += tl.load(row + NCOL, mask=valid, other=0.0)
+        else:
+            base = p_ptr + s * NTOK * NCOL  # < 2**31, checked by the launcher
+            own += tl.load(
+                base + tok64[:, None] * NCOL + cols[None, :], mask=tm[:, None], other=0.0
+            )
+            nsq += tl.load(base + nbr * NCOL + NOFF, mask=valid, other=0.0)
     csq = tl.sum(tl.where(cols[None, :] == NOFF, own, 0.0), 1)  # [BN]
     cn = tl.maximum(tl.sqrt(csq), 1e-6)
     nn = tl.maximum(tl.sqrt(nsq), 1e-6)
@@ -262,6 +345,9 @@ def _window_entropy_finish_kernel(
 
     gx = tl.sum(tl.where(cols[None, :] == NOFF + 1, own, 0.0), 1)
     gy = tl.sum(tl.where(cols[None, :] == NOFF + 2, own, 0.0), 1)
+    if STREAM:
+        odd = tl.sum(tl.where(cols[None, :] == NOFF + 3, own, 0.0), 1).to(tl.int32)
+        tl.atomic_add(mm_ptr + tok // (W * H), odd, mask=tm & (odd > 0))
     sx = tl.where((j > 0) & (j < W - 1), 0.25, 1.0)
     sy = tl.where((i > 0) & (i < H - 1), 0.25, 1.0)
     grad = tl.sqrt(sx * gx + sy * gy)
@@ -384,7 +470,7 @@ def _finish(
         partial, entropy, grad, minmax if minmax is not None else entropy,
         T, H, W, ntok, splits, 1.0 / tau,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
-        BLOCK_N=block_n, MINMAX=minmax is not None, num_warps=4,
+        BLOCK_N=block_n, MINMAX=minmax is not None, STREAM=False, num_warps=4,
     )  # fmt: skip
     if squeeze:
         return entropy[0], grad[0]
@@ -418,15 +504,95 @@ def _launch_band(
         num_warps = 8 if block_m * nr >= 16384 else 4
     _window_band_kernel[(programs, splits)](
         x, partial, minmax if minmax is not None else partial, B,
-        T, H, W, D, ntile, ntok, d_per_split, *x.stride(),
+        T, H, W, D, ntile, ntok, d_per_split, *x.stride(), x, 0, 0, 0, 0, 0, 0, 1,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
         BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=x.dtype == torch.float32,
-        MINMAX=minmax is not None, num_warps=num_warps,
+        MINMAX=minmax is not None, STREAM=False, num_warps=num_warps,
         num_stages=2 if num_stages is None else num_stages,
     )  # fmt: skip
     return _finish(
         partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax
     )
+
+
+def stream_window_entropy_and_gradient_triton(
+    frame: torch.Tensor,
+    ring: torch.Tensor | None,
+    head: int,
+    held: int,
+    spatial_window: int = 5,
+    temporal_window: int = 3,
+    past_window: int = 3,
+    tau: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(Ĥ, G, n)`` of the newest frame of a window whose past frames sit in a ring buffer: what
+    :func:`window_entropy_and_gradient_triton` gives for the last frame of the stacked window
+    ``[past frames (oldest first), frame]``, up to float32 rounding, computed for that frame only
+    and without stacking the window (the streaming path, one push per frame); ``n`` counts the
+    NaN/inf values of each stream's frame (a stream's check, at no extra launch).
+
+    Args:
+        frame: raw features of the new frame (any strides).
+        ring: ``[B, S, H, W, D]`` past frames of the same dtype and device, the frame ``a``
+            frames back in slot ``(head − a + 1) mod S`` (``a = 1 .. held``); None when
+            ``held`` is 0.
+        head: slot of the previous frame.
+        held: past frames in the window (``<= min(S, temporal_window − 1)``).
+
+    Shapes:
+        frame: [B, H, W, D], ring: [B, S, H, W, D]  ->  two [B, 1, H, W] float32, n [B] int32
+    """
+    _check(frame[:, None], spatial_window, temporal_window, past_window, tau)
+    B, H, W, D = frame.shape
+    nslot = 1 if ring is None else ring.shape[1]
+    if not 0 <= held <= min(temporal_window - 1, 0 if ring is None else nslot):
+        raise ValueError(f"held must be in [0, min(S, temporal_window − 1)], got {held}")
+    if ring is not None and (
+        ring.shape[0] != B or ring.shape[2:] != frame.shape[1:] or ring.dtype != frame.dtype
+    ):
+        raise ValueError(
+            f"ring {tuple(ring.shape)} {ring.dtype} does not hold frames like "
+            f"{tuple(frame.shape)} {frame.dtype}"
+        )
+    T = held + 1
+    m = H * W
+    noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
+    ncol = _pow2(noff + 4)  # dots and ‖x‖², the two gradient sums, the NaN/inf count
+    block_m = 32
+    r, rp = spatial_window // 2, past_window // 2
+    rows = block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
+    nr = max(16, _pow2(rows))
+    block_d = max(16, min(64, (64 << 10) // (nr * frame.element_size())))
+    ntile = -(-m // block_m)
+    ntok = B * m
+    programs = B * ntile
+    splits = _splits(programs, D, block_d, frame.device)
+    per_split = -(-D // splits)
+    d_per_split = -(-per_split // block_d) * block_d
+    splits = -(-D // d_per_split)
+    if splits * ntok * 2 * ncol >= 2**31:
+        raise ValueError(f"too many tokens for one launch ({ntok}); split the batch")
+    partial = torch.empty(splits, ntok, 2 * ncol, dtype=torch.float32, device=frame.device)
+    sb, sh, sw, sd = frame.stride()
+    y = frame if ring is None else ring
+    ys = (0, 0, 0, 0, 0) if ring is None else ring.stride()
+    odd = torch.empty(B, dtype=torch.int32, device=frame.device)
+    _window_band_kernel[(programs, splits)](
+        frame, partial, odd, B, T, H, W, D, ntile, ntok, d_per_split, sb, 0, sh, sw, sd,
+        y, *ys, head, nslot,
+        K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
+        BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=frame.dtype == torch.float32,
+        MINMAX=False, STREAM=True, num_warps=8 if block_m * nr >= 16384 else 4, num_stages=2,
+    )  # fmt: skip
+    entropy = torch.empty(B, 1, H, W, dtype=torch.float32, device=frame.device)
+    grad = torch.empty(B, 1, H, W, dtype=torch.float32, device=frame.device)
+    block_n = 32
+    _window_entropy_finish_kernel[(_cdiv(ntok, block_n),)](
+        partial, entropy, grad, odd, T, H, W, ntok, splits, 1.0 / tau,
+        K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
+        BLOCK_N=block_n, MINMAX=False, STREAM=True, num_warps=4,
+    )  # fmt: skip
+    return entropy, grad, odd
 
 
 def local_window_entropy_triton(
