@@ -110,7 +110,8 @@ def _assert_same_choice_up_to_ties(sel, base, x, K, cfg, tol=1e-9):
     """
     if torch.equal(sel.keep_index, base.keep_index):
         return
-    ref = oracle.select_full(x, K, cfg, s=sel.scores)
+    budgets = oracle.budgets_up_to_ties(sel.frame_budget.tolist(), sel.scores.double(), K, cfg)
+    ref = oracle.select_full(x, K, cfg, s=sel.scores, budgets=budgets)
     assert sel.frame_budget.tolist() == ref["budgets"]
     if not ref["ambiguous"]:
         assert sel.keep_index.tolist() == ref["keep"]
