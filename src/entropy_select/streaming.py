@@ -308,7 +308,7 @@ class StreamingSelector:
         frame there)."""
         from .kernels.triton.frame_select import frame_select_triton
         from .kernels.triton.scores import online_budget_step_triton, scores_triton
-        from .kernels.triton.select import merge_mode, scores_fusable
+        from .kernels.triton.select import frame_select_options, merge_mode, scores_fusable
         from .kernels.triton.window_entropy import stream_window_entropy_and_gradient_triton
 
         B, H, W, D = x.shape
@@ -367,13 +367,8 @@ class StreamingSelector:
                     score,
                     budget[:, None],
                     m,  # each stream's row holds up to H·W slots; sliced below
-                    grid=cfg.grid,
-                    coverage=cfg.coverage,
-                    mode=mode,
-                    fusion_grid=cfg.fusion_grid,
-                    share=cfg.context_share if mode == "context" else cfg.fusion_share,
-                    weight=cfg.fusion_weight,
                     features=xd[:, None],
+                    **frame_select_options(cfg, mode),
                 )
             counts, emitted_host, finite_host = host.tolist()  # the one host sync
             if not all(finite_host):

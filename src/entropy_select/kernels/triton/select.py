@@ -27,7 +27,13 @@ from .frame_select import MAX_FUSED_CELLS, frame_select_triton
 from .scores import frame_budget_triton, scores_triton
 from .window_entropy import window_entropy_and_gradient_triton
 
-__all__ = ["select_tokens_triton", "fused_scores_triton", "merge_mode", "scores_fusable"]
+__all__ = [
+    "select_tokens_triton",
+    "fused_scores_triton",
+    "merge_mode",
+    "frame_select_options",
+    "scores_fusable",
+]
 
 
 def scores_fusable(config: EntropySelectConfig) -> bool:
@@ -43,6 +49,19 @@ def merge_mode(config: EntropySelectConfig, H: int, W: int) -> str | None:
         g = config.grid if config.fusion_grid is None else config.fusion_grid
         return "fusion" if min(g, H) * min(g, W) <= MAX_FUSED_CELLS else None
     return "select"
+
+
+def frame_select_options(config: EntropySelectConfig, mode: str) -> dict:
+    """The config's keyword arguments of
+    :func:`~entropy_select.kernels.triton.frame_select.frame_select_triton` in ``mode``."""
+    return {
+        "grid": config.grid,
+        "coverage": config.coverage,
+        "mode": mode,
+        "fusion_grid": config.fusion_grid,
+        "share": config.context_share if mode == "context" else config.fusion_share,
+        "weight": config.fusion_weight,
+    }
 
 
 def fused_scores_triton(
@@ -132,13 +151,8 @@ def select_tokens_triton(
             score,
             frame_budget,
             budget,
-            grid=config.grid,
-            coverage=config.coverage,
-            mode=mode,
-            fusion_grid=config.fusion_grid,
-            share=config.context_share if mode == "context" else config.fusion_share,
-            weight=config.fusion_weight,
             features=None if autograd else xd,
+            **frame_select_options(config, mode),
         )
     if autograd:
         tokens = gather_tokens(x.reshape(Bsz, T * m, D), keep_index)  # [B, K, D]
