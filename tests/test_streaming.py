@@ -427,7 +427,8 @@ def test_steady_state_triton_push_launches_a_handful_of_kernels_and_syncs_once(p
     events = prof.events()
     gpu = [e.name for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
     assert 0 < len(gpu) <= 7, gpu
-    waits = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")
+    # the profiler's own exit synchronises the device (cudaDeviceSynchronize): not the push's
+    waits = ("cudaStreamSynchronize", "cudaEventSynchronize")
     assert len([e.name for e in events if e.name in waits]) == 1, [e.name for e in events]
     assert not [e.name for e in events if e.name in ("aten::item", "aten::_local_scalar_dense")]
 
