@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..core.checks import check_finite
 from ..core.selection import Selection
+from ..selectors.entropy_select import EntropySelect
 from ._sequence import expand_placeholder_keep, shorten
 
 if TYPE_CHECKING:
@@ -128,10 +130,14 @@ def prepare(
         features = spec.extract(model, state.originals[spec.hook], kwargs)
     if features is None:  # e.g. InternVL's frame ranges without pixel_values
         return passthrough
+    deferred: list = []
     if reads_model is None:
-        selections = select_videos(state, features.grids)
+        selections = select_videos(state, features.grids, deferred)
     placeholder = input_ids == spec.placeholder_id(model.config)  # [B, L]
-    keep_visual = spec.write_back(features, selections, int(placeholder.sum()))  # [P]
+    count = int(placeholder.sum())  # a host sync: the features' NaN checks are ready after it
+    for check in deferred:
+        check()  # raises on NaN/inf features before anything is written
+    keep_visual = spec.write_back(features, selections, count)  # [P]
     keep = expand_placeholder_keep(placeholder, keep_visual)  # [B, L]
     if spec.sequence is None:
         new_kwargs, record = shorten_1d(call, keep, model.config), {}
@@ -151,12 +157,21 @@ def prepare(
     return new_kwargs
 
 
-def select_videos(state: AdapterState, grids: list[torch.Tensor]) -> list[Selection]:
+def select_videos(
+    state: AdapterState, grids: list[torch.Tensor], deferred: list | None = None
+) -> list[Selection]:
     """Run the selector on each video's token grid, batching equal shapes into one call.
 
     Args:
         state: the patch state (selector and budget).
         grids: one ``[T, H, W, D]`` token grid per video, in prompt order.
+        deferred: when given and the selector is ENTROPY-SELECT (whose paths select K valid
+            tokens from NaN/inf features too: ``tests/test_nan_features.py``), the NaN/inf check
+            of the features is not the selector's, which waits for the GPU before selecting:
+            its flag is computed on the device, and a check that raises
+            :func:`~entropy_select.core.checks.check_finite`'s error is appended here for the
+            caller to run after its next host synchronisation. So on a GPU the selector's
+            launches overlap the vision tower's work instead of waiting for it.
 
     Returns:
         One unbatched :class:`Selection` per video, in the same order.
@@ -172,10 +187,27 @@ def select_videos(state: AdapterState, grids: list[torch.Tensor]) -> list[Select
         T, H, W, _ = shape
         K = state.budget_for(T * H * W)
         batch = torch.stack([grids[v] for v in members])  # [b, T, H, W, D]
-        selection = state.selector(batch, budget=K)
+        if deferred is None or not isinstance(state.selector, EntropySelect):
+            selection = state.selector(batch, budget=K)
+        else:
+            deferred.append(_finite_check(batch))
+            selection = state.selector(batch, budget=K, validate=False)
         for i, v in enumerate(members):
             out[v] = selection.video(i)
     return out  # type: ignore[return-value]
+
+
+def _finite_check(batch: torch.Tensor):
+    """A check of ``batch`` for NaN/inf whose flag is computed now, on the device, and read only
+    when the check is called (after a host synchronisation, it costs no wait)."""
+    low, high = torch.aminmax(batch.detach())  # both are NaN/inf if any value is
+    finite = torch.isfinite(low) & torch.isfinite(high)
+
+    def check() -> None:
+        if not bool(finite):
+            check_finite(batch, "features")
+
+    return check
 
 
 def shorten_1d(kwargs: dict[str, Any], keep: torch.Tensor, config: Any) -> dict[str, Any]:

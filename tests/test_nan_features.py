@@ -1,0 +1,79 @@
+"""NaN/inf features: every path of ENTROPY-SELECT still selects K distinct valid tokens when the
+check is off (``validate=False``), and a patched model raises the check's error, with nothing
+written, when its vision tower produces them.
+
+The adapters rely on the first: they run the selector unchecked and read the NaN/inf flag at
+their next host synchronisation (``adapters/_prepare.select_videos``), so that on a GPU the
+selector does not wait for the vision tower.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import entropy_select as es
+
+PRESETS = {
+    "default": es.EntropySelectConfig(),
+    "paper": es.EntropySelectConfig.paper(),
+    "balanced": es.EntropySelectConfig.balanced(),
+}
+
+
+def _poisoned(seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, 4, 6, 7, 16, generator=g)
+    x[0, 1, 2, 3, 5] = float("nan")
+    x[1, 2, :, :, 0] = float("inf")  # a whole frame
+    x[1, 0, 0, 0] = float("-inf")
+    return x
+
+
+def _assert_valid(out, K: int, N: int) -> None:
+    assert out.keep_index.shape[-1] == K
+    for row in out.keep_index:
+        assert int(row.min()) >= 0 and int(row.max()) < N
+        assert row.unique().numel() == K and torch.equal(row, row.sort().values)
+    assert out.keep_mask.flatten(1).sum(1).tolist() == [K] * out.keep_index.shape[0]
+    assert out.frame_budget.sum(1).tolist() == [K] * out.keep_index.shape[0]
+
+
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_unchecked_nan_features_still_give_k_valid_tokens(impl, preset):
+    x = _poisoned()
+    N = 4 * 6 * 7
+    for r in (0.05, 0.3, 0.8):
+        out = es.select_tokens(x, retention=r, impl=impl, config=PRESETS[preset], validate=False)
+        _assert_valid(out, max(1, int(r * N)), N)
+
+
+_TRITON = """
+import torch, entropy_select as es, sys
+sys.path.insert(0, {here!r})
+from test_nan_features import PRESETS, _assert_valid, _poisoned
+x = _poisoned()
+for name, cfg in PRESETS.items():
+    for r in (0.05, 0.3, 0.8):
+        out = es.select_tokens(x, retention=r, impl="triton", config=cfg, validate=False)
+        _assert_valid(out, max(1, int(r * 168)), 168)
+print("ok")
+"""
+
+
+def test_unchecked_nan_features_on_the_triton_path_under_the_interpreter():
+    pytest.importorskip("triton")
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    code = _TRITON.format(here=str(Path(__file__).resolve().parent))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
