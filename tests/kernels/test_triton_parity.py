@@ -109,6 +109,19 @@ PRESET_CASES = {
 }
 
 
+def _first_difference(out, ref) -> str:
+    """Where two merges first differ: the input, its slot in each, and the scores involved."""
+    b, n = (out.assignment != ref.assignment).nonzero()[0].tolist()
+    flat = out.scores.reshape(out.scores.shape[0], -1)[b]
+    slots = (int(out.assignment[b, n]), int(ref.assignment[b, n]))
+    anchors = [int(out.keep_index[b, k]) if k >= 0 else None for k in slots]
+    return (
+        f"video {b}, input {n} (score {float(flat[n]):.9g}): slot {slots[0]} here, {slots[1]} "
+        f"in the core; anchors {anchors}; "
+        f"{int((out.assignment != ref.assignment).sum())} inputs differ"
+    )
+
+
 def assert_same_selection(out, ref, dtype, x=None, cfg=None):
     """Integer outputs identical; scores within the kernel's rounding; merged tokens within the
     rounding of their float32 mean in the output dtype.
@@ -140,7 +153,7 @@ def assert_same_selection(out, ref, dtype, x=None, cfg=None):
             out.frame_budget,
         )  # fmt: skip
         assert torch.equal(out.keep_index, ref.keep_index)
-    assert torch.equal(out.assignment, ref.assignment)
+    assert torch.equal(out.assignment, ref.assignment), _first_difference(out, ref)
     torch.testing.assert_close(out.weights, ref.weights, atol=1e-4, rtol=0)
     torch.testing.assert_close(out.tokens.float(), ref.tokens.float(), atol=tol, rtol=tol)
 
