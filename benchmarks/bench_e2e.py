@@ -266,9 +266,10 @@ def plot(result: dict, path: Path) -> None:
     for col, run in enumerate(groups):
         rows = [r for r in run["results"] if r["retention"] is not None]
         base = next(r for r in run["results"] if r["retention"] is None)
-        several = len({r.get("selector") for r in rows}) > 1
+        several = len({r.get("spec", r.get("selector")) for r in rows}) > 1
         labels = [
-            f"{SHORT.get(r['selector'], r['selector'])} {r['retention']:.2f}"
+            f"{SHORT.get(r.get('spec') or r['selector'], r.get('spec') or r['selector'])} "
+            f"{r['retention']:.2f}"
             if several
             else f"{r['retention']:.2f}"
             for r in rows
@@ -317,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 3; tiny 1)")
     parser.add_argument(
         "--selector", default="entropy_select",
-        help="comma list of selectors, feature-level or in-model (fastv, dycoke, visionzip)",
+        help="comma list of selectors, feature-level or in-model (fastv, dycoke, visionzip), "
+        "each with options as NAME:KEY=VALUE:... (entropy_select:cuda_graph=false)",
     )  # fmt: skip
     parser.add_argument("--retentions", default=None, help="comma list (default 1.0,0.5,0.35,0.1)")
     parser.add_argument(
@@ -334,17 +336,19 @@ def main(argv: list[str] | None = None) -> int:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     frames = [int(f) for f in (args.frames or ("4,8" if tiny else "16,64")).split(",")]
     repeats = args.repeats or (1 if tiny else 3)
-    selectors = args.selector.split(",")
+    from entropy_select.cli.compare import parse_selector_specs
+
+    specs = parse_selector_specs(args.selector)  # "name" or "name:key=value:..."
     retentions = (
         [float(r) for r in args.retentions.split(",")] if args.retentions else RETENTIONS[1:]
     )
     layer = args.layer if args.layer is not None else (1 if tiny else None)
+    in_model = es.selectors.in_model_names()
     options = {
-        name: ({"layer": layer} if layer is not None else {})
-        if name in es.selectors.in_model_names()
-        else {}
-        for name in selectors
+        spec: {**({"layer": layer} if layer is not None and name in in_model else {}), **opts}
+        for spec, name, opts in specs
     }
+    names = {spec: name for spec, name, _ in specs}
     result = {"meta": metadata(device), "runs": []}
     for name in args.models.split(","):
         torch.manual_seed(0)
@@ -356,11 +360,15 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 kwargs = inputs_qwen(model, f, device, dtype, tiny)
             rows = []
-            settings = [(None, None)] + [(sel, r) for sel in selectors for r in retentions]
+            settings = [(None, None)] + [(spec, r) for spec, _, _ in specs for r in retentions]
             block = {"model": name, "frames": f, "results": rows}
             result["runs"].append(block)
-            for sel, r in settings:
-                rows.append(measure(model, kwargs, r, repeats, sync, device, sel, options.get(sel)))
+            for spec, r in settings:
+                sel = names.get(spec)
+                rows.append(
+                    measure(model, kwargs, r, repeats, sync, device, sel, options.get(spec))
+                )
+                rows[-1]["spec"] = spec
                 rows[-1]["ttft_vs_unpatched"] = rows[-1]["ttft_s"] / rows[0]["ttft_s"]
                 print(json.dumps({"model": name, "frames": f, **{k: v for k, v in rows[-1].items()
                                   if not k.endswith("_runs")}}), flush=True)  # fmt: skip

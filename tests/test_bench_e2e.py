@@ -24,14 +24,21 @@ def test_tiny_run_measures_the_in_model_selectors(tmp_path):
     spec.loader.exec_module(bench)
     out = tmp_path / "e2e.json"
     argv = ["--tiny", "--models", "qwen2_5_vl", "--frames", "4", "--retentions", "0.5"]
-    assert bench.main([*argv, "--selector", "fastv,dycoke,visionzip", "--out", str(out)]) == 0
-    rows = json.loads(out.read_text())["runs"][0]["results"]
+    selectors = "fastv,dycoke,visionzip,entropy_select:preset=paper"
+    assert bench.main([*argv, "--selector", selectors, "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["meta"]["complete"]
+    rows = result["runs"][0]["results"]
     assert [(r["selector"], r["retention"]) for r in rows] == [
         (None, None),
         ("fastv", 0.5),
         ("dycoke", 0.5),
         ("visionzip", 0.5),
+        ("entropy_select", 0.5),
     ]
+    assert rows[4]["spec"] == "entropy_select:preset=paper"
+    assert rows[4]["options"] == {"preset": "paper"}
+    assert rows[4]["prefill_tokens"] == rows[2]["prefill_tokens"]  # the same K per video
     full = rows[0]["prefill_tokens"]
     fastv, dycoke = rows[1], rows[2]
     assert fastv["prefill_tokens"] == full and fastv["llm_tokens_after_layer"] < full
