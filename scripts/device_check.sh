@@ -37,7 +37,7 @@ if stage gpu; then
     grep -A12 "^shape " /tmp/extra/gpu.log
 fi
 if stage e2e; then
-    timeout "${E2E_S:-90}" python3 benchmarks/bench_e2e.py --models llava_onevision --frames 16 \
+    timeout "${E2E_S:-120}" python3 benchmarks/bench_e2e.py --models llava_onevision --frames 16 \
         --selector entropy_select,entropy_select:cuda_graph=false --retentions 0.5,0.35,0.1 \
         --out "$OUT/e2e.json" \
         > /tmp/extra/e2e.log 2>&1
