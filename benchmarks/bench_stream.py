@@ -22,7 +22,8 @@ comparison; `--profile` adds a torch.profiler table of ten pushes per preset)::
 
     PYTHONPATH=src python benchmarks/bench_stream.py --device cuda
 
-Writes ``benchmarks/results/stream_<device>.json``.
+Writes ``benchmarks/results/stream_<device>.json`` (``--out PATH`` elsewhere; one torch thread:
+``--threads 1 --out benchmarks/results/stream_cpu_1thread.json``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from common import RESULTS, metadata, write_json
@@ -125,7 +127,7 @@ def main() -> None:
     p.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (GPU default)")
     p.add_argument("--shapes", default="14x14x1152,27x27x1152")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
-    p.add_argument("--out", default=None)
+    p.add_argument("--out", default=None, help="JSON path (default: results/stream_<device>.json)")
     p.add_argument(
         "--profile", action="store_true", help="CUDA: print a torch.profiler table of the pushes"
     )
@@ -174,7 +176,7 @@ def main() -> None:
         "loadavg_start_end": [list(load_start), list(os.getloadavg())],
         "results": results,
     }
-    path = RESULTS / (args.out or f"stream_{dev.type}.json")
+    path = Path(args.out) if args.out else RESULTS / f"stream_{dev.type}.json"
     write_json(path, payload)
     print(f"wrote {path}")
 
