@@ -89,6 +89,29 @@ def test_the_cache_keeps_the_last_max_graphs_keys(captures):
     assert len(captures) == graphs.MAX_GRAPHS + 2  # a hit does not capture again
 
 
+def test_the_cache_keeps_its_estimated_memory_under_max_graph_bytes(captures, monkeypatch):
+    """Keys go least recently used first once their estimated memory (COST_OVER_INPUT × input
+    bytes) passes MAX_GRAPH_BYTES; under "auto" a key larger than the cap alone stays eager,
+    while cuda_graph=True still captures it (and it alone is kept)."""
+    x = torch.zeros(1, 4, 3, 3, 8)  # 1152 bytes
+    one = int(graphs.COST_OVER_INPUT * x.numel() * x.element_size())
+    monkeypatch.setattr(graphs, "MAX_GRAPH_BYTES", 3 * one)
+    keys = [_key(K=k)[0] for k in range(1, 5)]
+    for key in keys[:3]:
+        graphs._entry_for(key, x, 1, None, eager_calls=0)
+    assert graphs.cached_shapes() == keys[:3]  # exactly at the cap
+    graphs._entry_for(keys[0], x, 1, None, eager_calls=0)  # used: now the most recent
+    graphs._entry_for(keys[3], x, 1, None, eager_calls=0)  # over the cap: keys[1] goes
+    assert graphs.cached_shapes() == [keys[2], keys[0], keys[3]]
+    big = torch.zeros(1, 4, 3, 3, 32)  # 4× the bytes: over the cap alone
+    key_big = (tuple(big.shape), big.stride(), big.dtype, big.device, 7, es.EntropySelectConfig())
+    for _ in range(3):
+        assert graphs._entry_for(key_big, big, 7, None, eager_calls=1) is None
+    assert len(captures) == 4  # "auto" never captured it
+    assert graphs._entry_for(key_big, big, 7, None, eager_calls=0) == "graph5"
+    assert graphs.cached_shapes() == [key_big]  # everything older made room
+
+
 def test_a_failed_auto_capture_warns_once_and_stays_eager(monkeypatch):
     calls = []
 

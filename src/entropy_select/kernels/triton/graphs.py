@@ -15,13 +15,14 @@ torch's cached memory, once per key) nor the memory below.
 
 Costs, stated where they are paid: each cached key holds a copy of one input (the graph reads its
 features from a fixed address) and the graph's private memory pool (its outputs, ``K × D`` tokens
-and the ``N``-sized maps, and its intermediates): about 1.05–1.5× the input at r = 5–50%. The
-cache keeps the last :data:`MAX_GRAPHS` keys (least recently used first out; :func:`clear` empties
-it, ``cuda_graph=False`` never fills it). The results are fresh tensors, never views of the
-graph's buffers, so a later call does not change them. A call the graph cannot serve (autograd on
-the features, explicit frame budgets, the online budget rule, a non-CUDA input, a call during a
-capture or under ``torch.compile``) runs the eager fused path instead; so does a key whose capture
-failed under ``"auto"`` (with one warning).
+and the ``N``-sized maps, and its intermediates): about 1.05-1.5× the input at r = 5-50%. The
+cache keeps the last :data:`MAX_GRAPHS` keys within an estimated :data:`MAX_GRAPH_BYTES` (2 GiB),
+least recently used first out; under ``"auto"`` a key larger than that alone runs eagerly.
+:func:`clear` empties the cache; ``cuda_graph=False`` never fills it. The results are fresh
+tensors, never views of the graph's buffers, so a later call does not change them. A call the
+graph cannot serve (autograd on the features, explicit frame budgets, the online budget rule, a
+non-CUDA input, a call during a capture or under ``torch.compile``) runs the eager fused path
+instead; so does a key whose capture failed under ``"auto"`` (with one warning).
 
 Streams and devices: the key holds the input's device, so a graph only ever serves features on
 the device it was captured on, and every call runs under that device. The copy in, the replay and
@@ -45,10 +46,17 @@ from ...core.config import EntropySelectConfig
 from ...core.selection import Selection
 from .select import select_tokens_triton
 
-__all__ = ["graph_select", "clear", "cached_shapes", "MAX_GRAPHS"]
+__all__ = ["graph_select", "clear", "cached_shapes", "MAX_GRAPHS", "MAX_GRAPH_BYTES"]
 
 #: Keys (shape, strides, dtype, device, K, config) whose graphs are kept.
 MAX_GRAPHS = 8
+#: Estimated GPU memory of every kept graph together (input copy and private pool, taken as
+#: :data:`COST_OVER_INPUT` × the input's bytes): least recently used keys go first beyond it, and
+#: under ``"auto"`` a key whose estimate alone exceeds it is not captured (it runs eagerly).
+MAX_GRAPH_BYTES = 2 * 2**30
+#: A cached key's memory over its input's bytes: 1.1-1.5 measured on an H200 at r = 5-50%
+#: (``benchmarks/results/gpu_h200_auto.json``, ``cache_allocated_over_input``).
+COST_OVER_INPUT = 1.5
 #: Keys remembered as seen (eagerly, not yet captured) for ``eager_calls`` > 0: only the keys, no
 #: tensors.
 MAX_SEEN = 64
@@ -57,6 +65,7 @@ _LOCK = threading.Lock()
 _GRAPHS: OrderedDict[tuple, _Entry] = OrderedDict()
 _SEEN: OrderedDict[tuple, int] = OrderedDict()  # key -> eager calls so far
 _FAILED: OrderedDict[tuple, str] = OrderedDict()  # keys whose capture raised -> why
+_BYTES: dict[tuple, int] = {}  # key -> estimated bytes of its graph
 
 
 @dataclasses.dataclass
@@ -211,6 +220,9 @@ def _entry_for(
         return entry
     if eager_calls and key in _FAILED:
         return None
+    cost = int(COST_OVER_INPUT * x.numel() * x.element_size())
+    if eager_calls and cost > MAX_GRAPH_BYTES:
+        return None  # "auto": a graph of this size would take the whole memory budget
     seen = _SEEN.pop(key, 0)
     if seen < eager_calls:
         _SEEN[key] = seen + 1  # most recent last
@@ -234,8 +246,12 @@ def _entry_for(
         )
         return None
     _GRAPHS[key] = entry
-    while len(_GRAPHS) > MAX_GRAPHS:
-        _GRAPHS.popitem(last=False)
+    _BYTES[key] = cost
+    while len(_GRAPHS) > MAX_GRAPHS or (
+        len(_GRAPHS) > 1 and sum(_BYTES[k] for k in _GRAPHS) > MAX_GRAPH_BYTES
+    ):
+        old, _ = _GRAPHS.popitem(last=False)
+        del _BYTES[old]
     return entry
 
 
@@ -245,6 +261,7 @@ def clear() -> None:
         _GRAPHS.clear()
         _SEEN.clear()
         _FAILED.clear()
+        _BYTES.clear()
 
 
 def cached_shapes() -> list[tuple]:
