@@ -193,15 +193,15 @@ def _key(score_f, W):
     return lambda p: (-float(score_f[p]), p[0] * W + p[1])
 
 
-def fuse_frame(score_f, Bf, g=4, rho=0.5, fusion_grid=None, share=0.5, weight="score"):
+def fuse_frame(score_f, Bf, g=4, rho=0.5, fusion_grid=None, share=0.5, weight="score", tol=1e-9):
     """SPEC §6 for one frame, leftover slots leaving their cell's mean (docs/algorithm.md).
 
     Returns ``(outputs, ambiguous)``: ``outputs`` maps each kept position ``(i, j)`` to the list
     of ``((i, j), weight)`` it averages (one ``(p, 1.0)`` for a plain token); ``ambiguous`` is
-    True when the cells' unselected totals tie (within 1e-9) at the cut of the ``c_f`` fused
-    cells, so a different summation order may legitimately pick another cell. Options: the fused
-    cells' own grid ``fusion_grid``, the cap ``c_f <= floor(share·B_f)``, plain means
-    (``weight="mean"``).
+    True when the cells' unselected totals tie (within ``tol``, relative) at the cut of the
+    ``c_f`` fused cells, so a different summation order may legitimately pick another cell.
+    Options: the fused cells' own grid ``fusion_grid``, the cap ``c_f <= floor(share·B_f)``,
+    plain means (``weight="mean"``).
     """
     H, W = score_f.shape
     fg = g if fusion_grid is None else fusion_grid
@@ -219,7 +219,7 @@ def fuse_frame(score_f, Bf, g=4, rho=0.5, fusion_grid=None, share=0.5, weight="s
     fused = ranked[:cf]
     ambiguous = 0 < cf < len(ranked) and abs(
         totals[ranked[cf - 1]] - totals[ranked[cf]]
-    ) <= 1e-9 * max(1.0, abs(totals[ranked[cf]]))
+    ) <= tol * max(1.0, abs(totals[ranked[cf]]))
     anchors = {cl: min((p for p in unsel if cell_of[p] == cl), key=key) for cl in fused}
     spare = sorted((p for p in unsel if p not in anchors.values()), key=key)
     extra = spare[: cf - len(fused)]

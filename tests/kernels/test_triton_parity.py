@@ -109,6 +109,25 @@ PRESET_CASES = {
 }
 
 
+def _fusion_cut_ties(out, ref, cfg, tol=1e-5) -> bool:
+    """Whether every frame whose merge differs has its fused cells' unselected score totals tied
+    (within ``tol``, relative) at the cut of SPEC §6 (the loop oracle's ``ambiguous``), so that
+    summing in another order may legitimately fuse another cell."""
+    from core import oracle  # tests/core/oracle.py
+
+    if not cfg.grid_fusion or cfg.context_share > 0:
+        return False
+    B, T, H, W = out.scores.shape
+    frames = {(b, n // (H * W)) for b, n in (out.assignment != ref.assignment).nonzero().tolist()}
+    return all(
+        oracle.fuse_frame(
+            out.scores[b, t].double().cpu(), int(out.frame_budget[b, t]), cfg.grid,
+            cfg.coverage, cfg.fusion_grid, cfg.fusion_share, cfg.fusion_weight, tol=tol,
+        )[1]
+        for b, t in frames
+    )  # fmt: skip
+
+
 def _first_difference(out, ref) -> str:
     """Where two merges first differ: the input, its slot in each, and the scores involved."""
     b, n = (out.assignment != ref.assignment).nonzero()[0].tolist()
@@ -153,6 +172,10 @@ def assert_same_selection(out, ref, dtype, x=None, cfg=None):
             out.frame_budget,
         )  # fmt: skip
         assert torch.equal(out.keep_index, ref.keep_index)
+    if x is not None and not torch.equal(out.assignment, ref.assignment):
+        # the kernel sums each cell's scores in another order than the core's scatter_add
+        assert _fusion_cut_ties(out, ref, cfg), _first_difference(out, ref)
+        return  # a tie at the fusion cut: either cell is SPEC §6 up to float32 rounding
     assert torch.equal(out.assignment, ref.assignment), _first_difference(out, ref)
     torch.testing.assert_close(out.weights, ref.weights, atol=1e-4, rtol=0)
     torch.testing.assert_close(out.tokens.float(), ref.tokens.float(), atol=tol, rtol=tol)
