@@ -109,17 +109,21 @@ PRESET_CASES = {
 }
 
 
-def _fusion_cut_ties(out, ref, cfg, tol=1e-5) -> bool:
-    """Whether every frame whose merge differs has its fused cells' unselected score totals tied
-    (within ``tol``, relative) at the cut of SPEC §6 (the loop oracle's ``ambiguous``), so that
-    summing in another order may legitimately fuse another cell."""
+def _fusion_cut_ties(out, own, cfg, tol=1e-5) -> bool:
+    """Whether every frame where ``out`` and ``own`` keep or merge differently has its fused
+    cells' unselected score totals tied (within ``tol``, relative) at the cut of SPEC §6 (the loop
+    oracle's ``ambiguous``), so that summing in another order may legitimately fuse another
+    cell (and so anchor another token)."""
     from core import oracle  # tests/core/oracle.py
 
     if not cfg.grid_fusion or cfg.context_share > 0:
         return False
     B, T, H, W = out.scores.shape
-    frames = {(b, n // (H * W)) for b, n in (out.assignment != ref.assignment).nonzero().tolist()}
-    return all(
+    frames = {(b, t) for b, t, _, _ in (out.keep_mask != own.keep_mask).nonzero().tolist()}
+    if out.assignment is not None and own.assignment is not None:
+        diff = (out.assignment != own.assignment).nonzero().tolist()
+        frames |= {(b, n // (H * W)) for b, n in diff}
+    return bool(frames) and all(
         oracle.fuse_frame(
             out.scores[b, t].double().cpu(), int(out.frame_budget[b, t]), cfg.grid,
             cfg.coverage, cfg.fusion_grid, cfg.fusion_share, cfg.fusion_weight, tol=tol,
@@ -129,30 +133,37 @@ def _fusion_cut_ties(out, ref, cfg, tol=1e-5) -> bool:
 
 
 def _first_difference(out, ref) -> str:
-    """Where two merges first differ: the input, its slot in each, and the scores involved."""
+    """Where two selections first differ: the keep set, or else the merge (the input, its slot
+    in each, the anchors) with the scores involved."""
+    if not torch.equal(out.keep_index, ref.keep_index):
+        b, k = (out.keep_index != ref.keep_index).nonzero()[0].tolist()
+        return f"video {b}: keep_index[{k}] is {int(out.keep_index[b, k])} here, " + (
+            f"{int(ref.keep_index[b, k])} in the other"
+        )
     b, n = (out.assignment != ref.assignment).nonzero()[0].tolist()
     flat = out.scores.reshape(out.scores.shape[0], -1)[b]
     slots = (int(out.assignment[b, n]), int(ref.assignment[b, n]))
     anchors = [int(out.keep_index[b, k]) if k >= 0 else None for k in slots]
     return (
         f"video {b}, input {n} (score {float(flat[n]):.9g}): slot {slots[0]} here, {slots[1]} "
-        f"in the core; anchors {anchors}; "
+        f"in the other; anchors {anchors}; "
         f"{int((out.assignment != ref.assignment).sum())} inputs differ"
     )
 
 
 def assert_same_selection(out, ref, dtype, x=None, cfg=None):
-    """Integer outputs identical; scores within the kernel's rounding; merged tokens within the
-    rounding of their float32 mean in the output dtype.
+    """The fused path's selection ``out`` against the reference's ``ref``.
 
-    The merge (which cells are fused, which token absorbs which) is decided by sums of scores, so
-    a difference at the scores' rounding can flip a near-tie there. With ``x`` and ``cfg`` the
-    assignment, weights and tokens are checked against the core's SPEC §5-7 stages run on the
-    kernel's own scores and budgets (exact, no tie to flip), and the keep set against the
-    reference."""
+    Always: identical frame budgets, scores and gradient within the kernel's rounding.
+    Without ``x``: every integer output identical to the reference's, tokens exact (a plain
+    selection) or within the rounding of a float32 mean in the output dtype.
+    With ``x`` and ``cfg``: everything after the scores (keep set, merge, weights, tokens)
+    identical to the core's SPEC §5-7 stages run on the kernel's own scores and budgets, except
+    in frames whose fused cells' score totals tie at the fusion cut (summed in another order, a
+    tie may go either way). Comparing the keep set with the reference's directly would also
+    flag near-ties of the scores themselves, which the kernel's rounding may flip (seen on an
+    H200 with ``fusion_grid=2`` on a 1×7×13×27×40 input)."""
     assert torch.equal(out.frame_budget, ref.frame_budget)
-    assert torch.equal(out.keep_index, ref.keep_index)
-    assert torch.equal(out.keep_mask, ref.keep_mask)
     # the minmax entropy modes divide Ĥ by its span over the video (or frame): the kernel's
     # rounding of Ĥ (~1e-6) grows by 1/span in S (seen on an H200: 1.35e-5 with a span of ~0.3)
     span = (ref.entropy.amax() - ref.entropy.amin()).item()
@@ -161,23 +172,33 @@ def assert_same_selection(out, ref, dtype, x=None, cfg=None):
     torch.testing.assert_close(out.gradient, ref.gradient, atol=1e-5, rtol=0)
     assert (out.assignment is None) == (ref.assignment is None)
     tol = 1e-5 if dtype == torch.float32 else 1e-2
-    if ref.assignment is None:
-        assert torch.equal(out.tokens, ref.tokens)
-        return
     if x is not None:
         from entropy_select.core.select import select_from_scores
 
-        ref = select_from_scores(
+        own = select_from_scores(
             x, out.keep_index.shape[-1], cfg, out.scores, out.entropy, out.gradient,
             out.frame_budget,
         )  # fmt: skip
-        assert torch.equal(out.keep_index, ref.keep_index)
-    if x is not None and not torch.equal(out.assignment, ref.assignment):
-        # the kernel sums each cell's scores in another order than the core's scatter_add
-        assert _fusion_cut_ties(out, ref, cfg), _first_difference(out, ref)
-        return  # a tie at the fusion cut: either cell is SPEC §6 up to float32 rounding
+        same = torch.equal(out.keep_index, own.keep_index) and torch.equal(
+            out.keep_mask, own.keep_mask
+        )
+        if same and out.assignment is not None:
+            same = torch.equal(out.assignment, own.assignment)
+        if not same:
+            assert _fusion_cut_ties(out, own, cfg), _first_difference(out, own)
+            return  # a tie at the fusion cut: either cell is SPEC §6 up to float32 rounding
+        ref = own
+    assert torch.equal(out.keep_index, ref.keep_index), _first_difference(out, ref)
+    assert torch.equal(out.keep_mask, ref.keep_mask)
+    if ref.assignment is None:
+        assert torch.equal(out.tokens, ref.tokens)
+        return
     assert torch.equal(out.assignment, ref.assignment), _first_difference(out, ref)
     torch.testing.assert_close(out.weights, ref.weights, atol=1e-4, rtol=0)
+    if dtype == torch.float32 and x is not None:
+        # a weighted mean summed in another order: rounding of order eps·Σ|w·x|/Σw, which can
+        # exceed 1e-5 of a mean that cancels (1.6e-5 seen under the interpreter, |x| <= 4.4)
+        tol = 1e-5 * max(1.0, float(x.abs().max()))
     torch.testing.assert_close(out.tokens.float(), ref.tokens.float(), atol=tol, rtol=tol)
 
 
