@@ -1,12 +1,36 @@
-"""Plot ``gpu_bench.json`` (from bench_gpu.py): latency vs retention, and latency vs frames.
+"""Plot ``gpu_bench.json`` (from bench_gpu.py): latency vs retention per shape, and latency vs
+frames when the run measured it.
 
-python benchmarks/plot_gpu.py benchmarks/results/gpu_h100.json benchmarks/results/gpu_h100.png
+    cd benchmarks && python plot_gpu.py results/gpu_h200_auto.json results/gpu_h200_auto.png
+
+Each of our presets has one colour and up to three lines: eager (``cuda_graph=False``, dashed),
+the library's cached graph replayed (``cuda_graph="auto"``, the default, solid) and the whole call
+inside the caller's own CUDA graph (dotted). Other methods are grey, eager.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+
+MODES = {"eager": ("--", "eager (cuda_graph=False)"), "auto": ("-", 'cached graph ("auto")'),
+         "graph": (":", "in the caller's CUDA graph")}  # fmt: skip
+
+
+def _preset(method: str) -> str | None:
+    """``entropy_select[...,paper]`` -> ``paper``; None for another method."""
+    if not method.startswith("entropy_select"):
+        return None
+    inner = re.search(r"\[(.*)\]", method)
+    return inner.group(1).split(",")[-1] if inner else "default"
+
+
+def _median(row: dict, mode: str) -> float | None:
+    value = row.get(mode)
+    if isinstance(value, dict) and value.get("median_us") == value.get("median_us"):  # not NaN
+        return value.get("median_us")
+    return None
 
 
 def plot(results: dict, path: str) -> None:
@@ -14,28 +38,42 @@ def plot(results: dict, path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     shapes = [s for s in results["shapes"] if "runs" in s]
-    fig, axes = plt.subplots(1, len(shapes) + 1, figsize=(5.2 * (len(shapes) + 1), 4.8))
-    methods = sorted({r["method"] for rec in shapes for r in rec["runs"]})
-    cmap = plt.get_cmap("tab20")
-    style = {m: (cmap(i % 20), "osD^v<>ph*X"[i % 11]) for i, m in enumerate(methods)}
+    frames = results.get("frames", [])
+    panels = len(shapes) + bool(frames)
+    fig, axes = plt.subplots(1, panels, figsize=(max(9, 6 * panels), 5.4), squeeze=False)
+    axes = axes[0]
+    presets = sorted({p for s in shapes for r in s["runs"] if (p := _preset(r["method"]))})
+    colours = {p: plt.get_cmap("tab10")(i) for i, p in enumerate(presets)}
+    others = sorted({r["method"] for s in shapes for r in s["runs"] if not _preset(r["method"])})
     for ax, rec in zip(axes, shapes, strict=False):
+        methods = sorted({r["method"] for r in rec["runs"]})
         for method in methods:
-            rows = [r for r in rec["runs"] if r["method"] == method and "best_us" in r]
-            if not rows:
-                continue
-            ours = method.startswith("entropy_select")
-            color, marker = style[method]
-            ax.plot(
-                [r["retention"] for r in rows],
-                [r["best_us"] for r in rows],
-                marker=marker,
-                ms=4,
-                lw=2.6 if ours else 1.2,
-                color="black" if method == "entropy_select[triton]" else color,
-                label=method,
+            rows = sorted(
+                (r for r in rec["runs"] if r["method"] == method), key=lambda r: r["retention"]
             )
+            preset = _preset(method)
+            for mode, (line, _) in MODES.items():
+                points = [(r["retention"], _median(r, mode)) for r in rows]
+                points = [(x, y) for x, y in points if y is not None]
+                if not points or (preset is None and mode != "eager"):
+                    continue
+                ax.plot(
+                    *zip(*points, strict=True),
+                    line,
+                    marker="o",
+                    ms=3,
+                    lw=2.2 if preset else 1.2,
+                    color=colours[preset] if preset else "0.55",
+                )
+            if preset is None and rows:
+                r = rows[-1]
+                y = _median(r, "eager")
+                if y is not None:
+                    ax.annotate(method, (r["retention"], y), fontsize=7, color="0.35",
+                                xytext=(-4, 4), textcoords="offset points", ha="right")  # fmt: skip
         ax.set_yscale("log")
         ax.set_xlabel("retention")
         ax.set_ylabel("latency (µs, median)")
@@ -43,17 +81,13 @@ def plot(results: dict, path: str) -> None:
             f"{rec['name']} {rec['shape']} {rec['dtype'].replace('torch.', '')}", fontsize=9
         )
         ax.grid(alpha=0.3, which="both")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
-               frameon=False)  # fmt: skip
-    ax = axes[-1]
-    frames = results.get("frames", [])
     if frames:
+        ax = axes[-1]
         ts = [f["T"] for f in frames]
-        ax.plot(ts, [f["eager"]["median_us"] for f in frames], "o-", label="triton eager")
+        ax.plot(ts, [f["eager"]["median_us"] for f in frames], "o--", label="eager")
         gr = [(f["T"], f["graph"]["median_us"]) for f in frames if isinstance(f["graph"], dict)]
         if gr:
-            ax.plot(*zip(*gr, strict=True), "s-", label="triton CUDA graph")
+            ax.plot(*zip(*gr, strict=True), "s:", label="in a CUDA graph")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("frames T (14x14x1152 bf16, r=0.25)")
@@ -61,11 +95,18 @@ def plot(results: dict, path: str) -> None:
         ax.set_title("latency vs frames (slope 1 on log-log = linear)")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3, which="both")
+    handles = [Line2D([], [], color=colours[p], lw=2.2, label=p) for p in presets]
+    handles += [Line2D([], [], color="k", ls=line, label=text) for line, text in MODES.values()]
+    if others:
+        handles.append(Line2D([], [], color="0.55", lw=1.2, label="other methods (eager)"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8,
+               frameon=False)  # fmt: skip
     fig.suptitle(
         f"{results['meta']['device']}, torch {results['meta']['torch']}, "
-        f"triton {results['meta']['triton']} — ours in a CUDA graph (black), baselines eager"
+        f"triton {results['meta']['triton']}: ENTROPY-SELECT presets by execution mode",
+        fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
     fig.savefig(path, dpi=110)
 
 
