@@ -487,9 +487,8 @@ def frame_select_triton(
         block_d = 64 if features.element_size() <= 2 else 32
         # Channel slices so that short videos still fill the GPU (the selection is redone).
         splits = 1
-        import os
-        if dev.type == "cuda" or os.environ.get("ES_FAKE_SMS"):
-            sms = int(os.environ.get("ES_FAKE_SMS") or 0) or _sm_count(dev)
+        if dev.type == "cuda":
+            sms = _sm_count(dev)
             splits = max(1, min(-(-D // block_d), -(-2 * sms // F)))
         per_split = -(-D // splits)
         d_per_split = -(-per_split // block_d) * block_d
