@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..core.checks import check_finite
+from ..core.checks import check_finite, finite_flag
 from ..core.selection import Selection
 from ..selectors.entropy_select import EntropySelect
 from ._sequence import expand_placeholder_keep, shorten
@@ -198,16 +198,10 @@ def select_videos(
 
 
 def _finite_check(batch: torch.Tensor):
-    """A check of ``batch`` for NaN/inf whose flag is computed now, on the device, and read only
+    """A check of ``batch`` for NaN/inf whose flag is launched now, on the device, and read only
     when the check is called (after a host synchronisation, it costs no wait)."""
-    low, high = torch.aminmax(batch.detach())  # both are NaN/inf if any value is
-    finite = torch.isfinite(low) & torch.isfinite(high)
-
-    def check() -> None:
-        if not bool(finite):
-            check_finite(batch, "features")
-
-    return check
+    flag = finite_flag(batch)
+    return lambda: check_finite(batch, "features", flag)
 
 
 def shorten_1d(kwargs: dict[str, Any], keep: torch.Tensor, config: Any) -> dict[str, Any]:

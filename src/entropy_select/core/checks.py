@@ -54,15 +54,25 @@ def check_rank(features: torch.Tensor, name: str = "features") -> None:
         )
 
 
-def check_finite(tensor: torch.Tensor, name: str) -> None:
+def finite_flag(tensor: torch.Tensor) -> torch.Tensor:
+    """A 0-d bool tensor, on ``tensor``'s device, True when every value is finite (no host sync).
+
+    One reduction pass: the minimum and maximum are finite exactly when every value is (both
+    propagate NaN), with no ``[N, D]`` boolean temporaries (``isfinite(x).all()`` costs ~10x more
+    on the CPU).
+    """
+    low, high = torch.aminmax(tensor.detach())
+    return torch.isfinite(low) & torch.isfinite(high)
+
+
+def check_finite(tensor: torch.Tensor, name: str, flag: torch.Tensor | None = None) -> None:
     """Raise ``ValueError`` counting the NaN and inf values of ``tensor`` (one host sync).
 
-    The check is one reduction pass: the minimum and maximum are finite exactly when every value
-    is (both propagate NaN), with no ``[N, D]`` boolean temporaries (``isfinite(x).all()`` costs
-    ~10x more on the CPU). Counting happens only on failure.
+    ``flag``: :func:`finite_flag` of ``tensor`` computed earlier (a caller that launched it
+    before its own synchronisation reads it here without waiting); by default computed now.
+    Counting happens only on failure.
     """
-    low, high = torch.aminmax(tensor)
-    if bool(torch.isfinite(low) & torch.isfinite(high)):
+    if bool(finite_flag(tensor) if flag is None else flag):
         return
     nan = int(torch.isnan(tensor).sum())
     inf = int(torch.isinf(tensor).sum())
