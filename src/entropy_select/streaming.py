@@ -261,7 +261,7 @@ class StreamingSelector:
         m = H * W
         cfg = self._config
         seen = m * (t + 1)
-        merge = (cfg.grid_fusion or cfg.context_share > 0) and not self._keeps_everything(m)
+        merge = self._merges(m)
         out = []
         if counts is None:
             counts, emitted = torch.stack([budget, self._emitted]).tolist()  # one host sync
@@ -359,8 +359,7 @@ class StreamingSelector:
                 emitted = emitted0 + budget
                 finite = (nonfinite == 0) if self.validate else torch.ones_like(budget)
                 host = torch.stack([budget, emitted, finite.long()])  # [3, B]
-            merge = (cfg.grid_fusion or cfg.context_share > 0) and not self._keeps_everything(m)
-            mode = merge_mode(cfg, H, W) if merge else "select"
+            mode = merge_mode(cfg, H, W) if self._merges(m) else "select"
             fused = mode is not None and not (torch.is_grad_enabled() and x.requires_grad)
             if fused:  # launched before the sync, so that it runs while the host waits
                 keep_mask, keep_index, tokens, assignment, weights = frame_select_triton(
@@ -374,8 +373,7 @@ class StreamingSelector:
             if not all(finite_host):
                 check_finite(x, f"frame {t}")  # raises, counting the NaN and inf values
             # Commit: nothing of the stream changed before this line.
-            if self._shape is None:
-                self._shape, self._dtype, self._device = tuple(x.shape), x.dtype, x.device
+            self._start(x)  # the stream's shape, dtype and device, at its first push
             self._emitted, self._log_norm, self._carry = emitted, log_norm, carry
             self._remember(xd)
             self._t += 1
@@ -423,12 +421,16 @@ class StreamingSelector:
         held = min(len(self._history) + 1, keep)
         self._history = [self._ring[:, (self._head - a) % keep] for a in range(held - 1, -1, -1)]
 
-    def _keeps_everything(self, m: int) -> bool:
-        """Whether every frame keeps all its tokens by construction (then nothing is fused, as
-        the offline selector does not fuse at ``K = N``)."""
+    def _merges(self, m: int) -> bool:
+        """Whether a frame of ``m`` tokens may merge (grid fusion or context pooling): not when
+        every frame keeps all its tokens by construction, as the offline selector does not fuse
+        at ``K = N``."""
+        cfg = self._config
+        if not (cfg.grid_fusion or cfg.context_share > 0):
+            return False
         if self.tokens_per_frame is not None:
-            return self.tokens_per_frame >= m
-        return self.budget_mode == "fixed" and self.retention == 1.0
+            return self.tokens_per_frame < m
+        return not (self.budget_mode == "fixed" and self.retention == 1.0)
 
     def _fixed_budget(self, B: int, t: int, m: int, device: torch.device) -> torch.Tensor:
         """B_t of each stream with ``tokens_per_frame`` or ``budget="fixed"``: [B] int64."""
