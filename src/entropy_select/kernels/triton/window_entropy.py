@@ -456,25 +456,57 @@ def window_entropy_and_gradient_triton(
 
 
 def _finish(
-    partial, shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax=None
-):
+    partial, shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax=None,
+    counts=None,
+):  # fmt: skip
     """Run the finish kernel on the ``[S, N, C]`` partial sums: ``(Ĥ, G)``, float32 (and, into
-    ``minmax`` ``[B, 4]`` int32 readied by the band kernel, each video's extremes)."""
+    ``minmax`` ``[B, 4]`` int32 readied by the band kernel, each video's extremes). ``counts``
+    (the band kernel's ``STREAM`` mode, partials ``[S, N, 2·C]`` of the last frame only): the
+    ``[B]`` int32 NaN/inf counts it adds into; then ``Ĥ`` and ``G`` are ``[B, 1, H, W]``."""
     B, T, H, W, _ = shape
-    splits, ntok, ncol = partial.shape
+    splits, ntok, width = partial.shape
+    stream = counts is not None
+    ncol = width // 2 if stream else width
     noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
-    entropy = torch.empty(B, T, H, W, dtype=torch.float32, device=partial.device)
-    grad = torch.empty(B, T, H, W, dtype=torch.float32, device=partial.device)
+    frames = 1 if stream else T
+    entropy = torch.empty(B, frames, H, W, dtype=torch.float32, device=partial.device)
+    grad = torch.empty(B, frames, H, W, dtype=torch.float32, device=partial.device)
+    extra = counts if stream else minmax if minmax is not None else entropy
     block_n = 32
     _window_entropy_finish_kernel[(_cdiv(ntok, block_n),)](
-        partial, entropy, grad, minmax if minmax is not None else entropy,
-        T, H, W, ntok, splits, 1.0 / tau,
+        partial, entropy, grad, extra, T, H, W, ntok, splits, 1.0 / tau,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
-        BLOCK_N=block_n, MINMAX=minmax is not None, STREAM=False, num_warps=4,
+        BLOCK_N=block_n, MINMAX=minmax is not None, STREAM=stream, num_warps=4,
     )  # fmt: skip
     if squeeze:
         return entropy[0], grad[0]
     return entropy, grad
+
+
+def _band_plan(
+    B, centres, D, W, x, spatial_window, temporal_window, past_window, width,
+    block_m=None, block_d=None, splits=None,
+):  # fmt: skip
+    """The band kernel's launch geometry (shape-only choices, no sync) for ``centres`` tokens a
+    video, ``width`` float32 partial columns a token: ``(block_m, block_d, nr, ntile, ntok,
+    programs, splits, d_per_split)``."""
+    block_m = 32 if block_m is None else block_m
+    r, rp = spatial_window // 2, past_window // 2
+    rows = block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
+    nr = max(16, _pow2(rows))
+    if block_d is None:  # keep one stage of the stacked neighbour tile within 64 KB
+        block_d = max(16, min(64, (64 << 10) // (nr * x.element_size())))
+    ntile = -(-centres // block_m)
+    ntok = B * centres
+    programs = B * ntile
+    if splits is None:
+        splits = _splits(programs, D, block_d, x.device)
+    per_split = -(-D // splits)
+    d_per_split = -(-per_split // block_d) * block_d
+    splits = -(-D // d_per_split)
+    if splits * ntok * width >= 2**31:
+        raise ValueError(f"too many tokens for one launch ({ntok}); split the batch")
+    return block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split
 
 
 def _launch_band(
@@ -483,22 +515,10 @@ def _launch_band(
 ):  # fmt: skip
     """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync)."""
     B, T, H, W, D = x.shape
-    block_m = 32 if block_m is None else block_m
-    r, rp = spatial_window // 2, past_window // 2
-    rows = block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
-    nr = max(16, _pow2(rows))
-    if block_d is None:  # keep one stage of the stacked neighbour tile within 64 KB
-        block_d = max(16, min(64, (64 << 10) // (nr * x.element_size())))
-    ntile = -(-(T * H * W) // block_m)
-    ntok = B * T * H * W
-    programs = B * ntile
-    if splits is None:
-        splits = _splits(programs, D, block_d, x.device)
-    per_split = -(-D // splits)
-    d_per_split = -(-per_split // block_d) * block_d
-    splits = -(-D // d_per_split)
-    if splits * ntok * ncol >= 2**31:
-        raise ValueError(f"too many tokens for one launch ({ntok}); split the batch")
+    block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split = _band_plan(
+        B, T * H * W, D, W, x, spatial_window, temporal_window, past_window, ncol,
+        block_m, block_d, splits,
+    )  # fmt: skip
     partial = torch.empty(splits, ntok, ncol, dtype=torch.float32, device=x.device)  # [S, N, C]
     if num_warps is None:
         num_warps = 8 if block_m * nr >= 16384 else 4
@@ -555,23 +575,11 @@ def stream_window_entropy_and_gradient_triton(
             f"{tuple(frame.shape)} {frame.dtype}"
         )
     T = held + 1
-    m = H * W
     noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
     ncol = _pow2(noff + 4)  # dots and ‖x‖², the two gradient sums, the NaN/inf count
-    block_m = 32
-    r, rp = spatial_window // 2, past_window // 2
-    rows = block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
-    nr = max(16, _pow2(rows))
-    block_d = max(16, min(64, (64 << 10) // (nr * frame.element_size())))
-    ntile = -(-m // block_m)
-    ntok = B * m
-    programs = B * ntile
-    splits = _splits(programs, D, block_d, frame.device)
-    per_split = -(-D // splits)
-    d_per_split = -(-per_split // block_d) * block_d
-    splits = -(-D // d_per_split)
-    if splits * ntok * 2 * ncol >= 2**31:
-        raise ValueError(f"too many tokens for one launch ({ntok}); split the batch")
+    block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split = _band_plan(
+        B, H * W, D, W, frame, spatial_window, temporal_window, past_window, 2 * ncol
+    )
     partial = torch.empty(splits, ntok, 2 * ncol, dtype=torch.float32, device=frame.device)
     sb, sh, sw, sd = frame.stride()
     y = frame if ring is None else ring
@@ -584,13 +592,9 @@ def stream_window_entropy_and_gradient_triton(
         BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=frame.dtype == torch.float32,
         MINMAX=False, STREAM=True, num_warps=8 if block_m * nr >= 16384 else 4, num_stages=2,
     )  # fmt: skip
-    entropy = torch.empty(B, 1, H, W, dtype=torch.float32, device=frame.device)
-    grad = torch.empty(B, 1, H, W, dtype=torch.float32, device=frame.device)
-    block_n = 32
-    _window_entropy_finish_kernel[(_cdiv(ntok, block_n),)](
-        partial, entropy, grad, odd, T, H, W, ntok, splits, 1.0 / tau,
-        K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
-        BLOCK_N=block_n, MINMAX=False, STREAM=True, num_warps=4,
+    entropy, grad = _finish(
+        partial, (B, T, H, W, D), False, spatial_window, temporal_window, past_window, tau,
+        counts=odd,
     )  # fmt: skip
     return entropy, grad, odd
 
