@@ -36,6 +36,7 @@ current stream before the call.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import warnings
 from collections import OrderedDict
@@ -65,7 +66,6 @@ _LOCK = threading.Lock()
 _GRAPHS: OrderedDict[tuple, _Entry] = OrderedDict()
 _SEEN: OrderedDict[tuple, int] = OrderedDict()  # key -> eager calls so far
 _FAILED: OrderedDict[tuple, str] = OrderedDict()  # keys whose capture raised -> why
-_BYTES: dict[tuple, int] = {}  # key -> estimated bytes of its graph
 
 
 @dataclasses.dataclass
@@ -220,8 +220,7 @@ def _entry_for(
         return entry
     if eager_calls and key in _FAILED:
         return None
-    cost = int(COST_OVER_INPUT * x.numel() * x.element_size())
-    if eager_calls and cost > MAX_GRAPH_BYTES:
+    if eager_calls and _cost(key) > MAX_GRAPH_BYTES:
         return None  # "auto": a graph of this size would take the whole memory budget
     seen = _SEEN.pop(key, 0)
     if seen < eager_calls:
@@ -246,13 +245,17 @@ def _entry_for(
         )
         return None
     _GRAPHS[key] = entry
-    _BYTES[key] = cost
     while len(_GRAPHS) > MAX_GRAPHS or (
-        len(_GRAPHS) > 1 and sum(_BYTES[k] for k in _GRAPHS) > MAX_GRAPH_BYTES
+        len(_GRAPHS) > 1 and sum(map(_cost, _GRAPHS)) > MAX_GRAPH_BYTES
     ):
-        old, _ = _GRAPHS.popitem(last=False)
-        del _BYTES[old]
+        _GRAPHS.popitem(last=False)
     return entry
+
+
+def _cost(key: tuple) -> int:
+    """The estimated GPU memory of ``key``'s graph: :data:`COST_OVER_INPUT` × its input's bytes."""
+    shape, _, dtype = key[:3]
+    return int(COST_OVER_INPUT * math.prod(shape) * dtype.itemsize)
 
 
 def clear() -> None:
@@ -261,7 +264,6 @@ def clear() -> None:
         _GRAPHS.clear()
         _SEEN.clear()
         _FAILED.clear()
-        _BYTES.clear()
 
 
 def cached_shapes() -> list[tuple]:
