@@ -4,7 +4,7 @@ The eager path is bound by the host issuing launches (``NOTES_gpu.md``), so this
 Python side: ``cProfile`` over ``--calls`` eager calls of ``select_tokens`` per preset, after a
 warm-up, with the GPU synchronised only at the end (as an adapter runs it). Writes, per preset,
 the top functions by own time (``host_<preset>.txt``) and a JSON of wall time per call with and
-without the profiler.
+without the profiler, and each GPU kernel's device time per call (``kernels_us``, torch.profiler).
 
     PYTHONPATH=src python benchmarks/profile_host.py --out $OUT            # needs a CUDA GPU
 """
@@ -41,6 +41,22 @@ def _calls(x: torch.Tensor, cfg, n: int, validate: bool) -> float:
     return (time.perf_counter() - t0) / n
 
 
+def _kernel_times(x: torch.Tensor, cfg, n: int) -> dict[str, float]:
+    """Device time per call of each GPU kernel (torch.profiler, ``n`` eager calls after warm-up)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        _calls(x, cfg, n, validate=False)
+    times: dict[str, float] = {}
+    for event in prof.key_averages():
+        device_us = getattr(event, "device_time_total", None)
+        if device_us is None:  # older torch
+            device_us = event.cuda_time_total
+        if device_us > 0:
+            times[event.key[:80]] = times.get(event.key[:80], 0.0) + device_us / n
+    return dict(sorted(times.items(), key=lambda kv: -kv[1]))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True, help="directory for the results")
@@ -61,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             "eager_us": 1e6 * _calls(x, cfg, args.calls, validate=False),
             "eager_validate_us": 1e6 * _calls(x, cfg, args.calls, validate=True),
         }
+        row["kernels_us"] = _kernel_times(x, cfg, 50)
         prof = cProfile.Profile()
         prof.enable()
         row["profiled_us"] = 1e6 * _calls(x, cfg, args.calls, validate=False)
@@ -69,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(args.top)
         (args.out / f"host_{name}.txt").write_text(text.getvalue())
         result["presets"][name] = row
-        print(name, {k: round(v, 1) for k, v in row.items()}, flush=True)
+        print(name, {k: round(v, 1) for k, v in row.items() if k != "kernels_us"}, flush=True)
+        print("  device us/call:", {k: round(v, 1) for k, v in row["kernels_us"].items()})
     (args.out / "host_profile.json").write_text(json.dumps(result, indent=2))
     return 0
 

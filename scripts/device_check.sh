@@ -44,8 +44,8 @@ if stage e2e; then
     grep -o '"retention": [0-9.]*\|"selector_share": [0-9.e-]*' /tmp/extra/e2e.log | paste - -
 fi
 if stage host; then
-    timeout "${HOST_S:-40}" python3 benchmarks/profile_host.py --out /tmp/extra/host \
+    timeout "${HOST_S:-60}" python3 benchmarks/profile_host.py --out /tmp/extra/host \
         > /tmp/extra/host.log 2>&1
-    tail -3 /tmp/extra/host.log
+    tail -8 /tmp/extra/host.log
 fi
 tar cf "$OUT/extra.tar" -C /tmp extra  # logs, the GPU benchmark's JSON + PNG, host profiles
