@@ -17,6 +17,7 @@ tl = pytest.importorskip("triton.language")
 from triton.runtime.jit import JITFunction, create_function_from_signature  # noqa: E402
 
 from entropy_select.kernels.triton import launch as L  # noqa: E402
+from entropy_select.selectors.entropy_select import PRESETS  # noqa: E402
 
 
 @triton.jit(do_not_specialize=["n_free"])
@@ -268,3 +269,70 @@ def test_entries_are_bounded(toy, monkeypatch):
     for n in range(10):
         L.launch(_toy_kernel, (1,), *_args(n=n + 100), BLOCK=32)
     assert len(L._STATES[_toy_kernel].entries) <= 4
+
+
+@pytest.fixture
+def stand_in_kernels(monkeypatch):
+    """Every kernel of the fused path and the stream push with a stand-in ``run`` (no GPU work:
+    outputs stay as allocated), so that a CPU call exercises every launch site's arguments."""
+    from triton.runtime import driver
+
+    from entropy_select.kernels.triton import frame_select, scores, window_entropy
+
+    kernels = [
+        window_entropy._window_band_kernel,
+        window_entropy._window_entropy_finish_kernel,
+        scores._score_kernel,
+        scores._budget_kernel,
+        scores._online_budget_kernel,
+        frame_select._frame_select_kernel,
+    ]
+    log = []
+    for kernel in kernels:
+        compiled = _Compiled(log)
+
+        def run(*args, grid, warmup, _k=kernel, _c=compiled, **kwargs):
+            log.append(("normal", _k, args, kwargs))
+            return _c
+
+        monkeypatch.setattr(kernel, "run", run)
+    monkeypatch.setattr(driver, "_active", _Driver())
+    monkeypatch.setattr(L, "direct_launch_supported", lambda: (True, ""))
+    L.clear()
+    yield log
+    L.clear()
+
+
+@pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
+def test_every_launch_of_the_fused_path_is_direct_after_a_warm_up(stand_in_kernels, preset):
+    """After one call, a call of the same shape (new tensors) launches its five kernels directly:
+    every launch site passes its runtime arguments positionally and its constexprs by keyword."""
+    from entropy_select.kernels.triton.select import select_tokens_triton
+
+    cfg = PRESETS[preset]
+    for dtype in (torch.float32, torch.bfloat16):
+        select_tokens_triton(torch.randn(2, 4, 6, 6, 8, dtype=dtype), 40, cfg)  # warm-up
+        before = L.stats()
+        select_tokens_triton(torch.randn(2, 4, 6, 6, 8, dtype=dtype), 40, cfg)
+        after = L.stats()
+        assert after["normal"] == before["normal"], preset
+        assert after["direct"] - before["direct"] == 5
+
+
+@pytest.mark.filterwarnings("ignore:Truncating")  # stand-ins leave the counts unwritten
+@pytest.mark.parametrize("budget", ["adaptive", "fixed"])
+def test_every_launch_of_a_stream_push_is_direct_after_the_window_fills(stand_in_kernels, budget):
+    import entropy_select as es
+
+    rate = {"retention": 0.3} if budget == "adaptive" else {"tokens_per_frame": 9}
+    stream = es.StreamingSelector(**rate, config=PRESETS["default"], budget=budget)
+    stream._resolve_impl = lambda x: "triton"
+    frames = torch.randn(6, 6, 6, 16)
+    counts = []
+    for frame in frames:
+        before = L.stats()
+        stream.push(frame)
+        after = L.stats()
+        counts.append((after["normal"] - before["normal"], after["direct"] - before["direct"]))
+    kernels = 5 if budget == "adaptive" else 4
+    assert counts[-1] == (0, kernels), counts
