@@ -11,7 +11,8 @@ two modes, measured in the same process, carries over.
 Modes, alternated in rounds: ``normal`` (``launch`` forced onto ``kernel[grid](...)``, i.e. what
 every call did before) and ``direct`` (``launch`` as shipped).
 
-    PYTHONPATH=src python benchmarks/launch_overhead_cpu.py --out benchmarks/results/launch_overhead_cpu.json
+    PYTHONPATH=src python benchmarks/launch_overhead_cpu.py \
+        --out benchmarks/results/launch_overhead_cpu.json
 """
 
 from __future__ import annotations
