@@ -55,8 +55,11 @@ SUPPORTED_TRITON = ("3.6", "3.8", "3.9")
 MAX_KEYS = 256
 
 _NORMAL = object()  # a key that always takes the normal path
+_NEVER: dict = {}  # id -> kernels that never launch directly (held, so ids are not reused)
 _TRITON: list = []  # [knobs, driver] once a kernel launches directly (imported once)
-_STATES: dict = {}  # JITFunction -> _Kernel (or _NORMAL when the kernel is never direct)
+# id(kernel) -> _Kernel (or _NORMAL when never direct); by id: JITFunction.__hash__ is Python
+# code hashing the kernel's cache key (~1 µs). A _Kernel holds its kernel, so the id stays its.
+_STATES: dict = {}
 _LOCK = threading.Lock()
 _COUNTS = {"direct": 0, "normal": 0}
 
@@ -68,9 +71,10 @@ class _Unproven(tuple):
 class _Kernel:
     """What a direct launch of one ``JITFunction`` needs that does not change between calls."""
 
-    __slots__ = ("names", "constexpr", "positional", "dns", "defaults", "entries")
+    __slots__ = ("fn", "names", "constexpr", "positional", "dns", "defaults", "entries")
 
     def __init__(self, fn) -> None:
+        self.fn = fn  # keeps id(fn) from being reused while the entry lives
         params = fn.params
         self.names = [p.name for p in params]
         self.constexpr = {p.name for p in params if p.is_constexpr}
@@ -107,8 +111,8 @@ def direct_launch_supported() -> tuple[bool, str]:
 def _state(kernel):
     """The kernel's :class:`_Kernel`, or ``_NORMAL`` when it never launches directly."""
     with _LOCK:
-        state = _STATES.get(kernel)
-        if state is not None:
+        state = _STATES.get(id(kernel))
+        if state is not None and (state is _NORMAL or state.fn is kernel):
             return state
         ok, _ = direct_launch_supported()
         if ok:
@@ -126,7 +130,11 @@ def _state(kernel):
                 state = _NORMAL
         else:
             state = _NORMAL
-        _STATES[kernel] = state
+        # _NORMAL entries hold no reference: a kernel that is never direct is keyed by the first
+        # id check only, and a reused id of another never-direct object is never direct either
+        if state is _NORMAL:
+            _NEVER[id(kernel)] = kernel  # keep it alive, so that its id stays its own
+        _STATES[id(kernel)] = state
         return state
 
 
@@ -202,8 +210,8 @@ def launch(kernel, grid, *args, **kwargs):
         *args: the kernel's runtime arguments, positional, in order; **kwargs: constexprs and
             launch options (``num_warps``, ``num_stages``).
     """
-    state = _STATES.get(kernel)
-    if state is None:
+    state = _STATES.get(id(kernel))
+    if state is None or (state is not _NORMAL and state.fn is not kernel):
         state = _state(kernel)
     if state is _NORMAL or type(grid) is not tuple:
         return _normal(kernel, grid, args, kwargs)
@@ -265,6 +273,7 @@ def clear() -> None:
     """Forget every kernel's direct-launch entries (the next call of each key binds again)."""
     with _LOCK:
         _STATES.clear()
+        _NEVER.clear()
         _COUNTS.update(direct=0, normal=0)
 
 
