@@ -336,3 +336,35 @@ def test_every_launch_of_a_stream_push_is_direct_after_the_window_fills(stand_in
         counts.append((after["normal"] - before["normal"], after["direct"] - before["direct"]))
     kernels = 5 if budget == "adaptive" else 4
     assert counts[-1] == (0, kernels), counts
+
+
+_INTERPRETED = """
+import torch
+from entropy_select.kernels.triton import launch as L
+from entropy_select.kernels.triton.select import select_tokens_triton
+from entropy_select.selectors.entropy_select import PRESETS
+assert not L.direct_launch_supported()[0]
+x = torch.randn(1, 3, 5, 6, 8)
+a = select_tokens_triton(x, 20, PRESETS["default"])
+b = select_tokens_triton(x, 20, PRESETS["default"])
+assert torch.equal(a.keep_index, b.keep_index)
+assert L.stats() == {"direct": 0, "normal": 10}, L.stats()
+print("ok")
+"""
+
+
+def test_the_interpreter_always_takes_the_normal_path():
+    """Under ``TRITON_INTERPRET=1`` (a fresh process: the flag is read at import) every launch
+    goes through ``kernel[grid](...)``, on repeated calls too."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", _INTERPRETED], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
