@@ -130,8 +130,6 @@ def _state(kernel):
                 state = _NORMAL
         else:
             state = _NORMAL
-        # _NORMAL entries hold no reference: a kernel that is never direct is keyed by the first
-        # id check only, and a reused id of another never-direct object is never direct either
         if state is _NORMAL:
             _NEVER[id(kernel)] = kernel  # keep it alive, so that its id stays its own
         _STATES[id(kernel)] = state
