@@ -87,9 +87,13 @@ def _assert_identical(a, b, what):
             assert va == vb, (what, name)
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-@pytest.mark.parametrize("shape", [(1, 16, 14, 14, 256), (2, 7, 13, 27, 40)])
-@pytest.mark.parametrize("variant", list(VARIANTS))
+CASES = [
+    *((p, (1, 16, 14, 14, 256), d) for p in PRESETS for d in (torch.bfloat16, torch.float32)),
+    *((v, (2, 7, 13, 27, 40), torch.bfloat16) for v in VARIANTS),  # odd shape, every option
+]
+
+
+@pytest.mark.parametrize(("variant", "shape", "dtype"), CASES)
 def test_direct_launches_equal_normal_launches(launch, monkeypatch, variant, shape, dtype):
     """Every preset and option: bit-identical Selections from normal launches, the key's first
     direct launch and later ones; after the warm-up call, no ``JITFunction.run`` at all."""
