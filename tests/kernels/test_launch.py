@@ -368,3 +368,111 @@ def test_the_interpreter_always_takes_the_normal_path():
         [sys.executable, "-c", _INTERPRETED], env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+_RECORDED = """
+import sys, torch
+from triton.backends.compiler import GPUTarget
+from triton.runtime import driver
+
+
+class Utils:
+    def get_device_properties(self, device):
+        return {"max_shared_mem": 232448, "multiprocessor_count": 132, "max_num_regs": 65536}
+
+    def load_binary(self, name, kernel, shared, device):
+        return 1, 2, 128, 0, 1024
+
+
+CALLS = []
+
+
+class Launcher:  # records what it is called with: JITFunction.run's call, or launch's
+    def __init__(self, src, metadata):
+        self.name = src.fn.__name__
+
+    def __call__(self, *args):
+        CALLS.append((self.name, args))
+
+
+class Driver:
+    utils = Utils()
+    launcher_cls = Launcher
+
+    def get_current_target(self):
+        return GPUTarget("cuda", 90, 32)
+
+    def get_current_device(self):
+        return 0
+
+    def get_current_stream(self, device):
+        return 0
+
+    def get_device_capability(self, device):
+        return (9, 0)
+
+
+driver.set_active(Driver())
+from entropy_select.kernels.triton import launch as L
+from entropy_select.kernels.triton.select import select_tokens_triton
+from entropy_select.selectors.entropy_select import PRESETS
+
+assert L.direct_launch_supported()[0], L.direct_launch_supported()
+
+
+def same(a, b):
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        meta = lambda t: (t.dtype, t.shape, t.stride())
+        return type(a) is type(b) and meta(a) == meta(b)
+    return type(a) is type(b) and a == b
+
+
+x = torch.randn(1, 4, 6, 6, 40).to(torch.bfloat16)
+for name in sys.argv[1].split(","):
+    cfg = PRESETS[name]
+    L.clear()
+    CALLS.clear()
+    select_tokens_triton(x, 40, cfg)  # normal launches: JITFunction.run calls the launcher
+    normal = list(CALLS)
+    for _ in range(2):  # the keys' first direct launches, then later ones
+        CALLS.clear()
+        select_tokens_triton(x, 40, cfg)
+        assert L.stats()["normal"] == 5 and len(CALLS) == 5, (L.stats(), len(CALLS))
+        for (kn, a), (kd, b) in zip(normal, CALLS, strict=True):
+            assert kn == kd and len(a) == len(b), (kn, kd, len(a), len(b))
+            # grid, stream, function, packed metadata: equal; launch metadata: only hooks read it
+            assert all(same(u, v) for u, v in zip(a[:6], b[:6])), kn
+            assert b[6] is None
+            assert a[7] is b[7] and a[8] is b[8], kn  # the same hook chains
+            bad = [i for i, (u, v) in enumerate(zip(a[9:], b[9:])) if not same(u, v)]
+            assert not bad, (kn, bad)
+print("ok")
+"""
+
+
+def test_direct_launches_pass_the_launcher_what_jit_run_passes():
+    """With the installed Triton's real ``JITFunction.run`` and compiler (kernels compiled for
+    sm_90 on the CPU) and a recording launcher: a direct launch calls the launcher with the
+    same grid, stream, function, packed metadata, hooks and arguments (every parameter,
+    constexprs included) as ``JITFunction.run`` does. Run by hand against other releases with
+    ``PYTHONPATH=<site of that triton>`` (checked with 3.6.0, the GPU machine's)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from entropy_select.kernels.triton.launch import direct_launch_supported
+
+    if not direct_launch_supported()[0]:
+        pytest.skip(f"direct launches unsupported here: {direct_launch_supported()[1]}")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", _RECORDED, "default"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
