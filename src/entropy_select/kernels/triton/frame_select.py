@@ -37,6 +37,7 @@ import triton.language as tl
 
 from ...core.context import morton_order
 from ...core.grid import grid_cells
+from .launch import launch
 from .scores import f64, split3
 from .window_entropy import _pow2, _sm_count
 
@@ -514,7 +515,8 @@ def frame_select_triton(
         block_g = 32
     lowp = features is not None and features.element_size() <= 2
     lowp = lowp and not (mode == "fusion" and weight == "score")
-    _frame_select_kernel[(F, splits)](
+    launch(
+        _frame_select_kernel, (F, splits),
         flat, fb, cell, key, scratch, wscratch, keep, keep_index,
         assignment if merge else keep_index, weights if merge else flat,
         x, tokens if tokens is not None else flat,
