@@ -824,7 +824,7 @@ def frame_select_triton(
         if v is not None and (v < 1 or v & (v - 1)):
             raise ValueError(f"{name} must be a power of two, got {v}")
     if block_j is not None and block_j < 16:
-        raise ValueError(f"block_j must be >= 16 (the merged means' matrix products), got {block_j}")
+        raise ValueError(f"block_j must be >= 16 (the merged means' products), got {block_j}")
     if splits is not None and splits < 1:
         raise ValueError(f"splits must be >= 1, got {splits}")
     Bsz, T, H, W = scores.shape
