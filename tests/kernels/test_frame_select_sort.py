@@ -59,7 +59,11 @@ def check_against_pairwise_and_core(shape, kinds, device="cpu", **geometry) -> i
                 names = ("keep", "index", "tokens", "assign", "weights")
                 for name, a, b in zip(names, new, old, strict=True):
                     assert (a is None) == (b is None)
-                    assert a is None or torch.equal(a, b), (shape, kind, K, mode, weight, name)
+                    if name == "tokens" and device != "cpu":  # another compiled kernel
+                        tol = 1e-6 * float(x.abs().max())
+                        torch.testing.assert_close(a, b, atol=tol, rtol=1e-6)
+                    else:
+                        assert a is None or torch.equal(a, b), (shape, kind, K, mode, name)
                 if mode == "select":
                     ref = grid_quota_topk(s, fb, 4, 0.5)
                     assert torch.equal(new[0], ref), (shape, kind, K)
