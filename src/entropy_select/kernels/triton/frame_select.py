@@ -14,17 +14,26 @@ means). Three modes, chosen at compile time:
   ``B_f − C_f`` detail tokens; the rest, in Morton order, cut into ``C_f`` equal runs whose plain
   means sit at each run's first position.
 
-Every order is a rank by pairwise comparison: the rank of token ``i`` is the number of tokens
-``j`` that beat it (higher score, or equal score and lower index) — exactly the order of a stable
-descending sort. ``O(m²)`` comparisons per frame, cheap for ``m <= 1024`` (a 14x14 grid is 196
-tokens). Each kept token's slot in ``keep_index`` is its position among the kept tokens of its
-frame plus the frame's offset (the sum of the budgets of the frames before it), so
-``keep_index`` comes out sorted without a global sort, and the output tokens are written straight
-to their slots (merged means through small matrix products on the tensor cores).
+Every order is the order of a stable descending sort: higher score first, equal scores by lower
+index. The kernel holds the whole frame in registers (``m`` up to :data:`MAX_SORT_TOKENS`) and
+gets every order from ``tl.sort`` of one int64 key a token (flag or group bits high, the score's
+float32 bits mapped to an order-preserving integer and inverted, the index low) and cumulative
+counts: the rank within a quota cell is the distance from the cell's first position in the sorted
+keys (a scan), the plain selection is the first ``B_f − merged`` positions of a second sort by
+(in quota, score), leftover slots and Morton-run ranks are cumulative counts along the sorted
+order or the (precomputed) Morton walk, a fused cell's anchor is its smallest key. The fused
+cells (at most 64) are still ranked by pairwise comparison of their totals. Each kept token's
+slot in ``keep_index`` is its position among the kept tokens of its frame (a cumulative count)
+plus the frame's offset (the sum of the budgets of the frames before it), so ``keep_index``
+comes out sorted without a global sort, and the output tokens are written straight to their
+slots (merged means through small matrix products on the tensor cores). The first version
+(``_frame_select_pairwise_kernel``: every rank by ``O(m²)`` pairwise comparisons, the same
+results) serves larger frames and the benchmarks' baseline.
 
 The phases communicate through a small per-program scratch buffer in global memory (L1/L2
-resident) with a block barrier between them. Programs of one frame that work on different
-channel slices redo the (cheap) selection and write only their channels.
+resident) with a block barrier between them: a token's flags move between the sorted order and
+the index order by a scatter through it. Programs of one frame that work on different channel
+slices redo the (cheap) selection and write only their channels.
 """
 
 from __future__ import annotations
