@@ -138,8 +138,12 @@ def main() -> int:
            "triton": __import__("triton").__version__, "retention": RETENTION,
            "reps": args.reps, "compile_s": compile_s, "compile_errors": errors,
            "measures": "device time of one frame_select_triton launch (the frame kernel alone, "
-                       "outputs allocated by the caching allocator), CUDA events, median",
+                       "outputs allocated by the caching allocator), CUDA events, median; "
+                       "floor_us: the same around a one-element add (event and launch overhead)",
            "rows": []}  # fmt: skip
+    one = torch.zeros(1, device="cuda")
+    out["floor_us"] = statistics.median(device_us(lambda: one.add_(1), args.reps))
+    print(f"floor (events around a one-element add): {out['floor_us']:.1f} us", flush=True)
     for case, preset, name, opts in _jobs():
         row = {"case": case[0], "preset": preset, "variant": name, "options": opts}
         try:
