@@ -44,6 +44,9 @@ VARIANTS = {
     "sort w8": {"num_warps": 8},
     "sort w4 b32": {"block_i": 32, "block_j": 32},
     "sort w4 b128": {"block_i": 128, "block_j": 128},
+    # the selection alone (no output tokens): what the token output costs, before and after
+    "pairwise, no tokens": {"algo": "pairwise", "no_tokens": True},
+    "sort, no tokens": {"no_tokens": True},
 }
 #: (``num_warps`` 1 and 2 run on the 14x14 cases only.)
 #: The channel split rule (default: two programs per SM), per case.
@@ -76,12 +79,15 @@ def _call(case, preset, variant_opts):
     from entropy_select.kernels.triton.frame_select import frame_select_triton
 
     s, fb, K, stride, x, opts = _inputs(case, preset)
+    variant_opts = dict(variant_opts)
+    if variant_opts.pop("no_tokens", False):
+        x = None
     return lambda: frame_select_triton(s, fb, stride, features=x, **opts, **variant_opts), K
 
 
 def _written(outs, K: int) -> list:
     keep, index, tokens, assignment, weights = outs
-    return [keep, index[:, :K], tokens[:, :K], assignment, weights]
+    return [keep, index[:, :K], None if tokens is None else tokens[:, :K], assignment, weights]
 
 
 def _compile(job) -> str:
@@ -149,14 +155,16 @@ def main() -> int:
         row = {"case": case[0], "preset": preset, "variant": name, "options": opts}
         try:
             fn, K = _call(case, preset, opts)
-            ref = _written(_call(case, preset, VARIANTS["pairwise (before)"])[0](), K)
+            base = {"algo": "pairwise", "no_tokens": opts.get("no_tokens", False)}
+            ref = _written(_call(case, preset, base)[0](), K)
             got = _written(fn(), K)
             row["identical"] = all(  # keep, keep_index, assignment, weights
                 (a is None and b is None) or torch.equal(a, b)
                 for i, (a, b) in enumerate(zip(got, ref, strict=True))
                 if i != 2
             )
-            row["tokens_max_diff"] = (got[2].float() - ref[2].float()).abs().max().item()
+            if got[2] is not None:
+                row["tokens_max_diff"] = (got[2].float() - ref[2].float()).abs().max().item()
             us = device_us(fn, args.reps)
             row.update(median_us=statistics.median(us), min_us=min(us), max_us=max(us))
         except Exception as exc:  # noqa: BLE001
