@@ -44,6 +44,7 @@ VARIANTS = {
     "sort w8": {"num_warps": 8},
     "sort w4 b32": {"block_i": 32, "block_j": 32},
     "sort w4 b128": {"block_i": 128, "block_j": 128},
+    "sort g64": {"block_g": 64},  # context pooling's merged groups a tile (default 32)
     # the selection alone (no output tokens): what the token output costs, before and after
     "pairwise, no tokens": {"algo": "pairwise", "no_tokens": True},
     "sort, no tokens": {"no_tokens": True},

@@ -81,7 +81,9 @@ n = 0
 for shape in [(2, 2, 5, 7), (1, 3, 1, 1), (1, 1, 1, 3)]:
     n += check_against_pairwise_and_core(shape, ["ties", "negative", "signed_zero", "rand"])
 n += check_against_pairwise_and_core((1, 1, 27, 27), ["signed_zero"])  # ties, too
-n += check_against_pairwise_and_core((1, 2, 5, 7), ["ties"], block_i=16, block_j=16, splits=3)
+n += check_against_pairwise_and_core(
+    (1, 2, 5, 7), ["ties"], block_i=16, block_j=16, splits=3, block_g=64, num_warps=2
+)
 print("ok", n)
 """
 

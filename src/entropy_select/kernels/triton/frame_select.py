@@ -790,6 +790,7 @@ def frame_select_triton(
     block_j: int | None = None,
     num_warps: int = 4,
     splits: int | None = None,
+    block_g: int | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """Keep mask, sorted ``keep_index``, merge assignment and weights, and output tokens (SPEC §5-7)
     in one launch, with no host synchronisation.
@@ -811,6 +812,8 @@ def frame_select_triton(
             tiles (default ``min(64, next_pow2(m))`` and ``max(16, min(64, next_pow2(m)))``),
             warps per program, and channel slices per frame (default: enough programs for two
             per SM, at least one channel block each).
+        block_g: merged groups per tile of the token output (``"context"``: default 32; not
+            for ``"fusion"``, whose cells all fit one tile).
 
     Returns:
         ``(keep, keep_index, tokens, assignment, weights)``: ``tokens`` None without features,
@@ -829,7 +832,8 @@ def frame_select_triton(
         raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
     if algo not in ("sort", "pairwise"):
         raise ValueError(f"algo must be 'sort' or 'pairwise', got {algo!r}")
-    for name, v in (("block_i", block_i), ("block_j", block_j), ("num_warps", num_warps)):
+    sizes = (("block_i", block_i), ("block_j", block_j), ("num_warps", num_warps))
+    for name, v in sizes + (("block_g", block_g),):
         if v is not None and (v < 1 or v & (v - 1)):
             raise ValueError(f"{name} must be a power of two, got {v}")
     if block_j is not None and block_j < 16:
@@ -886,7 +890,7 @@ def frame_select_triton(
     if mode == "fusion":
         block_g = max(16, _pow2(ncell))
     else:
-        block_g = 32
+        block_g = max(16, block_g or 32)
     lowp = features is not None and features.element_size() <= 2
     lowp = lowp and not (mode == "fusion" and weight == "score")
     kernel = _frame_select_kernel if algo == "sort" else _frame_select_pairwise_kernel
