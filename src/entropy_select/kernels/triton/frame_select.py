@@ -894,7 +894,7 @@ def frame_select_triton(
     lowp = features is not None and features.element_size() <= 2
     lowp = lowp and not (mode == "fusion" and weight == "score")
     kernel = _frame_select_kernel if algo == "sort" else _frame_select_pairwise_kernel
-    block_m = max(16, _pow2(m))
+    block_m = max(32 * num_warps, _pow2(m))  # every thread holds keys: no replicated scans
     kernel[(F, splits)](
         flat, fb, cell, key, scratch, wscratch, keep, keep_index,
         assignment if merge else keep_index, weights if merge else flat,
