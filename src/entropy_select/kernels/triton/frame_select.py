@@ -78,6 +78,126 @@ def _beats(sj, jj, si, ii):
 
 
 @triton.jit
+def _frame_plan(
+    budget_ptr, f, b, t, T, cells, gcells,
+    cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo,
+    MODE: tl.constexpr, BLOCK_T: tl.constexpr,
+):  # fmt: skip
+    """``(merged, sel, quota, offset)`` of frame ``f``: its merged slots, its plainly selected
+    slots, its cell quota, and its offset in ``keep_index``."""
+    budget = tl.load(budget_ptr + f)
+    coverage = f64(cov_hi, cov_mid, cov_lo)
+    share = f64(share_hi, share_mid, share_lo)
+    # Slots kept by plain selection: B_f, or B_f − c_f (fusion), or B_f − C_f (detail).
+    if MODE == 1:
+        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
+        merged = tl.minimum(cap, gcells)  # c_f
+    elif MODE == 2:
+        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
+        merged = tl.minimum(cap, budget)  # C_f
+    else:
+        merged = tl.zeros((), dtype=tl.int64)
+    sel = budget - merged
+    # Cell quota k_cell (SPEC §5.2), in float64 with the core's epsilon.
+    quota = tl.floor(sel.to(tl.float64) * coverage / cells + 1e-9).to(tl.int64)
+    quota = tl.where((quota == 0) & (sel >= cells), 1, quota)
+    quota = tl.where(sel < cells, 0, quota)
+    # Offset of this frame in keep_index: the budgets of the frames before it in its video.
+    offset = tl.zeros((), dtype=tl.int64)
+    for t0 in range(0, T, BLOCK_T):
+        tt = t0 + tl.arange(0, BLOCK_T)
+        bt = tl.load(budget_ptr + b * T + tt, mask=tt < t, other=0)
+        offset += tl.sum(bt, axis=0)
+    return merged, sel, quota, offset
+
+
+@triton.jit
+def _write_tokens(
+    scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, gcells,
+    sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
+    MODE: tl.constexpr, LOWP_DOT: tl.constexpr, SLOT_ROW: tl.constexpr,
+    BLOCK_I: tl.constexpr, BLOCK_J: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
+):  # fmt: skip
+    """Phase 5: the output tokens of this program's channels, from the scratch rows (keep, anchor,
+    slot, group, absorbed, weights): kept tokens copied, merged means at their anchors' slots."""
+    x_frame = x_ptr + b.to(tl.int64) * sxb + t.to(tl.int64) * sxt
+    tok_video = tok_ptr + b.to(tl.int64) * KS * D
+    d_lo = split * d_per_split
+    d_hi = tl.minimum(d_lo + d_per_split, D)
+    # Kept tokens that are not merge anchors: copied as they are.
+    for i0 in range(0, m, BLOCK_I):
+        ii = i0 + tl.arange(0, BLOCK_I)
+        ki = tl.load(scr + _KEEP * m + ii, mask=ii < m, other=0) != 0
+        if MODE != 0:
+            ki = ki & (tl.load(scr + _ANCHOR * m + ii, mask=ii < m, other=0) == 0)
+        pi = tl.load(scr + _POS * m + ii, mask=ii < m, other=0)
+        src = (ii // W).to(tl.int64) * sxh + (ii % W).to(tl.int64) * sxw
+        dst = (offset + pi.to(tl.int64)) * D
+        for d0 in range(d_lo, d_hi, BLOCK_D):
+            dd = d0 + tl.arange(0, BLOCK_D)
+            msk = ki[:, None] & (dd[None, :] < d_hi)
+            v = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk)
+            tl.store(tok_video + dst[:, None] + dd[None, :], v, mask=msk)
+    if MODE != 0:
+        # Merged tokens: per group, sum_j w_j x_j / sum_j w_j at the group's anchor slot.
+        if MODE == 1:
+            ngroups = gcells
+        else:
+            ngroups = merged
+        for g0 in range(0, ngroups, BLOCK_G):
+            gg = g0 + tl.arange(0, BLOCK_G)
+            if SLOT_ROW:  # each group's anchor slot, scattered there in phase 3 (-1: none)
+                slot = tl.load(scr + _ASLOT * m + gg, mask=gg < ngroups, other=-1)
+                has = (slot >= 0).to(tl.int32)
+            else:
+                slot = tl.zeros((BLOCK_G,), dtype=tl.int32)
+                has = tl.zeros((BLOCK_G,), dtype=tl.int32)
+            norm = tl.zeros((BLOCK_G,), dtype=tl.float32)
+            for j0 in range(0, m, BLOCK_J):
+                jj = j0 + tl.arange(0, BLOCK_J)
+                gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
+                bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
+                wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
+                same = gj[None, :] == gg[:, None]  # [G, J]
+                if not SLOT_ROW:  # the anchor among the group's tokens
+                    aj = tl.load(scr + _ANCHOR * m + jj, mask=jj < m, other=0) != 0
+                    pj = tl.load(scr + _POS * m + jj, mask=jj < m, other=0)
+                    slot += tl.sum(tl.where(same & aj[None, :], pj[None, :], 0), axis=1)
+                    has += tl.sum((same & aj[None, :]).to(tl.int32), axis=1)
+                norm += tl.sum(tl.where(same & bj[None, :], wj[None, :], 0.0), axis=1)
+            inv = 1.0 / tl.maximum(norm, 1.1754943508222875e-38)
+            dst = (offset + slot.to(tl.int64)) * D
+            for d0 in range(d_lo, d_hi, BLOCK_D):
+                dd = d0 + tl.arange(0, BLOCK_D)
+                acc = tl.zeros((BLOCK_G, BLOCK_D), dtype=tl.float32)
+                for j0 in range(0, m, BLOCK_J):
+                    jj = j0 + tl.arange(0, BLOCK_J)
+                    gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
+                    bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
+                    wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
+                    member = (gj[None, :] == gg[:, None]) & bj[None, :]  # [G, J]
+                    wmat = tl.where(member, wj[None, :], 0.0)
+                    src = (jj // W).to(tl.int64) * sxh + (jj % W).to(tl.int64) * sxw
+                    msk = bj[:, None] & (dd[None, :] < d_hi)
+                    xv = tl.load(
+                        x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd,
+                        mask=msk,
+                        other=0.0,
+                    )
+                    if LOWP_DOT:  # 0/1 weights and 16-bit features: exact products
+                        acc = tl.dot(wmat.to(xv.dtype), xv, acc)
+                    else:
+                        acc = tl.dot(wmat, xv.to(tl.float32), acc, input_precision="ieee")
+                val = acc * inv[:, None]
+                msk = (has > 0)[:, None] & (dd[None, :] < d_hi)
+                tl.store(
+                    tok_video + dst[:, None] + dd[None, :],
+                    val.to(tok_ptr.dtype.element_ty),
+                    mask=msk,
+                )
+
+
+@triton.jit
 def _frame_select_pairwise_kernel(
     score_ptr,  # [F, m] float32 scores, F = B*T frames
     budget_ptr,  # [F] int64 B_f
@@ -132,29 +252,10 @@ def _frame_select_pairwise_kernel(
     row = f.to(tl.int64) * m
     scr = scr_ptr + (f.to(tl.int64) * nsplit + split) * 7 * m
     wscr = wscr_ptr + (f.to(tl.int64) * nsplit + split) * m
-    budget = tl.load(budget_ptr + f)
-    coverage = f64(cov_hi, cov_mid, cov_lo)
-    share = f64(share_hi, share_mid, share_lo)
-    # Slots kept by plain selection: B_f, or B_f − c_f (fusion), or B_f − C_f (detail).
-    if MODE == 1:
-        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
-        merged = tl.minimum(cap, gcells)  # c_f
-    elif MODE == 2:
-        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
-        merged = tl.minimum(cap, budget)  # C_f
-    else:
-        merged = tl.zeros((), dtype=tl.int64)
-    sel = budget - merged
-    # Cell quota k_cell (SPEC §5.2), in float64 with the core's epsilon.
-    quota = tl.floor(sel.to(tl.float64) * coverage / cells + 1e-9).to(tl.int64)
-    quota = tl.where((quota == 0) & (sel >= cells), 1, quota)
-    quota = tl.where(sel < cells, 0, quota)
-    # Offset of this frame in keep_index: the budgets of the frames before it in its video.
-    offset = tl.zeros((), dtype=tl.int64)
-    for t0 in range(0, T, BLOCK_T):
-        tt = t0 + tl.arange(0, BLOCK_T)
-        bt = tl.load(budget_ptr + b * T + tt, mask=tt < t, other=0)
-        offset += tl.sum(bt, axis=0)
+    merged, sel, quota, offset = _frame_plan(
+        budget_ptr, f, b, t, T, cells, gcells,
+        cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo, MODE, BLOCK_T,
+    )  # fmt: skip
 
     # Phase 1: rank within the quota cell -> in_quota.
     for i0 in range(0, m, BLOCK_I):
@@ -355,76 +456,11 @@ def _frame_select_pairwise_kernel(
 
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
-        x_frame = x_ptr + b.to(tl.int64) * sxb + t.to(tl.int64) * sxt
-        tok_video = tok_ptr + b.to(tl.int64) * KS * D
-        d_lo = split * d_per_split
-        d_hi = tl.minimum(d_lo + d_per_split, D)
-        # Kept tokens that are not merge anchors: copied as they are.
-        for i0 in range(0, m, BLOCK_I):
-            ii = i0 + tl.arange(0, BLOCK_I)
-            ki = tl.load(scr + _KEEP * m + ii, mask=ii < m, other=0) != 0
-            if MODE != 0:
-                ki = ki & (tl.load(scr + _ANCHOR * m + ii, mask=ii < m, other=0) == 0)
-            pi = tl.load(scr + _POS * m + ii, mask=ii < m, other=0)
-            src = (ii // W).to(tl.int64) * sxh + (ii % W).to(tl.int64) * sxw
-            dst = (offset + pi.to(tl.int64)) * D
-            for d0 in range(d_lo, d_hi, BLOCK_D):
-                dd = d0 + tl.arange(0, BLOCK_D)
-                msk = ki[:, None] & (dd[None, :] < d_hi)
-                v = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk)
-                tl.store(tok_video + dst[:, None] + dd[None, :], v, mask=msk)
-        if MODE != 0:
-            # Merged tokens: per group, sum_j w_j x_j / sum_j w_j at the group's anchor slot.
-            if MODE == 1:
-                ngroups = gcells
-            else:
-                ngroups = merged
-            for g0 in range(0, ngroups, BLOCK_G):
-                gg = g0 + tl.arange(0, BLOCK_G)
-                slot = tl.zeros((BLOCK_G,), dtype=tl.int32)
-                has = tl.zeros((BLOCK_G,), dtype=tl.int32)
-                norm = tl.zeros((BLOCK_G,), dtype=tl.float32)
-                for j0 in range(0, m, BLOCK_J):
-                    jj = j0 + tl.arange(0, BLOCK_J)
-                    gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
-                    aj = tl.load(scr + _ANCHOR * m + jj, mask=jj < m, other=0) != 0
-                    bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
-                    pj = tl.load(scr + _POS * m + jj, mask=jj < m, other=0)
-                    wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
-                    same = gj[None, :] == gg[:, None]  # [G, J]
-                    slot += tl.sum(tl.where(same & aj[None, :], pj[None, :], 0), axis=1)
-                    has += tl.sum((same & aj[None, :]).to(tl.int32), axis=1)
-                    norm += tl.sum(tl.where(same & bj[None, :], wj[None, :], 0.0), axis=1)
-                inv = 1.0 / tl.maximum(norm, 1.1754943508222875e-38)
-                dst = (offset + slot.to(tl.int64)) * D
-                for d0 in range(d_lo, d_hi, BLOCK_D):
-                    dd = d0 + tl.arange(0, BLOCK_D)
-                    acc = tl.zeros((BLOCK_G, BLOCK_D), dtype=tl.float32)
-                    for j0 in range(0, m, BLOCK_J):
-                        jj = j0 + tl.arange(0, BLOCK_J)
-                        gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
-                        bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
-                        wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
-                        member = (gj[None, :] == gg[:, None]) & bj[None, :]  # [G, J]
-                        wmat = tl.where(member, wj[None, :], 0.0)
-                        src = (jj // W).to(tl.int64) * sxh + (jj % W).to(tl.int64) * sxw
-                        msk = bj[:, None] & (dd[None, :] < d_hi)
-                        xv = tl.load(
-                            x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd,
-                            mask=msk,
-                            other=0.0,
-                        )
-                        if LOWP_DOT:  # 0/1 weights and 16-bit features: exact products
-                            acc = tl.dot(wmat.to(xv.dtype), xv, acc)
-                        else:
-                            acc = tl.dot(wmat, xv.to(tl.float32), acc, input_precision="ieee")
-                    val = acc * inv[:, None]
-                    msk = (has > 0)[:, None] & (dd[None, :] < d_hi)
-                    tl.store(
-                        tok_video + dst[:, None] + dd[None, :],
-                        val.to(tok_ptr.dtype.element_ty),
-                        mask=msk,
-                    )
+        _write_tokens(
+            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, gcells,
+            sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
+            MODE, LOWP_DOT, False, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
+        )  # fmt: skip
 
 
 @triton.jit
@@ -501,29 +537,10 @@ def _frame_select_kernel(
     row = f.to(tl.int64) * m
     scr = scr_ptr + (f.to(tl.int64) * nsplit + split) * 7 * m
     wscr = wscr_ptr + (f.to(tl.int64) * nsplit + split) * m
-    budget = tl.load(budget_ptr + f)
-    coverage = f64(cov_hi, cov_mid, cov_lo)
-    share = f64(share_hi, share_mid, share_lo)
-    # Slots kept by plain selection: B_f, or B_f − c_f (fusion), or B_f − C_f (detail).
-    if MODE == 1:
-        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
-        merged = tl.minimum(cap, gcells)  # c_f
-    elif MODE == 2:
-        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
-        merged = tl.minimum(cap, budget)  # C_f
-    else:
-        merged = tl.zeros((), dtype=tl.int64)
-    sel = budget - merged
-    # Cell quota k_cell (SPEC §5.2), in float64 with the core's epsilon.
-    quota = tl.floor(sel.to(tl.float64) * coverage / cells + 1e-9).to(tl.int64)
-    quota = tl.where((quota == 0) & (sel >= cells), 1, quota)
-    quota = tl.where(sel < cells, 0, quota)
-    # Offset of this frame in keep_index: the budgets of the frames before it in its video.
-    offset = tl.zeros((), dtype=tl.int64)
-    for t0 in range(0, T, BLOCK_T):
-        tt = t0 + tl.arange(0, BLOCK_T)
-        bt = tl.load(budget_ptr + b * T + tt, mask=tt < t, other=0)
-        offset += tl.sum(bt, axis=0)
+    merged, sel, quota, offset = _frame_plan(
+        budget_ptr, f, b, t, T, cells, gcells,
+        cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo, MODE, BLOCK_T,
+    )  # fmt: skip
 
     tok = tl.arange(0, BLOCK_M)
     valid = tok < m
@@ -687,71 +704,11 @@ def _frame_select_kernel(
 
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
-        x_frame = x_ptr + b.to(tl.int64) * sxb + t.to(tl.int64) * sxt
-        tok_video = tok_ptr + b.to(tl.int64) * KS * D
-        d_lo = split * d_per_split
-        d_hi = tl.minimum(d_lo + d_per_split, D)
-        # Kept tokens that are not merge anchors: copied as they are.
-        for i0 in range(0, m, BLOCK_I):
-            ii = i0 + tl.arange(0, BLOCK_I)
-            ki = tl.load(scr + _KEEP * m + ii, mask=ii < m, other=0) != 0
-            if MODE != 0:
-                ki = ki & (tl.load(scr + _ANCHOR * m + ii, mask=ii < m, other=0) == 0)
-            pi = tl.load(scr + _POS * m + ii, mask=ii < m, other=0)
-            src = (ii // W).to(tl.int64) * sxh + (ii % W).to(tl.int64) * sxw
-            dst = (offset + pi.to(tl.int64)) * D
-            for d0 in range(d_lo, d_hi, BLOCK_D):
-                dd = d0 + tl.arange(0, BLOCK_D)
-                msk = ki[:, None] & (dd[None, :] < d_hi)
-                v = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk)
-                tl.store(tok_video + dst[:, None] + dd[None, :], v, mask=msk)
-        if MODE != 0:
-            # Merged tokens: per group, sum_j w_j x_j / sum_j w_j at the group's anchor slot.
-            if MODE == 1:
-                ngroups = gcells
-            else:
-                ngroups = merged
-            for g0 in range(0, ngroups, BLOCK_G):
-                gg = g0 + tl.arange(0, BLOCK_G)
-                slot = tl.load(scr + _ASLOT * m + gg, mask=gg < ngroups, other=-1)
-                norm = tl.zeros((BLOCK_G,), dtype=tl.float32)
-                for j0 in range(0, m, BLOCK_J):
-                    jj = j0 + tl.arange(0, BLOCK_J)
-                    gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
-                    bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
-                    wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
-                    same = gj[None, :] == gg[:, None]  # [G, J]
-                    norm += tl.sum(tl.where(same & bj[None, :], wj[None, :], 0.0), axis=1)
-                inv = 1.0 / tl.maximum(norm, 1.1754943508222875e-38)
-                dst = (offset + slot.to(tl.int64)) * D
-                for d0 in range(d_lo, d_hi, BLOCK_D):
-                    dd = d0 + tl.arange(0, BLOCK_D)
-                    acc = tl.zeros((BLOCK_G, BLOCK_D), dtype=tl.float32)
-                    for j0 in range(0, m, BLOCK_J):
-                        jj = j0 + tl.arange(0, BLOCK_J)
-                        gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
-                        bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
-                        wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
-                        member = (gj[None, :] == gg[:, None]) & bj[None, :]  # [G, J]
-                        wmat = tl.where(member, wj[None, :], 0.0)
-                        src = (jj // W).to(tl.int64) * sxh + (jj % W).to(tl.int64) * sxw
-                        msk = bj[:, None] & (dd[None, :] < d_hi)
-                        xv = tl.load(
-                            x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd,
-                            mask=msk,
-                            other=0.0,
-                        )
-                        if LOWP_DOT:  # 0/1 weights and 16-bit features: exact products
-                            acc = tl.dot(wmat.to(xv.dtype), xv, acc)
-                        else:
-                            acc = tl.dot(wmat, xv.to(tl.float32), acc, input_precision="ieee")
-                    val = acc * inv[:, None]
-                    msk = (slot >= 0)[:, None] & (dd[None, :] < d_hi)
-                    tl.store(
-                        tok_video + dst[:, None] + dd[None, :],
-                        val.to(tok_ptr.dtype.element_ty),
-                        mask=msk,
-                    )
+        _write_tokens(
+            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, gcells,
+            sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
+            MODE, LOWP_DOT, True, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
+        )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=64)
