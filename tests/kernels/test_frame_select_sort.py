@@ -134,10 +134,10 @@ def test_nan_scores_keep_exactly_the_budget_under_the_interpreter():
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_sorted_frame_kernel_equals_pairwise_and_core_on_the_gpu():
-    """The default launch geometry (``benchmarks/profile_frame.py`` checks the others' outputs
-    against the pairwise kernel on its bf16 cases)."""
+    """The default launch geometry on the edge cases (``benchmarks/profile_frame.py`` checks
+    every geometry's outputs against the pairwise kernel's on 14x14 and 27x27 frames)."""
     n = 0
-    for shape in [(2, 3, 5, 7), (1, 1, 1, 1), (1, 16, 14, 14), (1, 1, 27, 27)]:
+    for shape in [(2, 3, 5, 7), (1, 1, 1, 1), (1, 16, 14, 14)]:
         kinds = ["ties", "negative", "signed_zero", "rand"]
         n += check_against_pairwise_and_core(shape, kinds, device="cuda")
-    assert n == (3 * 3 + 1) * 4 * len(MODES)  # three budgets a shape, one where N = 1
+    assert n == (2 * 3 + 1) * 4 * len(MODES)  # three budgets a shape, one where N = 1
