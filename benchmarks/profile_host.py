@@ -6,6 +6,12 @@ warm-up, with the GPU synchronised only at the end (as an adapter runs it). Writ
 the top functions by own time (``host_<preset>.txt``) and a JSON of wall time per call with and
 without the profiler, and each GPU kernel's device time per call (``kernels_us``, torch.profiler).
 
+Direct launches (``kernels/triton/launch.py``): ``eager_us`` / ``eager_validate_us`` are the
+shipped path; ``eager_normal_launch_us`` is the same call with every launch forced through
+``kernel[grid](...)`` (``JITFunction.run``, as before), measured in the same run. ``stream`` rows:
+per-push wall time of a 14x14x1152 bf16 stream (``StreamingSelector.push``, its one host sync
+included), direct and forced-normal launches, each preset, adaptive budgets.
+
     PYTHONPATH=src python benchmarks/profile_host.py --out $OUT            # needs a CUDA GPU
 """
 
@@ -39,6 +45,40 @@ def _calls(x: torch.Tensor, cfg, n: int, validate: bool) -> float:
         es.select_tokens(x, retention=0.35, config=cfg, cuda_graph=False, validate=validate)
     torch.cuda.synchronize()
     return (time.perf_counter() - t0) / n
+
+
+def _pushes(cfg, n: int) -> float:
+    """Seconds per push of ``n`` pushes of a 14x14x1152 bf16 stream (after 8 warm-up pushes)."""
+    frames = torch.randn(8, 14, 14, 1152, device="cuda", dtype=torch.bfloat16)
+    stream = es.StreamingSelector(retention=0.35, config=cfg)
+    for f in frames:
+        stream.push(f)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for i in range(n):
+        stream.push(frames[i % 8])
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / n
+
+
+def _normal_launches():
+    """A context in which every Triton launch takes ``kernel[grid](...)`` (the old path)."""
+    from contextlib import contextmanager
+
+    from entropy_select.kernels.triton import launch
+
+    @contextmanager
+    def forced():
+        supported = launch.direct_launch_supported
+        launch.direct_launch_supported = lambda: (False, "forced by profile_host")
+        launch.clear()
+        try:
+            yield
+        finally:
+            launch.direct_launch_supported = supported
+            launch.clear()
+
+    return forced()
 
 
 def _kernel_times(x: torch.Tensor, cfg, n: int) -> dict[str, float]:
@@ -77,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
             "eager_us": 1e6 * _calls(x, cfg, args.calls, validate=False),
             "eager_validate_us": 1e6 * _calls(x, cfg, args.calls, validate=True),
         }
+        with _normal_launches():
+            _calls(x, cfg, 5, validate=False)
+            row["eager_normal_launch_us"] = 1e6 * _calls(x, cfg, args.calls, validate=False)
+            row["stream_push_normal_launch_us"] = 1e6 * _pushes(cfg, args.calls)
+        row["stream_push_us"] = 1e6 * _pushes(cfg, args.calls)
+        row["eager_again_us"] = 1e6 * _calls(x, cfg, args.calls, validate=False)  # drift check
         row["kernels_us"] = _kernel_times(x, cfg, 50)
         prof = cProfile.Profile()
         prof.enable()

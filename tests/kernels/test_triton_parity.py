@@ -154,7 +154,8 @@ def _first_difference(out, ref) -> str:
 def assert_same_selection(out, ref, dtype, x=None, cfg=None):
     """The fused path's selection ``out`` against the reference's ``ref``.
 
-    Always: identical frame budgets, scores and gradient within the kernel's rounding.
+    Always: scores and gradient within the kernel's rounding; frame budgets identical, or the
+    core's Eq. 4 on the kernel's own scores where a near-tie moved one unit between two frames.
     Without ``x``: every integer output identical to the reference's, tokens exact (a plain
     selection) or within the rounding of a float32 mean in the output dtype.
     With ``x`` and ``cfg``: everything after the scores (keep set, merge, weights, tokens)
@@ -163,7 +164,18 @@ def assert_same_selection(out, ref, dtype, x=None, cfg=None):
     tie may go either way). Comparing the keep set with the reference's directly would also
     flag near-ties of the scores themselves, which the kernel's rounding may flip (seen on an
     H200 with ``fusion_grid=2`` on a 1×7×13×27×40 input)."""
-    assert torch.equal(out.frame_budget, ref.frame_budget)
+    if not torch.equal(out.frame_budget, ref.frame_budget):
+        # Eq. 4 is a softmax at temperature alloc_tau of each frame's top-q mean score, so the
+        # scores' rounding (amplified by 1/span under a frame-scope minmax) can move a unit of
+        # the largest-remainder rounding between two frames whose remainders nearly tie (seen on
+        # an H200: 189/101 against 190/100, frame_scope_minmax, float32). The budgets must then
+        # be the core's Eq. 4 on the kernel's own scores, exactly.
+        from entropy_select.core.select import plan_frame_budget
+
+        K = out.keep_index.shape[-1]
+        own_budget, _ = plan_frame_budget(out.scores, cfg or es.EntropySelectConfig(), K)
+        assert torch.equal(out.frame_budget, own_budget), (out.frame_budget, own_budget)
+        assert (out.frame_budget - ref.frame_budget).abs().sum() <= 2 * out.frame_budget.shape[0]
     # the minmax entropy modes divide Ĥ by its span over the video (or frame): the kernel's
     # rounding of Ĥ (~1e-6) grows by 1/span in S (seen on an H200: 1.35e-5 with a span of ~0.3)
     span = (ref.entropy.amax() - ref.entropy.amin()).item()

@@ -8,7 +8,14 @@ from typing import Any
 import torch
 
 from ..core.causal import check_frame_budget
-from ..core.checks import check_features, check_retention, check_video_list, resolve_budget
+from ..core.checks import (
+    check_features,
+    check_finite,
+    check_retention,
+    check_video_list,
+    finite_flag,
+    resolve_budget,
+)
 from ..core.config import EntropySelectConfig
 from ..core.options import to_bool
 from ..core.select import select_reference
@@ -113,7 +120,10 @@ def select_tokens(
             run), ``"cpu"`` (the CPU fast path of :mod:`entropy_select.kernels.cpu`; raises for a
             non-CPU input) or ``"auto"`` (Triton on CUDA when available, the CPU fast path on
             CPU, else reference).
-        validate: check for NaN/inf (one host synchronisation). Turn off for CUDA-graph capture.
+        validate: check for NaN/inf and raise ``ValueError`` counting them (one host
+            synchronisation: on the Triton path after the kernels are launched, so it does not
+            wait for earlier GPU work before launching; elsewhere before the work). Turn off for
+            CUDA-graph capture.
         frame_budget: explicit per-frame budgets instead of Eq. 4: an integer tensor ``[T]`` (or
             ``[B, T]`` with equal totals), each in ``[0, H·W]``, summing to ``K``; then give
             neither ``retention`` nor ``budget``. With ``config=stream.config`` this reproduces a
@@ -158,7 +168,7 @@ def select_tokens(
             )
             for v in videos
         ]
-    check_features(features, finite=validate)
+    check_features(features, finite=False)  # NaN/inf: checked in _dispatch (validate)
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     _, T, H, W, _ = x.shape
@@ -176,7 +186,7 @@ def select_tokens(
         plan = {"retention": check_retention(retention)}
     else:
         plan = {"budget": resolve_budget(T * H * W, retention, budget)}
-    selection = _dispatch(x, cfg, impl, plan, cuda_graph)
+    selection = _dispatch(x, cfg, impl, plan, cuda_graph, validate=validate)
     return selection.unbatched() if squeeze else selection
 
 
@@ -186,25 +196,42 @@ def _dispatch(
     impl: str,
     plan: dict[str, Any],
     cuda_graph: bool | str = False,
+    *,
+    validate: bool = False,
 ) -> Selection:
     """The ``impl=`` dispatch on a checked batch (no entry checks: :func:`select_tokens` and
     :meth:`EntropySelect.__call__` ran them). ``plan``: the arguments of
     :func:`~entropy_select.core.select.plan_frame_budget`.
 
+    ``validate``: raise ``ValueError`` (counting them) for NaN/inf features. On the Triton path
+    the check's reduction is launched with the kernels (in a cached graph: inside it) and read
+    back by one synchronisation after the last launch, instead of one before the first (which
+    waits for all earlier GPU work); every path selects K valid tokens from non-finite features
+    (``tests/test_nan_features.py``), so nothing goes wrong before the check raises. Other paths
+    check first, as before.
+
     Shapes:
         x: [B, T, H, W, D]  ->  a batched Selection
     """
     resolved = _resolve_impl(impl, x)
+    if validate and resolved != "triton":
+        check_finite(x, "features")  # before any work
     if resolved == "triton" and cuda_graph and _graphable(x, cfg, plan):
         from ..kernels.triton.graphs import graph_select
 
         eager_calls = 1 if cuda_graph == "auto" else 0  # "auto": capture on a key's 2nd call
+        if validate:
+            return graph_select(x, plan["budget"], cfg, eager_calls=eager_calls, validate=True)
         return graph_select(x, plan["budget"], cfg, eager_calls=eager_calls)
     if resolved == "triton":
         from ..kernels import select_tokens_triton
 
         plan = dict(plan)
-        return select_tokens_triton(x, plan.pop("budget", None), cfg, **plan)
+        flag = finite_flag(x) if validate else None  # launched first, read after the kernels
+        out = select_tokens_triton(x, plan.pop("budget", None), cfg, **plan)
+        if flag is not None:
+            check_finite(x, "features", flag)  # the one synchronisation
+        return out
     if resolved == "cpu":
         from ..kernels.cpu import fused_scores_cpu
 

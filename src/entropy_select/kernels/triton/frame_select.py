@@ -46,6 +46,7 @@ import triton.language as tl
 
 from ...core.context import morton_order
 from ...core.grid import grid_cells
+from .launch import launch
 from .scores import f64, split3
 from .window_entropy import _pow2, _sm_count
 
@@ -852,7 +853,8 @@ def frame_select_triton(
     lowp = lowp and not (mode == "fusion" and weight == "score")
     kernel = _frame_select_kernel if algo == "sort" else _frame_select_pairwise_kernel
     block_m = max(32 * num_warps, _pow2(m))  # every thread holds keys: no replicated scans
-    kernel[(F, splits)](
+    launch(
+        kernel, (F, splits),
         flat, fb, cell, key, scratch, wscratch, keep, keep_index,
         assignment if merge else keep_index, weights if merge else flat,
         x, tokens if tokens is not None else flat,

@@ -43,13 +43,14 @@ from collections import OrderedDict
 
 import torch
 
+from ...core.checks import check_finite, finite_flag
 from ...core.config import EntropySelectConfig
 from ...core.selection import Selection
 from .select import select_tokens_triton
 
 __all__ = ["graph_select", "clear", "cached_shapes", "MAX_GRAPHS", "MAX_GRAPH_BYTES"]
 
-#: Keys (shape, strides, dtype, device, K, config) whose graphs are kept.
+#: Keys (shape, strides, dtype, device, K, config, validate) whose graphs are kept.
 MAX_GRAPHS = 8
 #: Estimated GPU memory of every kept graph together (input copy and private pool, taken as
 #: :data:`COST_OVER_INPUT` × the input's bytes): least recently used keys go first beyond it, and
@@ -94,8 +95,9 @@ def _dense_strides(x: torch.Tensor) -> bool:
     return True
 
 
-def _pack(out: Selection) -> tuple[torch.Tensor, tuple]:
-    """Every tensor field but ``tokens`` as bytes in one flat buffer, by one ``cat``.
+def _pack(out: Selection, **extra: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+    """Every tensor field but ``tokens`` (and the ``extra`` tensors, e.g. the NaN check's flag)
+    as bytes in one flat buffer, by one ``cat``.
 
     Fields are grouped by dtype, wider elements first, so each group starts at a multiple of its
     element size (every field's byte size is a multiple of its own element size).
@@ -107,7 +109,7 @@ def _pack(out: Selection) -> tuple[torch.Tensor, tuple]:
         (f.name, getattr(out, f.name))
         for f in dataclasses.fields(Selection)
         if f.name != "tokens" and isinstance(getattr(out, f.name), torch.Tensor)
-    ]
+    ] + list(extra.items())
     groups: dict[torch.dtype, list[tuple[str, torch.Tensor]]] = {}
     for name, value in fields:
         groups.setdefault(value.dtype, []).append((name, value))
@@ -147,32 +149,50 @@ def _static_input(x: torch.Tensor) -> torch.Tensor:
         return static_x.copy_(x)
 
 
-def _capture(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> _Entry:
-    """Capture the selection of ``x`` (with ``x``'s device current) into a new graph."""
+def _capture(
+    x: torch.Tensor, budget: int, config: EntropySelectConfig, validate: bool = False
+) -> _Entry:
+    """Capture the selection of ``x`` (with ``x``'s device current) into a new graph; with
+    ``validate``, the graph also computes the NaN check's flag (``finite`` in the packed
+    outputs)."""
     with torch.inference_mode(False):  # the graph's outputs are normal tensors too
-        return _capture_normal(x, budget, config)
+        return _capture_normal(x, budget, config, validate)
 
 
-def _capture_normal(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> _Entry:
+def _select(static_x, budget, config, validate):
+    """The captured work: the selection, and with ``validate`` the NaN check's flag (its
+    reduction first, so the check reads the input before the kernels)."""
+    finite = {"finite": finite_flag(static_x)} if validate else {}
+    return select_tokens_triton(static_x, budget, config), finite
+
+
+def _capture_normal(
+    x: torch.Tensor, budget: int, config: EntropySelectConfig, validate: bool = False
+) -> _Entry:
     static_x = _static_input(x)
     caller = torch.cuda.current_stream(x.device)
     side = torch.cuda.Stream(device=x.device)
     side.wait_stream(caller)
     with torch.cuda.stream(side), torch.no_grad():
-        select_tokens_triton(static_x, budget, config)  # compile and warm up off the graph
+        _select(static_x, budget, config, validate)  # compile and warm up off the graph
     caller.wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     # thread_local: other threads' CUDA calls during the capture are not errors (a library
     # captures inside applications it does not know; torch's own cudagraph trees do the same)
     capture = torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local")
     with capture, torch.no_grad():
-        out = select_tokens_triton(static_x, budget, config)
-        packed, layout = _pack(out)  # one cat, inside the graph
+        out, extra = _select(static_x, budget, config, validate)
+        packed, layout = _pack(out, **extra)  # one cat, inside the graph
     return _Entry(graph, static_x, out.tokens, packed, layout, out, caller)
 
 
 def graph_select(
-    x: torch.Tensor, budget: int, config: EntropySelectConfig, *, eager_calls: int = 0
+    x: torch.Tensor,
+    budget: int,
+    config: EntropySelectConfig,
+    *,
+    eager_calls: int = 0,
+    validate: bool = False,
 ) -> Selection:
     """:func:`~.select.select_tokens_triton` through a cached CUDA graph.
 
@@ -183,6 +203,9 @@ def graph_select(
         eager_calls: how many calls of a key run eagerly before the key is captured: 0 for
             ``cuda_graph=True`` (capture on first use; a failed capture raises), 1 for ``"auto"``
             (capture on the second call; a failed capture warns once and the key stays eager).
+        validate: raise ``ValueError`` (counting them) if ``x`` holds NaN/inf, by one
+            synchronisation after the replay (the check's reduction runs inside the graph; the
+            kernels select valid tokens from non-finite features, so nothing else changes).
 
     Returns:
         The same :class:`Selection` as the eager fused path, in fresh tensors (the tokens in one,
@@ -191,7 +214,7 @@ def graph_select(
     Shapes:
         x: [B, T, H, W, D]  ->  keep_index [B, K], tokens [B, K, D], ...
     """
-    key = (tuple(x.shape), x.stride(), x.dtype, x.device, budget, config)
+    key = (tuple(x.shape), x.stride(), x.dtype, x.device, budget, config, validate)
     with torch.cuda.device(x.device):  # the graph's device (the key's) is current throughout
         with _LOCK, torch.no_grad():  # one caller at a time uses a graph's buffers
             entry = _entry_for(key, x, budget, config, eager_calls)
@@ -204,9 +227,16 @@ def graph_select(
                 entry.graph.replay()  # on the current stream, after the copy in
                 packed, tokens = entry.packed.clone(), entry.tokens.clone()
         if entry is None:
-            return select_tokens_triton(x, budget, config)
+            out, extra = _select(x, budget, config, validate)
+            if validate:
+                check_finite(x, "features", extra["finite"])  # after every launch
+            return out
     # views of the copies (a later replay overwrites the graph's buffers, not these)
-    return dataclasses.replace(entry.template, tokens=tokens, **_unpack(packed, entry.layout))
+    fields = _unpack(packed, entry.layout)
+    finite = fields.pop("finite", None)
+    if finite is not None:
+        check_finite(x, "features", finite)  # the one synchronisation, after the replay
+    return dataclasses.replace(entry.template, tokens=tokens, **fields)
 
 
 def _entry_for(
@@ -229,7 +259,7 @@ def _entry_for(
             _SEEN.popitem(last=False)
         return None
     try:
-        entry = _capture(x, budget, config)
+        entry = _capture(x, budget, config, key[-1])
     except Exception as err:
         if not eager_calls:  # cuda_graph=True asked for a graph: say why there is none
             raise
@@ -267,6 +297,7 @@ def clear() -> None:
 
 
 def cached_shapes() -> list[tuple]:
-    """Keys ``(shape, strides, dtype, device, K, config)`` of the cached graphs, oldest first."""
+    """Keys ``(shape, strides, dtype, device, K, config, validate)`` of the cached graphs, oldest
+    first."""
     with _LOCK:
         return list(_GRAPHS)

@@ -30,6 +30,7 @@ from ...core.allocation import budget_bounds
 from ...core.causal import allowance, online_bounds
 from ...core.config import EntropySelectConfig
 from ...core.entropy import MIN_ENTROPY_SPAN
+from .launch import launch
 from .window_entropy import _cdiv, _pow2
 
 __all__ = [
@@ -211,7 +212,8 @@ def scores_triton(
     sal = torch.empty(B, T, dtype=torch.float32, device=entropy.device)
     count = min(m, max(1, math.ceil(config.top_q * m - 1e-9)))
     frame_scope = config.minmax_scope == "frame"
-    _score_kernel[(B * T,)](
+    launch(
+        _score_kernel, (B * T,),
         entropy, grad, minmax if minmax is not None else entropy, score, gnorm, sal,
         T, m, float(config.alpha), float(1 - config.alpha), count, MIN_ENTROPY_SPAN,
         ENT_MODE=ENTROPY_MODE_IDS[config.entropy_mode], FRAME_SCOPE=frame_scope,
@@ -236,7 +238,8 @@ def frame_budget_triton(
     )
     fb = torch.empty(B, T, dtype=torch.int64, device=saliency.device)
     block_j = min(64, max(16, _pow2(T)))
-    _budget_kernel[(B, _cdiv(T, block_j))](
+    launch(
+        _budget_kernel, (B, _cdiv(T, block_j)),
         saliency, fb, T, budget, lo, hi, *split3(config.alloc_tau),
         BLOCK_T=min(1024, max(16, _pow2(T))), BLOCK_J=block_j, num_warps=4,
     )  # fmt: skip
@@ -351,7 +354,8 @@ def online_budget_step_triton(
     host = torch.empty(3, B, dtype=torch.int64, device=dev)
     state = torch.empty(2, B, dtype=torch.float64, device=dev)
     new_emitted = torch.empty(B, dtype=torch.int64, device=dev)
-    _online_budget_kernel[(1,)](
+    launch(
+        _online_budget_kernel, (1,),
         saliency, log_norm, carry, emitted, state, new_emitted, host,
         nonfinite if nonfinite is not None else saliency, B, saliency.stride(0),
         allowance(retention, seen), lo, hi, *split3(config.alloc_tau),

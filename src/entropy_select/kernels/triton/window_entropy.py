@@ -38,6 +38,7 @@ import triton
 import triton.language as tl
 
 from ...core.entropy import check_window_args
+from .launch import launch
 
 __all__ = [
     "stream_window_entropy_and_gradient_triton",
@@ -473,7 +474,8 @@ def _finish(
     grad = torch.empty(B, frames, H, W, dtype=torch.float32, device=partial.device)
     extra = counts if stream else minmax if minmax is not None else entropy
     block_n = 32
-    _window_entropy_finish_kernel[(_cdiv(ntok, block_n),)](
+    launch(
+        _window_entropy_finish_kernel, (_cdiv(ntok, block_n),),
         partial, entropy, grad, extra, T, H, W, ntok, splits, 1.0 / tau,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
         BLOCK_N=block_n, MINMAX=minmax is not None, STREAM=stream, num_warps=4,
@@ -522,7 +524,8 @@ def _launch_band(
     partial = torch.empty(splits, ntok, ncol, dtype=torch.float32, device=x.device)  # [S, N, C]
     if num_warps is None:
         num_warps = 8 if block_m * nr >= 16384 else 4
-    _window_band_kernel[(programs, splits)](
+    launch(
+        _window_band_kernel, (programs, splits),
         x, partial, minmax if minmax is not None else partial, B,
         T, H, W, D, ntile, ntok, d_per_split, *x.stride(), x, 0, 0, 0, 0, 0, 0, 1,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
@@ -585,7 +588,8 @@ def stream_window_entropy_and_gradient_triton(
     y = frame if ring is None else ring
     ys = (0, 0, 0, 0, 0) if ring is None else ring.stride()
     odd = torch.empty(B, dtype=torch.int32, device=frame.device)
-    _window_band_kernel[(programs, splits)](
+    launch(
+        _window_band_kernel, (programs, splits),
         frame, partial, odd, B, T, H, W, D, ntile, ntok, d_per_split, sb, 0, sh, sw, sd,
         y, *ys, head, nslot,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
