@@ -14,17 +14,26 @@ means). Three modes, chosen at compile time:
   ``B_f − C_f`` detail tokens; the rest, in Morton order, cut into ``C_f`` equal runs whose plain
   means sit at each run's first position.
 
-Every order is a rank by pairwise comparison: the rank of token ``i`` is the number of tokens
-``j`` that beat it (higher score, or equal score and lower index) — exactly the order of a stable
-descending sort. ``O(m²)`` comparisons per frame, cheap for ``m <= 1024`` (a 14x14 grid is 196
-tokens). Each kept token's slot in ``keep_index`` is its position among the kept tokens of its
-frame plus the frame's offset (the sum of the budgets of the frames before it), so
-``keep_index`` comes out sorted without a global sort, and the output tokens are written straight
-to their slots (merged means through small matrix products on the tensor cores).
+Every order is the order of a stable descending sort: higher score first, equal scores by lower
+index. The kernel holds the whole frame in registers (``m`` up to :data:`MAX_SORT_TOKENS`) and
+gets every order from ``tl.sort`` of one int64 key a token (flag or group bits high, the score's
+float32 bits mapped to an order-preserving integer and inverted, the index low) and cumulative
+counts: the rank within a quota cell is the distance from the cell's first position in the sorted
+keys (a scan), the plain selection is the first ``B_f − merged`` positions of a second sort by
+(in quota, score), leftover slots and Morton-run ranks are cumulative counts along the sorted
+order or the (precomputed) Morton walk, a fused cell's anchor is its smallest key. The fused
+cells (at most 64) are still ranked by pairwise comparison of their totals. Each kept token's
+slot in ``keep_index`` is its position among the kept tokens of its frame (a cumulative count)
+plus the frame's offset (the sum of the budgets of the frames before it), so ``keep_index``
+comes out sorted without a global sort, and the output tokens are written straight to their
+slots (merged means through small matrix products on the tensor cores). The first version
+(``_frame_select_pairwise_kernel``: every rank by ``O(m²)`` pairwise comparisons, the same
+results) serves larger frames and the benchmarks' baseline.
 
 The phases communicate through a small per-program scratch buffer in global memory (L1/L2
-resident) with a block barrier between them. Programs of one frame that work on different
-channel slices redo the (cheap) selection and write only their channels.
+resident) with a block barrier between them: a token's flags move between the sorted order and
+the index order by a scatter through it. Programs of one frame that work on different channel
+slices redo the (cheap) selection and write only their channels.
 """
 
 from __future__ import annotations
@@ -41,7 +50,11 @@ from .launch import launch
 from .scores import f64, split3
 from .window_entropy import _pow2, _sm_count
 
-__all__ = ["grid_select_triton", "frame_select_triton", "MAX_FUSED_CELLS"]
+__all__ = ["grid_select_triton", "frame_select_triton", "MAX_FUSED_CELLS", "MAX_SORT_TOKENS"]
+
+#: Largest frame (``H·W``) the sorted kernel holds in registers; larger frames go through the
+#: pairwise kernel.
+MAX_SORT_TOKENS = 4096
 
 #: Fused cells one program ranks in registers (``min(g', H)·min(g', W)``); beyond that the
 #: caller falls back to the core's torch code.
@@ -55,6 +68,7 @@ _ANCHOR = tl.constexpr(3)  # kept position that carries a merged token
 _ABSORB = tl.constexpr(4)  # averaged into its group's merged token
 _GROUP = tl.constexpr(5)  # fused cell or context run (-1: none)
 _POS = tl.constexpr(6)  # slot among the frame's kept tokens
+_ASLOT = tl.constexpr(0)  # (sorted kernel, which needs no _INQ) the anchor slot of each group
 
 
 @triton.jit
@@ -65,7 +79,127 @@ def _beats(sj, jj, si, ii):
 
 
 @triton.jit
-def _frame_select_kernel(
+def _frame_plan(
+    budget_ptr, f, b, t, T, cells, gcells,
+    cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo,
+    MODE: tl.constexpr, BLOCK_T: tl.constexpr,
+):  # fmt: skip
+    """``(merged, sel, quota, offset)`` of frame ``f``: its merged slots, its plainly selected
+    slots, its cell quota, and its offset in ``keep_index``."""
+    budget = tl.load(budget_ptr + f)
+    coverage = f64(cov_hi, cov_mid, cov_lo)
+    share = f64(share_hi, share_mid, share_lo)
+    # Slots kept by plain selection: B_f, or B_f − c_f (fusion), or B_f − C_f (detail).
+    if MODE == 1:
+        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
+        merged = tl.minimum(cap, gcells)  # c_f
+    elif MODE == 2:
+        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
+        merged = tl.minimum(cap, budget)  # C_f
+    else:
+        merged = tl.zeros((), dtype=tl.int64)
+    sel = budget - merged
+    # Cell quota k_cell (SPEC §5.2), in float64 with the core's epsilon.
+    quota = tl.floor(sel.to(tl.float64) * coverage / cells + 1e-9).to(tl.int64)
+    quota = tl.where((quota == 0) & (sel >= cells), 1, quota)
+    quota = tl.where(sel < cells, 0, quota)
+    # Offset of this frame in keep_index: the budgets of the frames before it in its video.
+    offset = tl.zeros((), dtype=tl.int64)
+    for t0 in range(0, T, BLOCK_T):
+        tt = t0 + tl.arange(0, BLOCK_T)
+        bt = tl.load(budget_ptr + b * T + tt, mask=tt < t, other=0)
+        offset += tl.sum(bt, axis=0)
+    return merged, sel, quota, offset
+
+
+@triton.jit
+def _write_tokens(
+    scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, gcells,
+    sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
+    MODE: tl.constexpr, LOWP_DOT: tl.constexpr, SLOT_ROW: tl.constexpr,
+    BLOCK_I: tl.constexpr, BLOCK_J: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
+):  # fmt: skip
+    """Phase 5: the output tokens of this program's channels, from the scratch rows (keep, anchor,
+    slot, group, absorbed, weights): kept tokens copied, merged means at their anchors' slots."""
+    x_frame = x_ptr + b.to(tl.int64) * sxb + t.to(tl.int64) * sxt
+    tok_video = tok_ptr + b.to(tl.int64) * KS * D
+    d_lo = split * d_per_split
+    d_hi = tl.minimum(d_lo + d_per_split, D)
+    # Kept tokens that are not merge anchors: copied as they are.
+    for i0 in range(0, m, BLOCK_I):
+        ii = i0 + tl.arange(0, BLOCK_I)
+        ki = tl.load(scr + _KEEP * m + ii, mask=ii < m, other=0) != 0
+        if MODE != 0:
+            ki = ki & (tl.load(scr + _ANCHOR * m + ii, mask=ii < m, other=0) == 0)
+        pi = tl.load(scr + _POS * m + ii, mask=ii < m, other=0)
+        src = (ii // W).to(tl.int64) * sxh + (ii % W).to(tl.int64) * sxw
+        dst = (offset + pi.to(tl.int64)) * D
+        for d0 in range(d_lo, d_hi, BLOCK_D):
+            dd = d0 + tl.arange(0, BLOCK_D)
+            msk = ki[:, None] & (dd[None, :] < d_hi)
+            v = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk)
+            tl.store(tok_video + dst[:, None] + dd[None, :], v, mask=msk)
+    if MODE != 0:
+        # Merged tokens: per group, sum_j w_j x_j / sum_j w_j at the group's anchor slot.
+        if MODE == 1:
+            ngroups = gcells
+        else:
+            ngroups = merged
+        for g0 in range(0, ngroups, BLOCK_G):
+            gg = g0 + tl.arange(0, BLOCK_G)
+            if SLOT_ROW:  # each group's anchor slot, scattered there in phase 3 (-1: none)
+                slot = tl.load(scr + _ASLOT * m + gg, mask=gg < ngroups, other=-1)
+                has = (slot >= 0).to(tl.int32)
+            else:
+                slot = tl.zeros((BLOCK_G,), dtype=tl.int32)
+                has = tl.zeros((BLOCK_G,), dtype=tl.int32)
+            norm = tl.zeros((BLOCK_G,), dtype=tl.float32)
+            for j0 in range(0, m, BLOCK_J):
+                jj = j0 + tl.arange(0, BLOCK_J)
+                gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
+                bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
+                wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
+                same = gj[None, :] == gg[:, None]  # [G, J]
+                if not SLOT_ROW:  # the anchor among the group's tokens
+                    aj = tl.load(scr + _ANCHOR * m + jj, mask=jj < m, other=0) != 0
+                    pj = tl.load(scr + _POS * m + jj, mask=jj < m, other=0)
+                    slot += tl.sum(tl.where(same & aj[None, :], pj[None, :], 0), axis=1)
+                    has += tl.sum((same & aj[None, :]).to(tl.int32), axis=1)
+                norm += tl.sum(tl.where(same & bj[None, :], wj[None, :], 0.0), axis=1)
+            inv = 1.0 / tl.maximum(norm, 1.1754943508222875e-38)
+            dst = (offset + slot.to(tl.int64)) * D
+            for d0 in range(d_lo, d_hi, BLOCK_D):
+                dd = d0 + tl.arange(0, BLOCK_D)
+                acc = tl.zeros((BLOCK_G, BLOCK_D), dtype=tl.float32)
+                for j0 in range(0, m, BLOCK_J):
+                    jj = j0 + tl.arange(0, BLOCK_J)
+                    gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
+                    bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
+                    wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
+                    member = (gj[None, :] == gg[:, None]) & bj[None, :]  # [G, J]
+                    wmat = tl.where(member, wj[None, :], 0.0)
+                    src = (jj // W).to(tl.int64) * sxh + (jj % W).to(tl.int64) * sxw
+                    msk = bj[:, None] & (dd[None, :] < d_hi)
+                    xv = tl.load(
+                        x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd,
+                        mask=msk,
+                        other=0.0,
+                    )
+                    if LOWP_DOT:  # 0/1 weights and 16-bit features: exact products
+                        acc = tl.dot(wmat.to(xv.dtype), xv, acc)
+                    else:
+                        acc = tl.dot(wmat, xv.to(tl.float32), acc, input_precision="ieee")
+                val = acc * inv[:, None]
+                msk = (has > 0)[:, None] & (dd[None, :] < d_hi)
+                tl.store(
+                    tok_video + dst[:, None] + dd[None, :],
+                    val.to(tok_ptr.dtype.element_ty),
+                    mask=msk,
+                )
+
+
+@triton.jit
+def _frame_select_pairwise_kernel(
     score_ptr,  # [F, m] float32 scores, F = B*T frames
     budget_ptr,  # [F] int64 B_f
     cell_ptr,  # [m] int32 quota-grid cell of each position
@@ -106,7 +240,11 @@ def _frame_select_kernel(
     BLOCK_T: tl.constexpr,
     BLOCK_G: tl.constexpr,
     BLOCK_D: tl.constexpr,
+    BLOCK_M: tl.constexpr,  # unused here (the sorted kernel's frame block)
+    LOG_M: tl.constexpr,
 ):
+    """The first version: every order by ``O(m²)`` pairwise comparisons (any ``m``); kept for
+    frames beyond :data:`MAX_SORT_TOKENS` and as the benchmarks' baseline."""
     f = tl.program_id(0)
     split = tl.program_id(1)
     nsplit = tl.num_programs(1)
@@ -115,29 +253,10 @@ def _frame_select_kernel(
     row = f.to(tl.int64) * m
     scr = scr_ptr + (f.to(tl.int64) * nsplit + split) * 7 * m
     wscr = wscr_ptr + (f.to(tl.int64) * nsplit + split) * m
-    budget = tl.load(budget_ptr + f)
-    coverage = f64(cov_hi, cov_mid, cov_lo)
-    share = f64(share_hi, share_mid, share_lo)
-    # Slots kept by plain selection: B_f, or B_f − c_f (fusion), or B_f − C_f (detail).
-    if MODE == 1:
-        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
-        merged = tl.minimum(cap, gcells)  # c_f
-    elif MODE == 2:
-        cap = tl.floor(budget.to(tl.float64) * share + 1e-9).to(tl.int64)
-        merged = tl.minimum(cap, budget)  # C_f
-    else:
-        merged = tl.zeros((), dtype=tl.int64)
-    sel = budget - merged
-    # Cell quota k_cell (SPEC §5.2), in float64 with the core's epsilon.
-    quota = tl.floor(sel.to(tl.float64) * coverage / cells + 1e-9).to(tl.int64)
-    quota = tl.where((quota == 0) & (sel >= cells), 1, quota)
-    quota = tl.where(sel < cells, 0, quota)
-    # Offset of this frame in keep_index: the budgets of the frames before it in its video.
-    offset = tl.zeros((), dtype=tl.int64)
-    for t0 in range(0, T, BLOCK_T):
-        tt = t0 + tl.arange(0, BLOCK_T)
-        bt = tl.load(budget_ptr + b * T + tt, mask=tt < t, other=0)
-        offset += tl.sum(bt, axis=0)
+    merged, sel, quota, offset = _frame_plan(
+        budget_ptr, f, b, t, T, cells, gcells,
+        cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo, MODE, BLOCK_T,
+    )  # fmt: skip
 
     # Phase 1: rank within the quota cell -> in_quota.
     for i0 in range(0, m, BLOCK_I):
@@ -338,89 +457,275 @@ def _frame_select_kernel(
 
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
-        x_frame = x_ptr + b.to(tl.int64) * sxb + t.to(tl.int64) * sxt
-        tok_video = tok_ptr + b.to(tl.int64) * KS * D
-        d_lo = split * d_per_split
-        d_hi = tl.minimum(d_lo + d_per_split, D)
-        # Kept tokens that are not merge anchors: copied as they are.
+        _write_tokens(
+            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, gcells,
+            sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
+            MODE, LOWP_DOT, False, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
+        )  # fmt: skip
+
+
+@triton.jit
+def _order_key(s, tok, LOG_M: tl.constexpr):
+    """int64 key whose ascending order is the order of :func:`_beats` (higher score first, ties
+    by lower index): the score's float32 bits mapped to an order-preserving unsigned integer and
+    inverted, in bits ``[LOG_M, LOG_M + 32)``, the index below. ``-0.0`` counts as ``0.0`` (they
+    compare equal); NaN ranks first (the order of a stable descending ``torch.sort``), where the
+    pairwise order had no consistent place for it."""
+    s = tl.where(s == 0.0, 0.0, s)
+    bits = s.to(tl.int32, bitcast=True)
+    ordered = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # signed order == float order
+    up = ordered.to(tl.int64) + 2147483648  # [0, 2^32), ascending in the score
+    up = tl.where(s != s, 4294967295, up)
+    return ((4294967295 - up) << LOG_M) | tok.to(tl.int64)
+
+
+@triton.jit
+def _run_count(c1, n1, c2, n2):
+    """Scan step over a sorted sequence: (last group, how many of it so far)."""
+    return c2, tl.where(c1 == c2, n1 + n2, n2)
+
+
+@triton.jit
+def _frame_select_kernel(
+    score_ptr,  # [F, m] float32 scores, F = B*T frames
+    budget_ptr,  # [F] int64 B_f
+    cell_ptr,  # [m] int32 quota-grid cell of each position
+    gkey_ptr,  # [m] int32 fusion cell (MODE 1) or the positions in Morton order (MODE 2)
+    scr_ptr,  # [P, 7, m] int32 scratch, P = F * splits
+    wscr_ptr,  # [P, m] float32 scratch: merge weights
+    keep_ptr,  # [F, m] int8 out: keep mask
+    index_ptr,  # [B, KS] int64 out: keep_index (row stride KS >= K)
+    assign_ptr,  # [B, T*m] int64 out (MODE > 0)
+    weight_ptr,  # [B, T*m] float32 out (MODE > 0)
+    x_ptr,  # features [B, T, H, W, D], any strides (GATHER)
+    tok_ptr,  # [B, KS, D] out tokens (GATHER)
+    sxb,
+    sxt,
+    sxh,
+    sxw,
+    sxd,
+    W,
+    T,
+    m,
+    KS,
+    D,
+    d_per_split,
+    cells,
+    gcells,
+    cov_hi,
+    cov_mid,
+    cov_lo,
+    share_hi,
+    share_mid,
+    share_lo,
+    MODE: tl.constexpr,
+    WEIGHT_SCORE: tl.constexpr,
+    GATHER: tl.constexpr,
+    LOWP_DOT: tl.constexpr,
+    BLOCK_I: tl.constexpr,
+    BLOCK_J: tl.constexpr,
+    BLOCK_T: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_M: tl.constexpr,  # next power of two of m (the whole frame in registers)
+    LOG_M: tl.constexpr,  # log2(BLOCK_M)
+):
+    f = tl.program_id(0)
+    split = tl.program_id(1)
+    nsplit = tl.num_programs(1)
+    b = f // T
+    t = f % T
+    row = f.to(tl.int64) * m
+    scr = scr_ptr + (f.to(tl.int64) * nsplit + split) * 7 * m
+    wscr = wscr_ptr + (f.to(tl.int64) * nsplit + split) * m
+    merged, sel, quota, offset = _frame_plan(
+        budget_ptr, f, b, t, T, cells, gcells,
+        cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo, MODE, BLOCK_T,
+    )  # fmt: skip
+
+    tok = tl.arange(0, BLOCK_M)
+    valid = tok < m
+    if MODE != 0:  # no anchor slot yet (read in phase 4, after the barriers below)
+        tl.store(scr + _ASLOT * m + tok, tl.full((BLOCK_M,), -1, tl.int32), mask=valid)
+    s = tl.load(score_ptr + row + tok, mask=valid, other=0.0)
+    lo = _order_key(s, tok, LOG_M)  # bits [0, LOG_M + 32)
+    HI: tl.constexpr = LOG_M + 32
+    LO_MASK: tl.constexpr = (1 << HI) - 1
+    # Phases 1-2 as two sorts: (quota cell, score, index), then (in quota, score, index); each
+    # token's rank within its cell is its distance from its cell's first position.
+    if quota > 0:
+        cell = tl.load(cell_ptr + tok, mask=valid, other=1 << 18)  # cells < m <= 2^12
+        k1 = tl.sort((cell.to(tl.int64) << HI) | lo)
+        c1 = k1 >> HI
+        _, nrun = tl.associative_scan((c1, tl.full((BLOCK_M,), 1, tl.int32)), 0, _run_count)
+        flag = tl.where(c1 >= (1 << 18), 2, tl.where(nrun <= quota, 0, 1))
+        key2 = (flag.to(tl.int64) << HI) | (k1 & LO_MASK)
+    else:
+        key2 = (tl.where(valid, 1, 2).to(tl.int64) << HI) | lo
+    key2 = tl.sort(key2)
+    tok2 = (key2 & (BLOCK_M - 1)).to(tl.int32)
+    valid2 = tok2 < m
+    # Every in-quota token is chosen (at most quota·cells <= sel of them), so the unchosen
+    # tokens follow in plain score order.
+    chosen2 = tok < sel
+    if MODE == 0:
+        tl.store(scr + _KEEP * m + tok2, chosen2.to(tl.int32), mask=valid2)
+    else:
+        tl.store(scr + _BASE * m + tok2, chosen2.to(tl.int32), mask=valid2)
+    tl.debug_barrier()
+
+    if MODE == 1:
+        # Unselected score total and count of every fusion cell (SPEC §6), and its best
+        # unselected token (the smallest order key).
+        gc = tl.arange(0, BLOCK_G)
+        total = tl.zeros((BLOCK_G,), dtype=tl.float32)
+        count = tl.zeros((BLOCK_G,), dtype=tl.int32)
+        best = tl.full((BLOCK_G,), LO_MASK, tl.int64)
         for i0 in range(0, m, BLOCK_I):
             ii = i0 + tl.arange(0, BLOCK_I)
-            ki = tl.load(scr + _KEEP * m + ii, mask=ii < m, other=0) != 0
-            if MODE != 0:
-                ki = ki & (tl.load(scr + _ANCHOR * m + ii, mask=ii < m, other=0) == 0)
-            pi = tl.load(scr + _POS * m + ii, mask=ii < m, other=0)
-            src = (ii // W).to(tl.int64) * sxh + (ii % W).to(tl.int64) * sxw
-            dst = (offset + pi.to(tl.int64)) * D
-            for d0 in range(d_lo, d_hi, BLOCK_D):
-                dd = d0 + tl.arange(0, BLOCK_D)
-                msk = ki[:, None] & (dd[None, :] < d_hi)
-                v = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk)
-                tl.store(tok_video + dst[:, None] + dd[None, :], v, mask=msk)
-        if MODE != 0:
-            # Merged tokens: per group, sum_j w_j x_j / sum_j w_j at the group's anchor slot.
+            si = tl.load(score_ptr + row + ii, mask=ii < m, other=0.0)
+            ui = (tl.load(scr + _BASE * m + ii, mask=ii < m, other=1) == 0) & (ii < m)
+            gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
+            onehot = (gi[None, :] == gc[:, None]) & ui[None, :]  # [G, I]
+            total += tl.sum(tl.where(onehot, si[None, :], 0.0), axis=1)
+            count += tl.sum(onehot.to(tl.int32), axis=1)
+            ki = _order_key(si, ii, LOG_M)
+            best = tl.minimum(best, tl.min(tl.where(onehot, ki[None, :], LO_MASK), axis=1))
+        qual = (count > 0) & (gc < gcells)
+        # Rank of each cell by total, qualifying cells first, ties by lower cell (<= 64 cells).
+        cbeats = (qual[None, :] & ~qual[:, None]) | (
+            (qual[None, :] == qual[:, None])
+            & (
+                (total[None, :] > total[:, None])
+                | ((total[None, :] == total[:, None]) & (gc[None, :] < gc[:, None]))
+            )
+        )
+        crank = tl.sum(cbeats.to(tl.int32), axis=1)
+        fused = qual & (crank < merged)  # [G]
+        n_fused = tl.sum(fused.to(tl.int64), axis=0)
+        anchor_tok = tl.where(fused, (best & (BLOCK_M - 1)).to(tl.int32), -1)  # [G]
+        for i0 in range(0, m, BLOCK_I):
+            ii = i0 + tl.arange(0, BLOCK_I)
+            ui = (tl.load(scr + _BASE * m + ii, mask=ii < m, other=1) == 0) & (ii < m)
+            gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
+            hit = (gi[:, None] == gc[None, :]) & fused[None, :]  # [I, G]
+            in_fused = ui & (tl.sum(hit.to(tl.int32), 1) > 0)
+            is_anchor = tl.sum((hit & (anchor_tok[None, :] == ii[:, None])).to(tl.int32), 1) > 0
+            tl.store(scr + _ANCHOR * m + ii, (in_fused & is_anchor).to(tl.int32), mask=ii < m)
+            tl.store(scr + _ABSORB * m + ii, in_fused.to(tl.int32), mask=ii < m)
+            tl.store(scr + _GROUP * m + ii, gi, mask=ii < m)
+        tl.debug_barrier()
+        # Leftover slots: the next best unselected non-anchor tokens (in the sorted order).
+        a2 = tl.load(scr + _ANCHOR * m + tok2, mask=valid2, other=0) != 0
+        spare2 = ~chosen2 & ~a2 & valid2
+        spare_i32 = spare2.to(tl.int32)
+        extra2 = spare2 & ((tl.cumsum(spare_i32, 0) - spare_i32) < (merged - n_fused))
+        absorbed2 = (tl.load(scr + _ABSORB * m + tok2, mask=valid2, other=0) != 0) & ~extra2
+        keep2 = chosen2 | a2 | extra2
+        tl.store(scr + _KEEP * m + tok2, keep2.to(tl.int32), mask=valid2)
+        tl.store(scr + _ABSORB * m + tok2, absorbed2.to(tl.int32), mask=valid2)
+        if WEIGHT_SCORE:
+            s2 = tl.load(score_ptr + row + tok2, mask=valid2, other=0.0)
+            w2 = tl.where(absorbed2, s2, 0.0)
+        else:
+            w2 = tl.where(absorbed2, 1.0, 0.0)
+        tl.store(wscr + tok2, w2, mask=valid2)
+        tl.debug_barrier()
+        if WEIGHT_SCORE:  # cells whose absorbed scores sum to 0 take plain means
+            wsum = tl.zeros((BLOCK_G,), dtype=tl.float32)
+            for i0 in range(0, m, BLOCK_I):
+                ii = i0 + tl.arange(0, BLOCK_I)
+                wi = tl.load(wscr + ii, mask=ii < m, other=0.0)
+                gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
+                wsum += tl.sum(tl.where(gi[None, :] == gc[:, None], wi[None, :], 0.0), axis=1)
+            plain = wsum <= 0
+            tl.debug_barrier()  # every read of the weights above before any write below
+            for i0 in range(0, m, BLOCK_I):
+                ii = i0 + tl.arange(0, BLOCK_I)
+                wi = tl.load(wscr + ii, mask=ii < m, other=0.0)
+                gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
+                absorbed = tl.load(scr + _ABSORB * m + ii, mask=ii < m, other=0) != 0
+                pl = tl.sum(((gi[:, None] == gc[None, :]) & plain[None, :]).to(tl.int32), 1) > 0
+                tl.store(wscr + ii, tl.where(absorbed & pl, 1.0, wi), mask=ii < m)
+            tl.debug_barrier()
+    elif MODE == 2:
+        # Walk the Morton curve (gkey: the positions in Morton order); rank among the non-detail
+        # tokens by a cumulative count; equal runs; run anchors.
+        n_rest = m - sel
+        walk = tl.load(gkey_ptr + tok, mask=valid, other=0)
+        rest = (tl.load(scr + _BASE * m + walk, mask=valid, other=1) == 0) & valid
+        rest_i32 = rest.to(tl.int32)
+        r64 = (tl.cumsum(rest_i32, 0) - rest_i32).to(tl.int64)
+        absorbed = rest & (merged > 0)
+        run = tl.where(absorbed, (r64 * merged) // tl.maximum(n_rest, 1), -1)
+        first = (run * n_rest + merged - 1) // tl.maximum(merged, 1)
+        anchor = absorbed & (first == r64)
+        keep = (~rest & valid) | anchor
+        tl.store(scr + _KEEP * m + walk, keep.to(tl.int32), mask=valid)
+        tl.store(scr + _ANCHOR * m + walk, anchor.to(tl.int32), mask=valid)
+        tl.store(scr + _ABSORB * m + walk, absorbed.to(tl.int32), mask=valid)
+        tl.store(scr + _GROUP * m + walk, run.to(tl.int32), mask=valid)
+        tl.store(wscr + walk, tl.where(absorbed, 1.0, 0.0), mask=valid)
+        tl.debug_barrier()
+
+    # Phase 3: kept tokens in index order -> slot within the frame (a cumulative count);
+    # keep_index and keep mask; each merge anchor's slot under its group.
+    keep = tl.load(scr + _KEEP * m + tok, mask=valid, other=0)
+    pos = tl.cumsum(keep, 0) - keep
+    tl.store(scr + _POS * m + tok, pos, mask=valid)
+    if split == 0:
+        tl.store(keep_ptr + row + tok, keep.to(tl.int8), mask=valid)
+        flat = t.to(tl.int64) * m + tok
+        dest = index_ptr + b.to(tl.int64) * KS + offset + pos
+        tl.store(dest, flat, mask=valid & (keep != 0))
+    if MODE != 0:
+        anchor = tl.load(scr + _ANCHOR * m + tok, mask=valid, other=0) != 0
+        group = tl.load(scr + _GROUP * m + tok, mask=valid, other=0)
+        tl.store(scr + _ASLOT * m + group, pos, mask=valid & anchor)
+    tl.debug_barrier()
+
+    # Phase 4 (merging modes): output slot and weight of every input token.
+    if MODE != 0:
+        if split == 0:
+            absorbed = tl.load(scr + _ABSORB * m + tok, mask=valid, other=0) != 0
+            aslot = tl.load(scr + _ASLOT * m + group, mask=valid & absorbed, other=-1)
+            slot = tl.where(
+                keep != 0,
+                offset + pos,
+                tl.where(absorbed & (aslot >= 0), offset + aslot, -1),
+            )
+            wi = tl.load(wscr + tok, mask=valid, other=0.0)
             if MODE == 1:
-                ngroups = gcells
+                weight = tl.where(absorbed, wi, tl.where(slot >= 0, 1.0, 0.0))
             else:
-                ngroups = merged
-            for g0 in range(0, ngroups, BLOCK_G):
-                gg = g0 + tl.arange(0, BLOCK_G)
-                slot = tl.zeros((BLOCK_G,), dtype=tl.int32)
-                has = tl.zeros((BLOCK_G,), dtype=tl.int32)
-                norm = tl.zeros((BLOCK_G,), dtype=tl.float32)
-                for j0 in range(0, m, BLOCK_J):
-                    jj = j0 + tl.arange(0, BLOCK_J)
-                    gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
-                    aj = tl.load(scr + _ANCHOR * m + jj, mask=jj < m, other=0) != 0
-                    bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
-                    pj = tl.load(scr + _POS * m + jj, mask=jj < m, other=0)
-                    wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
-                    same = gj[None, :] == gg[:, None]  # [G, J]
-                    slot += tl.sum(tl.where(same & aj[None, :], pj[None, :], 0), axis=1)
-                    has += tl.sum((same & aj[None, :]).to(tl.int32), axis=1)
-                    norm += tl.sum(tl.where(same & bj[None, :], wj[None, :], 0.0), axis=1)
-                inv = 1.0 / tl.maximum(norm, 1.1754943508222875e-38)
-                dst = (offset + slot.to(tl.int64)) * D
-                for d0 in range(d_lo, d_hi, BLOCK_D):
-                    dd = d0 + tl.arange(0, BLOCK_D)
-                    acc = tl.zeros((BLOCK_G, BLOCK_D), dtype=tl.float32)
-                    for j0 in range(0, m, BLOCK_J):
-                        jj = j0 + tl.arange(0, BLOCK_J)
-                        gj = tl.load(scr + _GROUP * m + jj, mask=jj < m, other=-2)
-                        bj = tl.load(scr + _ABSORB * m + jj, mask=jj < m, other=0) != 0
-                        wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
-                        member = (gj[None, :] == gg[:, None]) & bj[None, :]  # [G, J]
-                        wmat = tl.where(member, wj[None, :], 0.0)
-                        src = (jj // W).to(tl.int64) * sxh + (jj % W).to(tl.int64) * sxw
-                        msk = bj[:, None] & (dd[None, :] < d_hi)
-                        xv = tl.load(
-                            x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd,
-                            mask=msk,
-                            other=0.0,
-                        )
-                        if LOWP_DOT:  # 0/1 weights and 16-bit features: exact products
-                            acc = tl.dot(wmat.to(xv.dtype), xv, acc)
-                        else:
-                            acc = tl.dot(wmat, xv.to(tl.float32), acc, input_precision="ieee")
-                    val = acc * inv[:, None]
-                    msk = (has > 0)[:, None] & (dd[None, :] < d_hi)
-                    tl.store(
-                        tok_video + dst[:, None] + dd[None, :],
-                        val.to(tok_ptr.dtype.element_ty),
-                        mask=msk,
-                    )
+                weight = tl.where(slot >= 0, 1.0, 0.0)
+            out = b.to(tl.int64) * T * m + t.to(tl.int64) * m + tok
+            tl.store(assign_ptr + out, slot, mask=valid)
+            tl.store(weight_ptr + out, weight, mask=valid)
+
+    # Phase 5: the output tokens of this program's channels.
+    if GATHER:
+        _write_tokens(
+            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, gcells,
+            sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
+            MODE, LOWP_DOT, True, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
+        )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=64)
 def _index_tensors(
     H: int, W: int, grid: int, gkey: str, fusion_grid: int, device: torch.device
 ) -> tuple[torch.Tensor, int, torch.Tensor, int]:
-    """The quota-grid cell of each position, and the fusion cell or Morton code (cached: these
-    depend on the shape only, and building them costs several small launches)."""
+    """The quota-grid cell of each position, and the fusion cell, the Morton code (``"morton"``)
+    or the positions in Morton order (``"morton_walk"``) (cached: these depend on the shape
+    only, and building them costs several small launches)."""
     cell, cells = grid_cells(H, W, grid, device)
     if gkey == "fusion":
         key, ncell = grid_cells(H, W, fusion_grid, device)
     elif gkey == "morton":
         key, ncell = morton_order(H, W, device), H * W
+    elif gkey == "morton_walk":
+        key, ncell = torch.argsort(morton_order(H, W, device)), H * W
     else:
         key, ncell = cell, cells
     return cell.to(torch.int32).contiguous(), cells, key.to(torch.int32).contiguous(), ncell
@@ -438,6 +743,12 @@ def frame_select_triton(
     share: float = 0.5,
     weight: str = "mean",
     features: torch.Tensor | None = None,
+    algo: str = "sort",
+    block_i: int | None = None,
+    block_j: int | None = None,
+    num_warps: int = 4,
+    splits: int | None = None,
+    block_g: int | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """Keep mask, sorted ``keep_index``, merge assignment and weights, and output tokens (SPEC §5-7)
     in one launch, with no host synchronisation.
@@ -452,6 +763,15 @@ def frame_select_triton(
             ``context_share``).
         features: the features ``[B, T, H, W, D]`` (any strides) to write the output tokens
             from; None: no tokens (selection only).
+        algo: ``"sort"`` (orders by sorts and cumulative counts, frames of up to
+            :data:`MAX_SORT_TOKENS` tokens; larger frames use ``"pairwise"``) or ``"pairwise"``
+            (the first version, ``O(m²)`` comparisons per frame; a benchmark baseline).
+        block_i, block_j, num_warps, splits: launch geometry (benchmarks sweep these): the token
+            tiles (default ``min(64, next_pow2(m))`` and ``max(16, min(64, next_pow2(m)))``),
+            warps per program, and channel slices per frame (default: enough programs for two
+            per SM, at least one channel block each).
+        block_g: merged groups per tile of the token output (``"context"``: default 32; not
+            for ``"fusion"``, whose cells all fit one tile).
 
     Returns:
         ``(keep, keep_index, tokens, assignment, weights)``: ``tokens`` None without features,
@@ -468,10 +788,24 @@ def frame_select_triton(
     modes = {"select": 0, "fusion": 1, "context": 2}
     if mode not in modes:
         raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
+    if algo not in ("sort", "pairwise"):
+        raise ValueError(f"algo must be 'sort' or 'pairwise', got {algo!r}")
+    sizes = (("block_i", block_i), ("block_j", block_j), ("num_warps", num_warps))
+    for name, v in sizes + (("block_g", block_g),):
+        if v is not None and (v < 1 or v & (v - 1)):
+            raise ValueError(f"{name} must be a power of two, got {v}")
+    if block_j is not None and block_j < 16:
+        raise ValueError(f"block_j must be >= 16 (the merged means' products), got {block_j}")
+    if splits is not None and splits < 1:
+        raise ValueError(f"splits must be >= 1, got {splits}")
     Bsz, T, H, W = scores.shape
     m = H * W
     dev = scores.device
+    if m > MAX_SORT_TOKENS:
+        algo = "pairwise"
     gkey = {"select": "cell", "fusion": "fusion", "context": "morton"}[mode]
+    if gkey == "morton" and algo == "sort":
+        gkey = "morton_walk"
     fgrid = grid if fusion_grid is None else fusion_grid
     cell, cells, key, ncell = _index_tensors(H, W, grid, gkey, fgrid, dev)
     if mode == "fusion" and ncell > MAX_FUSED_CELLS:
@@ -487,10 +821,12 @@ def frame_select_triton(
         D = features.shape[-1]
         block_d = 64 if features.element_size() <= 2 else 32
         # Channel slices so that short videos still fill the GPU (the selection is redone).
-        splits = 1
-        if dev.type == "cuda":
-            sms = _sm_count(dev)
-            splits = max(1, min(-(-D // block_d), -(-2 * sms // F)))
+        if splits is None:
+            splits = 1
+            if dev.type == "cuda":
+                sms = _sm_count(dev)
+                splits = max(1, min(-(-D // block_d), -(-2 * sms // F)))
+        splits = min(splits, -(-D // block_d))
         per_split = -(-D // splits)
         d_per_split = -(-per_split // block_d) * block_d
         splits = -(-D // d_per_split)
@@ -512,11 +848,13 @@ def frame_select_triton(
     if mode == "fusion":
         block_g = max(16, _pow2(ncell))
     else:
-        block_g = 32
+        block_g = max(16, block_g or 32)
     lowp = features is not None and features.element_size() <= 2
     lowp = lowp and not (mode == "fusion" and weight == "score")
+    kernel = _frame_select_kernel if algo == "sort" else _frame_select_pairwise_kernel
+    block_m = max(32 * num_warps, _pow2(m))  # every thread holds keys: no replicated scans
     launch(
-        _frame_select_kernel, (F, splits),
+        kernel, (F, splits),
         flat, fb, cell, key, scratch, wscratch, keep, keep_index,
         assignment if merge else keep_index, weights if merge else flat,
         x, tokens if tokens is not None else flat,
@@ -524,10 +862,11 @@ def frame_select_triton(
         *split3(coverage), *split3(share),
         MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,
         LOWP_DOT=lowp,
-        BLOCK_I=min(64, _pow2(m)),
-        BLOCK_J=max(16, min(64, _pow2(m))),
+        BLOCK_I=block_i or min(64, _pow2(m)),
+        BLOCK_J=block_j or max(16, min(64, _pow2(m))),
         BLOCK_T=min(1024, _pow2(T)),
-        BLOCK_G=block_g, BLOCK_D=block_d, num_warps=4,
+        BLOCK_G=block_g, BLOCK_D=block_d, BLOCK_M=block_m, LOG_M=block_m.bit_length() - 1,
+        num_warps=num_warps,
     )  # fmt: skip
     return keep.view(Bsz, T, H, W).view(torch.bool), keep_index, tokens, assignment, weights
 

@@ -1,0 +1,143 @@
+"""The frame kernel's orders by sorts (``algo="sort"``) against the pairwise kernel it replaced
+and against the core (SPEC §5-7): exact ties (lower index first), negative scores, ``-0.0`` next
+to ``0.0``, every mode, ``m`` not a power of two, ``m = 1``, a 27x27 frame, ``K = 1`` and ``K = N``.
+
+Under the Triton interpreter in a fresh process on CPU (the flag is read when triton is
+imported); the same checks on a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("triton")
+
+MODES = [("select", "mean"), ("fusion", "mean"), ("fusion", "score"), ("context", "mean")]
+
+
+def _scores(kind: str, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    s = torch.rand(*shape, generator=g)
+    if kind == "ties":  # a handful of distinct values
+        s = (s * 4).round() / 4
+    elif kind == "negative":
+        s = -(s * 3).round() - 0.5 * (s > 0.9)
+    elif kind == "signed_zero":  # -0.0 and 0.0 compare equal: ties by index
+        s = (s * 3).round() - 1
+        flip = torch.rand(*shape, generator=g) < 0.5
+        s = torch.where(flip & (s == 0), torch.tensor(-0.0), s)
+        s.view(-1)[0], s.view(-1)[-1] = 0.0, -0.0  # both, even in a tiny frame
+    return s
+
+
+def check_against_pairwise_and_core(shape, kinds, device="cpu", **geometry) -> int:
+    """Every output of the sorted kernel equals the pairwise kernel's, and the keep mask and
+    index equal the core's; returns how many cases ran."""
+    from entropy_select.core.allocation import allocate_frame_budget
+    from entropy_select.core.grid import grid_quota_topk
+    from entropy_select.core.select import mask_to_index
+    from entropy_select.kernels.triton.frame_select import frame_select_triton
+
+    B, T, H, W = shape
+    N = T * H * W
+    x = torch.randn(B, T, H, W, 24, generator=torch.Generator().manual_seed(5)).to(device)
+    cases = 0
+    for seed, kind in enumerate(kinds):
+        s = _scores(kind, shape, seed).to(device)
+        for K in sorted({1, max(1, N // 3), N}):
+            fb = allocate_frame_budget(s.abs(), K)
+            for mode, weight in MODES:
+                kw = dict(mode=mode, weight=weight, features=x, fusion_grid=3)
+                new = frame_select_triton(s, fb, K, algo="sort", **kw, **geometry)
+                old = frame_select_triton(s, fb, K, algo="pairwise", **kw, **geometry)
+                names = ("keep", "index", "tokens", "assign", "weights")
+                for name, a, b in zip(names, new, old, strict=True):
+                    assert (a is None) == (b is None)
+                    if name == "tokens" and device != "cpu":  # another compiled kernel
+                        tol = 1e-6 * float(x.abs().max())
+                        torch.testing.assert_close(a, b, atol=tol, rtol=1e-6)
+                    else:
+                        assert a is None or torch.equal(a, b), (shape, kind, K, mode, name)
+                if mode == "select":
+                    ref = grid_quota_topk(s, fb, 4, 0.5)
+                    assert torch.equal(new[0], ref), (shape, kind, K)
+                    assert torch.equal(new[1], mask_to_index(ref.flatten(-3), K))
+                cases += 1
+    return cases
+
+
+_SCRIPT = """
+import sys
+sys.path.insert(0, {here!r})
+import torch
+from test_frame_select_sort import check_against_pairwise_and_core
+n = 0
+for shape in [(2, 2, 5, 7), (1, 3, 1, 1), (1, 1, 1, 3)]:
+    n += check_against_pairwise_and_core(shape, ["ties", "negative", "signed_zero", "rand"])
+n += check_against_pairwise_and_core((1, 1, 27, 27), ["signed_zero"])  # ties, too
+n += check_against_pairwise_and_core(
+    (1, 2, 5, 7), ["ties"], block_i=16, block_j=16, splits=3, block_g=64, num_warps=2
+)
+print("ok", n)
+"""
+
+
+def test_sorted_frame_kernel_equals_pairwise_and_core_under_the_interpreter():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    code = _SCRIPT.format(here=str(Path(__file__).resolve().parent))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+_NAN = """
+import torch
+from entropy_select.core.allocation import allocate_frame_budget
+from entropy_select.core.grid import grid_quota_topk
+from entropy_select.kernels.triton.frame_select import frame_select_triton
+s = (torch.rand(1, 2, 6, 5) * 4).round() / 4
+s[0, 0, 1, 1] = s[0, 0, 3, 2] = s[0, 1, 0, 0] = float("nan")
+fb = torch.tensor([[6, 9]])
+for mode in ("select", "fusion", "context"):
+    keep, idx, _, assign, _ = frame_select_triton(s, fb, 15, mode=mode)
+    assert keep.flatten(2).sum(-1).tolist() == [[6, 9]], (mode, keep)
+    assert idx.unique().numel() == 15
+if True:
+    keep, idx, _, _, _ = frame_select_triton(s, fb, 15)
+    assert torch.equal(keep, grid_quota_topk(s, fb, 4, 0.5))  # NaN first, like torch.sort
+print("ok")
+"""
+
+
+def test_nan_scores_keep_exactly_the_budget_under_the_interpreter():
+    """NaN scores (unchecked NaN features) still keep exactly ``B_f`` tokens a frame, in the
+    order of a stable descending ``torch.sort`` (NaN first); the pairwise order ranked every
+    NaN first at once."""
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", _NAN], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_sorted_frame_kernel_equals_pairwise_and_core_on_the_gpu():
+    """The default launch geometry on the edge cases (``benchmarks/profile_frame.py`` checks
+    every geometry's outputs against the pairwise kernel's on 14x14 and 27x27 frames)."""
+    n = 0
+    for shape in [(2, 3, 5, 7), (1, 1, 1, 1), (1, 16, 14, 14)]:
+        kinds = ["ties", "negative", "signed_zero", "rand"]
+        n += check_against_pairwise_and_core(shape, kinds, device="cuda")
+    assert n == (2 * 3 + 1) * 4 * len(MODES)  # three budgets a shape, one where N = 1
