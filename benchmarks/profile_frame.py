@@ -37,14 +37,15 @@ CASES = [
 RETENTION = 0.35
 #: name -> frame_select_triton options; "pairwise" is the kernel before the sorts.
 VARIANTS = {
-    "pairwise (before)": {"algo": "pairwise"},
-    "sort w4 b64 (default)": {},
+    "pairwise (before)": {"algo": "pairwise", "num_warps": 4, "block_i": 64, "block_j": 64},
+    "sort (default)": {},
+    "sort w4 b64 g32 (first)": {"num_warps": 4, "block_i": 64, "block_j": 64, "block_g": 32},
     "sort w1": {"num_warps": 1},
     "sort w2": {"num_warps": 2},
     "sort w8": {"num_warps": 8},
     "sort w4 b32": {"block_i": 32, "block_j": 32},
     "sort w4 b128": {"block_i": 128, "block_j": 128},
-    "sort g64": {"block_g": 64},  # context pooling's merged groups a tile (default 32)
+    "sort g32": {"block_g": 32},  # context pooling's merged groups a tile (default 64)
     # the selection alone (no output tokens): what the token output costs, before and after
     "pairwise, no tokens": {"algo": "pairwise", "no_tokens": True},
     "sort, no tokens": {"no_tokens": True},

@@ -746,7 +746,7 @@ def frame_select_triton(
     algo: str = "sort",
     block_i: int | None = None,
     block_j: int | None = None,
-    num_warps: int = 4,
+    num_warps: int | None = None,
     splits: int | None = None,
     block_g: int | None = None,
 ) -> tuple[torch.Tensor, ...]:
@@ -766,11 +766,13 @@ def frame_select_triton(
         algo: ``"sort"`` (orders by sorts and cumulative counts, frames of up to
             :data:`MAX_SORT_TOKENS` tokens; larger frames use ``"pairwise"``) or ``"pairwise"``
             (the first version, ``O(m²)`` comparisons per frame; a benchmark baseline).
-        block_i, block_j, num_warps, splits: launch geometry (benchmarks sweep these): the token
-            tiles (default ``min(64, next_pow2(m))`` and ``max(16, min(64, next_pow2(m)))``),
-            warps per program, and channel slices per frame (default: enough programs for two
-            per SM, at least one channel block each).
-        block_g: merged groups per tile of the token output (``"context"``: default 32; not
+        block_i, block_j, num_warps, splits: launch geometry (``benchmarks/profile_frame.py``
+            sweeps these; the defaults are its fastest on an H200,
+            ``results/gpu_h200_frame_kernel.json``): the token tiles (``min(B, next_pow2(m))``
+            and ``max(16, min(B, next_pow2(m)))`` with ``B`` = 128 for frames of up to 256
+            tokens, else 64), warps per program (4, or 8 above 256 tokens), and channel slices
+            per frame (default: enough programs for two per SM, at least one channel block each).
+        block_g: merged groups per tile of the token output (``"context"``: default 64; not
             for ``"fusion"``, whose cells all fit one tile).
 
     Returns:
@@ -790,6 +792,12 @@ def frame_select_triton(
         raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
     if algo not in ("sort", "pairwise"):
         raise ValueError(f"algo must be 'sort' or 'pairwise', got {algo!r}")
+    # measured (profile_frame.py): frames of <= 256 tokens 128-token tiles at 4 warps, larger
+    # frames 64-token tiles at 8 warps
+    small = scores.shape[-2] * scores.shape[-1] <= 256
+    tile = 128 if small else 64
+    if num_warps is None:
+        num_warps = 4 if small else 8
     sizes = (("block_i", block_i), ("block_j", block_j), ("num_warps", num_warps))
     for name, v in sizes + (("block_g", block_g),):
         if v is not None and (v < 1 or v & (v - 1)):
@@ -848,7 +856,7 @@ def frame_select_triton(
     if mode == "fusion":
         block_g = max(16, _pow2(ncell))
     else:
-        block_g = max(16, block_g or 32)
+        block_g = max(16, block_g or 64)
     lowp = features is not None and features.element_size() <= 2
     lowp = lowp and not (mode == "fusion" and weight == "score")
     kernel = _frame_select_kernel if algo == "sort" else _frame_select_pairwise_kernel
@@ -862,8 +870,8 @@ def frame_select_triton(
         *split3(coverage), *split3(share),
         MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,
         LOWP_DOT=lowp,
-        BLOCK_I=block_i or min(64, _pow2(m)),
-        BLOCK_J=block_j or max(16, min(64, _pow2(m))),
+        BLOCK_I=block_i or min(tile, _pow2(m)),
+        BLOCK_J=block_j or max(16, min(tile, _pow2(m))),
         BLOCK_T=min(1024, _pow2(T)),
         BLOCK_G=block_g, BLOCK_D=block_d, BLOCK_M=block_m, LOG_M=block_m.bit_length() - 1,
         num_warps=num_warps,
