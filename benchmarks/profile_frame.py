@@ -43,8 +43,8 @@ VARIANTS = {
     "sort w1": {"num_warps": 1},
     "sort w2": {"num_warps": 2},
     "sort w8": {"num_warps": 8},
-    "sort w4 b32": {"block_i": 32, "block_j": 32},
-    "sort w4 b128": {"block_i": 128, "block_j": 128},
+    "sort b32": {"block_i": 32, "block_j": 32},  # warps: the default (4, or 8 above 256 tokens)
+    "sort b64": {"block_i": 64, "block_j": 64},
     "sort g32": {"block_g": 32},  # context pooling's merged groups a tile (default 64)
     # the selection alone (no output tokens): what the token output costs, before and after
     "pairwise, no tokens": {"algo": "pairwise", "no_tokens": True},

@@ -768,9 +768,9 @@ def frame_select_triton(
             (the first version, ``O(m²)`` comparisons per frame; a benchmark baseline).
         block_i, block_j, num_warps, splits: launch geometry (``benchmarks/profile_frame.py``
             sweeps these; the defaults are its fastest on an H200,
-            ``results/gpu_h200_frame_kernel.json``): the token tiles (``min(B, next_pow2(m))``
-            and ``max(16, min(B, next_pow2(m)))`` with ``B`` = 128 for frames of up to 256
-            tokens, else 64), warps per program (4, or 8 above 256 tokens), and channel slices
+            ``results/gpu_h200_frame_kernel.json``): the token tiles (``min(128, next_pow2(m))``
+            and ``max(16, min(128, next_pow2(m)))``), warps per program (4, or 8 above 256
+            tokens), and channel slices
             per frame (default: enough programs for two per SM, at least one channel block each).
         block_g: merged groups per tile of the token output (``"context"``: default 64; not
             for ``"fusion"``, whose cells all fit one tile).
@@ -792,12 +792,11 @@ def frame_select_triton(
         raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
     if algo not in ("sort", "pairwise"):
         raise ValueError(f"algo must be 'sort' or 'pairwise', got {algo!r}")
-    # measured (profile_frame.py): frames of <= 256 tokens 128-token tiles at 4 warps, larger
-    # frames 64-token tiles at 8 warps
-    small = scores.shape[-2] * scores.shape[-1] <= 256
-    tile = 128 if small else 64
+    # measured (profile_frame.py, results/gpu_h200_frame_kernel.json): 128-token tiles, 4 warps
+    # for frames of <= 256 tokens and 8 above
+    tile = 128
     if num_warps is None:
-        num_warps = 4 if small else 8
+        num_warps = 4 if scores.shape[-2] * scores.shape[-1] <= 256 else 8
     sizes = (("block_i", block_i), ("block_j", block_j), ("num_warps", num_warps))
     for name, v in sizes + (("block_g", block_g),):
         if v is not None and (v < 1 or v & (v - 1)):
