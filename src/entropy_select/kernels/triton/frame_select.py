@@ -79,6 +79,34 @@ def _beats(sj, jj, si, ii):
 
 
 @triton.jit
+def _program(scr_ptr, wscr_ptr, T, m):
+    """This program's frame ``f`` (video ``b``, time ``t``), channel slice, score row offset and
+    its scratch rows."""
+    f = tl.program_id(0)
+    split = tl.program_id(1)
+    slot = f.to(tl.int64) * tl.num_programs(1) + split
+    return f, split, f // T, f % T, f.to(tl.int64) * m, scr_ptr + slot * 7 * m, wscr_ptr + slot * m
+
+
+@triton.jit
+def _fused_cells(total, count, gc, gcells, merged):
+    """SPEC §6's fused cells: the ``merged`` cells with the largest unselected score totals among
+    those with an unselected token, ties by lower cell (one ``[G, G]`` compare tile, G <= 64).
+    Returns the ``[G]`` mask and its count."""
+    qual = (count > 0) & (gc < gcells)
+    cbeats = (qual[None, :] & ~qual[:, None]) | (
+        (qual[None, :] == qual[:, None])
+        & (
+            (total[None, :] > total[:, None])
+            | ((total[None, :] == total[:, None]) & (gc[None, :] < gc[:, None]))
+        )
+    )
+    crank = tl.sum(cbeats.to(tl.int32), axis=1)
+    fused = qual & (crank < merged)
+    return fused, tl.sum(fused.to(tl.int64), axis=0)
+
+
+@triton.jit
 def _frame_plan(
     budget_ptr, f, b, t, T, cells, gcells,
     cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo,
@@ -245,14 +273,7 @@ def _frame_select_pairwise_kernel(
 ):
     """The first version: every order by ``O(m²)`` pairwise comparisons (any ``m``); kept for
     frames beyond :data:`MAX_SORT_TOKENS` and as the benchmarks' baseline."""
-    f = tl.program_id(0)
-    split = tl.program_id(1)
-    nsplit = tl.num_programs(1)
-    b = f // T
-    t = f % T
-    row = f.to(tl.int64) * m
-    scr = scr_ptr + (f.to(tl.int64) * nsplit + split) * 7 * m
-    wscr = wscr_ptr + (f.to(tl.int64) * nsplit + split) * m
+    f, split, b, t, row, scr, wscr = _program(scr_ptr, wscr_ptr, T, m)
     merged, sel, quota, offset = _frame_plan(
         budget_ptr, f, b, t, T, cells, gcells,
         cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo, MODE, BLOCK_T,
@@ -306,18 +327,7 @@ def _frame_select_pairwise_kernel(
             onehot = (gi[None, :] == gc[:, None]) & ui[None, :]  # [G, I]
             total += tl.sum(tl.where(onehot, si[None, :], 0.0), axis=1)
             count += tl.sum(onehot.to(tl.int32), axis=1)
-        qual = (count > 0) & (gc < gcells)
-        # Rank of each cell by total, qualifying cells first, ties by lower cell.
-        cbeats = (qual[None, :] & ~qual[:, None]) | (
-            (qual[None, :] == qual[:, None])
-            & (
-                (total[None, :] > total[:, None])
-                | ((total[None, :] == total[:, None]) & (gc[None, :] < gc[:, None]))
-            )
-        )
-        crank = tl.sum(cbeats.to(tl.int32), axis=1)
-        fused = qual & (crank < merged)  # [G]
-        n_fused = tl.sum(fused.to(tl.int64), axis=0)
+        fused, n_fused = _fused_cells(total, count, gc, gcells, merged)  # [G], scalar
         # Anchor: the best unselected token of each fused cell.
         for i0 in range(0, m, BLOCK_I):
             ii = i0 + tl.arange(0, BLOCK_I)
@@ -530,14 +540,7 @@ def _frame_select_kernel(
     BLOCK_M: tl.constexpr,  # next power of two of m (the whole frame in registers)
     LOG_M: tl.constexpr,  # log2(BLOCK_M)
 ):
-    f = tl.program_id(0)
-    split = tl.program_id(1)
-    nsplit = tl.num_programs(1)
-    b = f // T
-    t = f % T
-    row = f.to(tl.int64) * m
-    scr = scr_ptr + (f.to(tl.int64) * nsplit + split) * 7 * m
-    wscr = wscr_ptr + (f.to(tl.int64) * nsplit + split) * m
+    f, split, b, t, row, scr, wscr = _program(scr_ptr, wscr_ptr, T, m)
     merged, sel, quota, offset = _frame_plan(
         budget_ptr, f, b, t, T, cells, gcells,
         cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo, MODE, BLOCK_T,
@@ -591,18 +594,7 @@ def _frame_select_kernel(
             count += tl.sum(onehot.to(tl.int32), axis=1)
             ki = _order_key(si, ii, LOG_M)
             best = tl.minimum(best, tl.min(tl.where(onehot, ki[None, :], LO_MASK), axis=1))
-        qual = (count > 0) & (gc < gcells)
-        # Rank of each cell by total, qualifying cells first, ties by lower cell (<= 64 cells).
-        cbeats = (qual[None, :] & ~qual[:, None]) | (
-            (qual[None, :] == qual[:, None])
-            & (
-                (total[None, :] > total[:, None])
-                | ((total[None, :] == total[:, None]) & (gc[None, :] < gc[:, None]))
-            )
-        )
-        crank = tl.sum(cbeats.to(tl.int32), axis=1)
-        fused = qual & (crank < merged)  # [G]
-        n_fused = tl.sum(fused.to(tl.int64), axis=0)
+        fused, n_fused = _fused_cells(total, count, gc, gcells, merged)  # [G], scalar
         anchor_tok = tl.where(fused, (best & (BLOCK_M - 1)).to(tl.int32), -1)  # [G]
         for i0 in range(0, m, BLOCK_I):
             ii = i0 + tl.arange(0, BLOCK_I)
