@@ -203,8 +203,8 @@ def test_dispatch_sends_graphable_calls_to_the_cache(monkeypatch, value, eager_c
 
     seen = []
     monkeypatch.setattr(es_mod, "_resolve_impl", lambda impl, x: "triton")
-    monkeypatch.setattr(graphs, "graph_select", lambda x, K, cfg, eager_calls: seen.append(
-        ("graph", K, eager_calls)) or "graphed")  # fmt: skip
+    monkeypatch.setattr(graphs, "graph_select", lambda x, K, cfg, eager_calls, validate:
+        seen.append(("graph", K, eager_calls)) or "graphed")  # fmt: skip
     monkeypatch.setattr(kernels, "select_tokens_triton", lambda x, K, cfg, **plan: "eager")
     monkeypatch.setattr(es_mod, "_graphable", lambda x, cfg, plan: True)
     x = torch.randn(1, 2, 3, 3, 4)

@@ -220,9 +220,7 @@ def _dispatch(
         from ..kernels.triton.graphs import graph_select
 
         eager_calls = 1 if cuda_graph == "auto" else 0  # "auto": capture on a key's 2nd call
-        if validate:
-            return graph_select(x, plan["budget"], cfg, eager_calls=eager_calls, validate=True)
-        return graph_select(x, plan["budget"], cfg, eager_calls=eager_calls)
+        return graph_select(x, plan["budget"], cfg, eager_calls=eager_calls, validate=validate)
     if resolved == "triton":
         from ..kernels import select_tokens_triton
 
