@@ -18,6 +18,7 @@ every call did before) and ``direct`` (``launch`` as shipped).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -87,7 +88,11 @@ def main() -> None:
     # allocation held; the recount they would trigger is not launch overhead (both modes alike).
     streaming.check_finite = lambda *a, **k: None
 
-    supported = L.direct_launch_supported
+    def mode_context(mode):  # "normal": every launch through kernel[grid](...), as before
+        if mode == "normal":
+            return L.normal_launches()
+        L.clear()
+        return contextlib.nullcontext()
 
     def run_calls(fn, n):
         t0 = time.perf_counter()
@@ -113,15 +118,13 @@ def main() -> None:
             for case, fn in cases.items():
                 rows = {"normal": [], "direct": []}
                 for mode in ("normal", "direct"):  # warm-up: compile, bind
-                    L.direct_launch_supported = supported if mode == "direct" else _never
-                    L.clear()
-                    run_calls(fn, 3)
+                    with mode_context(mode):
+                        run_calls(fn, 3)
                 for _ in range(args.rounds):
                     for mode in ("normal", "direct"):
-                        L.direct_launch_supported = supported if mode == "direct" else _never
-                        L.clear()
-                        run_calls(fn, 3)
-                        rows[mode].append(run_calls(fn, args.calls))
+                        with mode_context(mode):
+                            run_calls(fn, 3)
+                            rows[mode].append(run_calls(fn, args.calls))
                 results[case] = {
                     m: {"median_us": statistics.median(v), "min_us": min(v), "max_us": max(v)}
                     for m, v in rows.items()
@@ -130,7 +133,6 @@ def main() -> None:
                     f"{case:36s} normal {results[case]['normal']['median_us']:7.1f} µs"
                     f"  direct {results[case]['direct']['median_us']:7.1f} µs per call"
                 )
-    L.direct_launch_supported = supported
     import triton
 
     meta = {
@@ -151,10 +153,6 @@ def main() -> None:
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=1)
-
-
-def _never():
-    return False, "forced normal launches (benchmark)"
 
 
 if __name__ == "__main__":

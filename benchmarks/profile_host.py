@@ -61,26 +61,6 @@ def _pushes(cfg, n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def _normal_launches():
-    """A context in which every Triton launch takes ``kernel[grid](...)`` (the old path)."""
-    from contextlib import contextmanager
-
-    from entropy_select.kernels.triton import launch
-
-    @contextmanager
-    def forced():
-        supported = launch.direct_launch_supported
-        launch.direct_launch_supported = lambda: (False, "forced by profile_host")
-        launch.clear()
-        try:
-            yield
-        finally:
-            launch.direct_launch_supported = supported
-            launch.clear()
-
-    return forced()
-
-
 def _kernel_times(x: torch.Tensor, cfg, n: int) -> dict[str, float]:
     """Device time per call of each GPU kernel (torch.profiler, ``n`` eager calls after warm-up)."""
     from torch.profiler import ProfilerActivity, profile
@@ -106,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         p.error("needs a CUDA GPU")
+    from entropy_select.kernels.triton import launch
+
     args.out.mkdir(parents=True, exist_ok=True)
     T, H, W, D = (int(v) for v in args.shape.split(","))
     x = torch.randn(T, H, W, D, device="cuda", dtype=torch.bfloat16)
@@ -117,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             "eager_us": 1e6 * _calls(x, cfg, args.calls, validate=False),
             "eager_validate_us": 1e6 * _calls(x, cfg, args.calls, validate=True),
         }
-        with _normal_launches():
+        with launch.normal_launches():  # every launch through kernel[grid](...), as before
             _calls(x, cfg, 5, validate=False)
             row["eager_normal_launch_us"] = 1e6 * _calls(x, cfg, args.calls, validate=False)
             row["stream_push_normal_launch_us"] = 1e6 * _pushes(cfg, args.calls)

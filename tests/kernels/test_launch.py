@@ -253,6 +253,20 @@ def test_unsupported_triton_or_not_a_jit_function_is_always_normal(toy, monkeypa
     assert calls == [(2,)] * 3
 
 
+def test_normal_launches_forces_the_normal_path_inside_only(toy):
+    log, _ = toy
+    for _ in range(2):
+        L.launch(_toy_kernel, (1,), *_args(), BLOCK=32)
+    assert log[-1][0] == "direct"
+    with L.normal_launches():
+        for _ in range(3):
+            L.launch(_toy_kernel, (1,), *_args(), BLOCK=32)
+        assert [e[0] for e in log[-3:]] == ["normal"] * 3
+    for _ in range(2):  # after it: the key binds again, then launches directly
+        L.launch(_toy_kernel, (1,), *_args(), BLOCK=32)
+    assert [e[0] for e in log[-2:]] == ["normal", "direct"]
+
+
 def test_direct_launch_supported_names_why_not(monkeypatch):
     monkeypatch.setattr(triton, "__version__", "3.5.1")
     ok, why = L.direct_launch_supported()

@@ -43,19 +43,6 @@ def launch():
 
 
 @contextmanager
-def _normal(L):
-    """Every launch through ``kernel[grid](...)`` (the path before direct launches)."""
-    supported = L.direct_launch_supported
-    L.direct_launch_supported = lambda: (False, "test")
-    L.clear()
-    try:
-        yield
-    finally:
-        L.direct_launch_supported = supported
-        L.clear()
-
-
-@contextmanager
 def _count_run(monkeypatch):
     """Count calls of ``JITFunction.run`` (every normal launch goes through it)."""
     from triton.runtime.jit import JITFunction
@@ -104,7 +91,7 @@ def test_direct_launches_equal_normal_launches(launch, monkeypatch, variant, sha
     x = torch.randn(*shape, device="cuda", generator=g).to(dtype)
     T, H, W = shape[1:4]
     K = int(0.3 * T * H * W)
-    with _normal(launch):
+    with launch.normal_launches():
         want = select_tokens_triton(x, K, cfg)
         again = select_tokens_triton(x, K, cfg)
     _assert_identical(want, again, "normal vs normal (control: the kernels are deterministic)")
@@ -142,7 +129,7 @@ def test_stream_pushes_equal_normal_launches(launch, monkeypatch, preset, budget
                 outs.append(stream.push(f))
         return outs, runs
 
-    with _normal(launch):
+    with launch.normal_launches():
         want, _ = run()
     run()  # every key of a stream seen once (its ring head cycles through its slots)
     got, runs = run(count_from=cfg.temporal_window + 1)

@@ -40,12 +40,13 @@ lost: the normal launch raises it again if it is the caller's).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 
 import torch
 
-__all__ = ["launch", "direct_launch_supported", "clear", "stats"]
+__all__ = ["launch", "direct_launch_supported", "normal_launches", "clear", "stats"]
 
 #: Triton releases whose ``JITFunction.run`` / ``CompiledKernel`` / ``CudaLauncher.__call__``
 #: were read for this module (the device runs 3.6; the CPU machine 3.9; 3.8 differs from 3.9
@@ -62,6 +63,7 @@ _TRITON: list = []  # [knobs, driver] once a kernel launches directly (imported 
 _STATES: dict = {}
 _LOCK = threading.Lock()
 _COUNTS = {"direct": 0, "normal": 0}
+_FORCED_NORMAL = [False]  # inside normal_launches()
 
 
 class _Unproven(tuple):
@@ -114,7 +116,7 @@ def _state(kernel):
         state = _STATES.get(id(kernel))
         if state is not None and (state is _NORMAL or state.fn is kernel):
             return state
-        ok, _ = direct_launch_supported()
+        ok = direct_launch_supported()[0] and not _FORCED_NORMAL[0]
         if ok:
             from triton.runtime.jit import JITFunction
 
@@ -265,6 +267,19 @@ def launch(kernel, grid, *args, **kwargs):
 def _normal(kernel, grid, args, kwargs):
     _COUNTS["normal"] += 1
     return kernel[grid](*args, **kwargs)
+
+
+@contextlib.contextmanager
+def normal_launches():
+    """Every launch inside takes the normal path, ``kernel[grid](...)`` (the path before direct
+    launches; benchmarks and tests compare the two). Entries are forgotten on entry and exit."""
+    clear()
+    _FORCED_NORMAL[0] = True
+    try:
+        yield
+    finally:
+        _FORCED_NORMAL[0] = False
+        clear()
 
 
 def clear() -> None:
