@@ -784,11 +784,10 @@ def frame_select_triton(
         raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
     if algo not in ("sort", "pairwise"):
         raise ValueError(f"algo must be 'sort' or 'pairwise', got {algo!r}")
-    # measured (profile_frame.py, results/gpu_h200_frame_kernel.json): 128-token tiles, 4 warps
-    # for frames of <= 256 tokens and 8 above
-    tile = 128
-    if num_warps is None:
-        num_warps = 4 if scores.shape[-2] * scores.shape[-1] <= 256 else 8
+    Bsz, T, H, W = scores.shape
+    m = H * W
+    if num_warps is None:  # measured (profile_frame.py): 4 up to 256 tokens a frame, 8 above
+        num_warps = 4 if m <= 256 else 8
     sizes = (("block_i", block_i), ("block_j", block_j), ("num_warps", num_warps))
     for name, v in sizes + (("block_g", block_g),):
         if v is not None and (v < 1 or v & (v - 1)):
@@ -797,8 +796,6 @@ def frame_select_triton(
         raise ValueError(f"block_j must be >= 16 (the merged means' products), got {block_j}")
     if splits is not None and splits < 1:
         raise ValueError(f"splits must be >= 1, got {splits}")
-    Bsz, T, H, W = scores.shape
-    m = H * W
     dev = scores.device
     if m > MAX_SORT_TOKENS:
         algo = "pairwise"
@@ -861,8 +858,8 @@ def frame_select_triton(
         *split3(coverage), *split3(share),
         MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,
         LOWP_DOT=lowp,
-        BLOCK_I=block_i or min(tile, _pow2(m)),
-        BLOCK_J=block_j or max(16, min(tile, _pow2(m))),
+        BLOCK_I=block_i or min(128, _pow2(m)),  # 128-token tiles: measured (profile_frame.py)
+        BLOCK_J=block_j or max(16, min(128, _pow2(m))),
         BLOCK_T=min(1024, _pow2(T)),
         BLOCK_G=block_g, BLOCK_D=block_d, BLOCK_M=block_m, LOG_M=block_m.bit_length() - 1,
         num_warps=num_warps,
