@@ -1,9 +1,10 @@
 """The frame kernel alone (SPEC §5-7, ``frame_select_triton``) on one GPU: the pairwise kernel
-(before) against the sorted kernel (after) and a small sweep of its launch geometry.
+(Round 4), the sorted kernel with its merged tokens by scanning (Round 5) and by gathering
+(Round 6, the default), and a small sweep of its launch geometry.
 
 PYTHONPATH=src python benchmarks/profile_frame.py --out DIR   # writes gpu_frame_kernel.json
 
-Issues 12 and 14 (benchmarks/NOTES_gpu.md, "Round 5"). For each preset's mode (paper: select,
+Issues 12 and 14 (benchmarks/NOTES_gpu.md, "Round 5" and "Round 6"). For each preset's mode (paper: select,
 library default: grid fusion, balanced: context pooling) and three cases, (a) 16x14x14 frames with
 bf16 features D = 3584 (offline), (b) one 14x14 frame with D = 1152 (one streaming push), (c) one
 27x27 frame with D = 1152, at retention 0.35: first every output of each variant against the
@@ -39,12 +40,15 @@ RETENTION = 0.35
 VARIANTS = {
     "pairwise (before)": {"algo": "pairwise", "num_warps": 4, "block_i": 64, "block_j": 64},
     "sort (default)": {},
+    # Round 5's merged-token output (every token scanned per tile of groups): before Round 6
+    "sort, scan tokens (before)": {"merged_tokens": "scan"},
     "sort w4 b64 g32 (first)": {"num_warps": 4, "block_i": 64, "block_j": 64, "block_g": 32},
     "sort w1": {"num_warps": 1},
     "sort w2": {"num_warps": 2},
     "sort w8": {"num_warps": 8},
     "sort b32": {"block_i": 32, "block_j": 32},  # warps: the default (4, or 8 above 256 tokens)
     "sort b64": {"block_i": 64, "block_j": 64},
+    "sort j256 w8": {"block_j": 256, "num_warps": 8},  # merged tokens: one gather step
     "sort g32": {"block_g": 32},  # context pooling's merged groups a tile (default 64)
     # the selection alone (no output tokens): what the token output costs, before and after
     "pairwise, no tokens": {"algo": "pairwise", "no_tokens": True},

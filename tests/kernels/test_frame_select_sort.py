@@ -36,9 +36,50 @@ def _scores(kind: str, shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return s
 
 
-def check_against_pairwise_and_core(shape, kinds, device="cpu", **geometry) -> int:
-    """Every output of the sorted kernel equals the pairwise kernel's, and the keep mask and
-    index equal the core's; returns how many cases ran."""
+def merged_reference(x, keep_index, assignment, weights):
+    """The output tokens in float64 from the kernel's own assignment and weights: each slot's
+    ``Σ w·x / Σ w`` (a kept token alone, weight 1), and for the rounding bound each slot's
+    ``Σ |w·x| / Σ w``, ``Σ |w| / Σ w`` and member count."""
+    B, K = keep_index.shape
+    D = x.shape[-1]
+    xs = x.reshape(B, -1, D).double()
+    num = torch.zeros(B, K + 1, D, dtype=torch.float64)
+    mag = torch.zeros(B, K + 1, D, dtype=torch.float64)
+    den = torch.zeros(B, K + 1, dtype=torch.float64)
+    wmag = torch.zeros(B, K + 1, dtype=torch.float64)
+    cnt = torch.zeros(B, K + 1, dtype=torch.float64)
+    for b in range(B):
+        slot = torch.where(assignment[b] >= 0, assignment[b], K).cpu()
+        w = weights[b].double().cpu()
+        num[b].index_add_(0, slot, w[:, None] * xs[b].cpu())
+        mag[b].index_add_(0, slot, (w[:, None] * xs[b].cpu()).abs())
+        den[b].index_add_(0, slot, w)
+        wmag[b].index_add_(0, slot, w.abs())
+        cnt[b].index_add_(0, slot, torch.ones_like(w))
+    den = den[:, :K, None]
+    return num[:, :K] / den, mag[:, :K] / den, wmag[:, :K, None] / den, cnt[:, :K, None]
+
+
+def assert_merged_tokens_close(tokens, x, keep_index, assignment, weights, what=""):
+    """Tokens within the rounding of a float32 weighted mean stored in their dtype: ``|t − ref|
+    <= u·|ref| + (n + 3)·2⁻²⁴·(Σ|w·x| + |ref|·Σ|w|)/Σw`` against the float64 mean ``ref`` of the
+    same members (``u``: the output dtype's unit roundoff, 2⁻⁸ for bfloat16; ``n``: the slot's
+    member count). A float32 sum of ``n`` terms in any order errs by at most
+    ``(n − 1)·2⁻²⁴·Σ|terms|``: the two sums, then the division and the product add a few
+    units. Both token paths (gathered and scanned) must meet it, in whatever order they sum."""
+    ref, mag, wmag, cnt = merged_reference(x, keep_index, assignment, weights)
+    u = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}[tokens.dtype]
+    bound = u * ref.abs() + (cnt + 3) * 2.0**-24 * (mag + ref.abs() * wmag)
+    err = (tokens.double().cpu() - ref).abs()
+    assert (err <= bound).all(), (what, float((err - bound).max()), float(err.max()))
+
+
+def check_against_pairwise_and_core(
+    shape, kinds, device="cpu", dtype=torch.float32, fusion_grid=3, share=0.5, **geometry
+) -> int:
+    """Every output of the sorted kernel equals the pairwise kernel's (its tokens through the
+    scan exactly; gathered merged tokens within the rounding of the sum's order), and the keep
+    mask and index equal the core's; returns how many cases ran."""
     from entropy_select.core.allocation import allocate_frame_budget
     from entropy_select.core.grid import grid_quota_topk
     from entropy_select.core.select import mask_to_index
@@ -46,24 +87,35 @@ def check_against_pairwise_and_core(shape, kinds, device="cpu", **geometry) -> i
 
     B, T, H, W = shape
     N = T * H * W
-    x = torch.randn(B, T, H, W, 24, generator=torch.Generator().manual_seed(5)).to(device)
+    x = torch.randn(B, T, H, W, 24, generator=torch.Generator().manual_seed(5)).to(device, dtype)
     cases = 0
     for seed, kind in enumerate(kinds):
         s = _scores(kind, shape, seed).to(device)
         for K in sorted({1, max(1, N // 3), N}):
             fb = allocate_frame_budget(s.abs(), K)
             for mode, weight in MODES:
-                kw = dict(mode=mode, weight=weight, features=x, fusion_grid=3)
-                new = frame_select_triton(s, fb, K, algo="sort", **kw, **geometry)
-                old = frame_select_triton(s, fb, K, algo="pairwise", **kw, **geometry)
+                kw = dict(mode=mode, weight=weight, features=x, fusion_grid=fusion_grid)
+                kw.update(share=share, **geometry)
+                new = frame_select_triton(s, fb, K, algo="sort", **kw)
+                scan = frame_select_triton(s, fb, K, algo="sort", merged_tokens="scan", **kw)
+                old = frame_select_triton(s, fb, K, algo="pairwise", **kw)
                 names = ("keep", "index", "tokens", "assign", "weights")
-                for name, a, b in zip(names, new, old, strict=True):
-                    assert (a is None) == (b is None)
-                    if name == "tokens" and device != "cpu":  # another compiled kernel
-                        tol = 1e-6 * float(x.abs().max())
-                        torch.testing.assert_close(a, b, atol=tol, rtol=1e-6)
+                what = (shape, kind, K, mode, weight, dtype)
+                for name, a, c, b in zip(names, new, scan, old, strict=True):
+                    assert (a is None) == (b is None) and (c is None) == (b is None)
+                    if name == "tokens" and mode == "select":  # copies: exact
+                        assert torch.equal(a, b) and torch.equal(c, b), what
+                    elif name == "tokens" and device != "cpu":  # another compiled kernel
+                        tol = 1e-6 * float(x.float().abs().max())
+                        torch.testing.assert_close(c, b, atol=tol, rtol=1e-6)
+                    elif name != "tokens":
+                        assert a is None or torch.equal(a, b), (what, name)
+                        assert c is None or torch.equal(c, b), (what, name)
                     else:
-                        assert a is None or torch.equal(a, b), (shape, kind, K, mode, name)
+                        assert torch.equal(c, b), what
+                if mode != "select":
+                    for tokens in (new[2], scan[2]):
+                        assert_merged_tokens_close(tokens, x, *new[1:2], *new[3:], what=what)
                 if mode == "select":
                     ref = grid_quota_topk(s, fb, 4, 0.5)
                     assert torch.equal(new[0], ref), (shape, kind, K)
@@ -81,9 +133,17 @@ n = 0
 for shape in [(2, 2, 5, 7), (1, 3, 1, 1), (1, 1, 1, 3)]:
     n += check_against_pairwise_and_core(shape, ["ties", "negative", "signed_zero", "rand"])
 n += check_against_pairwise_and_core((1, 1, 27, 27), ["signed_zero"])  # ties, too
-n += check_against_pairwise_and_core(
+n += check_against_pairwise_and_core(  # gathers of one row a group (block_j < block_g)
     (1, 2, 5, 7), ["ties"], block_i=16, block_j=16, splits=3, block_g=64, num_warps=2
 )
+# merged tokens gathered: bfloat16; one fused cell (every absorbed token one group, uneven
+# context runs); nothing merged (share 0.01: no merged slot) and every slot merged (share 1);
+# fusion_grid = grid; many lanes a group (block_j 128, 16 groups a tile)
+n += check_against_pairwise_and_core((2, 2, 6, 7), ["ties", "rand"], dtype=torch.bfloat16)
+n += check_against_pairwise_and_core((1, 2, 9, 7), ["ties"], fusion_grid=1, share=0.7)
+n += check_against_pairwise_and_core((1, 2, 6, 5), ["rand"], share=0.01)
+n += check_against_pairwise_and_core((1, 2, 6, 5), ["negative"], share=1.0, fusion_grid=4)
+n += check_against_pairwise_and_core((1, 1, 12, 11), ["rand"], block_j=128, block_g=16)
 print("ok", n)
 """
 

@@ -69,6 +69,11 @@ _ABSORB = tl.constexpr(4)  # averaged into its group's merged token
 _GROUP = tl.constexpr(5)  # fused cell or context run (-1: none)
 _POS = tl.constexpr(6)  # slot among the frame's kept tokens
 _ASLOT = tl.constexpr(0)  # (sorted kernel, which needs no _INQ) the anchor slot of each group
+# (sorted kernel, merged tokens by gathering, LANES > 0) the absorbed tokens ordered by group:
+_MEMBER = tl.constexpr(7)  # context: the token of each Morton rank; fusion: token | cell << 16
+_GSTART = tl.constexpr(8)  # fusion: each fused cell's first position in _MEMBER
+_GBOUND = tl.constexpr(9)  # fusion: at least its member count (0: not fused)
+_ROWS = tl.constexpr(10)
 
 
 @triton.jit
@@ -85,7 +90,8 @@ def _program(scr_ptr, wscr_ptr, T, m):
     f = tl.program_id(0)
     split = tl.program_id(1)
     slot = f.to(tl.int64) * tl.num_programs(1) + split
-    return f, split, f // T, f % T, f.to(tl.int64) * m, scr_ptr + slot * 7 * m, wscr_ptr + slot * m
+    scr = scr_ptr + slot * _ROWS * m
+    return f, split, f // T, f % T, f.to(tl.int64) * m, scr, wscr_ptr + slot * m
 
 
 @triton.jit
@@ -142,13 +148,16 @@ def _frame_plan(
 
 @triton.jit
 def _write_tokens(
-    scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, gcells,
+    scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells,
     sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
-    MODE: tl.constexpr, LOWP_DOT: tl.constexpr, SLOT_ROW: tl.constexpr,
+    MODE: tl.constexpr, WEIGHT_SCORE: tl.constexpr, LOWP_DOT: tl.constexpr,
+    SLOT_ROW: tl.constexpr, LANES: tl.constexpr,
     BLOCK_I: tl.constexpr, BLOCK_J: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
     """Phase 5: the output tokens of this program's channels, from the scratch rows (keep, anchor,
-    slot, group, absorbed, weights): kept tokens copied, merged means at their anchors' slots."""
+    slot, group, absorbed, weights): kept tokens copied, merged means at their anchors' slots
+    (``LANES > 0``: gathered from the member lists, :func:`_gather_merged`; 0: by scanning every
+    token of the frame for each tile of groups)."""
     x_frame = x_ptr + b.to(tl.int64) * sxb + t.to(tl.int64) * sxt
     tok_video = tok_ptr + b.to(tl.int64) * KS * D
     d_lo = split * d_per_split
@@ -167,7 +176,13 @@ def _write_tokens(
             msk = ki[:, None] & (dd[None, :] < d_hi)
             v = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk)
             tl.store(tok_video + dst[:, None] + dd[None, :], v, mask=msk)
-    if MODE != 0:
+    if MODE != 0 and LANES > 0:
+        _gather_merged(
+            scr, wscr, x_frame, tok_video, offset, merged, sel, gcells,
+            sxh, sxw, sxd, W, m, D, d_lo, d_hi,
+            MODE, WEIGHT_SCORE, LANES, BLOCK_G, BLOCK_D,
+        )  # fmt: skip
+    elif MODE != 0:
         # Merged tokens: per group, sum_j w_j x_j / sum_j w_j at the group's anchor slot.
         if MODE == 1:
             ngroups = gcells
@@ -227,6 +242,107 @@ def _write_tokens(
 
 
 @triton.jit
+def _gather_step(
+    acc, scr, wscr, x_frame, s, lane, gr, start, bound, dd, dmask, sxh, sxw, sxd, W, m,
+    MODE: tl.constexpr, WEIGHT_SCORE: tl.constexpr, LANES: tl.constexpr,
+):  # fmt: skip
+    """``acc [R, BLOCK_D] += w·x`` of member ``s·LANES + lane`` of each row's group (rows past
+    their group's members add nothing)."""
+    p = start + s * LANES + lane  # [R] position in the member list
+    if MODE == 1:  # the cell is checked: `bound` may exceed the member count
+        pk = tl.load(scr + _MEMBER * m + p, mask=(p - start < bound) & (p < m), other=-1)
+        on = (pk >> 16) == gr
+        tok = pk & 0xFFFF
+    else:
+        on = p - start < bound
+        tok = tl.load(scr + _MEMBER * m + p, mask=on, other=0)
+    src = (tok // W).to(tl.int64) * sxh + (tok % W).to(tl.int64) * sxw
+    msk = on[:, None] & dmask[None, :]
+    xv = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk, other=0.0)
+    if WEIGHT_SCORE:
+        w = tl.load(wscr + tok, mask=on, other=0.0)
+        acc += w[:, None] * xv.to(tl.float32)
+    else:
+        acc += xv.to(tl.float32)
+    return acc
+
+
+@triton.jit
+def _gather_merged(
+    scr, wscr, x_frame, tok_video, offset, merged, sel, gcells,
+    sxh, sxw, sxd, W, m, D, d_lo, d_hi,
+    MODE: tl.constexpr, WEIGHT_SCORE: tl.constexpr, LANES: tl.constexpr,
+    BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
+):  # fmt: skip
+    """The merged tokens of this program's channels from the member lists (sorted kernel).
+
+    A tile of ``BLOCK_G`` groups is ``R = LANES·BLOCK_G`` rows, row ``r`` being lane
+    ``r // BLOCK_G`` of group ``r % BLOCK_G``; step ``s`` loads member ``s·LANES + lane`` of every
+    row's group at once (one gather of ``R`` feature rows) and adds it to the row's float32 sum,
+    so each absorbed token is read once per channel block, in ``ceil(longest group / LANES)``
+    steps; the lanes are summed at the end. Context runs (``MODE 2``) are ranges of the Morton
+    ranks of the non-detail tokens: ``[ceil(g·n/C), ceil((g+1)·n/C))``, ``n = m − sel``; fused
+    cells (``MODE 1``) are ranges of the absorbed tokens sorted by cell (``_GSTART``), of at most
+    ``_GBOUND`` tokens (the cell is checked)."""
+    R: tl.constexpr = LANES * BLOCK_G
+    if MODE == 1:
+        ngroups = gcells
+    else:
+        ngroups = merged
+    n_rest = m - sel
+    r = tl.arange(0, R)
+    lane = r // BLOCK_G
+    for g0 in range(0, ngroups, BLOCK_G):
+        gg = g0 + tl.arange(0, BLOCK_G)
+        gr = (g0 + r % BLOCK_G).to(tl.int32)  # [R] each row's group
+        slot = tl.load(scr + _ASLOT * m + gg, mask=gg < ngroups, other=-1)
+        if MODE == 1:
+            start = tl.load(scr + _GSTART * m + gr, mask=gr < ngroups, other=0)
+            bound = tl.load(scr + _GBOUND * m + gr, mask=gr < ngroups, other=0)
+        else:
+            g64 = gr.to(tl.int64)
+            first = (g64 * n_rest + merged - 1) // merged
+            bound = (((g64 + 1) * n_rest + merged - 1) // merged - first).to(tl.int32)
+            bound = tl.where(gr < ngroups, bound, 0)
+            start = first.to(tl.int32)
+        steps = (tl.max(bound, axis=0) + LANES - 1) // LANES
+        # Each group's weight total (fusion; context runs: their length, weights 1).
+        if MODE == 1:
+            wsum = tl.zeros((R,), dtype=tl.float32)
+            for s in range(0, steps):
+                p = start + s * LANES + lane
+                pk = tl.load(scr + _MEMBER * m + p, mask=(p - start < bound) & (p < m), other=-1)
+                on = (pk >> 16) == gr
+                wsum += tl.load(wscr + (pk & 0xFFFF), mask=on, other=0.0)
+            norm = tl.sum(tl.reshape(wsum, (LANES, BLOCK_G)), axis=0)
+        else:
+            gend = ((gg.to(tl.int64) + 1) * n_rest + merged - 1) // merged
+            norm = (gend - (gg.to(tl.int64) * n_rest + merged - 1) // merged).to(tl.float32)
+        inv = 1.0 / tl.maximum(norm, 1.1754943508222875e-38)
+        dst = (offset + slot.to(tl.int64)) * D
+        for d0 in range(d_lo, d_hi, BLOCK_D):
+            dd = d0 + tl.arange(0, BLOCK_D)
+            dmask = dd < d_hi
+            acc = tl.zeros((R, BLOCK_D), dtype=tl.float32)
+            for s in range(0, steps, 2):  # two gathers in flight
+                acc = _gather_step(
+                    acc, scr, wscr, x_frame, s, lane, gr, start, bound, dd, dmask,
+                    sxh, sxw, sxd, W, m, MODE, WEIGHT_SCORE, LANES,
+                )  # fmt: skip
+                acc = _gather_step(
+                    acc, scr, wscr, x_frame, s + 1, lane, gr, start, bound, dd, dmask,
+                    sxh, sxw, sxd, W, m, MODE, WEIGHT_SCORE, LANES,
+                )  # fmt: skip
+            val = tl.sum(tl.reshape(acc, (LANES, BLOCK_G, BLOCK_D)), axis=0) * inv[:, None]
+            msk = (slot >= 0)[:, None] & dmask[None, :]
+            tl.store(
+                tok_video + dst[:, None] + dd[None, :],
+                val.to(tok_video.dtype.element_ty),
+                mask=msk,
+            )
+
+
+@triton.jit
 def _frame_select_pairwise_kernel(
     score_ptr,  # [F, m] float32 scores, F = B*T frames
     budget_ptr,  # [F] int64 B_f
@@ -270,6 +386,7 @@ def _frame_select_pairwise_kernel(
     BLOCK_D: tl.constexpr,
     BLOCK_M: tl.constexpr,  # unused here (the sorted kernel's frame block)
     LOG_M: tl.constexpr,
+    LANES: tl.constexpr,  # unused here (merged tokens always by scanning)
 ):
     """The first version: every order by ``O(m²)`` pairwise comparisons (any ``m``); kept for
     frames beyond :data:`MAX_SORT_TOKENS` and as the benchmarks' baseline."""
@@ -468,9 +585,9 @@ def _frame_select_pairwise_kernel(
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
         _write_tokens(
-            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, gcells,
+            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells,
             sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
-            MODE, LOWP_DOT, False, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
+            MODE, WEIGHT_SCORE, LOWP_DOT, False, 0, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
         )  # fmt: skip
 
 
@@ -539,6 +656,7 @@ def _frame_select_kernel(
     BLOCK_D: tl.constexpr,
     BLOCK_M: tl.constexpr,  # next power of two of m (the whole frame in registers)
     LOG_M: tl.constexpr,  # log2(BLOCK_M)
+    LANES: tl.constexpr,  # merged tokens: 0 by scanning, else gathered, LANES rows a group
 ):
     f, split, b, t, row, scr, wscr = _program(scr_ptr, wscr_ptr, T, m)
     merged, sel, quota, offset = _frame_plan(
@@ -616,6 +734,19 @@ def _frame_select_kernel(
         keep2 = chosen2 | a2 | extra2
         tl.store(scr + _KEEP * m + tok2, keep2.to(tl.int32), mask=valid2)
         tl.store(scr + _ABSORB * m + tok2, absorbed2.to(tl.int32), mask=valid2)
+        if LANES > 0:
+            # The absorbed tokens sorted by (cell, index), non-absorbed after them (cell field
+            # BLOCK_G), packed token | cell << 16; each fused cell's first position (where the
+            # run count along the sorted cells is 1) and, as a bound on its member count, its
+            # unselected tokens.
+            cell2 = tl.load(gkey_ptr + tok2, mask=valid2, other=0)
+            mkey = tl.sort((tl.where(absorbed2, cell2, BLOCK_G) << LOG_M) | tok2)
+            mcell = mkey >> LOG_M
+            tl.store(scr + _MEMBER * m + tok, (mkey & (BLOCK_M - 1)) | (mcell << 16), mask=valid)
+            ones = tl.full((BLOCK_M,), 1, tl.int32)
+            _, nrun = tl.associative_scan((mcell, ones), 0, _run_count)
+            tl.store(scr + _GSTART * m + mcell, tok, mask=(mcell < BLOCK_G) & (nrun == 1))
+            tl.store(scr + _GBOUND * m + gc, tl.where(fused, count, 0), mask=gc < m)
         if WEIGHT_SCORE:
             s2 = tl.load(score_ptr + row + tok2, mask=valid2, other=0.0)
             w2 = tl.where(absorbed2, s2, 0.0)
@@ -658,6 +789,8 @@ def _frame_select_kernel(
         tl.store(scr + _ABSORB * m + walk, absorbed.to(tl.int32), mask=valid)
         tl.store(scr + _GROUP * m + walk, run.to(tl.int32), mask=valid)
         tl.store(wscr + walk, tl.where(absorbed, 1.0, 0.0), mask=valid)
+        if LANES > 0:  # the absorbed tokens by Morton rank: each run a range of it
+            tl.store(scr + _MEMBER * m + r64, walk, mask=run >= 0)
         tl.debug_barrier()
 
     # Phase 3: kept tokens in index order -> slot within the frame (a cumulative count);
@@ -698,9 +831,9 @@ def _frame_select_kernel(
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
         _write_tokens(
-            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, gcells,
+            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells,
             sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
-            MODE, LOWP_DOT, True, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
+            MODE, WEIGHT_SCORE, LOWP_DOT, True, LANES, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
         )  # fmt: skip
 
 
@@ -741,6 +874,7 @@ def frame_select_triton(
     num_warps: int | None = None,
     splits: int | None = None,
     block_g: int | None = None,
+    merged_tokens: str = "gather",
 ) -> tuple[torch.Tensor, ...]:
     """Keep mask, sorted ``keep_index``, merge assignment and weights, and output tokens (SPEC §5-7)
     in one launch, with no host synchronisation.
@@ -766,6 +900,12 @@ def frame_select_triton(
             per frame (default: enough programs for two per SM, at least one channel block each).
         block_g: merged groups per tile of the token output (``"context"``: default 64; not
             for ``"fusion"``, whose cells all fit one tile).
+        merged_tokens: how the sorted kernel writes the merged tokens: ``"gather"`` (each
+            group's absorbed tokens read from a member list built during the selection,
+            ``block_j`` rows a step) or ``"scan"`` (every token of the frame scanned for each
+            tile of groups, through a membership matrix on the tensor cores: the kernel before,
+            kept as a benchmark baseline). The pairwise kernel always scans. Merged tokens differ
+            between the two by the order of their float32 sums only.
 
     Returns:
         ``(keep, keep_index, tokens, assignment, weights)``: ``tokens`` None without features,
@@ -784,6 +924,8 @@ def frame_select_triton(
         raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
     if algo not in ("sort", "pairwise"):
         raise ValueError(f"algo must be 'sort' or 'pairwise', got {algo!r}")
+    if merged_tokens not in ("gather", "scan"):
+        raise ValueError(f"merged_tokens must be 'gather' or 'scan', got {merged_tokens!r}")
     Bsz, T, H, W = scores.shape
     m = H * W
     if num_warps is None:  # measured (profile_frame.py): 4 up to 256 tokens a frame, 8 above
@@ -833,7 +975,7 @@ def frame_select_triton(
         tokens, x, sx = None, flat, (0, 0, 0, 0, 0)
     merge = mode != "select"
     keep = torch.empty(F, m, dtype=torch.int8, device=dev)
-    scratch = torch.empty(F * splits, 7, m, dtype=torch.int32, device=dev)
+    scratch = torch.empty(F * splits, _ROWS.value, m, dtype=torch.int32, device=dev)
     wscratch = torch.empty(F * splits, m, dtype=torch.float32, device=dev) if merge else flat
     keep_index = torch.empty(Bsz, row_stride, dtype=torch.int64, device=dev)
     if merge:
@@ -849,6 +991,10 @@ def frame_select_triton(
     lowp = lowp and not (mode == "fusion" and weight == "score")
     kernel = _frame_select_kernel if algo == "sort" else _frame_select_pairwise_kernel
     block_m = max(32 * num_warps, _pow2(m))  # every thread holds keys: no replicated scans
+    block_j = block_j or max(16, min(128, _pow2(m)))
+    lanes = 0  # merged tokens by scanning
+    if merge and features is not None and algo == "sort" and merged_tokens == "gather":
+        lanes = max(1, block_j // block_g)  # gather steps of max(block_j, block_g) rows
     launch(
         kernel, (F, splits),
         flat, fb, cell, key, scratch, wscratch, keep, keep_index,
@@ -859,9 +1005,10 @@ def frame_select_triton(
         MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,
         LOWP_DOT=lowp,
         BLOCK_I=block_i or min(128, _pow2(m)),  # 128-token tiles: measured (profile_frame.py)
-        BLOCK_J=block_j or max(16, min(128, _pow2(m))),
+        BLOCK_J=block_j,
         BLOCK_T=min(1024, _pow2(T)),
         BLOCK_G=block_g, BLOCK_D=block_d, BLOCK_M=block_m, LOG_M=block_m.bit_length() - 1,
+        LANES=lanes,
         num_warps=num_warps,
     )  # fmt: skip
     return keep.view(Bsz, T, H, W).view(torch.bool), keep_index, tokens, assignment, weights
