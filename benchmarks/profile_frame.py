@@ -4,16 +4,16 @@
 
 PYTHONPATH=src python benchmarks/profile_frame.py --out DIR   # writes gpu_frame_kernel.json
 
-Issues 12 and 14 (benchmarks/NOTES_gpu.md, "Round 5" and "Round 6"). For each preset's mode (paper: select,
-library default: grid fusion, balanced: context pooling) and three cases, (a) 16x14x14 frames with
-bf16 features D = 3584 (offline), (b) one 14x14 frame with D = 1152 (one streaming push), (c) one
-27x27 frame with D = 1152, at retention 0.35: first every output of each variant against the
-pairwise kernel's (keep mask, keep_index, assignment, weights: ``identical``, "DIFF" in the table
-if not; the largest token difference: ``tokens_max_diff``, "~" if not 0), then its
-device time per launch: CUDA events around each of ``--reps`` launches queued behind a sleep
-kernel (so that host launch overhead does not count), median after warm-up. The kernels are
-compiled first by a pool of processes (the Triton cache is shared on disk), so that the whole
-run stays under ~90 s on a 16-core host.
+Issues 12 and 14 (benchmarks/NOTES_gpu.md, "Round 5" and "Round 6"). For each preset's mode
+(paper: select, library default: grid fusion, balanced: context pooling) and three cases,
+(a) 16x14x14 frames with bf16 features D = 3584 (offline), (b) one 14x14 frame with D = 1152
+(one streaming push), (c) one 27x27 frame with D = 1152, at retention 0.35: first every output of
+each variant against the pairwise kernel's (keep mask, keep_index, assignment, weights:
+``identical``, "DIFF" in the table if not; the largest token difference: ``tokens_max_diff``, "~"
+if not 0), then its device time per launch: CUDA events around each of ``--reps`` launches
+queued behind a sleep kernel (so that host launch overhead does not count), median after
+warm-up. The kernels are compiled first by a pool of processes (the Triton cache is shared on
+disk), so that the whole run stays under ~90 s on a 16-core host.
 """
 
 from __future__ import annotations

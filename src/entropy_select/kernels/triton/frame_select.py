@@ -26,7 +26,11 @@ cells (at most 64) are still ranked by pairwise comparison of their totals. Each
 slot in ``keep_index`` is its position among the kept tokens of its frame (a cumulative count)
 plus the frame's offset (the sum of the budgets of the frames before it), so ``keep_index``
 comes out sorted without a global sort, and the output tokens are written straight to their
-slots (merged means through small matrix products on the tensor cores). The first version
+slots. A merged token is gathered from its group's members: a fused cell is a rectangle of the
+frame whose tokens with a merge weight are its members, a context run a range of the Morton ranks
+of the non-detail tokens (a list the selection writes), so each absorbed token is read once per
+channel block (``merged_tokens="scan"``, the output before, scans every token of the frame for
+each tile of groups, through small matrix products on the tensor cores). The first version
 (``_frame_select_pairwise_kernel``: every rank by ``O(m²)`` pairwise comparisons, the same
 results) serves larger frames and the benchmarks' baseline.
 
@@ -69,11 +73,8 @@ _ABSORB = tl.constexpr(4)  # averaged into its group's merged token
 _GROUP = tl.constexpr(5)  # fused cell or context run (-1: none)
 _POS = tl.constexpr(6)  # slot among the frame's kept tokens
 _ASLOT = tl.constexpr(0)  # (sorted kernel, which needs no _INQ) the anchor slot of each group
-# (sorted kernel, merged tokens by gathering, LANES > 0) the absorbed tokens ordered by group:
-_MEMBER = tl.constexpr(7)  # context: the token of each Morton rank; fusion: token | cell << 16
-_GSTART = tl.constexpr(8)  # fusion: each fused cell's first position in _MEMBER
-_GBOUND = tl.constexpr(9)  # fusion: at least its member count (0: not fused)
-_ROWS = tl.constexpr(10)
+_MEMBER = tl.constexpr(7)  # (sorted kernel, gathered context runs) the token of each Morton rank
+_ROWS = tl.constexpr(8)
 
 
 @triton.jit
@@ -148,9 +149,9 @@ def _frame_plan(
 
 @triton.jit
 def _write_tokens(
-    scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells,
+    scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells, H, fgrid,
     sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
-    MODE: tl.constexpr, WEIGHT_SCORE: tl.constexpr, LOWP_DOT: tl.constexpr,
+    MODE: tl.constexpr, LOWP_DOT: tl.constexpr,
     SLOT_ROW: tl.constexpr, LANES: tl.constexpr,
     BLOCK_I: tl.constexpr, BLOCK_J: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
@@ -178,9 +179,8 @@ def _write_tokens(
             tl.store(tok_video + dst[:, None] + dd[None, :], v, mask=msk)
     if MODE != 0 and LANES > 0:
         _gather_merged(
-            scr, wscr, x_frame, tok_video, offset, merged, sel, gcells,
-            sxh, sxw, sxd, W, m, D, d_lo, d_hi,
-            MODE, WEIGHT_SCORE, LANES, BLOCK_G, BLOCK_D,
+            scr, wscr, x_frame, tok_video, offset, merged, sel, gcells, H, fgrid,
+            sxh, sxw, sxd, W, m, D, d_lo, d_hi, MODE, LANES, BLOCK_G, BLOCK_D,
         )  # fmt: skip
     elif MODE != 0:
         # Merged tokens: per group, sum_j w_j x_j / sum_j w_j at the group's anchor slot.
@@ -243,96 +243,105 @@ def _write_tokens(
 
 @triton.jit
 def _gather_step(
-    acc, scr, wscr, x_frame, s, lane, gr, start, bound, dd, dmask, sxh, sxw, sxd, W, m,
-    MODE: tl.constexpr, WEIGHT_SCORE: tl.constexpr, LANES: tl.constexpr,
+    acc, wsum, scr, wscr, x_frame, s, lane, start, bound, cw, dd, dmask, sxh, sxw, sxd, W, m,
+    MODE: tl.constexpr, LANES: tl.constexpr,
 ):  # fmt: skip
-    """``acc [R, BLOCK_D] += w·x`` of member ``s·LANES + lane`` of each row's group (rows past
-    their group's members add nothing)."""
-    p = start + s * LANES + lane  # [R] position in the member list
-    if MODE == 1:  # the cell is checked: `bound` may exceed the member count
-        pk = tl.load(scr + _MEMBER * m + p, mask=(p - start < bound) & (p < m), other=-1)
-        on = (pk >> 16) == gr
-        tok = pk & 0xFFFF
+    """``acc [R, BLOCK_D] += w·x`` (and ``wsum [R] += w``) of member ``l = s·LANES + lane`` of
+    each row's group. Fused cell: position ``l`` of its rectangle (``start`` its first token,
+    ``cw`` its width, ``bound`` its size), a member where its merge weight is not 0 (the
+    absorbed tokens; a zero weight adds nothing). Context run: Morton rank ``start + l`` of the
+    non-detail tokens, ``l < bound``, weight 1."""
+    l = s * LANES + lane  # [R]
+    if MODE == 1:
+        tok = start + (l // cw) * W + l % cw
+        w = tl.load(wscr + tok, mask=l < bound, other=0.0)
+        on = w != 0
+        wsum += w
     else:
-        on = p - start < bound
-        tok = tl.load(scr + _MEMBER * m + p, mask=on, other=0)
+        on = l < bound
+        tok = tl.load(scr + _MEMBER * m + start + l, mask=on, other=0)
     src = (tok // W).to(tl.int64) * sxh + (tok % W).to(tl.int64) * sxw
     msk = on[:, None] & dmask[None, :]
     xv = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk, other=0.0)
-    if WEIGHT_SCORE:
-        w = tl.load(wscr + tok, mask=on, other=0.0)
+    if MODE == 1:
         acc += w[:, None] * xv.to(tl.float32)
     else:
         acc += xv.to(tl.float32)
-    return acc
+    return acc, wsum
 
 
 @triton.jit
 def _gather_merged(
-    scr, wscr, x_frame, tok_video, offset, merged, sel, gcells,
+    scr, wscr, x_frame, tok_video, offset, merged, sel, gcells, H, fgrid,
     sxh, sxw, sxd, W, m, D, d_lo, d_hi,
-    MODE: tl.constexpr, WEIGHT_SCORE: tl.constexpr, LANES: tl.constexpr,
-    BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
+    MODE: tl.constexpr, LANES: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
-    """The merged tokens of this program's channels from the member lists (sorted kernel).
+    """The merged tokens of this program's channels by gathering their members (sorted kernel).
 
     A tile of ``BLOCK_G`` groups is ``R = LANES·BLOCK_G`` rows, row ``r`` being lane
     ``r // BLOCK_G`` of group ``r % BLOCK_G``; step ``s`` loads member ``s·LANES + lane`` of every
-    row's group at once (one gather of ``R`` feature rows) and adds it to the row's float32 sum,
-    so each absorbed token is read once per channel block, in ``ceil(longest group / LANES)``
-    steps; the lanes are summed at the end. Context runs (``MODE 2``) are ranges of the Morton
-    ranks of the non-detail tokens: ``[ceil(g·n/C), ceil((g+1)·n/C))``, ``n = m − sel``; fused
-    cells (``MODE 1``) are ranges of the absorbed tokens sorted by cell (``_GSTART``), of at most
-    ``_GBOUND`` tokens (the cell is checked)."""
+    row's group at once (one gather of ``R`` feature rows, two steps in flight) into the row's
+    float32 sum, so each absorbed token is read once per channel block, in
+    ``ceil(largest group / LANES)`` steps; the lanes are summed at the end. A fused cell
+    (``MODE 1``) is a rectangle of the frame (SPEC §5.1: rows ``[ceil(a·H/g_h),
+    ceil((a+1)·H/g_h))`` of cell row ``a``, likewise the columns), its members the tokens with a
+    merge weight; a context run (``MODE 2``) is the range ``[ceil(g·n/C), ceil((g+1)·n/C))`` of
+    the Morton ranks of the ``n = m − sel`` non-detail tokens (``_MEMBER``: the token of each)."""
     R: tl.constexpr = LANES * BLOCK_G
+    n_rest = m - sel
+    r = tl.arange(0, R)
+    lane = r // BLOCK_G
     if MODE == 1:
         ngroups = gcells
     else:
         ngroups = merged
-    n_rest = m - sel
-    r = tl.arange(0, R)
-    lane = r // BLOCK_G
     for g0 in range(0, ngroups, BLOCK_G):
         gg = g0 + tl.arange(0, BLOCK_G)
-        gr = (g0 + r % BLOCK_G).to(tl.int32)  # [R] each row's group
+        gr = g0 + r % BLOCK_G  # [R] each row's group
         slot = tl.load(scr + _ASLOT * m + gg, mask=gg < ngroups, other=-1)
-        if MODE == 1:
-            start = tl.load(scr + _GSTART * m + gr, mask=gr < ngroups, other=0)
-            bound = tl.load(scr + _GBOUND * m + gr, mask=gr < ngroups, other=0)
+        rslot = tl.load(scr + _ASLOT * m + gr, mask=gr < ngroups, other=-1)
+        if MODE == 1:  # the cell's rectangle
+            gh = tl.minimum(fgrid, H)
+            gw = tl.minimum(fgrid, W)
+            a = gr // gw
+            c = gr % gw
+            r0 = (a * H + gh - 1) // gh
+            c0 = (c * W + gw - 1) // gw
+            cw = ((c + 1) * W + gw - 1) // gw - c0
+            ch = ((a + 1) * H + gh - 1) // gh - r0
+            start = r0 * W + c0
+            bound = tl.where(rslot >= 0, cw * ch, 0)  # cells not fused: no steps
         else:
             g64 = gr.to(tl.int64)
             first = (g64 * n_rest + merged - 1) // merged
             bound = (((g64 + 1) * n_rest + merged - 1) // merged - first).to(tl.int32)
-            bound = tl.where(gr < ngroups, bound, 0)
+            bound = tl.where(rslot >= 0, bound, 0)
             start = first.to(tl.int32)
+            cw = bound  # unused
+            g64 = gg.to(tl.int64)
+            glen = ((g64 + 1) * n_rest + merged - 1) // merged
+            glen -= (g64 * n_rest + merged - 1) // merged  # each run's length (weights 1)
         steps = (tl.max(bound, axis=0) + LANES - 1) // LANES
-        # Each group's weight total (fusion; context runs: their length, weights 1).
-        if MODE == 1:
-            wsum = tl.zeros((R,), dtype=tl.float32)
-            for s in range(0, steps):
-                p = start + s * LANES + lane
-                pk = tl.load(scr + _MEMBER * m + p, mask=(p - start < bound) & (p < m), other=-1)
-                on = (pk >> 16) == gr
-                wsum += tl.load(wscr + (pk & 0xFFFF), mask=on, other=0.0)
-            norm = tl.sum(tl.reshape(wsum, (LANES, BLOCK_G)), axis=0)
-        else:
-            gend = ((gg.to(tl.int64) + 1) * n_rest + merged - 1) // merged
-            norm = (gend - (gg.to(tl.int64) * n_rest + merged - 1) // merged).to(tl.float32)
-        inv = 1.0 / tl.maximum(norm, 1.1754943508222875e-38)
         dst = (offset + slot.to(tl.int64)) * D
         for d0 in range(d_lo, d_hi, BLOCK_D):
             dd = d0 + tl.arange(0, BLOCK_D)
             dmask = dd < d_hi
             acc = tl.zeros((R, BLOCK_D), dtype=tl.float32)
+            wsum = tl.zeros((R,), dtype=tl.float32)
             for s in range(0, steps, 2):  # two gathers in flight
-                acc = _gather_step(
-                    acc, scr, wscr, x_frame, s, lane, gr, start, bound, dd, dmask,
-                    sxh, sxw, sxd, W, m, MODE, WEIGHT_SCORE, LANES,
+                acc, wsum = _gather_step(
+                    acc, wsum, scr, wscr, x_frame, s, lane, start, bound, cw, dd, dmask,
+                    sxh, sxw, sxd, W, m, MODE, LANES,
                 )  # fmt: skip
-                acc = _gather_step(
-                    acc, scr, wscr, x_frame, s + 1, lane, gr, start, bound, dd, dmask,
-                    sxh, sxw, sxd, W, m, MODE, WEIGHT_SCORE, LANES,
+                acc, wsum = _gather_step(
+                    acc, wsum, scr, wscr, x_frame, s + 1, lane, start, bound, cw, dd, dmask,
+                    sxh, sxw, sxd, W, m, MODE, LANES,
                 )  # fmt: skip
+            if MODE == 1:  # the weight total (plain means: the member count, exactly)
+                norm = tl.sum(tl.reshape(wsum, (LANES, BLOCK_G)), axis=0)
+            else:
+                norm = glen.to(tl.float32)
+            inv = 1.0 / tl.maximum(norm, 1.1754943508222875e-38)
             val = tl.sum(tl.reshape(acc, (LANES, BLOCK_G, BLOCK_D)), axis=0) * inv[:, None]
             msk = (slot >= 0)[:, None] & dmask[None, :]
             tl.store(
@@ -369,6 +378,8 @@ def _frame_select_pairwise_kernel(
     d_per_split,
     cells,
     gcells,
+    H,
+    fgrid,
     cov_hi,
     cov_mid,
     cov_lo,
@@ -585,9 +596,9 @@ def _frame_select_pairwise_kernel(
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
         _write_tokens(
-            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells,
+            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells, H, fgrid,
             sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
-            MODE, WEIGHT_SCORE, LOWP_DOT, False, 0, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
+            MODE, LOWP_DOT, False, 0, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
         )  # fmt: skip
 
 
@@ -639,6 +650,8 @@ def _frame_select_kernel(
     d_per_split,
     cells,
     gcells,
+    H,
+    fgrid,
     cov_hi,
     cov_mid,
     cov_lo,
@@ -734,19 +747,6 @@ def _frame_select_kernel(
         keep2 = chosen2 | a2 | extra2
         tl.store(scr + _KEEP * m + tok2, keep2.to(tl.int32), mask=valid2)
         tl.store(scr + _ABSORB * m + tok2, absorbed2.to(tl.int32), mask=valid2)
-        if LANES > 0:
-            # The absorbed tokens sorted by (cell, index), non-absorbed after them (cell field
-            # BLOCK_G), packed token | cell << 16; each fused cell's first position (where the
-            # run count along the sorted cells is 1) and, as a bound on its member count, its
-            # unselected tokens.
-            cell2 = tl.load(gkey_ptr + tok2, mask=valid2, other=0)
-            mkey = tl.sort((tl.where(absorbed2, cell2, BLOCK_G) << LOG_M) | tok2)
-            mcell = mkey >> LOG_M
-            tl.store(scr + _MEMBER * m + tok, (mkey & (BLOCK_M - 1)) | (mcell << 16), mask=valid)
-            ones = tl.full((BLOCK_M,), 1, tl.int32)
-            _, nrun = tl.associative_scan((mcell, ones), 0, _run_count)
-            tl.store(scr + _GSTART * m + mcell, tok, mask=(mcell < BLOCK_G) & (nrun == 1))
-            tl.store(scr + _GBOUND * m + gc, tl.where(fused, count, 0), mask=gc < m)
         if WEIGHT_SCORE:
             s2 = tl.load(score_ptr + row + tok2, mask=valid2, other=0.0)
             w2 = tl.where(absorbed2, s2, 0.0)
@@ -831,9 +831,9 @@ def _frame_select_kernel(
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
         _write_tokens(
-            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells,
+            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells, H, fgrid,
             sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
-            MODE, WEIGHT_SCORE, LOWP_DOT, True, LANES, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
+            MODE, LOWP_DOT, True, LANES, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
         )  # fmt: skip
 
 
@@ -1000,7 +1000,7 @@ def frame_select_triton(
         flat, fb, cell, key, scratch, wscratch, keep, keep_index,
         assignment if merge else keep_index, weights if merge else flat,
         x, tokens if tokens is not None else flat,
-        *sx, W, T, m, row_stride, D, d_per_split, cells, ncell,
+        *sx, W, T, m, row_stride, D, d_per_split, cells, ncell, H, fgrid,
         *split3(coverage), *split3(share),
         MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,
         LOWP_DOT=lowp,
