@@ -1,5 +1,5 @@
 """The frame kernel alone (SPEC §5-7, ``frame_select_triton``) on one GPU: the pairwise kernel
-(Round 4), the sorted kernel with its merged tokens by scanning (Round 5) and by gathering
+(Round 4), the sorted kernel with its output tokens by scanning (Round 5) and by gathering
 (Round 6, the default), and a small sweep of its launch geometry.
 
 PYTHONPATH=src python benchmarks/profile_frame.py --out DIR   # writes gpu_frame_kernel.json
@@ -40,8 +40,8 @@ RETENTION = 0.35
 VARIANTS = {
     "pairwise (before)": {"algo": "pairwise", "num_warps": 4, "block_i": 64, "block_j": 64},
     "sort (default)": {},
-    # Round 5's merged-token output (every token scanned per tile of groups): before Round 6
-    "sort, scan tokens (before)": {"merged_tokens": "scan"},
+    # Round 5's token output (the frame's tokens scanned for the kept and merged ones): before
+    "sort, scan tokens (before)": {"token_output": "scan"},
     "sort w4 b64 g32 (first)": {"num_warps": 4, "block_i": 64, "block_j": 64, "block_g": 32},
     "sort w1": {"num_warps": 1},
     "sort w2": {"num_warps": 2},

@@ -78,8 +78,9 @@ def assert_merged_tokens_close(tokens, x, keep_index, assignment, weights, what=
 
 
 def check_against_pairwise_and_core(
-    shape, kinds, device="cpu", dtype=torch.float32, fusion_grid=3, share=0.5, **geometry
-) -> int:
+    shape, kinds, device="cpu", dtype=torch.float32, fusion_grid=3, share=0.5, strided=False,
+    **geometry,
+) -> int:  # fmt: skip
     """Every output of the sorted kernel equals the pairwise kernel's (its tokens through the
     scan exactly; gathered merged tokens within the rounding of the sum's order), and the keep
     mask and index equal the core's; returns how many cases ran."""
@@ -91,6 +92,9 @@ def check_against_pairwise_and_core(
     B, T, H, W = shape
     N = T * H * W
     x = torch.randn(B, T, H, W, 24, generator=torch.Generator().manual_seed(5)).to(device, dtype)
+    if strided:  # strided in H, W and D
+        x = torch.randn(B, T, W, H, 48, generator=torch.Generator().manual_seed(5))
+        x = x.to(device, dtype).transpose(2, 3)[..., ::2]
     # Triton's interpreter multiplies bfloat16 operands of tl.dot as their raw 16-bit integers
     # (seen with triton 3.9), so the scanned merged tokens are checked on the GPU only
     interpreter_bf16 = device == "cpu" and dtype == torch.bfloat16
@@ -103,7 +107,7 @@ def check_against_pairwise_and_core(
                 kw = dict(mode=mode, weight=weight, features=x, fusion_grid=fusion_grid)
                 kw.update(share=share, **geometry)
                 new = frame_select_triton(s, fb, K, algo="sort", **kw)
-                scan = frame_select_triton(s, fb, K, algo="sort", merged_tokens="scan", **kw)
+                scan = frame_select_triton(s, fb, K, algo="sort", token_output="scan", **kw)
                 old = frame_select_triton(s, fb, K, algo="pairwise", **kw)
                 names = ("keep", "index", "tokens", "assign", "weights")
                 what = (shape, kind, K, mode, weight, dtype)
@@ -150,6 +154,7 @@ n += check_against_pairwise_and_core((1, 2, 9, 7), ["ties"], fusion_grid=1, shar
 n += check_against_pairwise_and_core((1, 2, 6, 5), ["rand"], share=0.01)
 n += check_against_pairwise_and_core((1, 2, 6, 5), ["negative"], share=1.0, fusion_grid=4)
 n += check_against_pairwise_and_core((1, 1, 12, 11), ["rand"], block_j=128, block_g=16)
+n += check_against_pairwise_and_core((1, 2, 5, 6), ["rand"], strided=True, splits=2)
 print("ok", n)
 """
 
@@ -207,3 +212,11 @@ def test_sorted_frame_kernel_equals_pairwise_and_core_on_the_gpu():
         kinds = ["ties", "negative", "signed_zero", "rand"]
         n += check_against_pairwise_and_core(shape, kinds, device="cuda")
     assert n == (2 * 3 + 1) * 4 * len(MODES)  # three budgets a shape, one where N = 1
+
+
+def test_token_output_option_is_checked():
+    from entropy_select.kernels.triton.frame_select import frame_select_triton
+
+    s = torch.rand(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="token_output"):
+        frame_select_triton(s, torch.tensor([[5]]), 5, token_output="dense")

@@ -29,10 +29,11 @@ comes out sorted without a global sort, and the output tokens are written straig
 slots. A merged token is gathered from its group's members: a fused cell is a rectangle of the
 frame whose tokens with a merge weight are its members, a context run a range of the Morton ranks
 of the non-detail tokens (a list the selection writes), so each absorbed token is read once per
-channel block (``merged_tokens="scan"``, the output before, scans every token of the frame for
-each tile of groups, through small matrix products on the tensor cores). The first version
-(``_frame_select_pairwise_kernel``: every rank by ``O(m²)`` pairwise comparisons, the same
-results) serves larger frames and the benchmarks' baseline.
+channel block, and the kept tokens are copied from a list of the kept slots
+(``token_output="scan"``, the output before, scans the frame's tokens for the kept ones, and
+for each tile of groups all of them, through small matrix products on the tensor cores). The
+first version (``_frame_select_pairwise_kernel``: every rank by ``O(m²)`` pairwise comparisons,
+the same results) serves larger frames and the benchmarks' baseline.
 
 The phases communicate through a small per-program scratch buffer in global memory (L1/L2
 resident) with a block barrier between them: a token's flags move between the sorted order and
@@ -73,8 +74,10 @@ _ABSORB = tl.constexpr(4)  # averaged into its group's merged token
 _GROUP = tl.constexpr(5)  # fused cell or context run (-1: none)
 _POS = tl.constexpr(6)  # slot among the frame's kept tokens
 _ASLOT = tl.constexpr(0)  # (sorted kernel, which needs no _INQ) the anchor slot of each group
-_MEMBER = tl.constexpr(7)  # (sorted kernel, gathered context runs) the token of each Morton rank
-_ROWS = tl.constexpr(8)
+# (sorted kernel, gathered output: LANES > 0)
+_MEMBER = tl.constexpr(7)  # context runs: the token of each Morton rank of the non-detail tokens
+_KLIST = tl.constexpr(8)  # the token of each kept slot (-1: a merge anchor's slot)
+_ROWS = tl.constexpr(9)
 
 
 @triton.jit
@@ -149,34 +152,52 @@ def _frame_plan(
 
 @triton.jit
 def _write_tokens(
-    scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells, H, fgrid,
+    scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, nkeep, gcells, H, fgrid,
     sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
     MODE: tl.constexpr, LOWP_DOT: tl.constexpr,
     SLOT_ROW: tl.constexpr, LANES: tl.constexpr,
     BLOCK_I: tl.constexpr, BLOCK_J: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
     """Phase 5: the output tokens of this program's channels, from the scratch rows (keep, anchor,
-    slot, group, absorbed, weights): kept tokens copied, merged means at their anchors' slots
-    (``LANES > 0``: gathered from the member lists, :func:`_gather_merged`; 0: by scanning every
-    token of the frame for each tile of groups)."""
+    slot, group, absorbed, weights): kept tokens copied, merged means at their anchors' slots.
+    ``LANES > 0`` (the sorted kernel's gathered output): the ``nkeep`` kept slots in order from
+    the list phase 3 wrote, two channel blocks in flight, and the merged tokens gathered from
+    their members (:func:`_gather_merged`). 0 (Round 5's output, and the pairwise kernel's): the
+    frame's tokens scanned for the kept ones, and for each tile of groups all of them."""
     x_frame = x_ptr + b.to(tl.int64) * sxb + t.to(tl.int64) * sxt
     tok_video = tok_ptr + b.to(tl.int64) * KS * D
     d_lo = split * d_per_split
     d_hi = tl.minimum(d_lo + d_per_split, D)
     # Kept tokens that are not merge anchors: copied as they are.
-    for i0 in range(0, m, BLOCK_I):
-        ii = i0 + tl.arange(0, BLOCK_I)
-        ki = tl.load(scr + _KEEP * m + ii, mask=ii < m, other=0) != 0
-        if MODE != 0:
-            ki = ki & (tl.load(scr + _ANCHOR * m + ii, mask=ii < m, other=0) == 0)
-        pi = tl.load(scr + _POS * m + ii, mask=ii < m, other=0)
-        src = (ii // W).to(tl.int64) * sxh + (ii % W).to(tl.int64) * sxw
-        dst = (offset + pi.to(tl.int64)) * D
-        for d0 in range(d_lo, d_hi, BLOCK_D):
-            dd = d0 + tl.arange(0, BLOCK_D)
-            msk = ki[:, None] & (dd[None, :] < d_hi)
-            v = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk)
-            tl.store(tok_video + dst[:, None] + dd[None, :], v, mask=msk)
+    if LANES > 0:
+        for p0 in range(0, nkeep, BLOCK_I):
+            pp = p0 + tl.arange(0, BLOCK_I)
+            ti = tl.load(scr + _KLIST * m + pp, mask=pp < nkeep, other=-1)
+            src = (ti // W).to(tl.int64) * sxh + (ti % W).to(tl.int64) * sxw
+            dst = (offset + pp.to(tl.int64)) * D
+            for d0 in range(d_lo, d_hi, 2 * BLOCK_D):
+                d1 = d0 + tl.arange(0, BLOCK_D)
+                d2 = d1 + BLOCK_D
+                m1 = (ti >= 0)[:, None] & (d1[None, :] < d_hi)
+                m2 = (ti >= 0)[:, None] & (d2[None, :] < d_hi)
+                v1 = tl.load(x_frame + src[:, None] + d1[None, :].to(tl.int64) * sxd, mask=m1)
+                v2 = tl.load(x_frame + src[:, None] + d2[None, :].to(tl.int64) * sxd, mask=m2)
+                tl.store(tok_video + dst[:, None] + d1[None, :], v1, mask=m1)
+                tl.store(tok_video + dst[:, None] + d2[None, :], v2, mask=m2)
+    else:
+        for i0 in range(0, m, BLOCK_I):
+            ii = i0 + tl.arange(0, BLOCK_I)
+            ki = tl.load(scr + _KEEP * m + ii, mask=ii < m, other=0) != 0
+            if MODE != 0:
+                ki = ki & (tl.load(scr + _ANCHOR * m + ii, mask=ii < m, other=0) == 0)
+            pi = tl.load(scr + _POS * m + ii, mask=ii < m, other=0)
+            src = (ii // W).to(tl.int64) * sxh + (ii % W).to(tl.int64) * sxw
+            dst = (offset + pi.to(tl.int64)) * D
+            for d0 in range(d_lo, d_hi, BLOCK_D):
+                dd = d0 + tl.arange(0, BLOCK_D)
+                msk = ki[:, None] & (dd[None, :] < d_hi)
+                v = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk)
+                tl.store(tok_video + dst[:, None] + dd[None, :], v, mask=msk)
     if MODE != 0 and LANES > 0:
         _gather_merged(
             scr, wscr, x_frame, tok_video, offset, merged, sel, gcells, H, fgrid,
@@ -596,7 +617,7 @@ def _frame_select_pairwise_kernel(
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
         _write_tokens(
-            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells, H, fgrid,
+            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, sel, gcells, H, fgrid,
             sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
             MODE, LOWP_DOT, False, 0, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
         )  # fmt: skip
@@ -803,10 +824,15 @@ def _frame_select_kernel(
         flat = t.to(tl.int64) * m + tok
         dest = index_ptr + b.to(tl.int64) * KS + offset + pos
         tl.store(dest, flat, mask=valid & (keep != 0))
+    nkeep = tl.sum(keep, axis=0)
     if MODE != 0:
         anchor = tl.load(scr + _ANCHOR * m + tok, mask=valid, other=0) != 0
         group = tl.load(scr + _GROUP * m + tok, mask=valid, other=0)
         tl.store(scr + _ASLOT * m + group, pos, mask=valid & anchor)
+        if LANES > 0:  # each kept slot's token, or -1 where a merged token goes
+            tl.store(scr + _KLIST * m + pos, tl.where(anchor, -1, tok), mask=valid & (keep != 0))
+    elif LANES > 0:
+        tl.store(scr + _KLIST * m + pos, tok, mask=valid & (keep != 0))
     tl.debug_barrier()
 
     # Phase 4 (merging modes): output slot and weight of every input token.
@@ -831,8 +857,8 @@ def _frame_select_kernel(
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
         _write_tokens(
-            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, gcells, H, fgrid,
-            sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
+            scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, nkeep, gcells, H,
+            fgrid, sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
             MODE, LOWP_DOT, True, LANES, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
         )  # fmt: skip
 
@@ -874,7 +900,7 @@ def frame_select_triton(
     num_warps: int | None = None,
     splits: int | None = None,
     block_g: int | None = None,
-    merged_tokens: str = "gather",
+    token_output: str = "gather",
 ) -> tuple[torch.Tensor, ...]:
     """Keep mask, sorted ``keep_index``, merge assignment and weights, and output tokens (SPEC §5-7)
     in one launch, with no host synchronisation.
@@ -900,12 +926,13 @@ def frame_select_triton(
             per frame (default: enough programs for two per SM, at least one channel block each).
         block_g: merged groups per tile of the token output (``"context"``: default 64; not
             for ``"fusion"``, whose cells all fit one tile).
-        merged_tokens: how the sorted kernel writes the merged tokens: ``"gather"`` (each
-            group's absorbed tokens read from a member list built during the selection,
-            ``block_j`` rows a step) or ``"scan"`` (every token of the frame scanned for each
-            tile of groups, through a membership matrix on the tensor cores: the kernel before,
-            kept as a benchmark baseline). The pairwise kernel always scans. Merged tokens differ
-            between the two by the order of their float32 sums only.
+        token_output: how the sorted kernel writes the output tokens: ``"gather"`` (the kept
+            slots in order from a list the selection writes; each merged token from its
+            group's members, ``block_j`` rows a step) or ``"scan"`` (Round 5's output: the
+            frame's tokens scanned for the kept ones, and for each tile of merged groups all
+            of them through a membership matrix on the tensor cores; a benchmark baseline). The
+            pairwise kernel always scans. Merged tokens differ between the two by the order of
+            their float32 sums only; everything else is identical.
 
     Returns:
         ``(keep, keep_index, tokens, assignment, weights)``: ``tokens`` None without features,
@@ -924,8 +951,8 @@ def frame_select_triton(
         raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
     if algo not in ("sort", "pairwise"):
         raise ValueError(f"algo must be 'sort' or 'pairwise', got {algo!r}")
-    if merged_tokens not in ("gather", "scan"):
-        raise ValueError(f"merged_tokens must be 'gather' or 'scan', got {merged_tokens!r}")
+    if token_output not in ("gather", "scan"):
+        raise ValueError(f"token_output must be 'gather' or 'scan', got {token_output!r}")
     Bsz, T, H, W = scores.shape
     m = H * W
     if num_warps is None:  # measured (profile_frame.py): 4 up to 256 tokens a frame, 8 above
@@ -992,8 +1019,8 @@ def frame_select_triton(
     kernel = _frame_select_kernel if algo == "sort" else _frame_select_pairwise_kernel
     block_m = max(32 * num_warps, _pow2(m))  # every thread holds keys: no replicated scans
     block_j = block_j or max(16, min(128, _pow2(m)))
-    lanes = 0  # merged tokens by scanning
-    if merge and features is not None and algo == "sort" and merged_tokens == "gather":
+    lanes = 0  # output tokens by scanning
+    if features is not None and algo == "sort" and token_output == "gather":
         lanes = max(1, block_j // block_g)  # gather steps of max(block_j, block_g) rows
     launch(
         kernel, (F, splits),
