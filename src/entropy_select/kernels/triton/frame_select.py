@@ -921,9 +921,10 @@ def frame_select_triton(
         block_i, block_j, num_warps, splits: launch geometry (``benchmarks/profile_frame.py``
             sweeps these; the defaults are its fastest on an H200,
             ``results/gpu_h200_frame_kernel.json``): the token tiles (``min(128, next_pow2(m))``
-            and ``max(16, min(128, next_pow2(m)))``), warps per program (4, or 8 above 256
-            tokens), and channel slices
-            per frame (default: enough programs for two per SM, at least one channel block each).
+            and ``max(16, min(128, next_pow2(m)))``; ``block_j`` is also the rows of a gather
+            step of the merged tokens, at most ``32·num_warps`` and at least a tile of groups),
+            warps per program (4, or 8 above 256 tokens), and channel slices per frame
+            (default: enough programs for two per SM, at least one channel block each).
         block_g: merged groups per tile of the token output (``"context"``: default 64; not
             for ``"fusion"``, whose cells all fit one tile).
         token_output: how the sorted kernel writes the output tokens: ``"gather"`` (the kept
@@ -1021,7 +1022,8 @@ def frame_select_triton(
     block_j = block_j or max(16, min(128, _pow2(m)))
     lanes = 0  # output tokens by scanning
     if features is not None and algo == "sort" and token_output == "gather":
-        lanes = max(1, block_j // block_g)  # gather steps of max(block_j, block_g) rows
+        # gather steps of max(block_g, min(block_j, 32·num_warps)) rows: one a thread or fewer
+        lanes = max(1, min(block_j, 32 * num_warps) // block_g)
     launch(
         kernel, (F, splits),
         flat, fb, cell, key, scratch, wscratch, keep, keep_index,
