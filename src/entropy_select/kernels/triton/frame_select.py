@@ -418,7 +418,7 @@ def _frame_select_pairwise_kernel(
     BLOCK_D: tl.constexpr,
     BLOCK_M: tl.constexpr,  # unused here (the sorted kernel's frame block)
     LOG_M: tl.constexpr,
-    LANES: tl.constexpr,  # unused here (merged tokens always by scanning)
+    LANES: tl.constexpr,  # unused here (output tokens always by scanning)
 ):
     """The first version: every order by ``O(m²)`` pairwise comparisons (any ``m``); kept for
     frames beyond :data:`MAX_SORT_TOKENS` and as the benchmarks' baseline."""
@@ -690,7 +690,7 @@ def _frame_select_kernel(
     BLOCK_D: tl.constexpr,
     BLOCK_M: tl.constexpr,  # next power of two of m (the whole frame in registers)
     LOG_M: tl.constexpr,  # log2(BLOCK_M)
-    LANES: tl.constexpr,  # merged tokens: 0 by scanning, else gathered, LANES rows a group
+    LANES: tl.constexpr,  # output tokens: 0 by scanning, else gathered (LANES rows a group)
 ):
     f, split, b, t, row, scr, wscr = _program(scr_ptr, wscr_ptr, T, m)
     merged, sel, quota, offset = _frame_plan(
