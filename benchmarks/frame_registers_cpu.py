@@ -1,0 +1,91 @@
+"""Registers, stack and SASS size of the frame kernel compiled for sm_90 on a machine without a GPU.
+
+CPU only: the stand-in CUDA driver of ``launch_overhead_cpu.py`` (sm_90 target, a launcher that
+does nothing) lets ``frame_select_triton`` compile its kernel with Triton's own compiler and
+ptxas; ``cuobjdump`` (shipped with Triton) then reads each compiled kernel's resource usage
+(registers a thread, stack and local memory bytes: spills show there) and its SASS (instruction
+count, ``BAR.SYNC`` count). For each preset's mode and case of ``profile_frame.py``, both token
+outputs (``token_output="gather"``, the default, and ``"scan"``, Round 5's).
+
+    PYTHONPATH=src python benchmarks/frame_registers_cpu.py \
+        --out benchmarks/results/frame_registers_sm90.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+CASES = [("16x14x14 D3584", 16, 14, 14, 3584), ("1x14x14 D1152", 1, 14, 14, 1152),
+         ("1x27x27 D1152", 1, 27, 27, 1152)]  # fmt: skip
+
+
+def _usage(compiled, tool: str) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as fh:
+        fh.write(compiled.asm["cubin"])
+    try:
+        res = subprocess.run([tool, "-res-usage", fh.name], capture_output=True, text=True).stdout
+        sass = subprocess.run([tool, "-sass", fh.name], capture_output=True, text=True).stdout
+    finally:
+        os.unlink(fh.name)
+    m = re.search(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)", res)
+    keys = ("registers", "stack_bytes", "static_shared_bytes", "local_bytes")
+    out = dict(zip(keys, map(int, m.groups()), strict=True)) if m else {"error": res[-300:]}
+    out["sass_instructions"] = len(re.findall(r"/\*[0-9a-f]{4,}\*/", sass))
+    out["bar_sync"] = sass.count("BAR.SYNC")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    import triton
+    from launch_overhead_cpu import _Driver
+    from triton.runtime import driver
+
+    driver.set_active(_Driver())
+    import entropy_select as es
+    from entropy_select.core.allocation import allocate_frame_budget
+    from entropy_select.kernels.triton import frame_select as fs
+    from entropy_select.kernels.triton.select import frame_select_options, merge_mode
+
+    tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    presets = {"paper": es.EntropySelectConfig.paper(), "default": es.EntropySelectConfig(),
+               "balanced": es.EntropySelectConfig.balanced()}  # fmt: skip
+    rows = []
+    for name, T, H, W, D in CASES:
+        s = torch.rand(1, T, H, W)
+        x = torch.randn(1, T, H, W, D).to(torch.bfloat16)
+        K = max(1, round(0.35 * T * H * W))
+        fb = allocate_frame_budget(s, K)
+        for preset, cfg in presets.items():
+            opts = frame_select_options(cfg, merge_mode(cfg, H, W))
+            for output in ("gather", "scan"):
+                cache = fs._frame_select_kernel.device_caches[0][0]
+                before = set(cache)
+                fs.frame_select_triton(s, fb, K, features=x, token_output=output, **opts)
+                new = [k for k in cache if k not in before]  # each combination compiles anew
+                row = {"case": name, "preset": preset, "token_output": output}
+                row.update(_usage(cache[new[-1]], tool))
+                rows.append(row)
+                print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    out = {"machine": "CPU, no GPU: stand-in driver, sm_90 target",
+           "triton": triton.__version__, "rows": rows}  # fmt: skip
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(out, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
