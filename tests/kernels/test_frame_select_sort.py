@@ -212,6 +212,13 @@ def test_sorted_frame_kernel_equals_pairwise_and_core_on_the_gpu():
         kinds = ["ties", "negative", "signed_zero", "rand"]
         n += check_against_pairwise_and_core(shape, kinds, device="cuda")
     assert n == (2 * 3 + 1) * 4 * len(MODES)  # three budgets a shape, one where N = 1
+    # the gathered tokens in bfloat16 (scanned ones too: the interpreter cannot check them),
+    # strided features, one fused cell, gathers of 16 groups x 8 lanes
+    kw = dict(device="cuda", dtype=torch.bfloat16)
+    n += check_against_pairwise_and_core((2, 4, 14, 14), ["ties", "rand"], **kw)
+    n += check_against_pairwise_and_core((1, 3, 27, 27), ["rand"], strided=True, **kw)
+    n += check_against_pairwise_and_core((1, 2, 9, 7), ["ties"], fusion_grid=1, **kw)
+    n += check_against_pairwise_and_core((1, 2, 14, 14), ["rand"], block_g=16, **kw)
 
 
 def test_token_output_option_is_checked():
