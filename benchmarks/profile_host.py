@@ -6,6 +6,12 @@ warm-up, with the GPU synchronised only at the end (as an adapter runs it). Writ
 the top functions by own time (``host_<preset>.txt``) and a JSON of wall time per call with and
 without the profiler, and each GPU kernel's device time per call (``kernels_us``, torch.profiler).
 
+Replays (``auto_*`` rows, ``host_<preset>_auto.txt``): the same call through the library's
+cached graph (``cuda_graph="auto"`` after its eager and capture calls), back to back, one at a
+time from an idle GPU with CUDA events (``bench_gpu.py``'s measure) and its host time alone;
+``--only-auto`` runs just these (a quick A/B of two checkouts: run it with each one's ``src``
+first on ``PYTHONPATH``).
+
 Direct launches (``kernels/triton/launch.py``): ``eager_us`` / ``eager_validate_us`` are the
 shipped path; ``eager_normal_launch_us`` is the same call with every launch forced through
 ``kernel[grid](...)`` (``JITFunction.run``, as before), measured in the same run. ``stream`` rows:
@@ -22,6 +28,7 @@ import cProfile
 import io
 import json
 import pstats
+import statistics
 import time
 from pathlib import Path
 
@@ -37,14 +44,42 @@ PRESETS = {
 }
 
 
-def _calls(x: torch.Tensor, cfg, n: int, validate: bool) -> float:
-    """Seconds per call of ``n`` eager calls, synchronised once at the end."""
+def _calls(x: torch.Tensor, cfg, n: int, validate: bool, cuda_graph=False) -> float:
+    """Seconds per call of ``n`` calls (eager by default), synchronised once at the end."""
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(n):
-        es.select_tokens(x, retention=0.35, config=cfg, cuda_graph=False, validate=validate)
+        es.select_tokens(x, retention=0.35, config=cfg, cuda_graph=cuda_graph, validate=validate)
     torch.cuda.synchronize()
     return (time.perf_counter() - t0) / n
+
+
+def _replays(x: torch.Tensor, cfg, n: int) -> dict[str, float]:
+    """The library's cached graph (``cuda_graph="auto"``, ``validate=False``, as ``bench_gpu.py``'s
+    ``auto`` rows) after its eager and capture calls: ``auto_us``, µs per call of ``n`` calls
+    back to back (the host's rate: the GPU work overlaps); ``auto_event_us``, the median of ``n``
+    calls each timed by CUDA events from an idle GPU (``bench_gpu.py``'s measure, host prefix
+    included); ``auto_host_us``, the median host time of those calls (return minus call)."""
+    from entropy_select.kernels.triton import graphs
+
+    graphs.clear()
+    for _ in range(3):
+        _calls(x, cfg, 1, validate=False, cuda_graph="auto")  # eager, capture, first replay
+    row = {"auto_us": 1e6 * _calls(x, cfg, n, validate=False, cuda_graph="auto")}
+    events, host = [], []
+    for _ in range(n):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize()
+        start.record()
+        t0 = time.perf_counter()
+        es.select_tokens(x, retention=0.35, config=cfg, cuda_graph="auto", validate=False)
+        host.append(time.perf_counter() - t0)
+        end.record()
+        end.synchronize()
+        events.append(start.elapsed_time(end) * 1e3)
+    row["auto_event_us"] = statistics.median(events)
+    row["auto_host_us"] = 1e6 * statistics.median(host)
+    return row
 
 
 def _pushes(cfg, n: int) -> float:
@@ -83,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shape", default="16,14,14,3584", help="T,H,W,D")
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--top", type=int, default=40)
+    p.add_argument(
+        "--only-auto",
+        action="store_true",
+        help="only the replay rows (and their profile): a quick A/B of the replay path",
+    )
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         p.error("needs a CUDA GPU")
@@ -95,6 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, cfg in PRESETS.items():
         for validate in (True, False):
             _calls(x, cfg, 20, validate)  # compile and warm up
+        auto = _replays(x, cfg, args.calls)
+        prof = cProfile.Profile()
+        prof.enable()
+        auto["auto_profiled_us"] = 1e6 * _calls(x, cfg, args.calls, False, cuda_graph="auto")
+        prof.disable()
+        text = io.StringIO()
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(args.top)
+        (args.out / f"host_{name}_auto.txt").write_text(text.getvalue())
+        if args.only_auto:
+            result["presets"][name] = auto
+            print(name, {k: round(v, 1) for k, v in auto.items()}, flush=True)
+            continue
         row = {
             "eager_us": 1e6 * _calls(x, cfg, args.calls, validate=False),
             "eager_validate_us": 1e6 * _calls(x, cfg, args.calls, validate=True),
@@ -105,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             row["stream_push_normal_launch_us"] = 1e6 * _pushes(cfg, args.calls)
         row["stream_push_us"] = 1e6 * _pushes(cfg, args.calls)
         row["eager_again_us"] = 1e6 * _calls(x, cfg, args.calls, validate=False)  # drift check
+        row.update(auto)
         row["kernels_us"] = _kernel_times(x, cfg, 50)
         prof = cProfile.Profile()
         prof.enable()

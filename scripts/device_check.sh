@@ -9,7 +9,7 @@
 # pytest-xdist and execnet (`pip download --no-deps ... -d .whl`, or copy them from a pip cache).
 # STAGES picks stages (default: all): tests frame stream gpu e2e host. Limits in seconds: TESTS_S
 # (default 300: 217 CUDA tests took ~220 s with 14 workers on a fresh machine, Triton compiles
-# included), FRAME_S, STREAM_S, GPU_S, E2E_S, HOST_S.
+# included), FRAME_S, STREAM_S, GPU_S, E2E_S, HOST_S; E2E_MODELS, E2E_FRAMES (the e2e stage).
 set -u
 OUT=${OUT:?"set by the device tool"}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -48,7 +48,10 @@ if stage gpu; then
     grep -A12 "^shape " /tmp/extra/gpu.log
 fi
 if stage e2e; then
-    timeout "${E2E_S:-120}" python3 benchmarks/bench_e2e.py --models llava_onevision --frames 16 \
+    # E2E_MODELS / E2E_FRAMES (comma-separated) widen the run: each model and frame count adds
+    # roughly 30-60 s (a random-weight 7B architecture built on the GPU, then the prefills)
+    timeout "${E2E_S:-120}" python3 benchmarks/bench_e2e.py \
+        --models "${E2E_MODELS:-llava_onevision}" --frames "${E2E_FRAMES:-16}" \
         --selector entropy_select,entropy_select:cuda_graph=false --retentions 0.5,0.35,0.1 \
         --out "$OUT/e2e.json" \
         > /tmp/extra/e2e.log 2>&1

@@ -203,7 +203,7 @@ def test_dispatch_sends_graphable_calls_to_the_cache(monkeypatch, value, eager_c
 
     seen = []
     monkeypatch.setattr(es_mod, "_resolve_impl", lambda impl, x: "triton")
-    monkeypatch.setattr(graphs, "graph_select", lambda x, K, cfg, eager_calls, validate:
+    monkeypatch.setattr(graphs, "graph_select", lambda x, K, cfg, eager_calls, validate, squeeze:
         seen.append(("graph", K, eager_calls)) or "graphed")  # fmt: skip
     monkeypatch.setattr(kernels, "select_tokens_triton", lambda x, K, cfg, **plan: "eager")
     monkeypatch.setattr(es_mod, "_graphable", lambda x, cfg, plan: True)
@@ -290,6 +290,51 @@ def test_graph_select_replays_into_fresh_results(cpu_graphs, preset):
     assert len(tokens) == len(maps) == 3  # the replays' results: three of each, fresh
     assert entry.tokens.untyped_storage().data_ptr() not in tokens
     assert entry.packed.untyped_storage().data_ptr() not in maps
+
+
+@pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
+@pytest.mark.parametrize("eager_calls", [0, 1])
+def test_squeeze_gives_the_unbatched_selection(cpu_graphs, monkeypatch, preset, eager_calls):
+    """A ``[T, H, W, D]`` video through the cache (``select_tokens``' own path): the eager call,
+    the capture and the replays each give exactly the reference's unbatched selection, with its
+    shapes, the replays' fields made directly as views of fresh copies."""
+    from entropy_select.core.select import select_reference
+
+    monkeypatch.setattr(es_mod, "_resolve_impl", lambda impl, x: "triton")
+    monkeypatch.setattr(es_mod, "_graphable", lambda x, cfg, plan: True)
+    cfg = es_mod.PRESETS[preset]
+    cuda_graph = "auto" if eager_calls else True
+    xs = [torch.randn(3, 5, 6, 8, generator=torch.Generator().manual_seed(k)) for k in range(4)]
+    for x in xs:
+        out = es.select_tokens(x, budget=40, config=cfg, validate=False, cuda_graph=cuda_graph)
+        want = select_reference(x[None], cfg, budget=40).unbatched()
+        for f in dataclasses.fields(want):
+            value = getattr(want, f.name)
+            if value is None:
+                assert getattr(out, f.name) is None, f.name
+            else:
+                got = getattr(out, f.name)
+                assert got.shape == value.shape and torch.equal(got, value), f.name
+    assert out.tokens.shape == (40, 8) and out.keep_index.shape == (40,)
+    assert len(graphs.cached_shapes()) == 1
+
+
+@pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
+def test_views_read_the_packed_buffer_as_unpack_does(preset):
+    """The precomputed views (batched and squeezed) give ``_unpack``'s fields, from a buffer
+    padded to whole 8-byte words."""
+    x = torch.randn(1, 3, 5, 6, 8)
+    sel = es.select_tokens(x, retention=0.3, impl="reference", config=es_mod.PRESETS[preset])
+    packed, layout = graphs._pack(sel, finite=torch.tensor(True))
+    assert packed.numel() % 8 == 0
+    want = graphs._unpack(packed, layout)
+    batched = graphs._fields(packed, graphs._views(layout, False))
+    squeezed = graphs._fields(packed, graphs._views(layout, True))
+    assert batched.keys() == squeezed.keys() == want.keys()
+    for name, value in want.items():
+        assert batched[name].dtype == value.dtype and torch.equal(batched[name], value), name
+        single = value if name == "finite" else value[0]
+        assert squeezed[name].shape == single.shape and torch.equal(squeezed[name], single), name
 
 
 def test_a_call_on_another_stream_waits_for_the_previous_one(cpu_graphs):

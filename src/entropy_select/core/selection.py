@@ -75,10 +75,11 @@ class Selection:
         Shapes:
             a batched Selection (keep_index [B, K], ...)  ->  keep_index [K], tokens [K, D], ...
         """
-        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        return Selection(
-            **{k: (v[index] if isinstance(v, torch.Tensor) else v) for k, v in fields.items()}
-        )
+        fields = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            fields[name] = value.select(0, index) if value is not None else None
+        return Selection(**fields)
 
     def unbatched(self) -> Selection:
         """The single-video view of a batch of one (drops the leading ``B`` dimension)."""

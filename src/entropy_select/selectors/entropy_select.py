@@ -186,8 +186,7 @@ def select_tokens(
         plan = {"retention": check_retention(retention)}
     else:
         plan = {"budget": resolve_budget(T * H * W, retention, budget)}
-    selection = _dispatch(x, cfg, impl, plan, cuda_graph, validate=validate)
-    return selection.unbatched() if squeeze else selection
+    return _dispatch(x, cfg, impl, plan, cuda_graph, validate=validate, squeeze=squeeze)
 
 
 def _dispatch(
@@ -198,6 +197,7 @@ def _dispatch(
     cuda_graph: bool | str = False,
     *,
     validate: bool = False,
+    squeeze: bool = False,
 ) -> Selection:
     """The ``impl=`` dispatch on a checked batch (no entry checks: :func:`select_tokens` and
     :meth:`EntropySelect.__call__` ran them). ``plan``: the arguments of
@@ -210,8 +210,11 @@ def _dispatch(
     (``tests/test_nan_features.py``), so nothing goes wrong before the check raises. Other paths
     check first, as before.
 
+    ``squeeze``: ``x`` is a ``[T, H, W, D]`` video made a batch of one; return its unbatched
+    selection.
+
     Shapes:
-        x: [B, T, H, W, D]  ->  a batched Selection
+        x: [B, T, H, W, D]  ->  a batched Selection (squeeze: keep_index [K], tokens [K, D], ...)
     """
     resolved = _resolve_impl(impl, x)
     if validate and resolved != "triton":
@@ -220,7 +223,17 @@ def _dispatch(
         from ..kernels.triton.graphs import graph_select
 
         eager_calls = 1 if cuda_graph == "auto" else 0  # "auto": capture on a key's 2nd call
-        return graph_select(x, plan["budget"], cfg, eager_calls=eager_calls, validate=validate)
+        return graph_select(
+            x, plan["budget"], cfg, eager_calls=eager_calls, validate=validate, squeeze=squeeze
+        )
+    out = _dispatch_eager(x, cfg, resolved, plan, validate)
+    return out.unbatched() if squeeze else out
+
+
+def _dispatch_eager(
+    x: torch.Tensor, cfg: EntropySelectConfig, resolved: str, plan: dict[str, Any], validate: bool
+) -> Selection:
+    """:func:`_dispatch` without a cached graph, on the resolved impl."""
     if resolved == "triton":
         from ..kernels import select_tokens_triton
 

@@ -6,7 +6,10 @@ adapters call the selector again and again with the same shapes (frames × grid 
 same ``K``), so this module captures the whole selection once per key
 ``(shape, strides, dtype, device, K, config)`` and, on later calls, copies the new features into
 the graph's input buffer, replays the graph and copies its outputs out: four host calls (a copy
-in, a replay, two copies out) instead of every launch and allocation.
+in, a replay, two copies out) instead of every launch and allocation. The results' fields are
+views of the copies made by a recipe computed at capture (one ``as_strided`` a field, already
+without the batch dimension for a ``[T, H, W, D]`` input), so a replayed call costs little more
+host time than those four calls (``benchmarks/replay_overhead_cpu.py``).
 
 When a key is captured (:func:`graph_select`'s ``eager_calls``): ``cuda_graph=True`` captures on
 the key's first call; ``cuda_graph="auto"`` runs a key's first call eagerly and captures on its
@@ -80,6 +83,10 @@ class _Entry:
     layout: tuple  # ((dtype, start, end, sizes, ((name, shape), ...)), ...) of ``packed``
     template: Selection  # the captured Selection: the fields that are None
     stream: torch.cuda.Stream  # the stream of the last call's copy in, replay and copies out
+    views: dict = dataclasses.field(default_factory=dict)  # squeeze -> _views(layout, squeeze)
+
+    def __post_init__(self) -> None:
+        self.views = {False: _views(self.layout, False), True: _views(self.layout, True)}
 
 
 def _dense_strides(x: torch.Tensor) -> bool:
@@ -123,7 +130,42 @@ def _pack(out: Selection, **extra: torch.Tensor) -> tuple[torch.Tensor, tuple]:
         layout.append((dtype, start, start + nbytes, sizes, names))
         parts += [v.reshape(-1).view(torch.uint8) for _, v in members]  # [numel·size] bytes
         start += nbytes
+    pad = -start % 8  # whole int64 words, so every dtype can view the buffer (see _views)
+    if pad:
+        parts.append(parts[0].new_zeros(pad))
     return torch.cat(parts), tuple(layout)
+
+
+def _views(layout: tuple, squeeze: bool) -> tuple:
+    """How a copy of the packed buffer becomes the fields, precomputed once per graph:
+    ``((dtype, ((name, size, stride, offset), ...)), ...)``, each field one ``as_strided`` of the
+    buffer viewed as its dtype (a few host calls a field, against a slice, a split and a view).
+    ``squeeze``: the fields of a batch of one without their leading ``B`` (a ``[T, H, W, D]``
+    input's result, what :meth:`Selection.unbatched` would give); extra scalars keep their shape.
+    """
+    views = []
+    for dtype, start, _, sizes, members in layout:
+        offset, items = start // dtype.itemsize, []
+        for size, (name, shape) in zip(sizes, members, strict=True):
+            shape = tuple(shape)[1:] if squeeze and len(shape) > 0 else tuple(shape)
+            strides = [1] * len(shape)
+            for k in range(len(shape) - 2, -1, -1):
+                strides[k] = strides[k + 1] * shape[k + 1]
+            items.append((name, shape, tuple(strides), offset))
+            offset += size
+        views.append((dtype, tuple(items)))
+    return tuple(views)
+
+
+def _fields(packed: torch.Tensor, views: tuple) -> dict[str, torch.Tensor]:
+    """The fields of ``packed`` (a copy of a graph's packed buffer) as views of it, by
+    :func:`_views`' recipe (no GPU work)."""
+    fields = {}
+    for dtype, items in views:
+        typed = packed.view(dtype)
+        for name, size, stride, offset in items:
+            fields[name] = typed.as_strided(size, stride, offset)
+    return fields
 
 
 def _unpack(packed: torch.Tensor, layout: tuple) -> dict[str, torch.Tensor]:
@@ -193,6 +235,7 @@ def graph_select(
     *,
     eager_calls: int = 0,
     validate: bool = False,
+    squeeze: bool = False,
 ) -> Selection:
     """:func:`~.select.select_tokens_triton` through a cached CUDA graph.
 
@@ -206,6 +249,8 @@ def graph_select(
         validate: raise ``ValueError`` (counting them) if ``x`` holds NaN/inf, by one
             synchronisation after the replay (the check's reduction runs inside the graph; the
             kernels select valid tokens from non-finite features, so nothing else changes).
+        squeeze: ``x`` is a batch of one made from a ``[T, H, W, D]`` video: return that
+            video's unbatched selection (what :meth:`Selection.unbatched` gives, made directly).
 
     Returns:
         The same :class:`Selection` as the eager fused path, in fresh tensors (the tokens in one,
@@ -214,29 +259,38 @@ def graph_select(
     Shapes:
         x: [B, T, H, W, D]  ->  keep_index [B, K], tokens [B, K, D], ...
     """
-    key = (tuple(x.shape), x.stride(), x.dtype, x.device, budget, config, validate)
+    key = (x.shape, x.stride(), x.dtype, x.device, budget, config, validate)
     with torch.cuda.device(x.device):  # the graph's device (the key's) is current throughout
-        with _LOCK, torch.no_grad():  # one caller at a time uses a graph's buffers
-            entry = _entry_for(key, x, budget, config, eager_calls)
+        with _LOCK:  # one caller at a time uses a graph's buffers
+            entry = _GRAPHS.get(key)  # the replay's path first: no capture bookkeeping
+            if entry is not None:
+                _GRAPHS.move_to_end(key)
+            else:
+                with torch.no_grad():
+                    entry = _entry_for(key, x, budget, config, eager_calls)
             if entry is not None:
                 stream = torch.cuda.current_stream(x.device)
                 if stream != entry.stream:  # the last call's copies out may still be running
                     stream.wait_stream(entry.stream)
                     entry.stream = stream
+                # No autograd here: _graphable sent no input that requires grad, and the
+                # buffers never do.
                 entry.static_x.copy_(x)
                 entry.graph.replay()  # on the current stream, after the copy in
-                packed, tokens = entry.packed.clone(), entry.tokens.clone()
+                packed = entry.packed.clone()
+                tokens = (entry.tokens[0] if squeeze else entry.tokens).clone()
         if entry is None:
-            out, extra = _select(x, budget, config, validate)
+            with torch.no_grad():
+                out, extra = _select(x, budget, config, validate)
             if validate:
                 check_finite(x, "features", extra["finite"])  # after every launch
-            return out
+            return out.unbatched() if squeeze else out
     # views of the copies (a later replay overwrites the graph's buffers, not these)
-    fields = _unpack(packed, entry.layout)
+    fields = _fields(packed, entry.views[squeeze])
     finite = fields.pop("finite", None)
     if finite is not None:
         check_finite(x, "features", finite)  # the one synchronisation, after the replay
-    return dataclasses.replace(entry.template, tokens=tokens, **fields)
+    return dataclasses.replace(entry.template, tokens=tokens, **fields)  # every tensor field
 
 
 def _entry_for(
