@@ -280,7 +280,9 @@ def _gather_step(
         wsum += w
     else:
         on = l < bound
-        tok = tl.load(scr + _MEMBER * m + start + l, mask=on, other=0)
+        # Unmasked, at an index clamped without ``on`` (Triton 3.6's layout pass fails to verify
+        # a load masked by ``on`` here, or a select on it, at 27x27 and several geometries).
+        tok = tl.load(scr + _MEMBER * m + tl.minimum(start + l, m - 1))
     src = (tok // W).to(tl.int64) * sxh + (tok % W).to(tl.int64) * sxw
     msk = on[:, None] & dmask[None, :]
     xv = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk, other=0.0)
