@@ -27,7 +27,7 @@ if stage tests; then
     grep -E "FAILED|ERROR" "$OUT/cuda_tests.log" | sort -u | head -20
 fi
 if stage frame; then
-    timeout "${FRAME_S:-90}" python3 benchmarks/profile_frame.py --out /tmp/extra/frame \
+    timeout "${FRAME_S:-300}" python3 benchmarks/profile_frame.py --out /tmp/extra/frame \
         > /tmp/extra/frame.log 2>&1
     tail -30 /tmp/extra/frame.log
 fi
