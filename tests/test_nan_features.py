@@ -9,13 +9,11 @@ selector does not wait for the vision tower.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from interpreted import run_interpreted
 
 import entropy_select as es
 
@@ -83,14 +81,7 @@ print("ok")
 
 def test_unchecked_nan_features_on_the_triton_path_under_the_interpreter():
     pytest.importorskip("triton")
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
-    code = _TRITON.format(here=str(Path(__file__).resolve().parent))
-    proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+    run_interpreted(_TRITON.format(here=str(Path(__file__).resolve().parent)), timeout=600)
 
 
 def test_validate_on_the_triton_path_checks_after_the_launches(monkeypatch):

@@ -8,13 +8,11 @@ imported); the same checks on a GPU.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from interpreted import run_interpreted
 
 pytest.importorskip("triton")
 
@@ -160,14 +158,7 @@ print("ok", n)
 
 
 def test_sorted_frame_kernel_equals_pairwise_and_core_under_the_interpreter():
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
-    code = _SCRIPT.format(here=str(Path(__file__).resolve().parent))
-    proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900
-    )
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+    run_interpreted(_SCRIPT.format(here=str(Path(__file__).resolve().parent)), timeout=900)
 
 
 _NAN = """
@@ -193,13 +184,7 @@ def test_nan_scores_keep_exactly_the_budget_under_the_interpreter():
     """NaN scores (unchecked NaN features) still keep exactly ``B_f`` tokens a frame, in the
     order of a stable descending ``torch.sort`` (NaN first); the pairwise order ranked every
     NaN first at once."""
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
-    proc = subprocess.run(
-        [sys.executable, "-c", _NAN], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+    run_interpreted(_NAN)
 
 
 @pytest.mark.cuda

@@ -370,18 +370,9 @@ print("ok")
 def test_the_interpreter_always_takes_the_normal_path():
     """Under ``TRITON_INTERPRET=1`` (a fresh process: the flag is read at import) every launch
     goes through ``kernel[grid](...)``, on repeated calls too."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from interpreted import run_interpreted
 
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
-    proc = subprocess.run(
-        [sys.executable, "-c", _INTERPRETED], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+    run_interpreted(_INTERPRETED)
 
 
 _RECORDED = """

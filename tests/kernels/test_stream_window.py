@@ -6,12 +6,9 @@ to judge, see the GPU test for bfloat16)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
+from interpreted import run_interpreted
 
 pytest.importorskip("triton")
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -71,14 +68,8 @@ def check(device, dtypes, cases):
 
 
 def test_stream_window_kernel_under_the_interpreter():
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
-    env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(src), env.get("PYTHONPATH", "")])
     script = _CHECK + f"\ncheck('cpu', [torch.float32, torch.float16], {CASES!r})\nprint('ok')\n"
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+    run_interpreted(script)
 
 
 @cuda

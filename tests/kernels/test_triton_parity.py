@@ -9,13 +9,11 @@ same-dtype reference's error plus a small allowance.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
+from interpreted import run_interpreted
 
 import entropy_select as es
 from entropy_select.core.entropy import local_window_entropy
@@ -574,10 +572,4 @@ _INTERP_SCRIPT = textwrap.dedent(
 def test_interpreter_on_cpu():
     """The kernels under TRITON_INTERPRET=1 on CPU tensors (a fresh process: the flag is read
     when triton is imported)."""
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
-    env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(src), env.get("PYTHONPATH", "")])
-    proc = subprocess.run(
-        [sys.executable, "-c", _INTERP_SCRIPT], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
+    run_interpreted(_INTERP_SCRIPT)

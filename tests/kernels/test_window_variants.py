@@ -8,14 +8,13 @@ The CPU case runs under ``TRITON_INTERPRET=1`` in a fresh process.
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+from interpreted import run_interpreted
 
 pytest.importorskip("triton")
 
@@ -75,11 +74,4 @@ _INTERP_SCRIPT = textwrap.dedent(
 
 
 def test_gram_variant_under_the_interpreter_on_cpu():
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "src"), str(BENCHMARKS), env.get("PYTHONPATH", "")]
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", _INTERP_SCRIPT], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
+    run_interpreted(_INTERP_SCRIPT, paths=[BENCHMARKS])
