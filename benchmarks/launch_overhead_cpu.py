@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import platform
 import statistics
-import subprocess
 import time
+from pathlib import Path
 
 import torch
+from common import metadata, write_json
 
 
 class _Utils:
@@ -135,14 +134,9 @@ def main() -> None:
                 )
     import triton
 
-    meta = {
+    meta = metadata("cpu") | {
         "machine": "project CPU machine (2 shared cores), no GPU: stand-in driver, no-op launcher",
-        "python": platform.python_version(),
-        "torch": torch.__version__,
         "triton": triton.__version__,
-        "commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
         "shape": shape,
         "dtype": args.dtype,
         "K": K,
@@ -151,8 +145,7 @@ def main() -> None:
         "rounds": args.rounds,
     }
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"meta": meta, "results": results}, f, indent=1)
+        write_json(Path(args.out), {"meta": meta, "results": results})
 
 
 if __name__ == "__main__":

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
-from common import metadata
+from common import metadata, write_json
 
 
 class _Stream:
@@ -100,8 +100,7 @@ def main() -> None:
         "rounds": args.rounds,
     }
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"meta": meta, "results": results}, f, indent=1)
+        write_json(Path(args.out), {"meta": meta, "results": results})
 
 
 if __name__ == "__main__":
