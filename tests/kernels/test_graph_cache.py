@@ -140,7 +140,7 @@ def test_packed_outputs_round_trip_exactly(preset):
     sel = es.select_tokens(x, retention=0.3, impl="reference", config=es_mod.PRESETS[preset])
     packed, layout = graphs._pack(sel)
     copy = packed.clone()
-    fields = graphs._unpack(copy, layout)
+    fields = graphs._fields(copy, graphs._views(layout, False))
     want = {
         f.name: getattr(sel, f.name)
         for f in dataclasses.fields(sel)
@@ -320,21 +320,26 @@ def test_squeeze_gives_the_unbatched_selection(cpu_graphs, monkeypatch, preset, 
 
 
 @pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
-def test_views_read_the_packed_buffer_as_unpack_does(preset):
-    """The precomputed views (batched and squeezed) give ``_unpack``'s fields, from a buffer
-    padded to whole 8-byte words."""
+def test_squeezed_views_give_the_unbatched_fields(preset):
+    """The squeezed recipe gives :meth:`Selection.unbatched`'s fields (and the flag its own 0-d
+    shape), from a buffer padded to whole 8-byte words."""
     x = torch.randn(1, 3, 5, 6, 8)
     sel = es.select_tokens(x, retention=0.3, impl="reference", config=es_mod.PRESETS[preset])
-    packed, layout = graphs._pack(sel, finite=torch.tensor(True))
+    flag = torch.tensor(True)
+    packed, layout = graphs._pack(sel, finite=flag)
     assert packed.numel() % 8 == 0
-    want = graphs._unpack(packed, layout)
-    batched = graphs._fields(packed, graphs._views(layout, False))
+    single = sel.unbatched()
+    want = {
+        f.name: getattr(single, f.name)
+        for f in dataclasses.fields(single)
+        if f.name != "tokens" and getattr(single, f.name) is not None
+    } | {"finite": flag}
     squeezed = graphs._fields(packed, graphs._views(layout, True))
-    assert batched.keys() == squeezed.keys() == want.keys()
+    assert squeezed.keys() == want.keys()
     for name, value in want.items():
-        assert batched[name].dtype == value.dtype and torch.equal(batched[name], value), name
-        single = value if name == "finite" else value[0]
-        assert squeezed[name].shape == single.shape and torch.equal(squeezed[name], single), name
+        got = squeezed[name]
+        assert got.dtype == value.dtype and got.shape == value.shape, name
+        assert torch.equal(got, value), name
 
 
 def test_a_call_on_another_stream_waits_for_the_previous_one(cpu_graphs):

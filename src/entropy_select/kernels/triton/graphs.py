@@ -83,7 +83,7 @@ class _Entry:
     layout: tuple  # ((dtype, start, end, sizes, ((name, shape), ...)), ...) of ``packed``
     template: Selection  # the captured Selection: the fields that are None
     stream: torch.cuda.Stream  # the stream of the last call's copy in, replay and copies out
-    views: dict = dataclasses.field(default_factory=dict)  # squeeze -> _views(layout, squeeze)
+    views: dict = dataclasses.field(init=False)  # squeeze -> _views(layout, squeeze)
 
     def __post_init__(self) -> None:
         self.views = {False: _views(self.layout, False), True: _views(self.layout, True)}
@@ -110,7 +110,8 @@ def _pack(out: Selection, **extra: torch.Tensor) -> tuple[torch.Tensor, tuple]:
     element size (every field's byte size is a multiple of its own element size).
 
     Returns:
-        ``(packed uint8 [bytes], layout)``; :func:`_unpack` reads a copy of ``packed`` back.
+        ``(packed uint8 [bytes], layout)``; :func:`_fields` reads a copy of ``packed`` back
+        by :func:`_views`' recipe.
     """
     fields = [
         (f.name, getattr(out, f.name))
@@ -165,16 +166,6 @@ def _fields(packed: torch.Tensor, views: tuple) -> dict[str, torch.Tensor]:
         typed = packed.view(dtype)
         for name, size, stride, offset in items:
             fields[name] = typed.as_strided(size, stride, offset)
-    return fields
-
-
-def _unpack(packed: torch.Tensor, layout: tuple) -> dict[str, torch.Tensor]:
-    """The fields :func:`_pack` put in ``packed``, as views of it (no GPU work)."""
-    fields = {}
-    for dtype, start, end, sizes, members in layout:
-        values = packed[start:end].view(dtype).split(sizes)
-        for (name, shape), value in zip(members, values, strict=True):
-            fields[name] = value.view(shape)
     return fields
 
 
@@ -262,12 +253,7 @@ def graph_select(
     key = (x.shape, x.stride(), x.dtype, x.device, budget, config, validate)
     with torch.cuda.device(x.device):  # the graph's device (the key's) is current throughout
         with _LOCK:  # one caller at a time uses a graph's buffers
-            entry = _GRAPHS.get(key)  # the replay's path first: no capture bookkeeping
-            if entry is not None:
-                _GRAPHS.move_to_end(key)
-            else:
-                with torch.no_grad():
-                    entry = _entry_for(key, x, budget, config, eager_calls)
+            entry = _entry_for(key, x, budget, config, eager_calls)  # captures under no_grad
             if entry is not None:
                 stream = torch.cuda.current_stream(x.device)
                 if stream != entry.stream:  # the last call's copies out may still be running
