@@ -52,3 +52,43 @@ def test_select_tokens_list_and_batch(impl):
         es.select_tokens(batch, retention=0.5, impl=impl)
     # validate=False skips the check (CUDA-graph capture): no error, by the caller's choice
     es.select_tokens(batch, retention=0.5, impl=impl, validate=False)
+
+
+def test_check_finite_reads_both_kinds_of_flag():
+    """:func:`finite_flag` gives a bool on the CPU and ``max |x|`` on CUDA: :func:`check_finite`
+    reads either, and counts from the tensor itself."""
+    from entropy_select.core.checks import check_finite, finite_flag
+
+    x = torch.randn(2, 3, 4, 5)
+    assert finite_flag(x).dtype == torch.bool and bool(finite_flag(x))
+    check_finite(x, "features", torch.tensor(3.5))  # a finite magnitude: no error
+    check_finite(x, "features", torch.tensor(True))
+    x[1, 2, 3, 4] = float("inf")
+    for flag in (torch.tensor(float("inf")), torch.tensor(float("nan")), finite_flag(x)):
+        with pytest.raises(ValueError, match="features contains 0 NaN and 1 inf"):
+            check_finite(x, "features", flag)
+    for dtype in (torch.float16, torch.bfloat16):  # a low-precision flag
+        with pytest.raises(ValueError, match="0 NaN and 1 inf"):
+            check_finite(x, "features", torch.tensor(float("inf"), dtype=dtype))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_cuda_finite_flag_sees_every_nan_and_inf(dtype):
+    """The CUDA flag (one ``vector_norm(x, inf)``) is finite exactly when every value is: NaN
+    and +-inf anywhere (first, middle, last element) make it non-finite, the dtype's largest
+    finite values do not."""
+    from entropy_select.core.checks import _finite, finite_flag
+
+    x = torch.randn(2, 5, 6, 7, 48, device="cuda").to(dtype)
+    big = torch.finfo(dtype).max
+    x[0, 0, 0, 0, :2] = torch.tensor([big, -big])
+    flag = finite_flag(x)
+    assert flag.is_cuda and flag.dim() == 0 and _finite(flag)
+    for where in ((0, 0, 0, 0, 0), (1, 2, 3, 4, 17), (1, 4, 5, 6, 47)):
+        for value in (float("nan"), float("inf"), float("-inf")):
+            y = x.clone()
+            y[where] = value
+            assert not _finite(finite_flag(y)), (where, value)
+            assert not _finite(finite_flag(y.transpose(1, 4))), (where, value)  # strided

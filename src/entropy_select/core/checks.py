@@ -55,14 +55,29 @@ def check_rank(features: torch.Tensor, name: str = "features") -> None:
 
 
 def finite_flag(tensor: torch.Tensor) -> torch.Tensor:
-    """A 0-d bool tensor, on ``tensor``'s device, True when every value is finite (no host sync).
+    """A 0-d tensor, on ``tensor``'s device, that says whether every value is finite (no host
+    sync); :func:`check_finite` reads it.
 
-    One reduction pass: the minimum and maximum are finite exactly when every value is (both
-    propagate NaN), with no ``[N, D]`` boolean temporaries (``isfinite(x).all()`` costs ~10x more
-    on the CPU).
+    On CUDA, ``max |x|`` in float (``vector_norm(x, inf)``): finite exactly when every value is
+    (NaN propagates, an inf is the maximum), and one reduction kernel with one output, where the
+    bool below is four launches and five allocations (host time an eager call pays,
+    ``benchmarks/NOTES_gpu.md``). Elsewhere a bool, True when every value is finite: the minimum
+    and maximum are finite exactly when every value is, one reduction pass with no ``[N, D]``
+    temporaries (``isfinite(x).all()`` costs ~10x more on the CPU, and the CPU's
+    ``vector_norm(x, inf)`` ~30x more than ``aminmax`` for bfloat16).
     """
-    low, high = torch.aminmax(tensor.detach())
+    tensor = tensor.detach()
+    if tensor.is_cuda:
+        return torch.linalg.vector_norm(tensor, float("inf"))
+    low, high = torch.aminmax(tensor)
     return torch.isfinite(low) & torch.isfinite(high)
+
+
+def _finite(flag: torch.Tensor) -> bool:
+    """What :func:`finite_flag`'s tensor says (one host sync): a bool, or a finite ``max |x|``."""
+    if flag.dtype == torch.bool:
+        return bool(flag)
+    return math.isfinite(float(flag))
 
 
 def check_finite(tensor: torch.Tensor, name: str, flag: torch.Tensor | None = None) -> None:
@@ -72,7 +87,7 @@ def check_finite(tensor: torch.Tensor, name: str, flag: torch.Tensor | None = No
     before its own synchronisation reads it here without waiting); by default computed now.
     Counting happens only on failure.
     """
-    if bool(finite_flag(tensor) if flag is None else flag):
+    if _finite(finite_flag(tensor) if flag is None else flag):
         return
     nan = int(torch.isnan(tensor).sum())
     inf = int(torch.isinf(tensor).sum())
