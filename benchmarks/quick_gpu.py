@@ -6,9 +6,14 @@ one and the selection without tokens, at 16x14x14x3584 and (default, balanced) 1
 ``--part graph``: the whole selection of 16x14x14x3584 bf16 (``bench_gpu.py``'s inputs and
 timers, 20 calls each) in the caller's CUDA graph and through the library's cached graph
 (``cuda_graph="auto"``), every preset, r = 0.05 / 0.35 / 0.5.
+``--part groups``: the frame-select kernel alone in context mode (``balanced``) at
+16/64x14x14x3584, r = 5-50%, with 16, 32 and 64 merged groups a tile (``block_g``) and the
+default: few large groups (low r) take ``ceil(largest group / lanes)`` gather steps, and a
+tile of 64 groups has 2 lanes where one of 16 has 8.
 
     PYTHONPATH=src python benchmarks/quick_gpu.py --part frame     # needs a CUDA GPU
     PYTHONPATH=src python benchmarks/quick_gpu.py --part graph
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part groups
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
 (``results/quick_gpu_h200.log`` holds their output).
@@ -62,13 +67,27 @@ def graph() -> None:
             )  # fmt: skip
 
 
+def groups() -> None:
+    import profile_frame as pf
+
+    for T in (16, 64):
+        case = (f"offline {T}x14x14 D3584", T, 14, 14, 3584, "K")
+        for r in (0.05, 0.1, 0.25, 0.35, 0.5):
+            pf.RETENTION = r
+            row = []
+            for block_g in (16, 32, 64, None):
+                fn, _ = pf._call(case, "balanced", {"block_g": block_g})
+                row.append(f"g{block_g or 'default'} {statistics.median(pf.device_us(fn, 30)):.1f}")
+            print(f"{T}f r={r}", " ".join(row), "us", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("frame", "graph"), required=True)
+    parser.add_argument("--part", choices=("frame", "graph", "groups"), required=True)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         parser.error("needs a CUDA GPU")
-    frame() if args.part == "frame" else graph()
+    {"frame": frame, "graph": graph, "groups": groups}[args.part]()
     return 0
 
 

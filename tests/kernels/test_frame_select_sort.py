@@ -187,23 +187,33 @@ def test_nan_scores_keep_exactly_the_budget_under_the_interpreter():
     run_interpreted(_NAN)
 
 
+_EDGE_KINDS = ["ties", "negative", "signed_zero", "rand"]
+_BF16 = {"dtype": torch.bfloat16}
+# (shape, kinds, options, budgets a shape): the default launch geometry on the edge cases, then
+# the gathered tokens in bfloat16 (scanned ones too: the interpreter cannot check them), strided
+# features, one fused cell, gathers of 16 groups x 8 lanes. One case a test, so that xdist
+# spreads them (together they ran past a 440 s limit on one worker).
+_GPU_CASES = {
+    "edges_2x3x5x7": ((2, 3, 5, 7), _EDGE_KINDS, {}, 3),
+    "edges_1x1x1x1": ((1, 1, 1, 1), _EDGE_KINDS, {}, 1),  # N = 1: one budget
+    "edges_1x16x14x14": ((1, 16, 14, 14), _EDGE_KINDS, {}, 3),
+    "bf16_2x4x14x14": ((2, 4, 14, 14), ["ties", "rand"], _BF16, 3),
+    "bf16_strided_27x27": ((1, 3, 27, 27), ["rand"], {"strided": True, **_BF16}, 3),
+    "bf16_one_fused_cell": ((1, 2, 9, 7), ["ties"], {"fusion_grid": 1, **_BF16}, 3),
+    "bf16_block_g16": ((1, 2, 14, 14), ["rand"], {"block_g": 16, **_BF16}, 3),
+}
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_sorted_frame_kernel_equals_pairwise_and_core_on_the_gpu():
-    """The default launch geometry on the edge cases (``benchmarks/profile_frame.py`` checks
-    every geometry's outputs against the pairwise kernel's on 14x14 and 27x27 frames)."""
-    n = 0
-    for shape in [(2, 3, 5, 7), (1, 1, 1, 1), (1, 16, 14, 14)]:
-        kinds = ["ties", "negative", "signed_zero", "rand"]
-        n += check_against_pairwise_and_core(shape, kinds, device="cuda")
-    assert n == (2 * 3 + 1) * 4 * len(MODES)  # three budgets a shape, one where N = 1
-    # the gathered tokens in bfloat16 (scanned ones too: the interpreter cannot check them),
-    # strided features, one fused cell, gathers of 16 groups x 8 lanes
-    kw = dict(device="cuda", dtype=torch.bfloat16)
-    n += check_against_pairwise_and_core((2, 4, 14, 14), ["ties", "rand"], **kw)
-    n += check_against_pairwise_and_core((1, 3, 27, 27), ["rand"], strided=True, **kw)
-    n += check_against_pairwise_and_core((1, 2, 9, 7), ["ties"], fusion_grid=1, **kw)
-    n += check_against_pairwise_and_core((1, 2, 14, 14), ["rand"], block_g=16, **kw)
+@pytest.mark.parametrize("case", list(_GPU_CASES))
+def test_sorted_frame_kernel_equals_pairwise_and_core_on_the_gpu(case):
+    """The sorted kernel against the pairwise kernel and the core on the GPU
+    (``benchmarks/profile_frame.py`` checks every geometry's outputs against the pairwise
+    kernel's on 14x14 and 27x27 frames)."""
+    shape, kinds, options, budgets = _GPU_CASES[case]
+    n = check_against_pairwise_and_core(shape, kinds, device="cuda", **options)
+    assert n == budgets * len(kinds) * len(MODES)
 
 
 def test_token_output_option_is_checked():
@@ -212,3 +222,31 @@ def test_token_output_option_is_checked():
     s = torch.rand(1, 1, 4, 4)
     with pytest.raises(ValueError, match="token_output"):
         frame_select_triton(s, torch.tensor([[5]]), 5, token_output="dense")
+
+
+def test_context_pooling_tile_follows_the_groups_a_frame(monkeypatch):
+    """Context pooling's gathered output takes tiles of 16 / 32 / 64 groups by the mean groups
+    a frame (``context_share · K / T``; measured, ``context_block_g``); an explicit ``block_g``,
+    the scanned output and the other modes keep theirs."""
+    from entropy_select.kernels.triton import frame_select as fs
+
+    assert [fs.context_block_g(g) for g in (0.5, 7.4, 16, 16.5, 32, 33, 73.5)] == [
+        16, 16, 16, 32, 32, 64, 64,
+    ]  # fmt: skip
+    seen = []
+    monkeypatch.setattr(fs, "launch", lambda kernel, grid, *a, **kw: seen.append(kw["BLOCK_G"]))
+    T, H, W = 4, 14, 14
+    s = torch.rand(1, T, H, W)
+    x = torch.randn(1, T, H, W, 8)
+    for K, opts, want in [
+        (40, {}, 16),  # 0.75 · 40 / 4 = 7.5 groups a frame
+        (100, {}, 32),  # 18.75
+        (300, {}, 64),  # 56.25
+        (40, {"block_g": 64}, 64),
+        (40, {"token_output": "scan"}, 64),
+    ]:
+        fb = torch.full((1, T), K // T, dtype=torch.int64)
+        fs.frame_select_triton(s, fb, K, mode="context", share=0.75, features=x, **opts)
+        assert seen.pop() == want, (K, opts)
+    fs.frame_select_triton(s, torch.full((1, T), 10), 40, mode="fusion", features=x)
+    assert seen.pop() == 16  # 4x4 fused cells fit one tile of 16

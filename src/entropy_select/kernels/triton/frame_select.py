@@ -55,7 +55,13 @@ from .launch import launch
 from .scores import f64, split3
 from .window_entropy import _pow2, _sm_count
 
-__all__ = ["grid_select_triton", "frame_select_triton", "MAX_FUSED_CELLS", "MAX_SORT_TOKENS"]
+__all__ = [
+    "grid_select_triton",
+    "frame_select_triton",
+    "context_block_g",
+    "MAX_FUSED_CELLS",
+    "MAX_SORT_TOKENS",
+]
 
 #: Largest frame (``H·W``) the sorted kernel holds in registers; larger frames go through the
 #: pairwise kernel.
@@ -884,6 +890,23 @@ def _index_tensors(
     return cell.to(torch.int32).contiguous(), cells, key.to(torch.int32).contiguous(), ncell
 
 
+def context_block_g(groups_per_frame: float) -> int:
+    """Merged groups a tile of context pooling's gathered output, from the mean context groups
+    a frame (``context_share · K / T``; a stream's rows are ``H·W`` long, so it gets 64).
+
+    A tile of ``g`` groups gathers ``128 / g`` members of each group a step, for ``ceil(largest
+    group / lanes)`` steps: few large groups (low retention) want small tiles, many small ones
+    large tiles. H200, ``balanced``, 14x14x3584 bf16, the kernel alone (``python
+    benchmarks/quick_gpu.py --part groups``; µs for tiles of 16 / 32 / 64 groups): 16 frames,
+    r = 0.05 (7.4 groups a frame) 22.4 / 30.9 / 48.9, r = 0.1 (14.7) 20.1 / 23.2 / 31.2, r = 0.25
+    (36.8) 29.8 / 22.7 / 20.9, r = 0.35 (51.5) 36.6 / 28.4 / 24.8; 64 frames alike (r = 0.05:
+    101.9 / 165.7 / 273.3). 32 between: not measured there, the interpolation.
+    """
+    if groups_per_frame <= 16:
+        return 16
+    return 32 if groups_per_frame <= 32 else 64
+
+
 def frame_select_triton(
     scores: torch.Tensor,
     frame_budget: torch.Tensor,
@@ -927,8 +950,9 @@ def frame_select_triton(
             step of the merged tokens, at most ``32·num_warps`` and at least a tile of groups),
             warps per program (4, or 8 above 256 tokens), and channel slices per frame
             (default: enough programs for two per SM, at least one channel block each).
-        block_g: merged groups per tile of the token output (``"context"``: default 64; not
-            for ``"fusion"``, whose cells all fit one tile).
+        block_g: merged groups per tile of the token output (``"context"``: default
+            :func:`context_block_g` of the mean groups a frame; not for ``"fusion"``, whose
+            cells all fit one tile).
         token_output: how the sorted kernel writes the output tokens: ``"gather"`` (the kept
             slots in order from a list the selection writes; each merged token from its
             group's members, ``block_j`` rows a step) or ``"scan"`` (Round 5's output: the
@@ -1015,6 +1039,8 @@ def frame_select_triton(
         assignment = weights = None
     if mode == "fusion":
         block_g = max(16, _pow2(ncell))
+    elif block_g is None and mode == "context" and algo == "sort" and token_output == "gather":
+        block_g = context_block_g(share * row_stride / T)  # the gather's tile (measured)
     else:
         block_g = max(16, block_g or 64)
     lowp = features is not None and features.element_size() <= 2

@@ -14,7 +14,12 @@ host time than those four calls (``benchmarks/replay_overhead_cpu.py``).
 When a key is captured (:func:`graph_select`'s ``eager_calls``): ``cuda_graph=True`` captures on
 the key's first call; ``cuda_graph="auto"`` runs a key's first call eagerly and captures on its
 second, so a shape seen once never pays the capture (a device synchronisation and a release of
-torch's cached memory, once per key) nor the memory below.
+torch's cached memory, once per key) nor the memory below. Under ``"auto"`` an input larger than
+:data:`AUTO_MAX_INPUT_BYTES` (64 MiB: about 40 frames of 14x14x3584 bfloat16) always runs
+eagerly: there the kernels, not the host, set the latency, and a replay's copy of the features
+into the graph's input buffer costs more than the launches it saves (measured on an H200: 16
+frames replay in about half the eager time, 64 frames about break even, 1,024 frames of
+14x14x1152 replay ~15% slower).
 
 Costs, stated where they are paid: each cached key holds a copy of one input (the graph reads its
 features from a fixed address) and the graph's private memory pool (its outputs, ``K × D`` tokens
@@ -51,7 +56,14 @@ from ...core.config import EntropySelectConfig
 from ...core.selection import Selection
 from .select import select_tokens_triton
 
-__all__ = ["graph_select", "clear", "cached_shapes", "MAX_GRAPHS", "MAX_GRAPH_BYTES"]
+__all__ = [
+    "graph_select",
+    "clear",
+    "cached_shapes",
+    "MAX_GRAPHS",
+    "MAX_GRAPH_BYTES",
+    "AUTO_MAX_INPUT_BYTES",
+]
 
 #: Keys (shape, strides, dtype, device, K, config, validate) whose graphs are kept.
 MAX_GRAPHS = 8
@@ -62,6 +74,15 @@ MAX_GRAPH_BYTES = 2 * 2**30
 #: A cached key's memory over its input's bytes: 1.1-1.5 measured on an H200 at r = 5-50%
 #: (``benchmarks/results/gpu_h200_auto.json``, ``cache_allocated_over_input``).
 COST_OVER_INPUT = 1.5
+#: Under ``"auto"``, a key whose input is larger than this runs eagerly (never captured, holds
+#: no memory): a replay first copies the features into the graph's input buffer, which costs
+#: more than the launches it saves once the kernels, not the host, set the latency. H200,
+#: ``bench_gpu.py`` (``results/gpu_h200_sweep.json`` and ``gpu_h200_sweep_long.json``), median
+#: µs over r = 5-50%, paper / default / balanced, replay against eager: 16x14x14x3584 bf16
+#: (22 MB) 134 / 164 / 155 against 300 / 310 / 302; 64 frames (90 MB) 330 / 427 / 401 against
+#: 303 / 407 / 370; 1024x14x14x1152 (462 MB) 1387 / 1681 / 1762 against 1197 / 1454 / 1470.
+#: ``cuda_graph=True`` captures any size.
+AUTO_MAX_INPUT_BYTES = 64 * 2**20
 #: Keys remembered as seen (eagerly, not yet captured) for ``eager_calls`` > 0: only the keys, no
 #: tensors.
 MAX_SEEN = 64
@@ -290,8 +311,8 @@ def _entry_for(
         return entry
     if eager_calls and key in _FAILED:
         return None
-    if eager_calls and _cost(key) > MAX_GRAPH_BYTES:
-        return None  # "auto": a graph of this size would take the whole memory budget
+    if eager_calls and (_input_bytes(key) > AUTO_MAX_INPUT_BYTES or _cost(key) > MAX_GRAPH_BYTES):
+        return None  # "auto": the copy in would cost more than the graph saves
     seen = _SEEN.pop(key, 0)
     if seen < eager_calls:
         _SEEN[key] = seen + 1  # most recent last
@@ -322,10 +343,15 @@ def _entry_for(
     return entry
 
 
+def _input_bytes(key: tuple) -> int:
+    """The bytes of ``key``'s input (its dense copy in the graph's input buffer)."""
+    shape, _, dtype = key[:3]
+    return math.prod(shape) * dtype.itemsize
+
+
 def _cost(key: tuple) -> int:
     """The estimated GPU memory of ``key``'s graph: :data:`COST_OVER_INPUT` × its input's bytes."""
-    shape, _, dtype = key[:3]
-    return int(COST_OVER_INPUT * math.prod(shape) * dtype.itemsize)
+    return int(COST_OVER_INPUT * _input_bytes(key))
 
 
 def clear() -> None:
