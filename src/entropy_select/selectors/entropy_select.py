@@ -134,7 +134,9 @@ def select_tokens(
             repeated shapes (the adapters) get about the graph's latency. ``"auto"`` (default):
             a key's first call runs eagerly, its second captures the graph (one device
             synchronisation), later calls replay it; a shape seen once never pays the capture or
-            the memory. ``True``: capture on the first call. ``False``: always eager. Memory:
+            the memory; an input over ``graphs.AUTO_MAX_INPUT_BYTES`` (64 MiB) always runs
+            eagerly (its replay's copy in costs more than it saves). ``True``: capture on the
+            first call, any size. ``False``: always eager. Memory:
             each cached key keeps a copy of one input plus the graph's pool (its outputs and
             intermediates), about 1.05-1.5x the input at r = 5-50%, for at most
             ``graphs.MAX_GRAPHS`` (8) keys, least recently used dropped first;
