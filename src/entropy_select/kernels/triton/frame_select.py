@@ -53,7 +53,7 @@ from ...core.context import morton_order
 from ...core.grid import grid_cells
 from .launch import launch
 from .scores import f64, split3
-from .window_entropy import _pow2, _sm_count
+from .window_entropy import _TL_DTYPES, _held_address, _pow2, _sm_count
 
 __all__ = [
     "grid_select_triton",
@@ -427,6 +427,8 @@ def _frame_select_pairwise_kernel(
     BLOCK_M: tl.constexpr,  # unused here (the sorted kernel's frame block)
     LOG_M: tl.constexpr,
     LANES: tl.constexpr,  # unused here (output tokens always by scanning)
+    X_INDIRECT: tl.constexpr = False,  # x_ptr holds the features' address (see the sorted kernel)
+    X_DTYPE: tl.constexpr = None,
 ):
     """The first version: every order by ``O(m²)`` pairwise comparisons (any ``m``); kept for
     frames beyond :data:`MAX_SORT_TOKENS` and as the benchmarks' baseline."""
@@ -624,6 +626,8 @@ def _frame_select_pairwise_kernel(
 
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
+        if X_INDIRECT:
+            x_ptr = _held_address(x_ptr, X_DTYPE)
         _write_tokens(
             scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, sel, gcells, H, fgrid,
             sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
@@ -699,6 +703,8 @@ def _frame_select_kernel(
     BLOCK_M: tl.constexpr,  # next power of two of m (the whole frame in registers)
     LOG_M: tl.constexpr,  # log2(BLOCK_M)
     LANES: tl.constexpr,  # output tokens: 0 by scanning, else gathered (LANES rows a group)
+    X_INDIRECT: tl.constexpr = False,  # x_ptr holds the features' address, an int64 (GATHER)
+    X_DTYPE: tl.constexpr = None,  # the features' dtype (X_INDIRECT)
 ):
     f, split, b, t, row, scr, wscr = _program(scr_ptr, wscr_ptr, T, m)
     merged, sel, quota, offset = _frame_plan(
@@ -864,6 +870,8 @@ def _frame_select_kernel(
 
     # Phase 5: the output tokens of this program's channels.
     if GATHER:
+        if X_INDIRECT:  # a cached graph's replay: read the features where the holder points
+            x_ptr = _held_address(x_ptr, X_DTYPE)
         _write_tokens(
             scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, nkeep, gcells, H,
             fgrid, sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
@@ -926,6 +934,7 @@ def frame_select_triton(
     splits: int | None = None,
     block_g: int | None = None,
     token_output: str = "gather",
+    _x_address: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """Keep mask, sorted ``keep_index``, merge assignment and weights, and output tokens (SPEC §5-7)
     in one launch, with no host synchronisation.
@@ -960,6 +969,9 @@ def frame_select_triton(
             of them through a membership matrix on the tensor cores; a benchmark baseline). The
             pairwise kernel always scans. Merged tokens differ between the two by the order of
             their float32 sums only; everything else is identical.
+        _x_address: private (:mod:`.graphs`): a 1-element int64 tensor holding the address, a
+            multiple of 16 bytes, of the features the tokens are read from when the kernel runs;
+            then ``features`` gives only their shape, strides and dtype.
 
     Returns:
         ``(keep, keep_index, tokens, assignment, weights)``: ``tokens`` None without features,
@@ -1023,7 +1035,7 @@ def frame_select_triton(
         d_per_split = -(-per_split // block_d) * block_d
         splits = -(-D // d_per_split)
         tokens = torch.empty(Bsz, row_stride, D, dtype=features.dtype, device=dev)
-        x, sx = features, features.stride()
+        x, sx = features if _x_address is None else _x_address, features.stride()
     else:
         D, block_d, splits, d_per_split = 1, 16, 1, 1
         tokens, x, sx = None, flat, (0, 0, 0, 0, 0)
@@ -1052,6 +1064,11 @@ def frame_select_triton(
     if features is not None and algo == "sort" and token_output == "gather":
         # gather steps of max(block_g, min(block_j, 32·num_warps)) rows: one a thread or fewer
         lanes = max(1, min(block_j, 32 * num_warps) // block_g)
+    indirect = {}  # the direct launch passes neither (their defaults): the kernel as before
+    if _x_address is not None:
+        if features is None:
+            raise ValueError("_x_address needs features (their shape, strides and dtype)")
+        indirect = {"X_INDIRECT": True, "X_DTYPE": _TL_DTYPES[features.dtype]}
     launch(
         kernel, (F, splits),
         flat, fb, cell, key, scratch, wscratch, keep, keep_index,
@@ -1067,6 +1084,7 @@ def frame_select_triton(
         BLOCK_G=block_g, BLOCK_D=block_d, BLOCK_M=block_m, LOG_M=block_m.bit_length() - 1,
         LANES=lanes,
         num_warps=num_warps,
+        **indirect,
     )  # fmt: skip
     return keep.view(Bsz, T, H, W).view(torch.bool), keep_index, tokens, assignment, weights
 

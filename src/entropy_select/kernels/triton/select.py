@@ -29,6 +29,7 @@ from .window_entropy import window_entropy_and_gradient_triton
 
 __all__ = [
     "select_tokens_triton",
+    "reads_features_in_kernels",
     "fused_scores_triton",
     "merge_mode",
     "frame_select_options",
@@ -39,6 +40,14 @@ __all__ = [
 def scores_fusable(config: EntropySelectConfig) -> bool:
     """Whether the score kernel covers this config (the rarity term is torch code)."""
     return config.rarity == 0
+
+
+def reads_features_in_kernels(config: EntropySelectConfig, H: int, W: int) -> bool:
+    """Whether :func:`select_tokens_triton` reads the features of a call without autograd in its
+    kernels only (the band kernel and the frame kernel), so that they can read them through an
+    address holder (``_x_address``); False where torch code reads them too (the rarity term,
+    more fused cells than the frame kernel ranks)."""
+    return scores_fusable(config) and merge_mode(config, H, W) is not None
 
 
 def merge_mode(config: EntropySelectConfig, H: int, W: int) -> str | None:
@@ -82,8 +91,9 @@ def fused_scores_triton(
     return combine_scores(entropy, gradient, config, x), entropy, gradient
 
 
-def _scores(x: torch.Tensor, config: EntropySelectConfig):
-    """``(S, Ĥ, Ĝ, S̄)`` through the window, finish and score kernels."""
+def _scores(x: torch.Tensor, config: EntropySelectConfig, x_address: torch.Tensor | None = None):
+    """``(S, Ĥ, Ĝ, S̄)`` through the window, finish and score kernels (``x_address``: the band
+    kernel reads the features at the address it holds)."""
     minmax = None
     if config.minmax_scope == "video":
         minmax = torch.empty(x.shape[0], 4, dtype=torch.int32, device=x.device)
@@ -94,6 +104,7 @@ def _scores(x: torch.Tensor, config: EntropySelectConfig):
         config.past_window,
         config.tau,
         minmax=minmax,
+        _x_address=x_address,
     )
     score, gradient, saliency = scores_triton(entropy, grad, minmax, config)
     return score, entropy, gradient, saliency
@@ -105,6 +116,8 @@ def select_tokens_triton(
     config: EntropySelectConfig,
     frame_budget: torch.Tensor | None = None,
     retention: float | None = None,
+    *,
+    _x_address: torch.Tensor | None = None,
 ) -> Selection:
     """Select ``K = budget`` tokens of each video of a batch (SPEC §1-7) on the GPU.
 
@@ -115,6 +128,12 @@ def select_tokens_triton(
         config: the hyper-parameters.
         frame_budget: explicit checked budgets ``[B, T]`` summing to ``budget`` (or None).
         retention: the online rule's rate (``config.frame_budget_rule == "online"``).
+        _x_address: private (:mod:`.graphs`): a 1-element int64 tensor on ``x``'s device holding
+            the address, a multiple of 16 bytes, of features laid out like ``x`` (its shape,
+            strides and dtype); the kernels read the features there when they run, not at
+            ``x``, so a CUDA graph captured with it reads whatever the holder points at on each
+            replay. Only for configs that :func:`reads_features_in_kernels` covers and calls
+            without autograd (else ``ValueError``).
 
     Returns:
         A batched :class:`Selection` equal to the reference's on tie-free inputs.
@@ -126,12 +145,14 @@ def select_tokens_triton(
         raise ValueError(f"x must be [B, T, H, W, D], got {tuple(x.shape)}")
     Bsz, T, H, W, D = x.shape
     m = H * W
+    if _x_address is not None:
+        _check_address(_x_address, x, config)
     # Scores, budgets and indices without autograd (choosing is not differentiable); tokens that
     # must carry gradient to the inputs are gathered (or merged) from ``x`` by torch below.
     with torch.no_grad():
         xd = x.detach()
         if scores_fusable(config):
-            score, entropy, gradient, saliency = _scores(xd, config)
+            score, entropy, gradient, saliency = _scores(xd, config, _x_address)
         else:
             score, entropy, gradient = fused_scores_triton(xd, config)
             saliency = None
@@ -152,6 +173,7 @@ def select_tokens_triton(
             frame_budget,
             budget,
             features=None if autograd else xd,
+            _x_address=_x_address,
             **frame_select_options(config, mode),
         )
     if autograd:
@@ -169,3 +191,16 @@ def select_tokens_triton(
         assignment=assignment,
         weights=weights,
     )
+
+
+def _check_address(holder: torch.Tensor, x: torch.Tensor, config: EntropySelectConfig) -> None:
+    """Raise ``ValueError`` unless ``holder`` can stand for ``x``'s address in this call."""
+    if holder.dtype != torch.int64 or holder.numel() != 1 or holder.device != x.device:
+        raise ValueError(
+            f"_x_address must be one int64 on {x.device}, got {tuple(holder.shape)} "
+            f"{holder.dtype} on {holder.device}"
+        )
+    if torch.is_grad_enabled() and x.requires_grad:
+        raise ValueError("_x_address: autograd gathers the tokens from x itself")
+    if not reads_features_in_kernels(config, x.shape[2], x.shape[3]):
+        raise ValueError("_x_address: this config reads the features outside the kernels")

@@ -48,6 +48,22 @@ __all__ = [
 ]
 
 
+#: The Triton dtype of each features dtype the kernels take (``X_DTYPE`` of an ``X_INDIRECT``
+#: launch).
+_TL_DTYPES = {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32}
+
+
+@triton.jit
+def _held_address(holder_ptr, X_DTYPE: tl.constexpr):
+    """The features' pointer that ``holder_ptr`` holds: one int64, their address, read by the
+    program (``X_INDIRECT`` kernels: a cached CUDA graph's replay points them at each call's
+    features by writing the holder, not by copying the features). The address is a multiple of
+    16 bytes (the caller's promise, checked in :mod:`.graphs`), as Triton assumes of an aligned
+    pointer argument, so the loads stay 128-bit wide."""
+    ptr = tl.load(holder_ptr).to(tl.pointer_type(X_DTYPE))
+    return tl.multiple_of(ptr, 16)
+
+
 @triton.jit(do_not_specialize=["HEAD"])  # the ring slot moves every push (STREAM)
 def _window_band_kernel(
     x_ptr,
@@ -85,6 +101,8 @@ def _window_band_kernel(
     IEEE: tl.constexpr,
     MINMAX: tl.constexpr,
     STREAM: tl.constexpr,
+    X_INDIRECT: tl.constexpr = False,
+    X_DTYPE: tl.constexpr = None,
 ):
     """First pass over ``BLOCK_M`` consecutive tokens in raster order (``[S, N, C]`` partials).
 
@@ -107,7 +125,12 @@ def _window_band_kernel(
     column ``NOFF + 3`` the number of NaN/inf values among the centre's channels (every value of
     the new frame is a centre value of exactly one program), which the finish kernel adds into
     ``mm_ptr`` ``[B]`` int32 (zeroed here by program 0).
+
+    ``X_INDIRECT`` (not with ``STREAM``): ``x_ptr`` holds the features' address, one int64, and
+    ``X_DTYPE`` is their dtype (:func:`_held_address`); off, the kernel is compiled as before.
     """
+    if X_INDIRECT:
+        x_ptr = _held_address(x_ptr, X_DTYPE)
     pid = tl.program_id(0)
     split = tl.program_id(1)
     if STREAM:  # program 0 zeroes the per-stream NaN/inf counts the finish kernel adds into
@@ -422,6 +445,7 @@ def window_entropy_and_gradient_triton(
     num_warps: int | None = None,
     num_stages: int | None = None,
     minmax: torch.Tensor | None = None,
+    _x_address: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Ĥ, G)`` in one pass over the features: the fused Triton path of SPEC §1-2.
 
@@ -437,6 +461,10 @@ def window_entropy_and_gradient_triton(
             best (benchmarks/NOTES_gpu.md).
         minmax: optional ``[B, 4]`` int32 buffer (any contents) that receives, as float bits,
             each video's (min Ĥ, max Ĥ, min G, max G), for the score kernel's min-max.
+        _x_address: private (:mod:`.graphs`): a 1-element int64 tensor on the features' device
+            holding the address, a multiple of 16 bytes, of the features the kernel reads; then
+            ``features`` gives only their shape, strides and dtype (the holder's value is read
+            when the kernel runs, so a CUDA graph's replay reads whatever it points at then).
 
     Returns:
         ``Ĥ`` (Eq. 2, normalised by ``log n``) and the raw gradient magnitude ``G`` (Eq. 3), both
@@ -452,7 +480,7 @@ def window_entropy_and_gradient_triton(
     ncol = _pow2(noff + 3)
     return _launch_band(
         x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
-        block_d, splits, block_m, num_warps, num_stages, minmax,
+        block_d, splits, block_m, num_warps, num_stages, minmax, _x_address,
     )  # fmt: skip
 
 
@@ -513,9 +541,10 @@ def _band_plan(
 
 def _launch_band(
     x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
-    block_d, splits, block_m, num_warps, num_stages, minmax=None,
+    block_d, splits, block_m, num_warps, num_stages, minmax=None, x_address=None,
 ):  # fmt: skip
-    """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync)."""
+    """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync);
+    ``x_address``: the kernel reads the features at the address it holds (``X_INDIRECT``)."""
     B, T, H, W, D = x.shape
     block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split = _band_plan(
         B, T * H * W, D, W, x, spatial_window, temporal_window, past_window, ncol,
@@ -524,14 +553,17 @@ def _launch_band(
     partial = torch.empty(splits, ntok, ncol, dtype=torch.float32, device=x.device)  # [S, N, C]
     if num_warps is None:
         num_warps = 8 if block_m * nr >= 16384 else 4
+    # The direct launch passes no X_INDIRECT / X_DTYPE (their defaults): the kernel as before.
+    indirect = {} if x_address is None else {"X_INDIRECT": True, "X_DTYPE": _TL_DTYPES[x.dtype]}
+    src = x if x_address is None else x_address
     launch(
         _window_band_kernel, (programs, splits),
-        x, partial, minmax if minmax is not None else partial, B,
-        T, H, W, D, ntile, ntok, d_per_split, *x.stride(), x, 0, 0, 0, 0, 0, 0, 1,
+        src, partial, minmax if minmax is not None else partial, B,
+        T, H, W, D, ntile, ntok, d_per_split, *x.stride(), src, 0, 0, 0, 0, 0, 0, 1,
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
         BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=x.dtype == torch.float32,
         MINMAX=minmax is not None, STREAM=False, num_warps=num_warps,
-        num_stages=2 if num_stages is None else num_stages,
+        num_stages=2 if num_stages is None else num_stages, **indirect,
     )  # fmt: skip
     return _finish(
         partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax
