@@ -4,41 +4,62 @@ The fused path is five kernel launches with no host synchronisation, so its eage
 bound by the host issuing launches (and allocating their outputs), not by the GPU. Video LLM
 adapters call the selector again and again with the same shapes (frames × grid × channels and the
 same ``K``), so this module captures the whole selection once per key
-``(shape, strides, dtype, device, K, config)`` and, on later calls, copies the new features into
-the graph's input buffer, replays the graph and copies its outputs out: four host calls (a copy
-in, a replay, two copies out) instead of every launch and allocation. The results' fields are
-views of the copies made by a recipe computed at capture (one ``as_strided`` a field, already
-without the batch dimension for a ``[T, H, W, D]`` input), so a replayed call costs little more
-host time than those four calls (``benchmarks/replay_overhead_cpu.py``).
+``(shape, strides, dtype, device, K, config)`` and, on later calls, points the graph at the new
+features, replays it and copies its outputs out: four host calls (a one-element write, a replay,
+two copies out) instead of every launch and allocation. The results' fields are views of the
+copies made by a recipe computed at capture (one ``as_strided`` a field, already without the
+batch dimension for a ``[T, H, W, D]`` input), so a replayed call costs little more host time
+than those four calls (``benchmarks/replay_overhead_cpu.py``).
+
+No copy in: the two kernels that read the features (the band kernel and the frame kernel's token
+output) are captured in their ``X_INDIRECT`` form, which reads the features' address from a
+one-element int64 tensor, the key's *holder*, when the kernel runs. A replay writes the caller's
+``x.data_ptr()`` into the holder (``fill_``: one small kernel, the address its argument) and
+replays, so the graph reads the caller's features where they are. The kernels take the address
+as a multiple of 16 bytes (128-bit loads); an input whose address is not (a view starting at an
+odd element) is first copied, the memory it spans from its first element to its last, into a
+fresh aligned buffer for that call only, and the holder points there. A config whose selection
+reads the features in torch code as well (``rarity > 0``; more fused cells than the frame
+kernel ranks; :func:`~.select.reads_features_in_kernels`) keeps the earlier scheme: the graph
+reads a copy of the input held by the key, and each replay copies the features in.
 
 When a key is captured (:func:`graph_select`'s ``eager_calls``): ``cuda_graph=True`` captures on
 the key's first call; ``cuda_graph="auto"`` runs a key's first call eagerly and captures on its
 second, so a shape seen once never pays the capture (a device synchronisation and a release of
 torch's cached memory, once per key) nor the memory below. Under ``"auto"`` an input larger than
 :data:`AUTO_MAX_INPUT_BYTES` (64 MiB: about 40 frames of 14x14x3584 bfloat16) always runs
-eagerly: there the kernels, not the host, set the latency, and a replay's copy of the features
-into the graph's input buffer costs more than the launches it saves (measured on an H200: 16
-frames replay in about half the eager time, 64 frames about break even, 1,024 frames of
-14x14x1152 replay ~15% slower).
+eagerly: there the kernels, not the host, set the latency (measured on an H200 when every replay
+still copied the features in: 16 frames replay in about half the eager time, 64 frames about
+break even, 1,024 frames of 14x14x1152 replay ~15% slower).
 
-Costs, stated where they are paid: each cached key holds a copy of one input (the graph reads its
-features from a fixed address) and the graph's private memory pool (its outputs, ``K × D`` tokens
-and the ``N``-sized maps, and its intermediates): about 1.05-1.5× the input at r = 5-50%. The
-cache keeps the last :data:`MAX_GRAPHS` keys within an estimated :data:`MAX_GRAPH_BYTES` (2 GiB),
-least recently used first out; under ``"auto"`` a key larger than that alone runs eagerly.
-:func:`clear` empties the cache; ``cuda_graph=False`` never fills it. The results are fresh
-tensors, never views of the graph's buffers, so a later call does not change them. A call the
-graph cannot serve (autograd on the features, explicit frame budgets, the online budget rule, a
-non-CUDA input, a call during a capture or under ``torch.compile``) runs the eager fused path
-instead; so does a key whose capture failed under ``"auto"`` (with one warning).
+Costs, stated where they are paid: each cached key holds the graph's private memory pool (its
+outputs, ``K × D`` tokens and the ``N``-sized maps, and its intermediates), estimated at
+:data:`COST_OVER_INPUT` × the input, and, for a config that reads the features in torch code, a
+copy of one input. The cache keeps the last :data:`MAX_GRAPHS` keys within an estimated
+:data:`MAX_GRAPH_BYTES` (2 GiB), least recently used first out; under ``"auto"`` a key larger
+than that alone runs eagerly. :func:`clear` empties the cache; ``cuda_graph=False`` never fills
+it. The results are fresh tensors, never views of the graph's buffers, so a later call does not
+change them. A call the graph cannot serve (autograd on the features, explicit frame budgets, the
+online budget rule, a non-CUDA input, a call during a capture or under ``torch.compile``) runs
+the eager fused path instead; so does a key whose capture failed under ``"auto"`` (with one
+warning). ``validate=True`` launches the NaN check's reduction on the caller's features before
+the replay and reads it after (as the eager path does), so one graph serves both.
 
 Streams and devices: the key holds the input's device, so a graph only ever serves features on
-the device it was captured on, and every call runs under that device. The copy in, the replay and
-the copies out are issued on the caller's current stream of that device
+the device it was captured on, and every call runs under that device. The holder's write (or the
+copy in), the replay and the copies out are issued on the caller's current stream of that device
 (:meth:`torch.cuda.CUDAGraph.replay` launches on the current stream), in that order; a call on a
 different stream than the key's previous call first waits for that stream, so two streams never
 use one graph's buffers at once. As with any CUDA op, the caller makes the features ready on its
 current stream before the call.
+
+Lifetime of the features: the graph reads the caller's ``x`` (or the call's aligned copy) during
+the replay, which is queued on the caller's current stream while ``x`` is alive (the call holds
+it). If the caller frees ``x`` after the call, torch's caching allocator hands its memory only to
+later work on that same stream (which runs after the replay), as for any CUDA op reading a tensor;
+a caller that uses ``x`` on other streams records them on it (``Tensor.record_stream``) as usual.
+The holder keeps the last address after the call; it is written again before the next replay
+reads it.
 """
 
 from __future__ import annotations
@@ -54,7 +75,7 @@ import torch
 from ...core.checks import check_finite, finite_flag
 from ...core.config import EntropySelectConfig
 from ...core.selection import Selection
-from .select import select_tokens_triton
+from .select import reads_features_in_kernels, select_tokens_triton
 
 __all__ = [
     "graph_select",
@@ -65,27 +86,33 @@ __all__ = [
     "AUTO_MAX_INPUT_BYTES",
 ]
 
-#: Keys (shape, strides, dtype, device, K, config, validate) whose graphs are kept.
+#: Keys (shape, strides, dtype, device, K, config) whose graphs are kept.
 MAX_GRAPHS = 8
-#: Estimated GPU memory of every kept graph together (input copy and private pool, taken as
-#: :data:`COST_OVER_INPUT` × the input's bytes): least recently used keys go first beyond it, and
-#: under ``"auto"`` a key whose estimate alone exceeds it is not captured (it runs eagerly).
+#: Estimated GPU memory of every kept graph together (private pool, and the input copy of a key
+#: that holds one; see :func:`_cost`): least recently used keys go first beyond it, and under
+#: ``"auto"`` a key whose estimate alone exceeds it is not captured (it runs eagerly).
 MAX_GRAPH_BYTES = 2 * 2**30
-#: A cached key's memory over its input's bytes: 1.1-1.5 measured on an H200 at r = 5-50%
-#: (``benchmarks/results/gpu_h200_auto.json``, ``cache_allocated_over_input``).
-COST_OVER_INPUT = 1.5
+#: A cached key's private pool over its input's bytes, ESTIMATED (not yet measured without the
+#: copy): with the input copy every key held before, the whole key measured 1.1-1.5 on an H200 at
+#: r = 5-50% (``benchmarks/results/gpu_h200_auto.json``, ``cache_allocated_over_input``); the
+#: copy was 1.0 of that, so the pool is about 0.1-0.5, taken at its top. A key whose config
+#: reads the features in torch code still holds a copy: 1 more (:func:`_cost`).
+COST_OVER_INPUT = 0.5
 #: Under ``"auto"``, a key whose input is larger than this runs eagerly (never captured, holds
-#: no memory): a replay first copies the features into the graph's input buffer, which costs
-#: more than the launches it saves once the kernels, not the host, set the latency. H200,
-#: ``bench_gpu.py`` (``results/gpu_h200_sweep.json`` and ``gpu_h200_sweep_long.json``), median
-#: µs over r = 5-50%, paper / default / balanced, replay against eager: 16x14x14x3584 bf16
-#: (22 MB) 134 / 164 / 155 against 300 / 310 / 302; 64 frames (90 MB) 330 / 427 / 401 against
-#: 303 / 407 / 370; 1024x14x14x1152 (462 MB) 1387 / 1681 / 1762 against 1197 / 1454 / 1470.
-#: ``cuda_graph=True`` captures any size.
+#: no memory). Chosen when a replay first copied the features into the graph's input buffer,
+#: which cost more than the launches it saved once the kernels, not the host, set the latency.
+#: H200, ``bench_gpu.py`` (``results/gpu_h200_sweep.json`` and ``gpu_h200_sweep_long.json``),
+#: median µs over r = 5-50%, paper / default / balanced, replay (with that copy) against eager:
+#: 16x14x14x3584 bf16 (22 MB) 134 / 164 / 155 against 300 / 310 / 302; 64 frames (90 MB) 330 /
+#: 427 / 401 against 303 / 407 / 370; 1024x14x14x1152 (462 MB) 1387 / 1681 / 1762 against 1197
+#: / 1454 / 1470. Replays without the copy (the module docstring) are not yet measured against
+#: it. ``cuda_graph=True`` captures any size.
 AUTO_MAX_INPUT_BYTES = 64 * 2**20
 #: Keys remembered as seen (eagerly, not yet captured) for ``eager_calls`` > 0: only the keys, no
 #: tensors.
 MAX_SEEN = 64
+#: The alignment, in bytes, of every address the ``X_INDIRECT`` kernels read (``tl.multiple_of``).
+ALIGN = 16
 
 _LOCK = threading.Lock()
 _GRAPHS: OrderedDict[tuple, _Entry] = OrderedDict()
@@ -95,15 +122,18 @@ _FAILED: OrderedDict[tuple, str] = OrderedDict()  # keys whose capture raised ->
 
 @dataclasses.dataclass
 class _Entry:
-    """One captured selection: its input buffer, its graph and where its outputs are."""
+    """One captured selection: where it reads its features, its graph and where its outputs are.
+
+    Exactly one of ``holder`` and ``static_x`` is set."""
 
     graph: torch.cuda.CUDAGraph
-    static_x: torch.Tensor  # the graph reads the features here
+    holder: torch.Tensor | None  # [1] int64: the address the graph's kernels read features at
+    static_x: torch.Tensor | None  # or the features' copy the graph reads (torch code reads x)
     tokens: torch.Tensor  # the graph's output tokens [B, K, D]
     packed: torch.Tensor  # every other tensor field, as bytes in one buffer (see _pack)
     layout: tuple  # ((dtype, start, end, sizes, ((name, shape), ...)), ...) of ``packed``
     template: Selection  # the captured Selection: the fields that are None
-    stream: torch.cuda.Stream  # the stream of the last call's copy in, replay and copies out
+    stream: torch.cuda.Stream  # the stream of the last call's write, replay and copies out
     views: dict = dataclasses.field(init=False)  # squeeze -> _views(layout, squeeze)
 
     def __post_init__(self) -> None:
@@ -123,9 +153,8 @@ def _dense_strides(x: torch.Tensor) -> bool:
     return True
 
 
-def _pack(out: Selection, **extra: torch.Tensor) -> tuple[torch.Tensor, tuple]:
-    """Every tensor field but ``tokens`` (and the ``extra`` tensors, e.g. the NaN check's flag)
-    as bytes in one flat buffer, by one ``cat``.
+def _pack(out: Selection) -> tuple[torch.Tensor, tuple]:
+    """Every tensor field but ``tokens`` as bytes in one flat buffer, by one ``cat``.
 
     Fields are grouped by dtype, wider elements first, so each group starts at a multiple of its
     element size (every field's byte size is a multiple of its own element size).
@@ -138,7 +167,7 @@ def _pack(out: Selection, **extra: torch.Tensor) -> tuple[torch.Tensor, tuple]:
         (f.name, getattr(out, f.name))
         for f in dataclasses.fields(Selection)
         if f.name != "tokens" and isinstance(getattr(out, f.name), torch.Tensor)
-    ] + list(extra.items())
+    ]
     groups: dict[torch.dtype, list[tuple[str, torch.Tensor]]] = {}
     for name, value in fields:
         groups.setdefault(value.dtype, []).append((name, value))
@@ -163,7 +192,7 @@ def _views(layout: tuple, squeeze: bool) -> tuple:
     ``((dtype, ((name, size, stride, offset), ...)), ...)``, each field one ``as_strided`` of the
     buffer viewed as its dtype (a few host calls a field, against a slice, a split and a view).
     ``squeeze``: the fields of a batch of one without their leading ``B`` (a ``[T, H, W, D]``
-    input's result, what :meth:`Selection.unbatched` would give); extra scalars keep their shape.
+    input's result, what :meth:`Selection.unbatched` would give).
     """
     views = []
     for dtype, start, _, sizes, members in layout:
@@ -191,10 +220,10 @@ def _fields(packed: torch.Tensor, views: tuple) -> dict[str, torch.Tensor]:
 
 
 def _static_input(x: torch.Tensor) -> torch.Tensor:
-    """The graph's input buffer, holding a copy of ``x``: with ``x``'s strides where they cover
-    their memory exactly once, else dense (an expanded input). Made outside inference mode, so
-    that later calls may write it with or without ``torch.inference_mode`` (an inference tensor
-    cannot be written outside it)."""
+    """The input buffer of a key whose config reads the features in torch code, holding a copy of
+    ``x``: with ``x``'s strides where they cover their memory exactly once, else dense (an
+    expanded input). Made outside inference mode, so that later calls may write it with or
+    without ``torch.inference_mode`` (an inference tensor cannot be written outside it)."""
     with torch.inference_mode(False):
         if _dense_strides(x):
             static_x = torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=x.device)
@@ -203,41 +232,76 @@ def _static_input(x: torch.Tensor) -> torch.Tensor:
         return static_x.copy_(x)
 
 
-def _capture(
-    x: torch.Tensor, budget: int, config: EntropySelectConfig, validate: bool = False
-) -> _Entry:
-    """Capture the selection of ``x`` (with ``x``'s device current) into a new graph; with
-    ``validate``, the graph also computes the NaN check's flag (``finite`` in the packed
-    outputs)."""
-    with torch.inference_mode(False):  # the graph's outputs are normal tensors too
-        return _capture_normal(x, budget, config, validate)
+def _span(x: torch.Tensor) -> int:
+    """Elements from ``x``'s first element to its last in memory (strides are never negative)."""
+    return 1 + sum((size - 1) * stride for size, stride in zip(x.shape, x.stride(), strict=True))
 
 
-def _select(static_x, budget, config, validate):
-    """The captured work: the selection, and with ``validate`` the NaN check's flag (its
-    reduction first, so the check reads the input before the kernels)."""
-    finite = {"finite": finite_flag(static_x)} if validate else {}
-    return select_tokens_triton(static_x, budget, config), finite
+def _aligned_copy(x: torch.Tensor) -> torch.Tensor:
+    """A copy, in a fresh buffer (aligned: a new allocation is), of the memory ``x`` spans from
+    its first element to its last, gaps and overlaps included, so that ``x``'s strides address it
+    from its start as they address ``x`` from ``x.data_ptr()`` (a dense ``x``: its ``numel``
+    elements). Flat ``[span]``."""
+    return x.as_strided((_span(x),), (1,)).clone()  # keeps x's storage offset: x's first element
 
 
-def _capture_normal(
-    x: torch.Tensor, budget: int, config: EntropySelectConfig, validate: bool = False
-) -> _Entry:
-    static_x = _static_input(x)
-    caller = torch.cuda.current_stream(x.device)
-    side = torch.cuda.Stream(device=x.device)
+def _point(holder: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Write into ``holder`` the address of ``x``'s features for the graph's kernels: ``x``'s
+    own when it is a multiple of :data:`ALIGN` bytes, else that of an :func:`_aligned_copy`.
+
+    Returns:
+        The tensor the holder points into (``x`` or the copy); the caller keeps it alive until
+        the work that reads it is queued on the current stream.
+    """
+    target = x if x.data_ptr() % ALIGN == 0 else _aligned_copy(x)
+    holder.fill_(target.data_ptr())  # a fill kernel, the address its argument (no host buffer)
+    return target
+
+
+def _capture(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> _Entry:
+    """Capture the selection of ``x`` (with ``x``'s device current) into a new graph."""
+    with torch.inference_mode(False):  # the graph's outputs and buffers are normal tensors too
+        return _capture_normal(x, budget, config)
+
+
+def _record(work, device: torch.device) -> tuple[torch.cuda.CUDAGraph, object]:
+    """Run ``work`` once off the graph (compiling and warming up its kernels) on a side stream,
+    then capture it there: ``(graph, work's result in the graph's memory)``."""
+    caller = torch.cuda.current_stream(device)
+    side = torch.cuda.Stream(device=device)
     side.wait_stream(caller)
     with torch.cuda.stream(side), torch.no_grad():
-        _select(static_x, budget, config, validate)  # compile and warm up off the graph
+        work()
     caller.wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     # thread_local: other threads' CUDA calls during the capture are not errors (a library
     # captures inside applications it does not know; torch's own cudagraph trees do the same)
     capture = torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local")
     with capture, torch.no_grad():
-        out, extra = _select(static_x, budget, config, validate)
-        packed, layout = _pack(out, **extra)  # one cat, inside the graph
-    return _Entry(graph, static_x, out.tokens, packed, layout, out, caller)
+        result = work()
+    return graph, result
+
+
+def _capture_normal(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> _Entry:
+    caller = torch.cuda.current_stream(x.device)
+    if reads_features_in_kernels(config, x.shape[2], x.shape[3]):
+        holder = torch.empty(1, dtype=torch.int64, device=x.device)
+        static_x = None
+        target = _point(holder, x)  # noqa: F841 (alive until the warm-up and capture are queued)
+
+        def work():  # x gives the shape, strides and dtype; the kernels read at the holder
+            out = select_tokens_triton(x, budget, config, _x_address=holder)
+            return out, *_pack(out)  # one cat, inside the graph
+
+    else:
+        holder, static_x = None, _static_input(x)
+
+        def work():
+            out = select_tokens_triton(static_x, budget, config)
+            return out, *_pack(out)
+
+    graph, (out, packed, layout) = _record(work, x.device)
+    return _Entry(graph, holder, static_x, out.tokens, packed, layout, out, caller)
 
 
 def graph_select(
@@ -259,8 +323,9 @@ def graph_select(
             ``cuda_graph=True`` (capture on first use; a failed capture raises), 1 for ``"auto"``
             (capture on the second call; a failed capture warns once and the key stays eager).
         validate: raise ``ValueError`` (counting them) if ``x`` holds NaN/inf, by one
-            synchronisation after the replay (the check's reduction runs inside the graph; the
-            kernels select valid tokens from non-finite features, so nothing else changes).
+            synchronisation after the replay (the check's reduction is launched on ``x`` before
+            the replay; the kernels select valid tokens from non-finite features, so nothing
+            else changes).
         squeeze: ``x`` is a batch of one made from a ``[T, H, W, D]`` video: return that
             video's unbatched selection (what :meth:`Selection.unbatched` gives, made directly).
 
@@ -271,8 +336,9 @@ def graph_select(
     Shapes:
         x: [B, T, H, W, D]  ->  keep_index [B, K], tokens [B, K, D], ...
     """
-    key = (x.shape, x.stride(), x.dtype, x.device, budget, config, validate)
+    key = (x.shape, x.stride(), x.dtype, x.device, budget, config)
     with torch.cuda.device(x.device):  # the graph's device (the key's) is current throughout
+        flag = finite_flag(x) if validate else None  # launched first, read after the replay
         with _LOCK:  # one caller at a time uses a graph's buffers
             entry = _entry_for(key, x, budget, config, eager_calls)  # captures under no_grad
             if entry is not None:
@@ -282,21 +348,23 @@ def graph_select(
                     entry.stream = stream
                 # No autograd here: _graphable sent no input that requires grad, and the
                 # buffers never do.
-                entry.static_x.copy_(x)
-                entry.graph.replay()  # on the current stream, after the copy in
+                if entry.holder is not None:
+                    target = _point(entry.holder, x)  # noqa: F841 (alive until the replay)
+                else:
+                    entry.static_x.copy_(x)
+                entry.graph.replay()  # on the current stream, after the write or copy in
                 packed = entry.packed.clone()
                 tokens = (entry.tokens[0] if squeeze else entry.tokens).clone()
         if entry is None:
             with torch.no_grad():
-                out, extra = _select(x, budget, config, validate)
-            if validate:
-                check_finite(x, "features", extra["finite"])  # after every launch
+                out = select_tokens_triton(x, budget, config)
+            if flag is not None:
+                check_finite(x, "features", flag)  # after every launch
             return out.unbatched() if squeeze else out
+    if flag is not None:
+        check_finite(x, "features", flag)  # the one synchronisation, after the replay
     # views of the copies (a later replay overwrites the graph's buffers, not these)
     fields = _fields(packed, entry.views[squeeze])
-    finite = fields.pop("finite", None)
-    if finite is not None:
-        check_finite(x, "features", finite)  # the one synchronisation, after the replay
     return dataclasses.replace(entry.template, tokens=tokens, **fields)  # every tensor field
 
 
@@ -312,7 +380,7 @@ def _entry_for(
     if eager_calls and key in _FAILED:
         return None
     if eager_calls and (_input_bytes(key) > AUTO_MAX_INPUT_BYTES or _cost(key) > MAX_GRAPH_BYTES):
-        return None  # "auto": the copy in would cost more than the graph saves
+        return None  # "auto": the kernels, not the host, set the latency (see the constant)
     seen = _SEEN.pop(key, 0)
     if seen < eager_calls:
         _SEEN[key] = seen + 1  # most recent last
@@ -320,7 +388,7 @@ def _entry_for(
             _SEEN.popitem(last=False)
         return None
     try:
-        entry = _capture(x, budget, config, key[-1])
+        entry = _capture(x, budget, config)
     except Exception as err:
         if not eager_calls:  # cuda_graph=True asked for a graph: say why there is none
             raise
@@ -344,14 +412,18 @@ def _entry_for(
 
 
 def _input_bytes(key: tuple) -> int:
-    """The bytes of ``key``'s input (its dense copy in the graph's input buffer)."""
+    """The bytes of ``key``'s input (its elements; a strided input's gaps not counted)."""
     shape, _, dtype = key[:3]
     return math.prod(shape) * dtype.itemsize
 
 
 def _cost(key: tuple) -> int:
-    """The estimated GPU memory of ``key``'s graph: :data:`COST_OVER_INPUT` × its input's bytes."""
-    return int(COST_OVER_INPUT * _input_bytes(key))
+    """The estimated GPU memory of ``key``'s graph: :data:`COST_OVER_INPUT` × its input's bytes,
+    plus the input's copy when its config reads the features in torch code (then the key holds
+    one). An unaligned input's copy lasts one call and is not counted."""
+    shape, config = key[0], key[5]
+    copy = not reads_features_in_kernels(config, shape[2], shape[3])
+    return int((COST_OVER_INPUT + copy) * _input_bytes(key))
 
 
 def clear() -> None:
@@ -363,7 +435,6 @@ def clear() -> None:
 
 
 def cached_shapes() -> list[tuple]:
-    """Keys ``(shape, strides, dtype, device, K, config, validate)`` of the cached graphs, oldest
-    first."""
+    """Keys ``(shape, strides, dtype, device, K, config)`` of the cached graphs, oldest first."""
     with _LOCK:
         return list(_GRAPHS)
