@@ -2,8 +2,8 @@
 
 CPU only, no GPU. What an adapter's call does on the host when its shape's graph is cached
 (``cuda_graph="auto"`` after two calls): ``select_tokens``' checks, the dispatch, the cache
-lookup, the copy in, the replay, the copies out and the result's views. Stand-ins replace what
-needs a GPU: ``torch.cuda``'s device guard, streams and graph capture (the "replay" does
+lookup, the holder's write, the replay, the copies out and the result's views. Stand-ins replace
+what needs a GPU: ``torch.cuda``'s device guard, streams and graph capture (the "replay" does
 nothing), the impl resolution (forced to Triton) and the captured selection (the reference, run
 once at capture). Tensors are CPU tensors of ``[T, H, W, D]`` with a small ``D`` (64), so the
 copies are cheap and the figure is the Python and torch-dispatch cost of the path. On the device
@@ -56,7 +56,8 @@ def install_stand_ins() -> None:
     torch.cuda.CUDAGraph = _Graph
     torch.cuda.graph = lambda graph, stream=None, capture_error_mode=None: contextlib.nullcontext()
     torch.cuda.is_current_stream_capturing = lambda: False
-    graphs.select_tokens_triton = lambda x, K, cfg: select_reference(x, cfg, budget=K)
+    # the reference reads x (the holder's address is x's: the stand-in replay reads the same)
+    graphs.select_tokens_triton = lambda x, K, cfg, **_: select_reference(x, cfg, budget=K)
     es_mod._resolve_impl = lambda impl, x: "triton"
     es_mod._graphable = lambda x, cfg, plan: True  # the real one starts with x.is_cuda
 

@@ -9,6 +9,7 @@ as values. The real capture and replay are the ``cuda`` tests of ``test_triton_p
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 
 import pytest
@@ -27,7 +28,7 @@ def captures(monkeypatch):
     """``graphs._capture`` replaced by one that records its calls and returns a token."""
     calls = []
 
-    def fake(x, budget, config, validate=False):
+    def fake(x, budget, config):
         calls.append((tuple(x.shape), budget))
         return f"graph{len(calls)}"
 
@@ -41,7 +42,7 @@ def _key(T=4, K=10, cfg=None, stride=None):
     shape = (1, T, 3, 3, 8)
     x = torch.zeros(shape)
     stride = stride or x.stride()
-    return (shape, stride, x.dtype, x.device, K, cfg or es.EntropySelectConfig(), False), x
+    return (shape, stride, x.dtype, x.device, K, cfg or es.EntropySelectConfig()), x
 
 
 def test_auto_captures_a_key_on_its_second_call_and_replays_after(captures):
@@ -110,12 +111,15 @@ def test_the_cache_keeps_its_estimated_memory_under_max_graph_bytes(captures, mo
     assert len(captures) == 4  # "auto" never captured it
     assert graphs._entry_for(key_big, big, 7, None, eager_calls=0) == "graph5"
     assert graphs.cached_shapes() == [key_big]  # everything older made room
+    rarity = _key(cfg=es.EntropySelectConfig(rarity=0.5))[0]  # holds an input copy too
+    assert graphs._cost(rarity) == int((graphs.COST_OVER_INPUT + 1) * 1152)
+    assert graphs._cost(keys[0]) == one
 
 
 def test_a_failed_auto_capture_warns_once_and_stays_eager(monkeypatch):
     calls = []
 
-    def broken(x, budget, config, validate=False):
+    def broken(x, budget, config):
         calls.append(1)
         raise RuntimeError("operation not permitted when stream is capturing")
 
@@ -231,65 +235,153 @@ class _Stream:
         self.waited.append(other.name)
 
 
+def _at(address: int, like: torch.Tensor) -> torch.Tensor:
+    """The tensor laid out like ``like`` (shape, strides, dtype) at host ``address``: what an
+    ``X_INDIRECT`` kernel reads when its holder holds ``address``."""
+    nbytes = graphs._span(like) * like.element_size()
+    memory = (ctypes.c_char * nbytes).from_address(address)
+    return torch.frombuffer(memory, dtype=like.dtype).as_strided(like.shape, like.stride())
+
+
 @pytest.fixture
 def cpu_graphs(monkeypatch):
-    """``graph_select`` on the CPU: the kernels replaced by the reference, the capture by a fake
-    graph whose replay recomputes into the captured buffers (as a real replay writes them), and
-    the device and stream calls by stand-ins (``streams["current"]`` is the current stream)."""
+    """``graph_select`` on the CPU: the kernels replaced by the reference, which (like the
+    ``X_INDIRECT`` kernels) reads its features at the address in ``_x_address`` when given one;
+    the capture by a fake graph whose replay recomputes into the captured buffers (as a real
+    replay writes them); the device and stream calls by stand-ins. Yields a dict:
+    ``"current"``, the current stream; ``"reads"``, the address each selection read its
+    features at; ``"copies"``, how many aligned copies were made."""
     from contextlib import nullcontext
 
     from entropy_select.core.select import select_reference
 
-    streams = {"current": _Stream("default")}
+    state = {"current": _Stream("default"), "reads": [], "copies": 0}
     monkeypatch.setattr(torch.cuda, "device", lambda device: nullcontext())
-    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: streams["current"])
-    monkeypatch.setattr(
-        graphs, "select_tokens_triton", lambda x, K, cfg: select_reference(x, cfg, budget=K)
-    )
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: state["current"])
 
-    def capture(x, budget, config, validate=False):
-        static_x = graphs._static_input(x)
-        out, extra = graphs._select(static_x, budget, config, validate)
-        packed, layout = graphs._pack(out, **extra)
+    def select(x, K, cfg, _x_address=None):
+        if _x_address is not None:
+            x = _at(int(_x_address), x)
+        state["reads"].append(x.data_ptr())
+        return select_reference(x, cfg, budget=K)
+
+    def record(work, device):
+        result = work()
+        out, packed, _ = result
 
         class Graph:
             def replay(self):
-                new, extra = graphs._select(static_x, budget, config, validate)
+                new, new_packed, _ = work()
                 out.tokens.copy_(new.tokens)
-                packed.copy_(graphs._pack(new, **extra)[0])
+                packed.copy_(new_packed)
 
-        return graphs._Entry(Graph(), static_x, out.tokens, packed, layout, out, streams["current"])
+        return Graph(), result
+
+    copy = graphs._aligned_copy
+
+    def counted(x):
+        state["copies"] += 1
+        return copy(x)
 
     graphs.clear()
-    monkeypatch.setattr(graphs, "_capture_normal", capture)  # under _capture's own wrapper
-    yield streams
+    monkeypatch.setattr(graphs, "select_tokens_triton", select)
+    monkeypatch.setattr(graphs, "_record", record)
+    monkeypatch.setattr(graphs, "_aligned_copy", counted)
+    yield state
     graphs.clear()
+
+
+def _assert_selection(out, want, what=""):
+    """Every field of ``out`` equal to ``want``'s (or both None)."""
+    for f in dataclasses.fields(want):
+        value = getattr(want, f.name)
+        if value is None:
+            assert getattr(out, f.name) is None, (what, f.name)
+        else:
+            got = getattr(out, f.name)
+            assert got.shape == value.shape and torch.equal(got, value), (what, f.name)
 
 
 @pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
 def test_graph_select_replays_into_fresh_results(cpu_graphs, preset):
-    """Through ``graph_select``'s own copy in, replay, two copies out and unpacking: each call
-    equals the pipeline on its input, and later calls change no earlier result."""
+    """Through ``graph_select``'s own holder write, replay, two copies out and unpacking: each
+    call equals the pipeline on its input, read where that input is (no copy), and later calls
+    change no earlier result."""
     from entropy_select.core.select import select_reference
 
     cfg = es_mod.PRESETS[preset]
     xs = [torch.randn(2, 3, 5, 6, 8, generator=torch.Generator().manual_seed(k)) for k in range(4)]
+    assert all(x.data_ptr() % graphs.ALIGN == 0 for x in xs)
     results = [graphs.graph_select(x, 40, cfg, eager_calls=1) for x in xs]
     assert len(graphs.cached_shapes()) == 1
-    for x, out in zip(xs, results, strict=True):
-        want = select_reference(x, cfg, budget=40)
-        for f in dataclasses.fields(want):
-            value = getattr(want, f.name)
-            if value is None:
-                assert getattr(out, f.name) is None, f.name
-            else:
-                assert torch.equal(getattr(out, f.name), value), f.name
+    for k, (x, out) in enumerate(zip(xs, results, strict=True)):
+        _assert_selection(out, select_reference(x, cfg, budget=40), k)
+    entry = next(iter(graphs._GRAPHS.values()))
+    assert entry.static_x is None and int(entry.holder) == xs[-1].data_ptr()
+    # the eager call, the recording (at x[1]), then a replay per call from x[1], each at its input
+    assert cpu_graphs["reads"] == [x.data_ptr() for x in (xs[0], xs[1], *xs[1:])]
+    assert cpu_graphs["copies"] == 0
     tokens = {out.tokens.untyped_storage().data_ptr() for out in results[1:]}
     maps = {out.scores.untyped_storage().data_ptr() for out in results[1:]}
-    entry = next(iter(graphs._GRAPHS.values()))
     assert len(tokens) == len(maps) == 3  # the replays' results: three of each, fresh
     assert entry.tokens.untyped_storage().data_ptr() not in tokens
     assert entry.packed.untyped_storage().data_ptr() not in maps
+
+
+def _unaligned(shape, seed, layout="dense"):
+    """Features ``shape`` whose first element is 4 bytes past a 16-byte boundary: dense, with
+    gaps between the channels, or expanded (stride 0) along W."""
+    g = torch.Generator().manual_seed(seed)
+    B, T, H, W, D = shape
+    if layout == "dense":
+        x = torch.randn(B * T * H * W * D + 1, generator=g)[1:].view(shape)
+    elif layout == "gaps":
+        x = torch.randn(B, T, H, W, 2 * D + 1, generator=g)[..., 1::2]
+    else:
+        x = torch.randn(B, T, H, 1, D + 1, generator=g)[..., 1:].expand(shape)
+    assert x.data_ptr() % graphs.ALIGN == 4
+    return x
+
+
+@pytest.mark.parametrize("layout", ["dense", "gaps", "expanded"])
+def test_an_unaligned_input_is_read_from_an_aligned_copy(cpu_graphs, layout):
+    """An input whose address is not a multiple of 16 bytes (the kernels' promise) is copied, the
+    memory it spans, into an aligned buffer for that call; the holder points there; the result
+    is the input's. Aligned calls of the same key before and after read in place."""
+    from entropy_select.core.select import select_reference
+
+    cfg = es_mod.PRESETS["default"]
+    shape = (1, 3, 5, 6, 8)
+    odd = [_unaligned(shape, k, layout) for k in range(3)]
+    stride = odd[0].stride()
+    if layout == "expanded":  # aligned inputs with the same (stride-0) strides
+        even = [torch.randn(1, 3, 5, 1, 9)[..., :8].expand(shape) for _ in range(2)]
+    else:
+        even = [torch.empty_strided(shape, stride).copy_(torch.randn(shape)) for _ in range(2)]
+    assert all(x.data_ptr() % graphs.ALIGN == 0 and x.stride() == stride for x in even)
+    calls = [(even[0], True), (odd[0], False), (odd[1], False), (even[1], True), (odd[2], False)]
+    for k, (x, aligned) in enumerate(calls):
+        out = graphs.graph_select(x, 30, cfg, eager_calls=0)
+        _assert_selection(out, select_reference(x, cfg, budget=30), k)
+        entry = graphs._GRAPHS[next(iter(graphs._GRAPHS))]
+        held = int(entry.holder)
+        assert held % graphs.ALIGN == 0 and (held == x.data_ptr()) == aligned, k
+    assert cpu_graphs["copies"] == 3  # the odd calls only (the capture was an even one)
+    assert len(graphs.cached_shapes()) == 1 and entry.static_x is None
+
+
+def test_a_config_read_outside_the_kernels_copies_into_its_own_buffer(cpu_graphs):
+    """The rarity term reads the features in torch code: that key keeps the earlier scheme, a
+    held input copy written on every call (no holder), with the same results."""
+    from entropy_select.core.select import select_reference
+
+    cfg = es.EntropySelectConfig(rarity=0.5)
+    xs = [torch.randn(1, 3, 5, 6, 8, generator=torch.Generator().manual_seed(k)) for k in range(3)]
+    for k, x in enumerate(xs):
+        _assert_selection(graphs.graph_select(x, 30, cfg), select_reference(x, cfg, budget=30), k)
+    entry = next(iter(graphs._GRAPHS.values()))
+    assert entry.holder is None and torch.equal(entry.static_x, xs[-1])
+    assert set(cpu_graphs["reads"]) == {entry.static_x.data_ptr()}
 
 
 @pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
@@ -321,19 +413,18 @@ def test_squeeze_gives_the_unbatched_selection(cpu_graphs, monkeypatch, preset, 
 
 @pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
 def test_squeezed_views_give_the_unbatched_fields(preset):
-    """The squeezed recipe gives :meth:`Selection.unbatched`'s fields (and the flag its own 0-d
-    shape), from a buffer padded to whole 8-byte words."""
+    """The squeezed recipe gives :meth:`Selection.unbatched`'s fields, from a buffer padded to
+    whole 8-byte words."""
     x = torch.randn(1, 3, 5, 6, 8)
     sel = es.select_tokens(x, retention=0.3, impl="reference", config=es_mod.PRESETS[preset])
-    flag = torch.tensor(True)
-    packed, layout = graphs._pack(sel, finite=flag)
+    packed, layout = graphs._pack(sel)
     assert packed.numel() % 8 == 0
     single = sel.unbatched()
     want = {
         f.name: getattr(single, f.name)
         for f in dataclasses.fields(single)
         if f.name != "tokens" and getattr(single, f.name) is not None
-    } | {"finite": flag}
+    }
     squeezed = graphs._fields(packed, graphs._views(layout, True))
     assert squeezed.keys() == want.keys()
     for name, value in want.items():
@@ -357,7 +448,7 @@ def test_a_call_on_another_stream_waits_for_the_previous_one(cpu_graphs):
 
 
 def test_a_key_captured_in_inference_mode_serves_calls_outside_it(cpu_graphs):
-    """The graph's input buffer is a normal tensor: a key captured under ``torch.inference_mode``
+    """The graph's holder is a normal tensor: a key captured under ``torch.inference_mode``
     (as ``generate`` loops often run) still takes calls without it, and the other way round."""
     cfg = es.EntropySelectConfig()
     x = torch.randn(1, 3, 5, 6, 8)
@@ -366,7 +457,7 @@ def test_a_key_captured_in_inference_mode_serves_calls_outside_it(cpu_graphs):
         inside = graphs.graph_select(x, 30, cfg, eager_calls=0)
     outside = graphs.graph_select(x + 1, 30, cfg, eager_calls=0)
     assert torch.equal(inside.keep_index, graphs.graph_select(x, 30, cfg).keep_index)
-    assert not graphs._GRAPHS[next(iter(graphs._GRAPHS))].static_x.is_inference()
+    assert not graphs._GRAPHS[next(iter(graphs._GRAPHS))].holder.is_inference()
     assert outside.tokens.shape == inside.tokens.shape
 
 
@@ -379,10 +470,11 @@ def test_static_input_keeps_dense_strides_and_densifies_expanded_inputs():
 
 
 @pytest.mark.parametrize("eager_calls", [0, 1])
-def test_validate_reads_the_flag_after_the_replay(cpu_graphs, eager_calls):
-    """``validate=True``: the NaN check's flag is computed with the selection (inside the graph)
-    and read after it; a poisoned input raises the entry check's error, on the eager call, the
-    capture and the replays alike, and a finite one gives what ``validate=False`` gives."""
+def test_validate_reads_the_flag_after_the_replay(cpu_graphs, monkeypatch, eager_calls):
+    """``validate=True``: the NaN check's flag is launched on the caller's features before the
+    replay (the graph reads them in place, so the check must too) and read after it; a poisoned
+    input raises the entry check's error, on the eager call, the capture and the replays alike,
+    and a finite one gives what ``validate=False`` gives, from the same graph."""
     cfg = es.EntropySelectConfig()
     x = torch.randn(1, 3, 5, 6, 8)
     bad = x.clone()
@@ -390,19 +482,39 @@ def test_validate_reads_the_flag_after_the_replay(cpu_graphs, eager_calls):
     bad[0, 2, 0, 0, 0] = float("inf")
     with pytest.raises(ValueError) as want:
         es.core.checks.check_finite(bad, "features")
+    events = []
+    flag, check, record = graphs.finite_flag, graphs.check_finite, graphs._record
+
+    def flagged(t):
+        events.append(("flag", t.data_ptr()))
+        return flag(t)
+
+    def checked(t, name, f):
+        events.append(("check", t.data_ptr()))
+        return check(t, name, f)
+
+    def recorded(work, device):
+        graph, result = record(work, device)
+        replay = graph.replay
+        graph.replay = lambda: events.append(("replay", None)) or replay()
+        return graph, result
+
+    monkeypatch.setattr(graphs, "finite_flag", flagged)
+    monkeypatch.setattr(graphs, "check_finite", checked)
+    monkeypatch.setattr(graphs, "_record", recorded)
     for call in range(3):
         good = graphs.graph_select(x, 30, cfg, eager_calls=eager_calls, validate=True)
         plain = graphs.graph_select(x, 30, cfg, eager_calls=eager_calls)
-        assert torch.equal(good.keep_index, plain.keep_index) and torch.equal(
-            good.tokens, plain.tokens
-        )
+        _assert_selection(good, plain, call)
+        events.clear()
         with pytest.raises(ValueError) as err:
             graphs.graph_select(bad, 30, cfg, eager_calls=eager_calls, validate=True)
         assert str(err.value) == str(want.value), call
-    assert len(graphs.cached_shapes()) == 2  # validate is part of the key
-    layouts = {key[-1]: entry.layout for key, entry in graphs._GRAPHS.items()}
-    names = {v: [n for group in layout for n, _ in group[4]] for v, layout in layouts.items()}
-    assert "finite" in names[True] and "finite" not in names[False]
+        p = bad.data_ptr()
+        assert events == [("flag", p), ("replay", None), ("check", p)], (call, events)
+    assert len(graphs.cached_shapes()) == 1  # validate is not part of the key
+    entry = next(iter(graphs._GRAPHS.values()))
+    assert "finite" not in [n for group in entry.layout for n, _ in group[4]]
 
 
 def test_auto_runs_inputs_over_the_size_limit_eagerly(captures, monkeypatch):

@@ -400,11 +400,71 @@ def test_auto_cuda_graph_equals_eager(preset, dtype):
     graphs.clear()
 
 
+ZERO_COPY_CASES = PRESET_CASES | {"rarity_copies_in": es.EntropySelectConfig(rarity=0.5)}
+
+
+@cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("preset", list(ZERO_COPY_CASES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cached_graph_reads_each_input_where_it_is(preset, dtype):
+    """The replay reads the caller's features in place (the holder, no copy in): inputs at other
+    addresses, 16-byte aligned or not (a view one element in: copied for that call), an input
+    changed in place, and channel-strided ones each give the eager path's selection on THEIR
+    features, field by field, with no copy held by the key. ``validate=True`` on the same graph
+    raises the entry check's error for a poisoned input, aligned or not. A config whose
+    selection reads the features in torch code (``rarity``) keeps a copy and gives the same."""
+    from entropy_select.kernels.triton import graphs
+
+    graphs.clear()
+    cfg = ZERO_COPY_CASES[preset]
+    shape, K = (2, 6, 7, 9, 48), 70
+    n = 2 * 6 * 7 * 9 * 48
+    g = torch.Generator(device="cuda").manual_seed(21)
+
+    def fresh(offset=0):  # [shape] starting ``offset`` elements into a new allocation
+        return torch.randn(n + 8, device="cuda", generator=g).to(dtype)[offset : offset + n]
+
+    a, b, c = fresh().view(shape), fresh().view(shape), fresh(1).view(shape)
+    assert a.data_ptr() % 16 == b.data_ptr() % 16 == 0 and c.data_ptr() % 16 != 0
+    outs = []
+    for k, x in enumerate([a, b, c, a, b]):
+        if k == 3:
+            a.copy_(torch.randn(shape, device="cuda", generator=g))  # same address, new values
+        out = es.select_tokens(x, budget=K, config=cfg, cuda_graph=True)
+        assert_fields_equal(out, es.select_tokens(x, budget=K, config=cfg, cuda_graph=False))
+        outs.append(out)
+    assert not torch.equal(outs[0].keep_index, outs[1].keep_index)  # the inputs choose apart
+    assert not torch.equal(outs[0].keep_index, outs[3].keep_index)  # a's new values, read anew
+    assert len(graphs.cached_shapes()) == 1
+    entry = next(iter(graphs._GRAPHS.values()))
+    if preset == "rarity_copies_in":
+        assert entry.holder is None and entry.static_x is not None
+    else:
+        assert entry.static_x is None and int(entry.holder) == b.data_ptr()
+    wide = torch.randn(*shape[:-1], 2 * shape[-1] + 1, device="cuda", generator=g).to(dtype)
+    for x in (wide[..., ::2][..., :48], wide[..., 1::2]):  # gaps; gaps and unaligned
+        out = es.select_tokens(x, budget=K, config=cfg, cuda_graph=True)
+        assert_fields_equal(out, es.select_tokens(x, budget=K, config=cfg, cuda_graph=False))
+    for x in (b, c):
+        good = es.select_tokens(x, budget=K, config=cfg, cuda_graph=True, validate=True)
+        assert_fields_equal(good, es.select_tokens(x, budget=K, config=cfg, cuda_graph=False))
+        bad = x.clone() if x is b else fresh(1).view(shape).copy_(x)
+        bad[1, 2, 3, 4, 5] = float("nan")
+        with pytest.raises(ValueError) as want:
+            es.select_tokens(bad, budget=K, config=cfg, cuda_graph=False)
+        with pytest.raises(ValueError) as err:
+            es.select_tokens(bad, budget=K, config=cfg, cuda_graph=True)
+        assert str(err.value) == str(want.value) and "1 NaN" in str(err.value)
+    assert len(graphs.cached_shapes()) == 2  # the strided layout is another key; validate not
+    graphs.clear()
+
+
 @cuda
 @pytest.mark.cuda
 def test_auto_cuda_graph_falls_back_where_a_graph_cannot_serve():
     """Features that need gradient, explicit frame budgets and the online rule never use (or
-    fill) the cache; an expanded (stride-0) input is served from a dense buffer, exactly."""
+    fill) the cache; an expanded (stride-0) input is served exactly (read in place)."""
     from entropy_select.kernels.triton import graphs
 
     graphs.clear()
@@ -481,8 +541,8 @@ def test_auto_cuda_graph_on_another_stream():
 @cuda
 @pytest.mark.cuda
 def test_auto_cuda_graph_replay_is_a_few_host_calls():
-    """After a key's capture, a call is a copy in, one graph launch and two copies out: no host
-    synchronisation, no Triton launch."""
+    """After a key's capture, a call is the holder's write (a fill kernel), one graph launch and
+    two copies out: no host synchronisation, no Triton launch, no copy of the features."""
     from torch.profiler import ProfilerActivity, profile
 
     from entropy_select.kernels.triton import graphs
@@ -498,7 +558,7 @@ def test_auto_cuda_graph_replay_is_a_few_host_calls():
     names = [e.name for e in prof.events() if e.device_type == host]
     assert sum("GraphLaunch" in n for n in names) == 1, names
     launches = [n for n in names if "LaunchKernel" in n or "Memcpy" in n]
-    assert len(launches) <= 3, launches  # the copy in and the two copies out
+    assert len(launches) <= 3, launches  # the holder's write and the two copies out
     syncs = ("aten::item", "aten::_local_scalar_dense", "cudaStreamSynchronize")
     assert not [n for n in names if n in syncs]
     graphs.clear()

@@ -135,11 +135,13 @@ def select_tokens(
             a key's first call runs eagerly, its second captures the graph (one device
             synchronisation), later calls replay it; a shape seen once never pays the capture or
             the memory; an input over ``graphs.AUTO_MAX_INPUT_BYTES`` (64 MiB) always runs
-            eagerly (its replay's copy in costs more than it saves). ``True``: capture on the
-            first call, any size. ``False``: always eager. Memory:
-            each cached key keeps a copy of one input plus the graph's pool (its outputs and
-            intermediates), about 1.05-1.5x the input at r = 5-50%, for at most
-            ``graphs.MAX_GRAPHS`` (8) keys, least recently used dropped first;
+            eagerly (there the kernels, not the host, set the latency). ``True``: capture on the
+            first call, any size. ``False``: always eager. A replay reads the features where
+            they are (no copy in; an input not 16-byte aligned is copied for that call).
+            Memory: each cached key keeps the graph's pool (its outputs and intermediates,
+            estimated at up to half the input at r = 5-50%; a config with ``rarity > 0`` also
+            keeps a copy of one input), for at most ``graphs.MAX_GRAPHS`` (8) keys, least
+            recently used dropped first;
             ``entropy_select.kernels.triton.graphs.clear()`` frees them. Calls the graph cannot
             serve (autograd on the features, ``frame_budget=``, the online rule, a non-CUDA
             input, during a capture or ``torch.compile``) run eagerly; results are fresh
@@ -206,7 +208,7 @@ def _dispatch(
     :func:`~entropy_select.core.select.plan_frame_budget`.
 
     ``validate``: raise ``ValueError`` (counting them) for NaN/inf features. On the Triton path
-    the check's reduction is launched with the kernels (in a cached graph: inside it) and read
+    the check's reduction is launched before the kernels (or the cached graph's replay) and read
     back by one synchronisation after the last launch, instead of one before the first (which
     waits for all earlier GPU work); every path selects K valid tokens from non-finite features
     (``tests/test_nan_features.py``), so nothing goes wrong before the check raises. Other paths
