@@ -1,4 +1,4 @@
-"""Two quick GPU checks that fit in a minute of device time, printed line by line.
+"""Quick GPU checks that fit in a minute or two of device time, printed line by line.
 
 ``--part frame``: the frame-select kernel alone (``profile_frame.py``'s inputs and device timer,
 r = 0.35, 30 launches each), the gathered token output (the default) against Round 5's scanned
@@ -6,6 +6,12 @@ one and the selection without tokens, at 16x14x14x3584 and (default, balanced) 1
 ``--part graph``: the whole selection of 16x14x14x3584 bf16 (``bench_gpu.py``'s inputs and
 timers, 20 calls each) in the caller's CUDA graph and through the library's cached graph
 (``cuda_graph="auto"``), every preset, r = 0.05 / 0.35 / 0.5.
+``--part zerocopy``: the library's cached graph (``cuda_graph=True``) replaying with its
+features read in place (the holder; the default now) against the same graph with the features
+copied into a held buffer first (the scheme before, forced for the comparison), unaligned inputs
+(a view one element in: copied for the call) and the eager path, r = 0.35, every preset, at
+16 and 64x14x14x3584 and 1024x14x14x1152 bf16 (inputs rotated, CUDA events, 20 calls each);
+and the GPU memory a cached key holds over the input's bytes, both schemes.
 ``--part groups``: the frame-select kernel alone in context mode (``balanced``) at
 16/64x14x14x3584, r = 5-50%, with 16, 32 and 64 merged groups a tile (``block_g``) and the
 default: few large groups (low r) take ``ceil(largest group / lanes)`` gather steps, and a
@@ -14,6 +20,7 @@ tile of 64 groups has 2 lanes where one of 16 has 8.
     PYTHONPATH=src python benchmarks/quick_gpu.py --part frame     # needs a CUDA GPU
     PYTHONPATH=src python benchmarks/quick_gpu.py --part graph
     PYTHONPATH=src python benchmarks/quick_gpu.py --part groups
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part zerocopy
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
 (``results/quick_gpu_h200.log`` holds their output).
@@ -81,13 +88,68 @@ def groups() -> None:
             print(f"{T}f r={r}", " ".join(row), "us", flush=True)
 
 
+def zerocopy() -> None:
+    import bench_gpu as bg
+
+    import entropy_select as es
+    from entropy_select.kernels.triton import graphs
+
+    kernel_only = graphs.reads_features_in_kernels
+
+    def copy_in(*_):  # the key then holds an input buffer and every replay copies into it
+        return False
+
+    for T, D in ((16, 3584), (64, 3584), (1024, 1152)):
+        xs = bg.make_inputs(T, 14, 14, D, torch.bfloat16)
+        odd = [  # the same values, one element into a new allocation (not 16-byte aligned)
+            torch.empty(x.numel() + 8, dtype=x.dtype, device="cuda")[1 : 1 + x.numel()]
+            .view(x.shape)
+            .copy_(x)
+            for x in xs
+        ]
+        K = int(0.35 * T * 196)
+        nbytes = xs[0].numel() * xs[0].element_size()
+        for preset, cfg in bg.PRESET_CONFIGS.items():
+
+            def call(x, cfg=cfg, K=K, cuda_graph=True):
+                return es.select_tokens(
+                    x, budget=K, config=cfg, validate=False, cuda_graph=cuda_graph
+                )
+
+            row = [f"{T}x14x14x{D}", preset]
+            eager = bg.time_events(lambda x, call=call: call(x, cuda_graph=False), xs, reps=20)
+            row.append(f"eager {statistics.median(eager):.1f}")
+            for name, patch, inputs in (
+                ("zero-copy", kernel_only, xs),
+                ("copy-in", copy_in, xs),
+                ("zero-copy-unaligned", kernel_only, odd),
+            ):
+                graphs.reads_features_in_kernels = patch
+                try:
+                    graphs.clear()
+                    torch.cuda.synchronize()
+                    before = torch.cuda.memory_allocated()
+                    call(inputs[0])  # captures (cuda_graph=True) and replays; result dropped
+                    torch.cuda.synchronize()
+                    held = (torch.cuda.memory_allocated() - before) / nbytes
+                    ts = bg.time_events(call, inputs, reps=20)
+                finally:
+                    graphs.reads_features_in_kernels = kernel_only
+                row.append(f"{name} {statistics.median(ts):.1f} (held {held:.2f}x)")
+            graphs.clear()
+            print(" | ".join(row), "us", flush=True)
+        del xs, odd
+        torch.cuda.empty_cache()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("frame", "graph", "groups"), required=True)
+    parts = {"frame": frame, "graph": graph, "groups": groups, "zerocopy": zerocopy}
+    parser.add_argument("--part", choices=tuple(parts), required=True)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         parser.error("needs a CUDA GPU")
-    {"frame": frame, "graph": graph, "groups": groups}[args.part]()
+    parts[args.part]()
     return 0
 
 

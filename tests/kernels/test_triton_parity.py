@@ -400,24 +400,29 @@ def test_auto_cuda_graph_equals_eager(preset, dtype):
     graphs.clear()
 
 
-ZERO_COPY_CASES = PRESET_CASES | {"rarity_copies_in": es.EntropySelectConfig(rarity=0.5)}
+ZERO_COPY_CASES = [
+    ("paper", torch.bfloat16),
+    ("default", torch.bfloat16),
+    ("balanced", torch.bfloat16),
+    ("default", torch.float32),
+    ("rarity_copies_in", torch.bfloat16),
+]  # every preset; fewer dtypes than the other tests (each layout and alignment compiles)
 
 
 @cuda
 @pytest.mark.cuda
-@pytest.mark.parametrize("preset", list(ZERO_COPY_CASES))
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(("preset", "dtype"), ZERO_COPY_CASES)
 def test_cached_graph_reads_each_input_where_it_is(preset, dtype):
     """The replay reads the caller's features in place (the holder, no copy in): inputs at other
     addresses, 16-byte aligned or not (a view one element in: copied for that call), an input
-    changed in place, and channel-strided ones each give the eager path's selection on THEIR
+    changed in place, and a channel-strided one each give the eager path's selection on THEIR
     features, field by field, with no copy held by the key. ``validate=True`` on the same graph
     raises the entry check's error for a poisoned input, aligned or not. A config whose
     selection reads the features in torch code (``rarity``) keeps a copy and gives the same."""
     from entropy_select.kernels.triton import graphs
 
     graphs.clear()
-    cfg = ZERO_COPY_CASES[preset]
+    cfg = PRESET_CASES.get(preset) or es.EntropySelectConfig(rarity=0.5)
     shape, K = (2, 6, 7, 9, 48), 70
     n = 2 * 6 * 7 * 9 * 48
     g = torch.Generator(device="cuda").manual_seed(21)
@@ -443,7 +448,8 @@ def test_cached_graph_reads_each_input_where_it_is(preset, dtype):
     else:
         assert entry.static_x is None and int(entry.holder) == b.data_ptr()
     wide = torch.randn(*shape[:-1], 2 * shape[-1] + 1, device="cuda", generator=g).to(dtype)
-    for x in (wide[..., ::2][..., :48], wide[..., 1::2]):  # gaps; gaps and unaligned
+    x = wide[..., 1::2]  # channel stride 2 and unaligned: another key, its copy for the call
+    for _ in range(2):
         out = es.select_tokens(x, budget=K, config=cfg, cuda_graph=True)
         assert_fields_equal(out, es.select_tokens(x, budget=K, config=cfg, cuda_graph=False))
     for x in (b, c):
