@@ -433,15 +433,17 @@ def same(a, b):
 
 
 x = torch.randn(1, 4, 6, 6, 40).to(torch.bfloat16)
+# "indirect": the X_INDIRECT kernels of a cached graph (features at a holder's address)
+address = {"_x_address": torch.tensor([x.data_ptr()])} if sys.argv[2] == "indirect" else {}
 for name in sys.argv[1].split(","):
     cfg = PRESETS[name]
     L.clear()
     CALLS.clear()
-    select_tokens_triton(x, 40, cfg)  # normal launches: JITFunction.run calls the launcher
+    select_tokens_triton(x, 40, cfg, **address)  # normal launches: JITFunction.run launches
     normal = list(CALLS)
     for _ in range(2):  # the keys' first direct launches, then later ones
         CALLS.clear()
-        select_tokens_triton(x, 40, cfg)
+        select_tokens_triton(x, 40, cfg, **address)
         assert L.stats()["normal"] == 5 and len(CALLS) == 5, (L.stats(), len(CALLS))
         for (kn, a), (kd, b) in zip(normal, CALLS, strict=True):
             assert kn == kd and len(a) == len(b), (kn, kd, len(a), len(b))
@@ -455,11 +457,13 @@ print("ok")
 """
 
 
-def test_direct_launches_pass_the_launcher_what_jit_run_passes():
+@pytest.mark.parametrize("features", ["direct", "indirect"])
+def test_direct_launches_pass_the_launcher_what_jit_run_passes(features):
     """With the installed Triton's real ``JITFunction.run`` and compiler (kernels compiled for
     sm_90 on the CPU) and a recording launcher: a direct launch calls the launcher with the
     same grid, stream, function, packed metadata, hooks and arguments (every parameter,
-    constexprs included) as ``JITFunction.run`` does. Run by hand against other releases with
+    constexprs included) as ``JITFunction.run`` does; also for the ``X_INDIRECT`` kernels
+    (``indirect``: the features' address in a holder, a dtype among the constexprs). Run by hand against other releases with
     ``PYTHONPATH=<site of that triton>`` (checked with 3.6.0, the GPU machine's)."""
     import os
     import subprocess
@@ -474,7 +478,7 @@ def test_direct_launches_pass_the_launcher_what_jit_run_passes():
     src = str(Path(__file__).resolve().parents[2] / "src")
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
     proc = subprocess.run(
-        [sys.executable, "-c", _RECORDED, "default"],
+        [sys.executable, "-c", _RECORDED, "default", features],
         env=env,
         capture_output=True,
         text=True,
