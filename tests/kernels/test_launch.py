@@ -463,8 +463,9 @@ def test_direct_launches_pass_the_launcher_what_jit_run_passes(features):
     sm_90 on the CPU) and a recording launcher: a direct launch calls the launcher with the
     same grid, stream, function, packed metadata, hooks and arguments (every parameter,
     constexprs included) as ``JITFunction.run`` does; also for the ``X_INDIRECT`` kernels
-    (``indirect``: the features' address in a holder, a dtype among the constexprs). Run by hand against other releases with
-    ``PYTHONPATH=<site of that triton>`` (checked with 3.6.0, the GPU machine's)."""
+    (``indirect``: the features' address in a holder, a dtype among the constexprs). Run by
+    hand against other releases with ``PYTHONPATH=<site of that triton>`` (checked with 3.6.0,
+    the GPU machine's)."""
     import os
     import subprocess
     import sys
