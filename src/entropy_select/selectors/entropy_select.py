@@ -44,7 +44,8 @@ class EntropySelect(Selector):
         impl: ``"auto"``, ``"reference"`` or ``"triton"`` (see :func:`select_tokens`).
         cuda_graph: ``"auto"`` (default), True or False: whether the Triton path replays a cached
             CUDA graph per input shape (see :func:`select_tokens`; each cached shape keeps GPU
-            memory, about one input's worth). ``es.patch(model, cuda_graph=False)`` turns it off.
+            memory: the graph's outputs and intermediates, estimated at up to half an input).
+            ``es.patch(model, cuda_graph=False)`` turns it off.
         **options: :class:`EntropySelectConfig` fields overriding the preset.
     """
 
