@@ -1,4 +1,4 @@
-"""Quick GPU checks that fit in a minute or two of device time, printed line by line.
+"""Quick GPU checks, each fitting in a minute or two of device time, printed line by line.
 
 ``--part frame``: the frame-select kernel alone (``profile_frame.py``'s inputs and device timer,
 r = 0.35, 30 launches each), the gathered token output (the default) against Round 5's scanned
