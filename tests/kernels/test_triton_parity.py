@@ -419,7 +419,8 @@ def test_cached_graph_reads_each_input_where_it_is(preset, dtype):
     features, field by field, with no copy held by the key. An unaligned input is compared with
     the eager path on the same values at an aligned address: Triton compiles other kernels for an
     unaligned address (narrower loads), whose sums may differ from the aligned ones' in the last
-    bits of the scores, and the replay reads the call's aligned copy. ``validate=True`` on the
+    bits of the scores, and the replay reads the call's aligned copy (a config that copies in:
+    the key's copy, dense where the input has gaps). ``validate=True`` on the
     same graph raises the entry check's error for a poisoned input, aligned or not. A config
     whose selection reads the features in torch code (``rarity``) keeps a copy and gives the
     same."""
@@ -434,8 +435,10 @@ def test_cached_graph_reads_each_input_where_it_is(preset, dtype):
     def fresh(offset=0):  # [shape] starting ``offset`` elements into a new allocation
         return torch.randn(n + 8, device="cuda", generator=g).to(dtype)[offset : offset + n]
 
-    def eager(x):  # the eager path on x's values at an aligned address (see below)
-        if x.data_ptr() % graphs.ALIGN:
+    def eager(x):  # the eager path on x's values in the layout the replay reads (see below)
+        if preset == "rarity_copies_in":  # the key's copy: x's strides if dense, else contiguous
+            x = graphs._static_input(x)
+        elif x.data_ptr() % graphs.ALIGN:  # the call's aligned copy, x's strides
             x = graphs._aligned_copy(x).as_strided(x.shape, x.stride())
         return es.select_tokens(x, budget=K, config=cfg, cuda_graph=False)
 

@@ -18,10 +18,13 @@ one-element int64 tensor, the key's *holder*, when the kernel runs. A replay wri
 replays, so the graph reads the caller's features where they are. The kernels take the address
 as a multiple of 16 bytes (128-bit loads); an input whose address is not (a view starting at an
 odd element) is first copied, the memory it spans from its first element to its last, into a
-fresh aligned buffer for that call only, and the holder points there. A config whose selection
-reads the features in torch code as well (``rarity > 0``; more fused cells than the frame
-kernel ranks; :func:`~.select.reads_features_in_kernels`) keeps the earlier scheme: the graph
-reads a copy of the input held by the key, and each replay copies the features in.
+fresh aligned buffer for that call only, and the holder points there. (Triton compiles other
+kernels for an unaligned address, with narrower loads, so such an input's scores can differ from
+the eager path's on it in the last bits, 1e-7 on an H200, as they would between the eager path
+on the input and on an aligned copy of it.) A config whose selection reads the features in
+torch code as well (``rarity > 0``; more fused cells than the frame kernel ranks;
+:func:`~.select.reads_features_in_kernels`) keeps the earlier scheme: the graph reads a copy of
+the input held by the key, and each replay copies the features in.
 
 When a key is captured (:func:`graph_select`'s ``eager_calls``): ``cuda_graph=True`` captures on
 the key's first call; ``cuda_graph="auto"`` runs a key's first call eagerly and captures on its
