@@ -91,20 +91,20 @@ def test_the_cache_keeps_the_last_max_graphs_keys(captures):
 
 
 def test_the_cache_keeps_its_estimated_memory_under_max_graph_bytes(captures, monkeypatch):
-    """Keys go least recently used first once their estimated memory (COST_OVER_INPUT × input
-    bytes) passes MAX_GRAPH_BYTES; under "auto" a key larger than the cap alone stays eager,
-    while cuda_graph=True still captures it (and it alone is kept)."""
-    x = torch.zeros(1, 4, 3, 3, 8)  # 1152 bytes
-    one = int(graphs.COST_OVER_INPUT * x.numel() * x.element_size())
+    """Keys go least recently used first once their estimated memory (output tokens and
+    POOL_BYTES_PER_TOKEN a token) passes MAX_GRAPH_BYTES; under "auto" a key larger than the cap
+    alone stays eager, while cuda_graph=True still captures it (and it alone is kept)."""
+    x = torch.zeros(1, 4, 3, 3, 8)  # 36 tokens, 1152 bytes
+    one = 4 * 8 * 4 + 36 * graphs.POOL_BYTES_PER_TOKEN  # the keys' K is 4 at most: the largest
     monkeypatch.setattr(graphs, "MAX_GRAPH_BYTES", 3 * one)
-    keys = [_key(K=k)[0] for k in range(1, 5)]
+    keys = [_key(K=4, cfg=es.EntropySelectConfig(alpha=a))[0] for a in (0.1, 0.2, 0.3, 0.4)]
     for key in keys[:3]:
         graphs._entry_for(key, x, 1, None, eager_calls=0)
     assert graphs.cached_shapes() == keys[:3]  # exactly at the cap
     graphs._entry_for(keys[0], x, 1, None, eager_calls=0)  # used: now the most recent
     graphs._entry_for(keys[3], x, 1, None, eager_calls=0)  # over the cap: keys[1] goes
     assert graphs.cached_shapes() == [keys[2], keys[0], keys[3]]
-    big = torch.zeros(1, 4, 3, 3, 32)  # 4× the bytes: over the cap alone
+    big = torch.zeros(1, 16, 3, 3, 32)  # 144 tokens: over the cap (3 × 36 tokens) alone
     key_big = (tuple(big.shape), big.stride(), big.dtype, big.device, 7, es.EntropySelectConfig())
     for _ in range(3):
         assert graphs._entry_for(key_big, big, 7, None, eager_calls=1) is None
@@ -112,8 +112,9 @@ def test_the_cache_keeps_its_estimated_memory_under_max_graph_bytes(captures, mo
     assert graphs._entry_for(key_big, big, 7, None, eager_calls=0) == "graph5"
     assert graphs.cached_shapes() == [key_big]  # everything older made room
     rarity = _key(cfg=es.EntropySelectConfig(rarity=0.5))[0]  # holds an input copy too
-    assert graphs._cost(rarity) == int((graphs.COST_OVER_INPUT + 1) * 1152)
     assert graphs._cost(keys[0]) == one
+    assert graphs._cost(rarity) == graphs._cost(_key()[0]) + 1152  # the same key and a copy
+    assert graphs._cost(_key(K=2)[0]) == graphs._cost(_key(K=1)[0]) + 8 * 4  # a token: D × 4
 
 
 def test_a_failed_auto_capture_warns_once_and_stays_eager(monkeypatch):

@@ -140,9 +140,9 @@ def select_tokens(
             first call, any size. ``False``: always eager. A replay reads the features where
             they are (no copy in; an input not 16-byte aligned is copied for that call).
             Memory: each cached key keeps the graph's pool (its outputs and intermediates,
-            estimated at up to half the input at r = 5-50%; a config with ``rarity > 0`` also
-            keeps a copy of one input), for at most ``graphs.MAX_GRAPHS`` (8) keys, least
-            recently used dropped first;
+            mostly the ``K × D`` tokens: 0.35-0.37× the input at r = 0.35 on an H200; a config
+            with ``rarity > 0`` also keeps a copy of one input), for at most
+            ``graphs.MAX_GRAPHS`` (8) keys, least recently used dropped first;
             ``entropy_select.kernels.triton.graphs.clear()`` frees them. Calls the graph cannot
             serve (autograd on the features, ``frame_budget=``, the online rule, a non-CUDA
             input, during a capture or ``torch.compile``) run eagerly; results are fresh

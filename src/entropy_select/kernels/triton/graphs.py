@@ -36,9 +36,10 @@ still copied the features in: 16 frames replay in about half the eager time, 64 
 break even, 1,024 frames of 14x14x1152 replay ~15% slower).
 
 Costs, stated where they are paid: each cached key holds the graph's private memory pool (its
-outputs, ``K × D`` tokens and the ``N``-sized maps, and its intermediates), estimated at
-:data:`COST_OVER_INPUT` × the input, and, for a config that reads the features in torch code, a
-copy of one input. The cache keeps the last :data:`MAX_GRAPHS` keys within an estimated
+outputs, ``K × D`` tokens and the ``N``-sized maps, and its intermediates): measured 0.35-0.37 ×
+the input at r = 0.35 on an H200, the tokens (r × the input) and little else
+(:data:`POOL_BYTES_PER_TOKEN`); a config that reads the features in torch code holds a copy of
+one input as well. The cache keeps the last :data:`MAX_GRAPHS` keys within an estimated
 :data:`MAX_GRAPH_BYTES` (2 GiB), least recently used first out; under ``"auto"`` a key larger
 than that alone runs eagerly. :func:`clear` empties the cache; ``cuda_graph=False`` never fills
 it. The results are fresh tensors, never views of the graph's buffers, so a later call does not
@@ -95,12 +96,13 @@ MAX_GRAPHS = 8
 #: that holds one; see :func:`_cost`): least recently used keys go first beyond it, and under
 #: ``"auto"`` a key whose estimate alone exceeds it is not captured (it runs eagerly).
 MAX_GRAPH_BYTES = 2 * 2**30
-#: A cached key's private pool over its input's bytes, ESTIMATED (not yet measured without the
-#: copy): with the input copy every key held before, the whole key measured 1.1-1.5 on an H200 at
-#: r = 5-50% (``benchmarks/results/gpu_h200_auto.json``, ``cache_allocated_over_input``); the
-#: copy was 1.0 of that, so the pool is about 0.1-0.5, taken at its top. A key whose config
-#: reads the features in torch code still holds a copy: 1 more (:func:`_cost`).
-COST_OVER_INPUT = 0.5
+#: A cached key's private pool besides its ``[B, K, D]`` output tokens, in bytes per input token
+#: (the ``N``-sized maps and the intermediates), for :func:`_cost`. Measured on an H200
+#: (``benchmarks/quick_gpu.py --part zerocopy``, ``results/quick_gpu_zerocopy_h200.log``): at
+#: r = 0.35 a key held 0.35-0.37 × its input, its tokens 0.35 of that, so the rest is at most
+#: ~70 bytes a token at 16x14x14x3584 bf16 and ~45 at 1024x14x14x1152 (the log's two decimals
+#: bound it); taken as 128.
+POOL_BYTES_PER_TOKEN = 128
 #: Under ``"auto"``, a key whose input is larger than this runs eagerly (never captured, holds
 #: no memory). Chosen when a replay first copied the features into the graph's input buffer,
 #: which cost more than the launches it saved once the kernels, not the host, set the latency.
@@ -108,8 +110,11 @@ COST_OVER_INPUT = 0.5
 #: median µs over r = 5-50%, paper / default / balanced, replay (with that copy) against eager:
 #: 16x14x14x3584 bf16 (22 MB) 134 / 164 / 155 against 300 / 310 / 302; 64 frames (90 MB) 330 /
 #: 427 / 401 against 303 / 407 / 370; 1024x14x14x1152 (462 MB) 1387 / 1681 / 1762 against 1197
-#: / 1454 / 1470. Replays without the copy (the module docstring) are not yet measured against
-#: it. ``cuda_graph=True`` captures any size.
+#: / 1454 / 1470. Kept for replays without that copy (the module docstring): at r = 0.35
+#: (``quick_gpu.py --part zerocopy``, ``results/quick_gpu_zerocopy_h200.log``) they are even
+#: with eager at 64 frames (294 / 432 / 340 against 295 / 423 / 345 µs) and still 3-11% slower at
+#: 1,024 frames (1257 / 1506 / 1342 against 1129 / 1399 / 1299): the replay still copies its
+#: ``K × D`` output tokens out of the graph's pool. ``cuda_graph=True`` captures any size.
 AUTO_MAX_INPUT_BYTES = 64 * 2**20
 #: Keys remembered as seen (eagerly, not yet captured) for ``eager_calls`` > 0: only the keys, no
 #: tensors.
@@ -421,12 +426,15 @@ def _input_bytes(key: tuple) -> int:
 
 
 def _cost(key: tuple) -> int:
-    """The estimated GPU memory of ``key``'s graph: :data:`COST_OVER_INPUT` × its input's bytes,
-    plus the input's copy when its config reads the features in torch code (then the key holds
-    one). An unaligned input's copy lasts one call and is not counted."""
-    shape, config = key[0], key[5]
-    copy = not reads_features_in_kernels(config, shape[2], shape[3])
-    return int((COST_OVER_INPUT + copy) * _input_bytes(key))
+    """The estimated GPU memory of ``key``'s graph: its output tokens (``B × K × D``) and
+    :data:`POOL_BYTES_PER_TOKEN` a input token, plus the input's copy when its config reads the
+    features in torch code (then the key holds one). An unaligned input's copy lasts one call
+    and is not counted."""
+    shape, dtype, budget, config = key[0], key[2], key[4], key[5]
+    B, T, H, W, D = shape
+    tokens = B * budget * D * dtype.itemsize
+    copy = 0 if reads_features_in_kernels(config, H, W) else _input_bytes(key)
+    return tokens + B * T * H * W * POOL_BYTES_PER_TOKEN + copy
 
 
 def clear() -> None:
