@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -28,19 +29,22 @@ from pathlib import Path
 import torch
 
 
-def _ptx_key(ptx: str) -> tuple[str, int]:
-    """``(hash of the PTX without .loc/.file/comment lines and debug sections, v4 loads)``."""
+def _ptx_key(ptx: str) -> tuple[str, int, int]:
+    """``(hash of the PTX without .loc/.file/comment lines and debug sections, v4 loads, v4
+    stores)``."""
     lines = [
         line
         for line in ptx.split(".section\t.debug")[0].splitlines()
         if not line.strip().startswith((".loc", ".file", "//"))
     ]
     v4 = sum("ld.global" in line and ".v4" in line for line in lines)
-    return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:12], v4
+    st4 = sum("st.global" in line and ".v4" in line for line in lines)
+    return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:12], v4, st4
 
 
-def compile_all(indirect: bool) -> dict[str, tuple[str, int]]:
-    """``{variant: (ptx hash, v4 loads)}`` of every variant this checkout compiles."""
+def compile_all(indirect: bool) -> dict[str, tuple[str, int, int]]:
+    """``{variant: (ptx hash, v4 loads, v4 stores)}`` of every variant this checkout compiles
+    (``indirect``: also the frame kernel writing its tokens at a held address, ``out``)."""
     from launch_overhead_cpu import _Driver
     from triton.runtime import driver
 
@@ -63,6 +67,8 @@ def compile_all(indirect: bool) -> dict[str, tuple[str, int]]:
         for dtype in (torch.bfloat16, torch.float32):
             x = torch.randn(1, 4, 14, 14, 256).to(dtype)
             holder = torch.tensor([x.data_ptr()], dtype=torch.int64)
+            out_tokens = torch.empty(1, 48, 256, dtype=dtype)
+            at_out = torch.tensor([out_tokens.data_ptr()], dtype=torch.int64)
             scores = torch.rand(1, 4, 14, 14)
             budget = torch.full((1, 4), 12, dtype=torch.int64)
             for variant in variants:
@@ -73,7 +79,10 @@ def compile_all(indirect: bool) -> dict[str, tuple[str, int]]:
                     band = next(c for c in compiled if c.name == "_window_band_kernel")
                     name = f"band {dtype} minmax={minmax is not None} {variant}"
                     out[name] = _ptx_key(band.asm["ptx"])
-                for mode in ("select", "fusion", "context"):
+                fkw = [(variant, kw)]
+                if variant == "indirect":
+                    fkw.append(("indirect out", {**kw, "_out_address": at_out}))
+                for (fvariant, kw), mode in itertools.product(fkw, ("select", "fusion", "context")):
                     for algo, tokens in (
                         ("sort", "gather"),
                         ("sort", "scan"),
@@ -84,7 +93,7 @@ def compile_all(indirect: bool) -> dict[str, tuple[str, int]]:
                             scores, budget, 48, mode=mode, features=x, algo=algo,
                             token_output=tokens, **kw,
                         )  # fmt: skip
-                        name = f"frame {dtype} {mode} {algo}/{tokens} {variant}"
+                        name = f"frame {dtype} {mode} {algo}/{tokens} {fvariant}"
                         out[name] = _ptx_key(compiled[-1].asm["ptx"])
     return out
 
@@ -102,13 +111,16 @@ def main() -> int:
         return 0
     ours = compile_all(indirect=True)
     print(f"triton {triton.__version__}, sm_90 (stand-in driver)")
-    for name, (digest, v4) in ours.items():
-        print(f"{name:55s} {digest} v4 loads {v4}")
+    for name, (digest, v4, st4) in ours.items():
+        print(f"{name:59s} {digest} v4 loads {v4} v4 stores {st4}")
     bad = []
-    for name, (_, v4) in ours.items():
-        if name.endswith("indirect") and v4 != ours[name.replace("indirect", "direct")][1]:
-            bad.append(name)
-    print("indirect v4 loads equal the direct ones:", "yes" if not bad else f"NO: {bad}")
+    for name, (_, v4, st4) in ours.items():
+        for tail in ("indirect", "indirect out"):
+            if name.endswith(tail):
+                direct = ours[name[: -len(tail)] + "direct"]
+                if (v4, st4) != direct[1:]:
+                    bad.append(name)
+    print("indirect v4 loads and stores equal the direct ones:", "yes" if not bad else f"NO: {bad}")
     if args.against:
         here = Path(__file__).resolve().parent
         mine = (here.parent / "src").resolve()
@@ -120,7 +132,7 @@ def main() -> int:
             env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
         theirs = json.loads(proc.stdout.strip().splitlines()[-1])
-        differ = [n for n, (d, _) in theirs.items() if ours.get(n, ("",))[0] != d]
+        differ = [n for n, (d, *_) in theirs.items() if ours.get(n, ("",))[0] != d]
         print(f"direct PTX identical to {args.against}'s:", "yes" if not differ else differ)
         return 1 if differ or bad else 0
     return 1 if bad else 0

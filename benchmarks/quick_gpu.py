@@ -7,8 +7,9 @@ one and the selection without tokens, at 16x14x14x3584 and (default, balanced) 1
 timers, 20 calls each) in the caller's CUDA graph and through the library's cached graph
 (``cuda_graph="auto"``), every preset, r = 0.05 / 0.35 / 0.5.
 ``--part zerocopy``: the library's cached graph (``cuda_graph=True``) replaying with its
-features read in place (the holder; the default now) against the same graph with the features
-copied into a held buffer first (the scheme before, forced for the comparison), unaligned inputs
+features read in place and its tokens written into the call's fresh tensor (the holder; the
+default now) against the same graph with the features copied into a held buffer first and the
+tokens copied out of the graph's (the scheme before, forced for the comparison), unaligned inputs
 (a view one element in: copied for the call) and the eager path, r = 0.35, every preset, at
 16 and 64x14x14x3584 and 1024x14x14x1152 bf16 (inputs rotated, CUDA events, 20 calls each);
 and the GPU memory a cached key holds over the input's bytes, both schemes.

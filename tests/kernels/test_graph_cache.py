@@ -91,11 +91,11 @@ def test_the_cache_keeps_the_last_max_graphs_keys(captures):
 
 
 def test_the_cache_keeps_its_estimated_memory_under_max_graph_bytes(captures, monkeypatch):
-    """Keys go least recently used first once their estimated memory (output tokens and
-    POOL_BYTES_PER_TOKEN a token) passes MAX_GRAPH_BYTES; under "auto" a key larger than the cap
-    alone stays eager, while cuda_graph=True still captures it (and it alone is kept)."""
+    """Keys go least recently used first once their estimated memory (POOL_BYTES_PER_TOKEN a
+    token) passes MAX_GRAPH_BYTES; under "auto" a key larger than the cap alone stays eager,
+    while cuda_graph=True still captures it (and it alone is kept)."""
     x = torch.zeros(1, 4, 3, 3, 8)  # 36 tokens, 1152 bytes
-    one = 4 * 8 * 4 + 36 * graphs.POOL_BYTES_PER_TOKEN  # the keys' K is 4 at most: the largest
+    one = 36 * graphs.POOL_BYTES_PER_TOKEN
     monkeypatch.setattr(graphs, "MAX_GRAPH_BYTES", 3 * one)
     keys = [_key(K=4, cfg=es.EntropySelectConfig(alpha=a))[0] for a in (0.1, 0.2, 0.3, 0.4)]
     for key in keys[:3]:
@@ -113,8 +113,9 @@ def test_the_cache_keeps_its_estimated_memory_under_max_graph_bytes(captures, mo
     assert graphs.cached_shapes() == [key_big]  # everything older made room
     rarity = _key(cfg=es.EntropySelectConfig(rarity=0.5))[0]  # holds an input copy too
     assert graphs._cost(keys[0]) == one
-    assert graphs._cost(rarity) == graphs._cost(_key()[0]) + 1152  # the same key and a copy
-    assert graphs._cost(_key(K=2)[0]) == graphs._cost(_key(K=1)[0]) + 8 * 4  # a token: D × 4
+    # a config read outside the kernels: its input's copy and its K x D tokens too
+    assert graphs._cost(rarity) == graphs._cost(_key()[0]) + 1152 + 10 * 8 * 4
+    assert graphs._cost(_key(K=2)[0]) == graphs._cost(_key(K=1)[0])  # the tokens are the call's
 
 
 def test_a_failed_auto_capture_warns_once_and_stays_eager(monkeypatch):
@@ -251,20 +252,28 @@ def cpu_graphs(monkeypatch):
     the capture by a fake graph whose replay recomputes into the captured buffers (as a real
     replay writes them); the device and stream calls by stand-ins. Yields a dict:
     ``"current"``, the current stream; ``"reads"``, the address each selection read its
-    features at; ``"copies"``, how many aligned copies were made."""
+    features at; ``"writes"``, the address each selection with ``_out_address`` wrote its tokens
+    at (as the ``OUT_INDIRECT`` frame kernel does); ``"copies"``, how many aligned copies were
+    made."""
     from contextlib import nullcontext
 
     from entropy_select.core.select import select_reference
 
-    state = {"current": _Stream("default"), "reads": [], "copies": 0}
+    state = {"current": _Stream("default"), "reads": [], "writes": [], "copies": 0}
     monkeypatch.setattr(torch.cuda, "device", lambda device: nullcontext())
     monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: state["current"])
 
-    def select(x, K, cfg, _x_address=None):
+    def select(x, K, cfg, _x_address=None, _out_address=None):
         if _x_address is not None:
             x = _at(int(_x_address), x)
         state["reads"].append(x.data_ptr())
-        return select_reference(x, cfg, budget=K)
+        out = select_reference(x, cfg, budget=K)
+        if _out_address is not None:  # the tokens written at the held address, a stand-in back
+            _at(int(_out_address), out.tokens.contiguous()).copy_(out.tokens)
+            state["writes"].append(int(_out_address))
+            stand_in = out.tokens.new_empty(1, 1, 1).expand(out.tokens.shape)
+            out = dataclasses.replace(out, tokens=stand_in)
+        return out
 
     def record(work, device):
         result = work()
@@ -272,8 +281,9 @@ def cpu_graphs(monkeypatch):
 
         class Graph:
             def replay(self):
-                new, new_packed, _ = work()
-                out.tokens.copy_(new.tokens)
+                new, new_packed, _ = work()  # writes the tokens at the holder's address, if any
+                if out.tokens.stride(-1) != 0:  # not a stand-in: the graph's own buffer
+                    out.tokens.copy_(new.tokens)
                 packed.copy_(new_packed)
 
         return Graph(), result
@@ -305,9 +315,10 @@ def _assert_selection(out, want, what=""):
 
 @pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
 def test_graph_select_replays_into_fresh_results(cpu_graphs, preset):
-    """Through ``graph_select``'s own holder write, replay, two copies out and unpacking: each
-    call equals the pipeline on its input, read where that input is (no copy), and later calls
-    change no earlier result."""
+    """Through ``graph_select``'s own holder writes, replay, copy out and unpacking: each call
+    equals the pipeline on its input, read where that input is (no copy), its tokens written
+    straight into the tensor it returns (no copy out), and later calls change no earlier
+    result."""
     from entropy_select.core.select import select_reference
 
     cfg = es_mod.PRESETS[preset]
@@ -318,14 +329,16 @@ def test_graph_select_replays_into_fresh_results(cpu_graphs, preset):
     for k, (x, out) in enumerate(zip(xs, results, strict=True)):
         _assert_selection(out, select_reference(x, cfg, budget=40), k)
     entry = next(iter(graphs._GRAPHS.values()))
-    assert entry.static_x is None and int(entry.holder) == xs[-1].data_ptr()
+    assert entry.static_x is None and int(entry.holder[0]) == xs[-1].data_ptr()
+    assert entry.tokens is None  # the key holds no tokens' buffer
     # the eager call, the recording (at x[1]), then a replay per call from x[1], each at its input
     assert cpu_graphs["reads"] == [x.data_ptr() for x in (xs[0], xs[1], *xs[1:])]
     assert cpu_graphs["copies"] == 0
+    # the recording wrote into a scratch tensor; each replay into the tokens its call returned
+    assert cpu_graphs["writes"][1:] == [out.tokens.data_ptr() for out in results[1:]]
     tokens = {out.tokens.untyped_storage().data_ptr() for out in results[1:]}
     maps = {out.scores.untyped_storage().data_ptr() for out in results[1:]}
     assert len(tokens) == len(maps) == 3  # the replays' results: three of each, fresh
-    assert entry.tokens.untyped_storage().data_ptr() not in tokens
     assert entry.packed.untyped_storage().data_ptr() not in maps
 
 
@@ -365,7 +378,7 @@ def test_an_unaligned_input_is_read_from_an_aligned_copy(cpu_graphs, layout):
         out = graphs.graph_select(x, 30, cfg, eager_calls=0)
         _assert_selection(out, select_reference(x, cfg, budget=30), k)
         entry = graphs._GRAPHS[next(iter(graphs._GRAPHS))]
-        held = int(entry.holder)
+        held = int(entry.holder[0])
         assert held % graphs.ALIGN == 0 and (held == x.data_ptr()) == aligned, k
     assert cpu_graphs["copies"] == 3  # the odd calls only (the capture was an even one)
     assert len(graphs.cached_shapes()) == 1 and entry.static_x is None

@@ -3,7 +3,8 @@ the features at the address a one-element int64 holder gives, and give bit-ident
 the direct launch on the same features: the band kernel (with and without the per-video
 extremes), the frame kernel's token output in every mode and token path (sorted kernel gathering
 or scanning, pairwise kernel), and the whole ``select_tokens_triton`` for every preset; bfloat16
-and float32; dense, channel-strided and permuted layouts.
+and float32; dense, channel-strided and permuted layouts. With ``OUT_INDIRECT`` as well (a second
+holder), the frame kernel writes the same tokens at the address that holder gives.
 
 Each indirect call gets a decoy, zeros laid out like the features, as its ``x``: it gives the
 shape, strides and dtype only, so a kernel that read ``x`` instead of the holder's address
@@ -12,6 +13,8 @@ flag is read when triton is imported); the same checks on a GPU.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import torch
@@ -84,6 +87,15 @@ def check_frame(device: str = "cpu", dtypes=DTYPES, names=LAYOUTS, paths=None) -
                     for a, b in zip(want, got, strict=True):
                         assert (a is None and b is None) or torch.equal(a, b), (dtype, name, kw)
                     assert want[2].abs().sum() > 0  # the features' tokens, not the decoy's
+                    out = torch.full_like(want[2], float("nan"))  # the tokens' own tensor
+                    both = frame_select_triton(
+                        scores, budget, 24, features=decoy, _x_address=holder_of(x),
+                        _out_address=holder_of(out), **kw,
+                    )  # fmt: skip
+                    assert torch.equal(out, want[2]), (dtype, name, kw)  # written there
+                    assert both[2].shape == want[2].shape and both[2].stride()[1:] == (0, 0)
+                    for a, b in zip(want[:2] + want[3:], both[:2] + both[3:], strict=True):
+                        assert (a is None and b is None) or torch.equal(a, b), (dtype, name, kw)
 
 
 def check_select(device: str = "cpu", dtypes=DTYPES, names=LAYOUTS) -> None:
@@ -95,10 +107,16 @@ def check_select(device: str = "cpu", dtypes=DTYPES, names=LAYOUTS) -> None:
             for preset, cfg in PRESETS.items():
                 want = select_tokens_triton(x, 30, cfg)
                 got = select_tokens_triton(decoy, 30, cfg, _x_address=holder_of(x))
+                out = torch.full_like(want.tokens, float("nan"))
+                both = select_tokens_triton(
+                    decoy, 30, cfg, _x_address=holder_of(x), _out_address=holder_of(out)
+                )
+                both = dataclasses.replace(both, tokens=out)  # written at the 2nd holder's address
                 for field, value in vars(want).items():
-                    other = getattr(got, field)
-                    ok = torch.equal(other, value) if value is not None else other is None
-                    assert ok, (dtype, name, preset, field)
+                    for sel in (got, both):
+                        other = getattr(sel, field)
+                        ok = torch.equal(other, value) if value is not None else other is None
+                        assert ok, (dtype, name, preset, field)
 
 
 _SCRIPT = """
@@ -125,6 +143,12 @@ def test_a_holder_for_a_config_read_outside_the_kernels_raises():
         select_tokens_triton(x, 30, es.EntropySelectConfig(rarity=0.5), _x_address=holder_of(x))
     with pytest.raises(ValueError, match="one int64"):
         select_tokens_triton(x, 30, es.EntropySelectConfig(), _x_address=torch.zeros(2))
+    with pytest.raises(ValueError, match="only taken with _x_address"):
+        select_tokens_triton(x, 30, es.EntropySelectConfig(), _out_address=holder_of(x))
+    with pytest.raises(ValueError, match="_out_address must be one int64"):
+        select_tokens_triton(
+            x, 30, es.EntropySelectConfig(), _x_address=holder_of(x), _out_address=torch.zeros(1)
+        )
 
 
 @cuda

@@ -429,6 +429,7 @@ def _frame_select_pairwise_kernel(
     LANES: tl.constexpr,  # unused here (output tokens always by scanning)
     X_INDIRECT: tl.constexpr = False,  # x_ptr holds the features' address (see the sorted kernel)
     X_DTYPE: tl.constexpr = None,
+    OUT_INDIRECT: tl.constexpr = False,  # tok_ptr holds the tokens' address (the sorted kernel)
 ):
     """The first version: every order by ``O(m²)`` pairwise comparisons (any ``m``); kept for
     frames beyond :data:`MAX_SORT_TOKENS` and as the benchmarks' baseline."""
@@ -628,6 +629,8 @@ def _frame_select_pairwise_kernel(
     if GATHER:
         if X_INDIRECT:
             x_ptr = _held_address(x_ptr, X_DTYPE)
+        if OUT_INDIRECT:
+            tok_ptr = _held_address(tok_ptr, X_DTYPE)
         _write_tokens(
             scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, sel, gcells, H, fgrid,
             sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
@@ -704,7 +707,8 @@ def _frame_select_kernel(
     LOG_M: tl.constexpr,  # log2(BLOCK_M)
     LANES: tl.constexpr,  # output tokens: 0 by scanning, else gathered (LANES rows a group)
     X_INDIRECT: tl.constexpr = False,  # x_ptr holds the features' address, an int64 (GATHER)
-    X_DTYPE: tl.constexpr = None,  # the features' dtype (X_INDIRECT)
+    X_DTYPE: tl.constexpr = None,  # the features' dtype (X_INDIRECT, OUT_INDIRECT)
+    OUT_INDIRECT: tl.constexpr = False,  # tok_ptr holds the output tokens' address (GATHER)
 ):
     f, split, b, t, row, scr, wscr = _program(scr_ptr, wscr_ptr, T, m)
     merged, sel, quota, offset = _frame_plan(
@@ -872,6 +876,8 @@ def _frame_select_kernel(
     if GATHER:
         if X_INDIRECT:  # a cached graph's replay: read the features where the holder points
             x_ptr = _held_address(x_ptr, X_DTYPE)
+        if OUT_INDIRECT:  # ... and write the tokens where the caller's fresh tensor is
+            tok_ptr = _held_address(tok_ptr, X_DTYPE)
         _write_tokens(
             scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, nkeep, gcells, H,
             fgrid, sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
@@ -935,6 +941,7 @@ def frame_select_triton(
     block_g: int | None = None,
     token_output: str = "gather",
     _x_address: torch.Tensor | None = None,
+    _out_address: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """Keep mask, sorted ``keep_index``, merge assignment and weights, and output tokens (SPEC §5-7)
     in one launch, with no host synchronisation.
@@ -972,6 +979,11 @@ def frame_select_triton(
         _x_address: private (:mod:`.graphs`): a 1-element int64 tensor holding the address, a
             multiple of 16 bytes, of the features the tokens are read from when the kernel runs;
             then ``features`` gives only their shape, strides and dtype.
+        _out_address: private (:mod:`.graphs`): a 1-element int64 tensor holding the address, a
+            multiple of 16 bytes, of a contiguous ``[B, row_stride, D]`` tensor of the features'
+            dtype the kernel writes the output tokens into when it runs (a cached graph's replay
+            writes each call's tokens into a fresh tensor, not into its own buffer); then the
+            returned ``tokens`` is a one-element stand-in expanded to that shape.
 
     Returns:
         ``(keep, keep_index, tokens, assignment, weights)``: ``tokens`` None without features,
@@ -1034,11 +1046,15 @@ def frame_select_triton(
         per_split = -(-D // splits)
         d_per_split = -(-per_split // block_d) * block_d
         splits = -(-D // d_per_split)
-        tokens = torch.empty(Bsz, row_stride, D, dtype=features.dtype, device=dev)
+        if _out_address is None:
+            tokens = out = torch.empty(Bsz, row_stride, D, dtype=features.dtype, device=dev)
+        else:  # the kernel writes at the held address: a stand-in with the tokens' shape
+            out = _out_address
+            tokens = features.new_empty(1, 1, 1).expand(Bsz, row_stride, D)
         x, sx = features if _x_address is None else _x_address, features.stride()
     else:
         D, block_d, splits, d_per_split = 1, 16, 1, 1
-        tokens, x, sx = None, flat, (0, 0, 0, 0, 0)
+        tokens, out, x, sx = None, flat, flat, (0, 0, 0, 0, 0)
     merge = mode != "select"
     keep = torch.empty(F, m, dtype=torch.int8, device=dev)
     scratch = torch.empty(F * splits, _ROWS.value, m, dtype=torch.int32, device=dev)
@@ -1064,16 +1080,20 @@ def frame_select_triton(
     if features is not None and algo == "sort" and token_output == "gather":
         # gather steps of max(block_g, min(block_j, 32·num_warps)) rows: one a thread or fewer
         lanes = max(1, min(block_j, 32 * num_warps) // block_g)
-    indirect = {}  # the direct launch passes neither (their defaults): the kernel as before
-    if _x_address is not None:
+    indirect = {}  # the direct launch passes none (their defaults): the kernel as before
+    if _x_address is not None or _out_address is not None:
         if features is None:
-            raise ValueError("_x_address needs features (their shape, strides and dtype)")
-        indirect = {"X_INDIRECT": True, "X_DTYPE": _TL_DTYPES[features.dtype]}
+            raise ValueError("_x_address and _out_address need features (shape, strides, dtype)")
+        indirect = {"X_DTYPE": _TL_DTYPES[features.dtype]}
+        if _x_address is not None:
+            indirect["X_INDIRECT"] = True
+        if _out_address is not None:
+            indirect["OUT_INDIRECT"] = True
     launch(
         kernel, (F, splits),
         flat, fb, cell, key, scratch, wscratch, keep, keep_index,
         assignment if merge else keep_index, weights if merge else flat,
-        x, tokens if tokens is not None else flat,
+        x, out,
         *sx, W, T, m, row_stride, D, d_per_split, cells, ncell, H, fgrid,
         *split3(coverage), *split3(share),
         MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,

@@ -5,17 +5,21 @@ bound by the host issuing launches (and allocating their outputs), not by the GP
 adapters call the selector again and again with the same shapes (frames × grid × channels and the
 same ``K``), so this module captures the whole selection once per key
 ``(shape, strides, dtype, device, K, config)`` and, on later calls, points the graph at the new
-features, replays it and copies its outputs out: four host calls (a one-element write, a replay,
-two copies out) instead of every launch and allocation. The results' fields are views of the
-copies made by a recipe computed at capture (one ``as_strided`` a field, already without the
-batch dimension for a ``[T, H, W, D]`` input), so a replayed call costs little more host time
-than those four calls (``benchmarks/replay_overhead_cpu.py``).
+features and at a fresh tensor for the tokens, replays it and copies its other outputs out: five
+host calls (two one-element writes, the tokens' allocation, a replay, one copy out) instead of
+every launch and allocation. The results' other fields are views of that copy made by a recipe
+computed at capture (one ``as_strided`` a field, already without the batch dimension for a
+``[T, H, W, D]`` input), so a replayed call costs little more host time than those calls
+(``benchmarks/replay_overhead_cpu.py``).
 
-No copy in: the two kernels that read the features (the band kernel and the frame kernel's token
-output) are captured in their ``X_INDIRECT`` form, which reads the features' address from a
-one-element int64 tensor, the key's *holder*, when the kernel runs. A replay writes the caller's
-``x.data_ptr()`` into the holder (``fill_``: one small kernel, the address its argument) and
-replays, so the graph reads the caller's features where they are. The kernels take the address
+No copy in, no tokens' copy out: the two kernels that read the features (the band kernel and the
+frame kernel's token output) are captured in their ``X_INDIRECT`` form, which reads the features'
+address from an int64 tensor, the key's *holder*, when the kernel runs, and the frame kernel in
+its ``OUT_INDIRECT`` form, which writes the output tokens at the address the holder's second
+element gives. A replay allocates the call's tokens, writes the caller's ``x.data_ptr()`` and the
+tokens' address into the holder (``fill_``: one small kernel each, the address its argument) and
+replays, so the graph reads the caller's features where they are and writes the tokens straight
+into the tensor the call returns. The kernels take the address
 as a multiple of 16 bytes (128-bit loads); an input whose address is not (a view starting at an
 odd element) is first copied, the memory it spans from its first element to its last, into a
 fresh aligned buffer for that call only, and the holder points there. (Triton compiles other
@@ -24,7 +28,8 @@ the eager path's on it in the last bits, 1e-7 on an H200, as they would between 
 on the input and on an aligned copy of it.) A config whose selection reads the features in
 torch code as well (``rarity > 0``; more fused cells than the frame kernel ranks;
 :func:`~.select.reads_features_in_kernels`) keeps the earlier scheme: the graph reads a copy of
-the input held by the key, and each replay copies the features in.
+the input held by the key and writes its tokens into its own buffer; each replay copies the
+features in and the tokens out.
 
 When a key is captured (:func:`graph_select`'s ``eager_calls``): ``cuda_graph=True`` captures on
 the key's first call; ``cuda_graph="auto"`` runs a key's first call eagerly and captures on its
@@ -36,22 +41,22 @@ still copied the features in: 16 frames replay in about half the eager time, 64 
 break even, 1,024 frames of 14x14x1152 replay ~15% slower).
 
 Costs, stated where they are paid: each cached key holds the graph's private memory pool (its
-outputs, ``K × D`` tokens and the ``N``-sized maps, and its intermediates): measured 0.35-0.37 ×
-the input at r = 0.35 on an H200, the tokens (r × the input) and little else
-(:data:`POOL_BYTES_PER_TOKEN`); a config that reads the features in torch code holds a copy of
-one input as well. The cache keeps the last :data:`MAX_GRAPHS` keys within an estimated
-:data:`MAX_GRAPH_BYTES` (2 GiB), least recently used first out; under ``"auto"`` a key larger
-than that alone runs eagerly. :func:`clear` empties the cache; ``cuda_graph=False`` never fills
-it. The results are fresh tensors, never views of the graph's buffers, so a later call does not
-change them. A call the graph cannot serve (autograd on the features, explicit frame budgets, the
-online budget rule, a non-CUDA input, a call during a capture or under ``torch.compile``) runs
+``N``-sized outputs and its intermediates, :data:`POOL_BYTES_PER_TOKEN` a token at most: about 1-2%
+of a 14x14x3584 bf16 input); a config that reads the features in torch code holds a copy of one
+input and the ``K × D`` tokens as well. The cache keeps the last :data:`MAX_GRAPHS` keys within an
+estimated :data:`MAX_GRAPH_BYTES` (2 GiB), least recently used first out; under ``"auto"`` a key
+larger than that alone runs eagerly. :func:`clear` empties the cache; ``cuda_graph=False`` never
+fills it. The results are fresh tensors, never views of the graph's buffers, so a later call does
+not change them. A call the graph cannot serve (autograd on the features, explicit frame budgets,
+the online budget rule, a non-CUDA input, a call during a capture or under ``torch.compile``) runs
 the eager fused path instead; so does a key whose capture failed under ``"auto"`` (with one
-warning). ``validate=True`` launches the NaN check's reduction on the caller's features before
-the replay and reads it after (as the eager path does), so one graph serves both.
+warning). ``validate=True`` launches the NaN check's reduction on the caller's features before the
+replay and reads it after (as the eager path does), so one graph serves both.
 
 Streams and devices: the key holds the input's device, so a graph only ever serves features on
-the device it was captured on, and every call runs under that device. The holder's write (or the
-copy in), the replay and the copies out are issued on the caller's current stream of that device
+the device it was captured on, and every call runs under that device. The holder's writes (or
+the copy in), the replay and the copies out are issued on the caller's current stream of that
+device
 (:meth:`torch.cuda.CUDAGraph.replay` launches on the current stream), in that order; a call on a
 different stream than the key's previous call first waits for that stream, so two streams never
 use one graph's buffers at once. As with any CUDA op, the caller makes the features ready on its
@@ -62,8 +67,9 @@ the replay, which is queued on the caller's current stream while ``x`` is alive 
 it). If the caller frees ``x`` after the call, torch's caching allocator hands its memory only to
 later work on that same stream (which runs after the replay), as for any CUDA op reading a tensor;
 a caller that uses ``x`` on other streams records them on it (``Tensor.record_stream``) as usual.
-The holder keeps the last address after the call; it is written again before the next replay
-reads it.
+The holder keeps the last addresses after the call; both are written again before the next
+replay reads them. The tokens' tensor is allocated on the caller's current stream, which the
+replay writes it on, like any CUDA op's output.
 """
 
 from __future__ import annotations
@@ -96,8 +102,9 @@ MAX_GRAPHS = 8
 #: that holds one; see :func:`_cost`): least recently used keys go first beyond it, and under
 #: ``"auto"`` a key whose estimate alone exceeds it is not captured (it runs eagerly).
 MAX_GRAPH_BYTES = 2 * 2**30
-#: A cached key's private pool besides its ``[B, K, D]`` output tokens, in bytes per input token
-#: (the ``N``-sized maps and the intermediates), for :func:`_cost`. Measured on an H200
+#: A cached key's private pool besides any ``[B, K, D]`` output tokens (those of a key that
+#: copies in), in bytes per input token (the ``N``-sized maps and the intermediates), for
+#: :func:`_cost`. Measured on an H200
 #: (``benchmarks/quick_gpu.py --part zerocopy``, ``results/quick_gpu_zerocopy_h200.log``): at
 #: r = 0.35 a key held 0.35-0.37 × its input, its tokens 0.35 of that, so the rest is at most
 #: ~70 bytes a token at 16x14x14x3584 bf16 and ~45 at 1024x14x14x1152 (the log's two decimals
@@ -132,20 +139,26 @@ _FAILED: OrderedDict[tuple, str] = OrderedDict()  # keys whose capture raised ->
 class _Entry:
     """One captured selection: where it reads its features, its graph and where its outputs are.
 
-    Exactly one of ``holder`` and ``static_x`` is set."""
+    Exactly one of ``holder`` and ``static_x`` is set; ``tokens`` is None with ``holder``."""
 
     graph: torch.cuda.CUDAGraph
-    holder: torch.Tensor | None  # [1] int64: the address the graph's kernels read features at
+    # [2] int64: the addresses the graph's kernels read the features at and write the tokens to
+    holder: torch.Tensor | None
     static_x: torch.Tensor | None  # or the features' copy the graph reads (torch code reads x)
-    tokens: torch.Tensor  # the graph's output tokens [B, K, D]
+    tokens: torch.Tensor | None  # or the graph's output tokens [B, K, D] (copied out)
     packed: torch.Tensor  # every other tensor field, as bytes in one buffer (see _pack)
     layout: tuple  # ((dtype, start, end, sizes, ((name, shape), ...)), ...) of ``packed``
     template: Selection  # the captured Selection: the fields that are None
     stream: torch.cuda.Stream  # the stream of the last call's write, replay and copies out
     views: dict = dataclasses.field(init=False)  # squeeze -> _views(layout, squeeze)
+    token_shape: dict = dataclasses.field(init=False)  # squeeze -> a call's tokens' shape
+    slots: tuple = dataclasses.field(init=False)  # the holder's two elements, as views
 
     def __post_init__(self) -> None:
         self.views = {False: _views(self.layout, False), True: _views(self.layout, True)}
+        B, K, D = self.template.tokens.shape
+        self.token_shape = {False: (B, K, D), True: (K, D)}
+        self.slots = () if self.holder is None else (self.holder[0:1], self.holder[1:2])
 
 
 def _dense_strides(x: torch.Tensor) -> bool:
@@ -293,12 +306,16 @@ def _record(work, device: torch.device) -> tuple[torch.cuda.CUDAGraph, object]:
 def _capture_normal(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> _Entry:
     caller = torch.cuda.current_stream(x.device)
     if reads_features_in_kernels(config, x.shape[2], x.shape[3]):
-        holder = torch.empty(1, dtype=torch.int64, device=x.device)
+        holder = torch.empty(2, dtype=torch.int64, device=x.device)
         static_x = None
-        target = _point(holder, x)  # noqa: F841 (alive until the warm-up and capture are queued)
+        at_x, at_out = holder[0:1], holder[1:2]
+        # alive until the warm-up (which writes tokens there) and the capture are queued
+        target = _point(at_x, x)  # noqa: F841
+        scratch = torch.empty(x.shape[0], budget, x.shape[-1], dtype=x.dtype, device=x.device)
+        at_out.fill_(scratch.data_ptr())
 
         def work():  # x gives the shape, strides and dtype; the kernels read at the holder
-            out = select_tokens_triton(x, budget, config, _x_address=holder)
+            out = select_tokens_triton(x, budget, config, _x_address=at_x, _out_address=at_out)
             return out, *_pack(out)  # one cat, inside the graph
 
     else:
@@ -309,7 +326,8 @@ def _capture_normal(x: torch.Tensor, budget: int, config: EntropySelectConfig) -
             return out, *_pack(out)
 
     graph, (out, packed, layout) = _record(work, x.device)
-    return _Entry(graph, holder, static_x, out.tokens, packed, layout, out, caller)
+    tokens = None if holder is not None else out.tokens  # the stand-in is not kept
+    return _Entry(graph, holder, static_x, tokens, packed, layout, out, caller)
 
 
 def graph_select(
@@ -357,12 +375,16 @@ def graph_select(
                 # No autograd here: _graphable sent no input that requires grad, and the
                 # buffers never do.
                 if entry.holder is not None:
-                    target = _point(entry.holder, x)  # noqa: F841 (alive until the replay)
+                    at_x, at_out = entry.slots
+                    target = _point(at_x, x)  # noqa: F841 (alive until the replay)
+                    tokens = torch.empty(entry.token_shape[squeeze], dtype=x.dtype, device=x.device)
+                    at_out.fill_(tokens.data_ptr())  # the graph writes this call's tokens here
+                    entry.graph.replay()  # on the current stream, after the two writes
                 else:
                     entry.static_x.copy_(x)
-                entry.graph.replay()  # on the current stream, after the write or copy in
+                    entry.graph.replay()  # on the current stream, after the copy in
+                    tokens = (entry.tokens[0] if squeeze else entry.tokens).clone()
                 packed = entry.packed.clone()
-                tokens = (entry.tokens[0] if squeeze else entry.tokens).clone()
         if entry is None:
             with torch.no_grad():
                 out = select_tokens_triton(x, budget, config)
@@ -426,15 +448,16 @@ def _input_bytes(key: tuple) -> int:
 
 
 def _cost(key: tuple) -> int:
-    """The estimated GPU memory of ``key``'s graph: its output tokens (``B × K × D``) and
-    :data:`POOL_BYTES_PER_TOKEN` a input token, plus the input's copy when its config reads the
-    features in torch code (then the key holds one). An unaligned input's copy lasts one call
+    """The estimated GPU memory of ``key``'s graph: :data:`POOL_BYTES_PER_TOKEN` an input token,
+    plus the input's copy and the output tokens (``B × K × D``) when its config reads the
+    features in torch code (then the key holds both). An unaligned input's copy lasts one call
     and is not counted."""
     shape, dtype, budget, config = key[0], key[2], key[4], key[5]
     B, T, H, W, D = shape
-    tokens = B * budget * D * dtype.itemsize
-    copy = 0 if reads_features_in_kernels(config, H, W) else _input_bytes(key)
-    return tokens + B * T * H * W * POOL_BYTES_PER_TOKEN + copy
+    pool = B * T * H * W * POOL_BYTES_PER_TOKEN
+    if reads_features_in_kernels(config, H, W):
+        return pool
+    return pool + _input_bytes(key) + B * budget * D * dtype.itemsize
 
 
 def clear() -> None:

@@ -118,6 +118,7 @@ def select_tokens_triton(
     retention: float | None = None,
     *,
     _x_address: torch.Tensor | None = None,
+    _out_address: torch.Tensor | None = None,
 ) -> Selection:
     """Select ``K = budget`` tokens of each video of a batch (SPEC §1-7) on the GPU.
 
@@ -134,6 +135,10 @@ def select_tokens_triton(
             ``x``, so a CUDA graph captured with it reads whatever the holder points at on each
             replay. Only for configs that :func:`reads_features_in_kernels` covers and calls
             without autograd (else ``ValueError``).
+        _out_address: private (:mod:`.graphs`), with ``_x_address``: a 1-element int64 tensor
+            holding the address, a multiple of 16 bytes, of a contiguous ``[B, K, D]`` tensor of
+            ``x``'s dtype that the frame kernel writes the output tokens into when it runs;
+            the returned ``tokens`` is then a one-element stand-in expanded to that shape.
 
     Returns:
         A batched :class:`Selection` equal to the reference's on tie-free inputs.
@@ -147,6 +152,10 @@ def select_tokens_triton(
     m = H * W
     if _x_address is not None:
         _check_address(_x_address, x, config)
+    if _out_address is not None:
+        if _x_address is None:
+            raise ValueError("_out_address is only taken with _x_address")
+        _check_address(_out_address, x, config, "_out_address")
     # Scores, budgets and indices without autograd (choosing is not differentiable); tokens that
     # must carry gradient to the inputs are gathered (or merged) from ``x`` by torch below.
     with torch.no_grad():
@@ -174,6 +183,7 @@ def select_tokens_triton(
             budget,
             features=None if autograd else xd,
             _x_address=_x_address,
+            _out_address=_out_address,
             **frame_select_options(config, mode),
         )
     if autograd:
@@ -193,14 +203,16 @@ def select_tokens_triton(
     )
 
 
-def _check_address(holder: torch.Tensor, x: torch.Tensor, config: EntropySelectConfig) -> None:
-    """Raise ``ValueError`` unless ``holder`` can stand for ``x``'s address in this call."""
+def _check_address(
+    holder: torch.Tensor, x: torch.Tensor, config: EntropySelectConfig, name: str = "_x_address"
+) -> None:
+    """Raise ``ValueError`` unless ``holder`` can stand for an address in this call."""
     if holder.dtype != torch.int64 or holder.numel() != 1 or holder.device != x.device:
         raise ValueError(
-            f"_x_address must be one int64 on {x.device}, got {tuple(holder.shape)} "
+            f"{name} must be one int64 on {x.device}, got {tuple(holder.shape)} "
             f"{holder.dtype} on {holder.device}"
         )
     if torch.is_grad_enabled() and x.requires_grad:
-        raise ValueError("_x_address: autograd gathers the tokens from x itself")
+        raise ValueError(f"{name}: autograd gathers the tokens from x itself")
     if not reads_features_in_kernels(config, x.shape[2], x.shape[3]):
-        raise ValueError("_x_address: this config reads the features outside the kernels")
+        raise ValueError(f"{name}: this config reads the features outside the kernels")
