@@ -458,7 +458,8 @@ def test_cached_graph_reads_each_input_where_it_is(preset, dtype):
     if preset == "rarity_copies_in":
         assert entry.holder is None and entry.static_x is not None
     else:
-        assert entry.static_x is None and int(entry.holder) == b.data_ptr()
+        assert entry.static_x is None and int(entry.holder[0]) == b.data_ptr()
+        assert entry.tokens is None  # each call's tokens are written into its own tensor
     wide = torch.randn(*shape[:-1], 2 * shape[-1] + 1, device="cuda", generator=g).to(dtype)
     x = wide[..., 1::2]  # channel stride 2 and unaligned: another key, its copy for the call
     for _ in range(2):
@@ -559,8 +560,9 @@ def test_auto_cuda_graph_on_another_stream():
 @cuda
 @pytest.mark.cuda
 def test_auto_cuda_graph_replay_is_a_few_host_calls():
-    """After a key's capture, a call is the holder's write (a fill kernel), one graph launch and
-    two copies out: no host synchronisation, no Triton launch, no copy of the features."""
+    """After a key's capture, a call is the holder's two writes (fill kernels: the features' and
+    the fresh tokens' addresses), one graph launch and one copy out: no host synchronisation, no
+    Triton launch, no copy of the features or of the tokens."""
     from torch.profiler import ProfilerActivity, profile
 
     from entropy_select.kernels.triton import graphs
@@ -576,7 +578,7 @@ def test_auto_cuda_graph_replay_is_a_few_host_calls():
     names = [e.name for e in prof.events() if e.device_type == host]
     assert sum("GraphLaunch" in n for n in names) == 1, names
     launches = [n for n in names if "LaunchKernel" in n or "Memcpy" in n]
-    assert len(launches) <= 3, launches  # the holder's write and the two copies out
+    assert len(launches) <= 3, launches  # the holder's two writes and the copy out
     syncs = ("aten::item", "aten::_local_scalar_dense", "cudaStreamSynchronize")
     assert not [n for n in names if n in syncs]
     graphs.clear()
