@@ -135,7 +135,7 @@ def select_tokens(
             repeated shapes (the adapters) get about the graph's latency. ``"auto"`` (default):
             a key's first call runs eagerly, its second captures the graph (one device
             synchronisation), later calls replay it; a shape seen once never pays the capture or
-            the memory; an input over ``graphs.AUTO_MAX_INPUT_BYTES`` (64 MiB) always runs
+            the memory; an input over ``graphs.AUTO_MAX_INPUT_BYTES`` (256 MiB) always runs
             eagerly (there the kernels, not the host, set the latency). ``True``: capture on the
             first call, any size. ``False``: always eager. A replay reads the features where
             they are (no copy in; an input not 16-byte aligned is copied for that call).

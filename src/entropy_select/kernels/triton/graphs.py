@@ -35,10 +35,9 @@ When a key is captured (:func:`graph_select`'s ``eager_calls``): ``cuda_graph=Tr
 the key's first call; ``cuda_graph="auto"`` runs a key's first call eagerly and captures on its
 second, so a shape seen once never pays the capture (a device synchronisation and a release of
 torch's cached memory, once per key) nor the memory below. Under ``"auto"`` an input larger than
-:data:`AUTO_MAX_INPUT_BYTES` (64 MiB: about 40 frames of 14x14x3584 bfloat16) always runs
-eagerly: there the kernels, not the host, set the latency (measured on an H200 when every replay
-still copied the features in: 16 frames replay in about half the eager time, 64 frames about
-break even, 1,024 frames of 14x14x1152 replay ~15% slower).
+:data:`AUTO_MAX_INPUT_BYTES` (256 MiB: about 190 frames of 14x14x3584 bfloat16) always runs
+eagerly: there the kernels, not the host, set the latency (measured on an H200: 16 frames replay
+in about half the eager time, 64 frames faster than eager, 1,024 frames of 14x14x1152 even).
 
 Costs, stated where they are paid: each cached key holds the graph's private memory pool (its
 ``N``-sized outputs and its intermediates, :data:`POOL_BYTES_PER_TOKEN` a token at most: about 1-2%
@@ -111,18 +110,17 @@ MAX_GRAPH_BYTES = 2 * 2**30
 #: bound it); taken as 128.
 POOL_BYTES_PER_TOKEN = 128
 #: Under ``"auto"``, a key whose input is larger than this runs eagerly (never captured, holds
-#: no memory). Chosen when a replay first copied the features into the graph's input buffer,
-#: which cost more than the launches it saved once the kernels, not the host, set the latency.
-#: H200, ``bench_gpu.py`` (``results/gpu_h200_sweep.json`` and ``gpu_h200_sweep_long.json``),
-#: median µs over r = 5-50%, paper / default / balanced, replay (with that copy) against eager:
-#: 16x14x14x3584 bf16 (22 MB) 134 / 164 / 155 against 300 / 310 / 302; 64 frames (90 MB) 330 /
-#: 427 / 401 against 303 / 407 / 370; 1024x14x14x1152 (462 MB) 1387 / 1681 / 1762 against 1197
-#: / 1454 / 1470. Kept for replays without that copy (the module docstring): at r = 0.35
-#: (``quick_gpu.py --part zerocopy``, ``results/quick_gpu_zerocopy_h200.log``) they are even
-#: with eager at 64 frames (294 / 432 / 340 against 295 / 423 / 345 µs) and still 3-11% slower at
-#: 1,024 frames (1257 / 1506 / 1342 against 1129 / 1399 / 1299): the replay still copies its
-#: ``K × D`` output tokens out of the graph's pool. ``cuda_graph=True`` captures any size.
-AUTO_MAX_INPUT_BYTES = 64 * 2**20
+#: no memory): there the kernels, not the host, set the latency, and a replay gains nothing.
+#: H200, r = 0.35, paper / default / balanced, median µs (``quick_gpu.py --part zerocopy``,
+#: ``results/quick_gpu_zerocopy_h200.log``, its last run: replays with neither the copy in nor
+#: the tokens' copy out, the module docstring): 64x14x14x3584 bf16 (90 MB) replays in 314 / 437
+#: / 342 against 356 / 665 / 600 eager; 1024x14x14x1152 (462 MB) in 1164 / 1450 / 1380
+#: against 1148 / 1457 / 1274 (even). 256 MiB (about 190 frames of 14x14x3584 bf16) lies
+#: between the two; the value between them is not measured. It was 64 MiB while replays copied
+#: the features in (1,024 frames then replayed ~15% slower than eager, 64 frames even:
+#: ``results/gpu_h200_sweep.json``, ``gpu_h200_sweep_long.json``). ``cuda_graph=True``
+#: captures any size.
+AUTO_MAX_INPUT_BYTES = 256 * 2**20
 #: Keys remembered as seen (eagerly, not yet captured) for ``eager_calls`` > 0: only the keys, no
 #: tensors.
 MAX_SEEN = 64
