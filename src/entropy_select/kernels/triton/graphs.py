@@ -104,15 +104,15 @@ MAX_GRAPH_BYTES = 2 * 2**30
 #: A cached key's private pool besides any ``[B, K, D]`` output tokens (those of a key that
 #: copies in), in bytes per input token (the ``N``-sized maps and the intermediates), for
 #: :func:`_cost`. Measured on an H200
-#: (``benchmarks/quick_gpu.py --part zerocopy``, ``results/quick_gpu_zerocopy_h200.log``): at
-#: r = 0.35 a key held 0.35-0.37 × its input, its tokens 0.35 of that, so the rest is at most
-#: ~70 bytes a token at 16x14x14x3584 bf16 and ~45 at 1024x14x14x1152 (the log's two decimals
-#: bound it); taken as 128.
+#: (``benchmarks/quick_gpu.py --part zerocopy``, ``results/quick_gpu_zerocopy_h200.log``, r =
+#: 0.35): a key held 0.00-0.01 × its input at 16x14x14x3584 bf16 and 0.01-0.02 × at
+#: 1024x14x14x1152 (the run before, with the tokens in the pool, 0.35-0.37: the tokens' 0.35
+#: and the rest), so at most ~110 bytes a token (the log's two decimals bound it); taken as 128.
 POOL_BYTES_PER_TOKEN = 128
 #: Under ``"auto"``, a key whose input is larger than this runs eagerly (never captured, holds
 #: no memory): there the kernels, not the host, set the latency, and a replay gains nothing.
 #: H200, r = 0.35, paper / default / balanced, median µs (``quick_gpu.py --part zerocopy``,
-#: ``results/quick_gpu_zerocopy_h200.log``, its last run: replays with neither the copy in nor
+#: ``results/quick_gpu_zerocopy_h200.log``, its first block: replays with neither the copy in nor
 #: the tokens' copy out, the module docstring): 64x14x14x3584 bf16 (90 MB) replays in 314 / 437
 #: / 342 against 356 / 665 / 600 eager; 1024x14x14x1152 (462 MB) in 1164 / 1450 / 1380
 #: against 1148 / 1457 / 1274 (even). 256 MiB (about 190 frames of 14x14x3584 bf16) lies
