@@ -44,7 +44,7 @@ class EntropySelect(Selector):
         impl: ``"auto"``, ``"reference"`` or ``"triton"`` (see :func:`select_tokens`).
         cuda_graph: ``"auto"`` (default), True or False: whether the Triton path replays a cached
             CUDA graph per input shape (see :func:`select_tokens`; each cached shape keeps GPU
-            memory: the graph's outputs and intermediates, estimated at up to half an input).
+            memory: the graph's maps and intermediates, about 1-2% of an input).
             ``es.patch(model, cuda_graph=False)`` turns it off.
         **options: :class:`EntropySelectConfig` fields overriding the preset.
     """
@@ -139,9 +139,10 @@ def select_tokens(
             eagerly (there the kernels, not the host, set the latency). ``True``: capture on the
             first call, any size. ``False``: always eager. A replay reads the features where
             they are (no copy in; an input not 16-byte aligned is copied for that call).
-            Memory: each cached key keeps the graph's pool (its outputs and intermediates,
-            mostly the ``K × D`` tokens: 0.35-0.37× the input at r = 0.35 on an H200; a config
-            with ``rarity > 0`` also keeps a copy of one input), for at most
+            Memory: each cached key keeps the graph's pool (its ``N``-sized maps and
+            intermediates: 0.00-0.02× the input on an H200; a replay writes the tokens into the
+            call's own tensor; a config with ``rarity > 0`` also keeps a copy of one input and
+            its tokens), for at most
             ``graphs.MAX_GRAPHS`` (8) keys, least recently used dropped first;
             ``entropy_select.kernels.triton.graphs.clear()`` frees them. Calls the graph cannot
             serve (autograd on the features, ``frame_budget=``, the online rule, a non-CUDA

@@ -14,21 +14,20 @@ computed at capture (one ``as_strided`` a field, already without the batch dimen
 
 No copy in, no tokens' copy out: the two kernels that read the features (the band kernel and the
 frame kernel's token output) are captured in their ``X_INDIRECT`` form, which reads the features'
-address from an int64 tensor, the key's *holder*, when the kernel runs, and the frame kernel in
-its ``OUT_INDIRECT`` form, which writes the output tokens at the address the holder's second
-element gives. A replay allocates the call's tokens, writes the caller's ``x.data_ptr()`` and the
-tokens' address into the holder (``fill_``: one small kernel each, the address its argument) and
-replays, so the graph reads the caller's features where they are and writes the tokens straight
-into the tensor the call returns. The kernels take the address
-as a multiple of 16 bytes (128-bit loads); an input whose address is not (a view starting at an
-odd element) is first copied, the memory it spans from its first element to its last, into a
-fresh aligned buffer for that call only, and the holder points there. (Triton compiles other
-kernels for an unaligned address, with narrower loads, so such an input's scores can differ from
-the eager path's on it in the last bits, 1e-7 on an H200, as they would between the eager path
-on the input and on an aligned copy of it.) A config whose selection reads the features in
-torch code as well (``rarity > 0``; more fused cells than the frame kernel ranks;
-:func:`~.select.reads_features_in_kernels`) keeps the earlier scheme: the graph reads a copy of
-the input held by the key and writes its tokens into its own buffer; each replay copies the
+address from an int64 tensor, the key's *holder*, when the kernel runs, and the frame kernel in its
+``OUT_INDIRECT`` form, which writes the output tokens at the address the holder's second element
+gives. A replay allocates the call's tokens, writes the caller's ``x.data_ptr()`` and the tokens'
+address into the holder (``fill_``: one small kernel each, the address its argument) and replays,
+so the graph reads the caller's features where they are and writes the tokens straight into the
+tensor the call returns. The kernels take the address as a multiple of 16 bytes (128-bit loads); an
+input whose address is not (a view starting at an odd element) is first copied, the memory it spans
+from its first element to its last, into a fresh aligned buffer for that call only, and the holder
+points there. (Triton compiles other kernels for an unaligned address, with narrower loads, so such
+an input's scores can differ from the eager path's on it in the last bits, 1e-7 on an H200, as they
+would between the eager path on the input and on an aligned copy of it.) A config whose selection
+reads the features in torch code as well (``rarity > 0``; more fused cells than the frame kernel
+ranks; :func:`~.select.reads_features_in_kernels`) keeps the earlier scheme: the graph reads a copy
+of the input held by the key and writes its tokens into its own buffer; each replay copies the
 features in and the tokens out.
 
 When a key is captured (:func:`graph_select`'s ``eager_calls``): ``cuda_graph=True`` captures on
@@ -52,13 +51,12 @@ the eager fused path instead; so does a key whose capture failed under ``"auto"`
 warning). ``validate=True`` launches the NaN check's reduction on the caller's features before the
 replay and reads it after (as the eager path does), so one graph serves both.
 
-Streams and devices: the key holds the input's device, so a graph only ever serves features on
-the device it was captured on, and every call runs under that device. The holder's writes (or
-the copy in), the replay and the copies out are issued on the caller's current stream of that
-device
+Streams and devices: the key holds the input's device, so a graph only ever serves features on the
+device it was captured on, and every call runs under that device. The holder's writes (or the copy
+in), the replay and the copies out are issued on the caller's current stream of that device
 (:meth:`torch.cuda.CUDAGraph.replay` launches on the current stream), in that order; a call on a
-different stream than the key's previous call first waits for that stream, so two streams never
-use one graph's buffers at once. As with any CUDA op, the caller makes the features ready on its
+different stream than the key's previous call first waits for that stream, so two streams never use
+one graph's buffers at once. As with any CUDA op, the caller makes the features ready on its
 current stream before the call.
 
 Lifetime of the features: the graph reads the caller's ``x`` (or the call's aligned copy) during
@@ -277,6 +275,15 @@ def _point(holder: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return target
 
 
+def _point_tokens(holder: torch.Tensor, shape: tuple, x: torch.Tensor) -> torch.Tensor:
+    """A fresh ``shape`` tensor of ``x``'s dtype for the output tokens, its address written into
+    ``holder`` for the ``OUT_INDIRECT`` frame kernel; the caller keeps it alive until the work
+    that writes it is queued (a replay's result: returned)."""
+    tokens = torch.empty(shape, dtype=x.dtype, device=x.device)
+    holder.fill_(tokens.data_ptr())
+    return tokens
+
+
 def _capture(x: torch.Tensor, budget: int, config: EntropySelectConfig) -> _Entry:
     """Capture the selection of ``x`` (with ``x``'s device current) into a new graph."""
     with torch.inference_mode(False):  # the graph's outputs and buffers are normal tensors too
@@ -309,8 +316,7 @@ def _capture_normal(x: torch.Tensor, budget: int, config: EntropySelectConfig) -
         at_x, at_out = holder[0:1], holder[1:2]
         # alive until the warm-up (which writes tokens there) and the capture are queued
         target = _point(at_x, x)  # noqa: F841
-        scratch = torch.empty(x.shape[0], budget, x.shape[-1], dtype=x.dtype, device=x.device)
-        at_out.fill_(scratch.data_ptr())
+        scratch = _point_tokens(at_out, (x.shape[0], budget, x.shape[-1]), x)  # noqa: F841
 
         def work():  # x gives the shape, strides and dtype; the kernels read at the holder
             out = select_tokens_triton(x, budget, config, _x_address=at_x, _out_address=at_out)
@@ -375,8 +381,8 @@ def graph_select(
                 if entry.holder is not None:
                     at_x, at_out = entry.slots
                     target = _point(at_x, x)  # noqa: F841 (alive until the replay)
-                    tokens = torch.empty(entry.token_shape[squeeze], dtype=x.dtype, device=x.device)
-                    at_out.fill_(tokens.data_ptr())  # the graph writes this call's tokens here
+                    # the graph writes this call's tokens into this call's own tensor
+                    tokens = _point_tokens(at_out, entry.token_shape[squeeze], x)
                     entry.graph.replay()  # on the current stream, after the two writes
                 else:
                     entry.static_x.copy_(x)
