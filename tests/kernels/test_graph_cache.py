@@ -14,6 +14,7 @@ import dataclasses
 
 import pytest
 import torch
+from selection_fields import assert_fields_equal
 
 import entropy_select as es
 from entropy_select import selectors
@@ -302,17 +303,6 @@ def cpu_graphs(monkeypatch):
     graphs.clear()
 
 
-def _assert_selection(out, want, what=""):
-    """Every field of ``out`` equal to ``want``'s (or both None)."""
-    for f in dataclasses.fields(want):
-        value = getattr(want, f.name)
-        if value is None:
-            assert getattr(out, f.name) is None, (what, f.name)
-        else:
-            got = getattr(out, f.name)
-            assert got.shape == value.shape and torch.equal(got, value), (what, f.name)
-
-
 @pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
 def test_graph_select_replays_into_fresh_results(cpu_graphs, preset):
     """Through ``graph_select``'s own holder writes, replay, copy out and unpacking: each call
@@ -327,7 +317,7 @@ def test_graph_select_replays_into_fresh_results(cpu_graphs, preset):
     results = [graphs.graph_select(x, 40, cfg, eager_calls=1) for x in xs]
     assert len(graphs.cached_shapes()) == 1
     for k, (x, out) in enumerate(zip(xs, results, strict=True)):
-        _assert_selection(out, select_reference(x, cfg, budget=40), k)
+        assert_fields_equal(out, select_reference(x, cfg, budget=40), k)
     entry = next(iter(graphs._GRAPHS.values()))
     assert entry.static_x is None and int(entry.holder[0]) == xs[-1].data_ptr()
     assert entry.tokens is None  # the key holds no tokens' buffer
@@ -376,7 +366,7 @@ def test_an_unaligned_input_is_read_from_an_aligned_copy(cpu_graphs, layout):
     calls = [(even[0], True), (odd[0], False), (odd[1], False), (even[1], True), (odd[2], False)]
     for k, (x, aligned) in enumerate(calls):
         out = graphs.graph_select(x, 30, cfg, eager_calls=0)
-        _assert_selection(out, select_reference(x, cfg, budget=30), k)
+        assert_fields_equal(out, select_reference(x, cfg, budget=30), k)
         entry = graphs._GRAPHS[next(iter(graphs._GRAPHS))]
         held = int(entry.holder[0])
         assert held % graphs.ALIGN == 0 and (held == x.data_ptr()) == aligned, k
@@ -392,7 +382,7 @@ def test_a_config_read_outside_the_kernels_copies_into_its_own_buffer(cpu_graphs
     cfg = es.EntropySelectConfig(rarity=0.5)
     xs = [torch.randn(1, 3, 5, 6, 8, generator=torch.Generator().manual_seed(k)) for k in range(3)]
     for k, x in enumerate(xs):
-        _assert_selection(graphs.graph_select(x, 30, cfg), select_reference(x, cfg, budget=30), k)
+        assert_fields_equal(graphs.graph_select(x, 30, cfg), select_reference(x, cfg, budget=30), k)
     entry = next(iter(graphs._GRAPHS.values()))
     assert entry.holder is None and torch.equal(entry.static_x, xs[-1])
     assert set(cpu_graphs["reads"]) == {entry.static_x.data_ptr()}
@@ -519,7 +509,7 @@ def test_validate_reads_the_flag_after_the_replay(cpu_graphs, monkeypatch, eager
     for call in range(3):
         good = graphs.graph_select(x, 30, cfg, eager_calls=eager_calls, validate=True)
         plain = graphs.graph_select(x, 30, cfg, eager_calls=eager_calls)
-        _assert_selection(good, plain, call)
+        assert_fields_equal(good, plain, call)
         events.clear()
         with pytest.raises(ValueError) as err:
             graphs.graph_select(bad, 30, cfg, eager_calls=eager_calls, validate=True)

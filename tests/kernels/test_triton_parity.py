@@ -14,6 +14,7 @@ import textwrap
 import pytest
 import torch
 from interpreted import run_interpreted
+from selection_fields import assert_fields_equal
 
 import entropy_select as es
 from entropy_select.core.entropy import local_window_entropy
@@ -340,11 +341,7 @@ def test_cached_cuda_graph_equals_eager(preset):
     for x in xs:
         out = es.select_tokens(x, budget=60, config=cfg, cuda_graph=True)
         eager = es.select_tokens(x, budget=60, config=cfg, impl="triton", cuda_graph=False)
-        for name, value in vars(eager).items():
-            if isinstance(value, torch.Tensor):
-                assert torch.equal(getattr(out, name), value), name
-            else:
-                assert getattr(out, name) is None and value is None
+        assert_fields_equal(out, eager)
     for name, value in saved.items():  # results are copies, not views of the graph's buffers
         assert torch.equal(getattr(first, name), value), name
     assert len(graphs.cached_shapes()) == 1
@@ -355,16 +352,6 @@ def test_cached_cuda_graph_equals_eager(preset):
     assert leaf.grad is not None and len(graphs.cached_shapes()) == 2
     graphs.clear()
     assert graphs.cached_shapes() == []
-
-
-def assert_fields_equal(out, eager):
-    """Every field of two Selections identical (or both None)."""
-    for name, value in vars(eager).items():
-        if isinstance(value, torch.Tensor):
-            got = getattr(out, name)
-            assert got.dtype == value.dtype and torch.equal(got, value), name
-        else:
-            assert getattr(out, name) is None and value is None, name
 
 
 @cuda
