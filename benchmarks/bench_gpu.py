@@ -138,9 +138,11 @@ MEASURES = {
     ),
     "auto": (
         "auto: the default cuda_graph='auto' after its first two calls on this key (eager, then "
-        "the capture, timed once each in auto_first_call_us / auto_capture_call_us): a copy in, "
-        "a replay of the library's cached graph and two copies out; what es.patch users get on "
-        "repeated shapes"
+        "the capture, timed once each in auto_first_call_us / auto_capture_call_us): the "
+        "features' and a fresh output's addresses written, a replay of the library's cached "
+        "graph (features read in place, tokens written into the output), the small outputs "
+        "copied out (inputs over graphs.AUTO_MAX_INPUT_BYTES run eagerly); what es.patch users "
+        "get on repeated shapes"
     ),
 }
 

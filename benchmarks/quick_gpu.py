@@ -51,15 +51,15 @@ def frame() -> None:
             print("27x27", preset, variant, f"{statistics.median(ts):.1f} us", flush=True)
 
 
-def graph() -> None:
+def graph(frames: int = 16) -> None:
     import bench_gpu as bg
 
     import entropy_select as es
 
-    xs = bg.make_inputs(16, 14, 14, 3584, torch.bfloat16)
-    N = 16 * 196
+    xs = bg.make_inputs(frames, 14, 14, 3584, torch.bfloat16)
+    N = frames * 196
     for preset, cfg in bg.PRESET_CONFIGS.items():
-        for r in (0.05, 0.35, 0.5):
+        for r in (0.05, 0.25, 0.35, 0.5):
             K = int(r * N)
 
             def call(x, K=K, cfg=cfg, cuda_graph=False):
@@ -70,7 +70,7 @@ def graph() -> None:
             gt = bg.graph_times(call, xs, reps=20)
             at = bg.time_events(lambda x, call=call: call(x, cuda_graph="auto"), xs, reps=20)
             print(
-                preset, r, "graph", f"{statistics.median(gt):.1f}",
+                f"{frames}f", preset, r, "graph", f"{statistics.median(gt):.1f}",
                 "auto", f"{statistics.median(at):.1f}", flush=True,
             )  # fmt: skip
 
@@ -87,6 +87,64 @@ def groups() -> None:
                 fn, _ = pf._call(case, "balanced", {"block_g": block_g})
                 row.append(f"g{block_g or 'default'} {statistics.median(pf.device_us(fn, 30)):.1f}")
             print(f"{T}f r={r}", " ".join(row), "us", flush=True)
+
+
+def fusion() -> None:
+    import profile_frame as pf
+
+    variants = {
+        "default": {},
+        "no tokens": {"no_tokens": True},
+        "j64": {"block_j": 64},
+        "j32": {"block_j": 32},
+    }
+    for T in (16, 64):
+        case = (f"offline {T}x14x14 D3584", T, 14, 14, 3584, "K")
+        for r in (0.25, 0.35, 0.5):
+            pf.RETENTION = r
+            ref = None
+            row = []
+            for name, opts in variants.items():
+                fn, K = pf._call(case, "default", opts)
+                got = pf._written(fn(), K)
+                if ref is None:
+                    ref = got
+                pairs = list(zip(got, ref, strict=True))  # tokens: summation order may differ
+                same = "no tokens" in name or (
+                    all(torch.equal(a, b) for i, (a, b) in enumerate(pairs) if i != 2)
+                    and torch.allclose(got[2].float(), ref[2].float(), rtol=1e-2, atol=1e-2)
+                )
+                us = statistics.median(pf.device_us(fn, 30))
+                row.append(f"{name} {us:.1f}{'' if same else ' DIFF'}")
+            print(f"{T}f r={r}", " | ".join(row), "us", flush=True)
+
+
+def ncu() -> None:
+    """Two launches of the frame kernel per preset (16x14x14x3584, r = 0.35), for a profiler:
+    ``ncu --set full --import-source yes -k regex:_frame_select_kernel python ... --part ncu``."""
+    import profile_frame as pf
+
+    case = ("offline 16x14x14 D3584", 16, 14, 14, 3584, "K")
+    for preset in ("paper", "default", "balanced"):
+        fn, _ = pf._call(case, preset, {})
+        fn()
+        fn()
+        torch.cuda.synchronize()
+
+
+def ncu_band() -> None:
+    """Two launches of the window kernel and its finish pass at 16x14x14x3584 and
+    1024x14x14x1152 bf16 (paper preset's windows), for a profiler (``-k regex:_window_``)."""
+    import bench_gpu as bg
+
+    from entropy_select.kernels.triton.window_entropy import window_entropy_and_gradient_triton
+
+    for T, D in ((16, 3584), (1024, 1152)):
+        x = bg.make_inputs(T, 14, 14, D, torch.bfloat16)[0]
+        for _ in range(2):
+            window_entropy_and_gradient_triton(x, 5, 3, 3, 1.0)
+        torch.cuda.synchronize()
+        del x
 
 
 def zerocopy() -> None:
@@ -145,12 +203,20 @@ def zerocopy() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parts = {"frame": frame, "graph": graph, "groups": groups, "zerocopy": zerocopy}
+    parts = {
+        "frame": frame, "graph": graph, "groups": groups, "zerocopy": zerocopy, "fusion": fusion,
+        "ncu": ncu,
+        "ncu_band": ncu_band,
+    }  # fmt: skip
     parser.add_argument("--part", choices=tuple(parts), required=True)
+    parser.add_argument("--frames", type=int, default=16, help="--part graph: frames (14x14x3584)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         parser.error("needs a CUDA GPU")
-    parts[args.part]()
+    if args.part == "graph":
+        graph(args.frames)
+    else:
+        parts[args.part]()
     return 0
 
 

@@ -21,15 +21,19 @@ float32 bits mapped to an order-preserving integer and inverted, the index low) 
 counts: the rank within a quota cell is the distance from the cell's first position in the sorted
 keys (a scan), the plain selection is the first ``B_f − merged`` positions of a second sort by
 (in quota, score), leftover slots and Morton-run ranks are cumulative counts along the sorted
-order or the (precomputed) Morton walk, a fused cell's anchor is its smallest key. The fused
-cells (at most 64) are still ranked by pairwise comparison of their totals. Each kept token's
-slot in ``keep_index`` is its position among the kept tokens of its frame (a cumulative count)
-plus the frame's offset (the sum of the budgets of the frames before it), so ``keep_index``
-comes out sorted without a global sort, and the output tokens are written straight to their
-slots. A merged token is gathered from its group's members: a fused cell is a rectangle of the
-frame whose tokens with a merge weight are its members, a context run a range of the Morton ranks
-of the non-detail tokens (a list the selection writes), so each absorbed token is read once per
-channel block, and the kept tokens are copied from a list of the kept slots
+order or the (precomputed) Morton walk. Grid fusion works in the sorted order: the unselected
+tokens are the positions from ``B_f − c_f`` on, already in score order, so each fusion cell's
+unselected total, count and anchor (its first such position) come from one pass over those
+positions only; the fused cells (at most 64) are ranked by pairwise comparison of their totals,
+and each token looks its cell's anchor up in a small table. Each kept token's slot in
+``keep_index`` is its position among the kept tokens of its frame (a cumulative count) plus the
+frame's offset (the sum of the budgets of the frames before it), so ``keep_index`` comes out
+sorted without a global sort, and the output tokens are written straight to their slots. A
+merged token is gathered from its group's members: a fused cell is a rectangle of the frame whose
+tokens with a merge weight are its members (walked with its width padded to a power of two, so a
+member's row and column are a shift and a mask), a context run a range of the Morton ranks of the
+non-detail tokens (a list the selection writes), so each absorbed token is read once per channel
+block, and the kept tokens are copied from a list of the kept slots
 (``token_output="scan"``, the output before, scans the frame's tokens for the kept ones, and
 for each tile of groups all of them, through small matrix products on the tensor cores). The
 first version (``_frame_select_pairwise_kernel``: every rank by ``O(m²)`` pairwise comparisons,
@@ -163,6 +167,7 @@ def _write_tokens(
     MODE: tl.constexpr, LOWP_DOT: tl.constexpr,
     SLOT_ROW: tl.constexpr, LANES: tl.constexpr,
     BLOCK_I: tl.constexpr, BLOCK_J: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
+    CELL_W: tl.constexpr = 1,
 ):  # fmt: skip
     """Phase 5: the output tokens of this program's channels, from the scratch rows (keep, anchor,
     slot, group, absorbed, weights): kept tokens copied, merged means at their anchors' slots.
@@ -207,7 +212,7 @@ def _write_tokens(
     if MODE != 0 and LANES > 0:
         _gather_merged(
             scr, wscr, x_frame, tok_video, offset, merged, sel, gcells, H, fgrid,
-            sxh, sxw, sxd, W, m, D, d_lo, d_hi, MODE, LANES, BLOCK_G, BLOCK_D,
+            sxh, sxw, sxd, W, m, D, d_lo, d_hi, MODE, LANES, BLOCK_G, BLOCK_D, CELL_W,
         )  # fmt: skip
     elif MODE != 0:
         # Merged tokens: per group, sum_j w_j x_j / sum_j w_j at the group's anchor slot.
@@ -270,26 +275,31 @@ def _write_tokens(
 
 @triton.jit
 def _gather_step(
-    acc, wsum, scr, wscr, x_frame, s, lane, start, bound, cw, dd, dmask, sxh, sxw, sxd, W, m,
-    MODE: tl.constexpr, LANES: tl.constexpr,
+    acc, wsum, scr, wscr, x_frame, s, lane, start, bound, cw, r0, c0, dd, dmask,
+    sxh, sxw, sxd, W, m, MODE: tl.constexpr, LANES: tl.constexpr, CELL_W: tl.constexpr,
 ):  # fmt: skip
     """``acc [R, BLOCK_D] += w·x`` (and ``wsum [R] += w``) of member ``l = s·LANES + lane`` of
-    each row's group. Fused cell: position ``l`` of its rectangle (``start`` its first token,
-    ``cw`` its width, ``bound`` its size), a member where its merge weight is not 0 (the
-    absorbed tokens; a zero weight adds nothing). Context run: Morton rank ``start + l`` of the
-    non-detail tokens, ``l < bound``, weight 1."""
+    each row's group. Fused cell: position ``l`` of its rectangle laid out ``CELL_W`` (a power
+    of two, at least any cell's width) to a row (``r0``, ``c0`` its first row and column, ``cw``
+    its width, ``bound`` its rows times ``CELL_W``; shifts and masks, no division), a member
+    where it lies in the cell and its merge weight is not 0 (the absorbed tokens; a zero weight
+    adds nothing). Context run: Morton rank ``start + l`` of the non-detail tokens,
+    ``l < bound``, weight 1."""
     l = s * LANES + lane  # [R]
     if MODE == 1:
-        tok = start + (l // cw) * W + l % cw
-        w = tl.load(wscr + tok, mask=l < bound, other=0.0)
+        rr = r0 + l // CELL_W
+        cc = c0 + l % CELL_W
+        inside = (l < bound) & (l % CELL_W < cw)
+        w = tl.load(wscr + rr * W + cc, mask=inside, other=0.0)
         on = w != 0
         wsum += w
+        src = rr.to(tl.int64) * sxh + cc.to(tl.int64) * sxw
     else:
         on = l < bound
         # Unmasked, at an index clamped without ``on`` (Triton 3.6's layout pass fails to verify
         # a load masked by ``on`` here, or a select on it, at 27x27 and several geometries).
         tok = tl.load(scr + _MEMBER * m + tl.minimum(start + l, m - 1))
-    src = (tok // W).to(tl.int64) * sxh + (tok % W).to(tl.int64) * sxw
+        src = (tok // W).to(tl.int64) * sxh + (tok % W).to(tl.int64) * sxw
     msk = on[:, None] & dmask[None, :]
     xv = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk, other=0.0)
     if MODE == 1:
@@ -304,6 +314,7 @@ def _gather_merged(
     scr, wscr, x_frame, tok_video, offset, merged, sel, gcells, H, fgrid,
     sxh, sxw, sxd, W, m, D, d_lo, d_hi,
     MODE: tl.constexpr, LANES: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
+    CELL_W: tl.constexpr,
 ):  # fmt: skip
     """The merged tokens of this program's channels by gathering their members (sorted kernel).
 
@@ -338,8 +349,8 @@ def _gather_merged(
             c0 = (c * W + gw - 1) // gw
             cw = ((c + 1) * W + gw - 1) // gw - c0
             ch = ((a + 1) * H + gh - 1) // gh - r0
-            start = r0 * W + c0
-            bound = tl.where(rslot >= 0, cw * ch, 0)  # cells not fused: no steps
+            start = r0  # unused
+            bound = tl.where(rslot >= 0, ch * CELL_W, 0)  # cells not fused: no steps
         else:
             g64 = gr.to(tl.int64)
             first = (g64 * n_rest + merged - 1) // merged
@@ -347,6 +358,8 @@ def _gather_merged(
             bound = tl.where(rslot >= 0, bound, 0)
             start = first.to(tl.int32)
             cw = bound  # unused
+            r0 = bound  # unused
+            c0 = bound  # unused
             g64 = gg.to(tl.int64)
             glen = ((g64 + 1) * n_rest + merged - 1) // merged
             glen -= (g64 * n_rest + merged - 1) // merged  # each run's length (weights 1)
@@ -359,12 +372,12 @@ def _gather_merged(
             wsum = tl.zeros((R,), dtype=tl.float32)
             for s in range(0, steps, 2):  # two gathers in flight
                 acc, wsum = _gather_step(
-                    acc, wsum, scr, wscr, x_frame, s, lane, start, bound, cw, dd, dmask,
-                    sxh, sxw, sxd, W, m, MODE, LANES,
+                    acc, wsum, scr, wscr, x_frame, s, lane, start, bound, cw, r0, c0, dd, dmask,
+                    sxh, sxw, sxd, W, m, MODE, LANES, CELL_W,
                 )  # fmt: skip
                 acc, wsum = _gather_step(
-                    acc, wsum, scr, wscr, x_frame, s + 1, lane, start, bound, cw, dd, dmask,
-                    sxh, sxw, sxd, W, m, MODE, LANES,
+                    acc, wsum, scr, wscr, x_frame, s + 1, lane, start, bound, cw, r0, c0, dd,
+                    dmask, sxh, sxw, sxd, W, m, MODE, LANES, CELL_W,
                 )  # fmt: skip
             if MODE == 1:  # the weight total (plain means: the member count, exactly)
                 norm = tl.sum(tl.reshape(wsum, (LANES, BLOCK_G)), axis=0)
@@ -427,6 +440,7 @@ def _frame_select_pairwise_kernel(
     BLOCK_M: tl.constexpr,  # unused here (the sorted kernel's frame block)
     LOG_M: tl.constexpr,
     LANES: tl.constexpr,  # unused here (output tokens always by scanning)
+    CELL_W: tl.constexpr,  # unused here (the sorted kernel's gathered fused cells)
     X_INDIRECT: tl.constexpr = False,  # x_ptr holds the features' address (see the sorted kernel)
     X_DTYPE: tl.constexpr = None,
     OUT_INDIRECT: tl.constexpr = False,  # tok_ptr holds the tokens' address (the sorted kernel)
@@ -706,6 +720,7 @@ def _frame_select_kernel(
     BLOCK_M: tl.constexpr,  # next power of two of m (the whole frame in registers)
     LOG_M: tl.constexpr,  # log2(BLOCK_M)
     LANES: tl.constexpr,  # output tokens: 0 by scanning, else gathered (LANES rows a group)
+    CELL_W: tl.constexpr,  # MODE 1, gathered: a power of two >= every fused cell's width
     X_INDIRECT: tl.constexpr = False,  # x_ptr holds the features' address, an int64 (GATHER)
     X_DTYPE: tl.constexpr = None,  # the features' dtype (X_INDIRECT, OUT_INDIRECT)
     OUT_INDIRECT: tl.constexpr = False,  # tok_ptr holds the output tokens' address (GATHER)
@@ -743,49 +758,50 @@ def _frame_select_kernel(
     chosen2 = tok < sel
     if MODE == 0:
         tl.store(scr + _KEEP * m + tok2, chosen2.to(tl.int32), mask=valid2)
+    elif MODE == 1:  # the token at each sorted position (the unselected ones: positions >= sel)
+        tl.store(scr + _MEMBER * m + tok, tok2, mask=valid)
     else:
         tl.store(scr + _BASE * m + tok2, chosen2.to(tl.int32), mask=valid2)
     tl.debug_barrier()
 
     if MODE == 1:
         # Unselected score total and count of every fusion cell (SPEC §6), and its best
-        # unselected token (the smallest order key).
+        # unselected token: its first sorted position (the unselected tokens follow in plain
+        # score order), over the positions from sel on only.
         gc = tl.arange(0, BLOCK_G)
         total = tl.zeros((BLOCK_G,), dtype=tl.float32)
         count = tl.zeros((BLOCK_G,), dtype=tl.int32)
-        best = tl.full((BLOCK_G,), LO_MASK, tl.int64)
-        for i0 in range(0, m, BLOCK_I):
-            ii = i0 + tl.arange(0, BLOCK_I)
-            si = tl.load(score_ptr + row + ii, mask=ii < m, other=0.0)
-            ui = (tl.load(scr + _BASE * m + ii, mask=ii < m, other=1) == 0) & (ii < m)
-            gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
-            onehot = (gi[None, :] == gc[:, None]) & ui[None, :]  # [G, I]
-            total += tl.sum(tl.where(onehot, si[None, :], 0.0), axis=1)
+        best = tl.full((BLOCK_G,), BLOCK_M, tl.int32)
+        for p0 in range(((sel // BLOCK_I) * BLOCK_I).to(tl.int32), m, BLOCK_I):
+            pp = p0 + tl.arange(0, BLOCK_I)
+            up = (pp >= sel) & (pp < m)
+            tp = tl.load(scr + _MEMBER * m + pp, mask=up, other=0)
+            gp = tl.load(gkey_ptr + tp, mask=up, other=-1)
+            sp = tl.load(score_ptr + row + tp, mask=up, other=0.0)
+            onehot = (gp[None, :] == gc[:, None]) & up[None, :]  # [G, I]
+            total += tl.sum(tl.where(onehot, sp[None, :], 0.0), axis=1)
             count += tl.sum(onehot.to(tl.int32), axis=1)
-            ki = _order_key(si, ii, LOG_M)
-            best = tl.minimum(best, tl.min(tl.where(onehot, ki[None, :], LO_MASK), axis=1))
+            best = tl.minimum(best, tl.min(tl.where(onehot, pp[None, :], BLOCK_M), axis=1))
         fused, n_fused = _fused_cells(total, count, gc, gcells, merged)  # [G], scalar
-        anchor_tok = tl.where(fused, (best & (BLOCK_M - 1)).to(tl.int32), -1)  # [G]
-        for i0 in range(0, m, BLOCK_I):
-            ii = i0 + tl.arange(0, BLOCK_I)
-            ui = (tl.load(scr + _BASE * m + ii, mask=ii < m, other=1) == 0) & (ii < m)
-            gi = tl.load(gkey_ptr + ii, mask=ii < m, other=-1)
-            hit = (gi[:, None] == gc[None, :]) & fused[None, :]  # [I, G]
-            in_fused = ui & (tl.sum(hit.to(tl.int32), 1) > 0)
-            is_anchor = tl.sum((hit & (anchor_tok[None, :] == ii[:, None])).to(tl.int32), 1) > 0
-            tl.store(scr + _ANCHOR * m + ii, (in_fused & is_anchor).to(tl.int32), mask=ii < m)
-            tl.store(scr + _ABSORB * m + ii, in_fused.to(tl.int32), mask=ii < m)
-            tl.store(scr + _GROUP * m + ii, gi, mask=ii < m)
+        # each fused cell's anchor position, -1 for the others, looked up by every token below
+        tl.store(scr + _BASE * m + gc, tl.where(fused, best, -1), mask=gc < gcells)
         tl.debug_barrier()
-        # Leftover slots: the next best unselected non-anchor tokens (in the sorted order).
-        a2 = tl.load(scr + _ANCHOR * m + tok2, mask=valid2, other=0) != 0
-        spare2 = ~chosen2 & ~a2 & valid2
+        # In sorted order: in a fused cell (unselected), its anchor, the leftover slots (the next
+        # best unselected non-anchor tokens), absorbed, kept; scattered to the index order.
+        g2 = tl.load(gkey_ptr + tok2, mask=valid2, other=0)
+        cell_anchor = tl.load(scr + _BASE * m + g2, mask=valid2, other=-1)
+        unsel2 = ~chosen2 & valid2
+        in_fused2 = unsel2 & (cell_anchor >= 0)
+        a2 = in_fused2 & (cell_anchor == tok)
+        spare2 = unsel2 & ~a2
         spare_i32 = spare2.to(tl.int32)
         extra2 = spare2 & ((tl.cumsum(spare_i32, 0) - spare_i32) < (merged - n_fused))
-        absorbed2 = (tl.load(scr + _ABSORB * m + tok2, mask=valid2, other=0) != 0) & ~extra2
+        absorbed2 = in_fused2 & ~extra2
         keep2 = chosen2 | a2 | extra2
         tl.store(scr + _KEEP * m + tok2, keep2.to(tl.int32), mask=valid2)
+        tl.store(scr + _ANCHOR * m + tok2, a2.to(tl.int32), mask=valid2)
         tl.store(scr + _ABSORB * m + tok2, absorbed2.to(tl.int32), mask=valid2)
+        tl.store(scr + _GROUP * m + tok2, g2, mask=valid2)
         if WEIGHT_SCORE:
             s2 = tl.load(score_ptr + row + tok2, mask=valid2, other=0.0)
             w2 = tl.where(absorbed2, s2, 0.0)
@@ -881,7 +897,7 @@ def _frame_select_kernel(
         _write_tokens(
             scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, nkeep, gcells, H,
             fgrid, sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
-            MODE, LOWP_DOT, True, LANES, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
+            MODE, LOWP_DOT, True, LANES, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D, CELL_W,
         )  # fmt: skip
 
 
@@ -1103,6 +1119,7 @@ def frame_select_triton(
         BLOCK_T=min(1024, _pow2(T)),
         BLOCK_G=block_g, BLOCK_D=block_d, BLOCK_M=block_m, LOG_M=block_m.bit_length() - 1,
         LANES=lanes,
+        CELL_W=_pow2(-(-W // min(fgrid, W))) if mode == "fusion" else 1,
         num_warps=num_warps,
         **indirect,
     )  # fmt: skip
