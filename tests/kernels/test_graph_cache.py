@@ -332,6 +332,47 @@ def test_graph_select_replays_into_fresh_results(cpu_graphs, preset):
     assert entry.packed.untyped_storage().data_ptr() not in maps
 
 
+def test_a_replay_writes_an_address_only_where_it_changed(cpu_graphs, monkeypatch):
+    """Each holder slot is written (a fill kernel on a GPU) only when the call's address differs
+    from what the key's last write left there; features rewritten in place at the same address
+    are read anew; another input's address, or the tokens' new tensor, is written."""
+    from entropy_select.core.select import select_reference
+
+    cfg = es.EntropySelectConfig()
+    fills = []
+    real_fill = torch.Tensor.fill_
+
+    def fill(self, value):
+        fills.append((self.data_ptr(), int(value)))
+        return real_fill(self, value)
+
+    monkeypatch.setattr(torch.Tensor, "fill_", fill)
+    x = torch.randn(1, 3, 5, 6, 8, generator=torch.Generator().manual_seed(1))
+    first = graphs.graph_select(x, 30, cfg, eager_calls=0)  # the capture, then a replay
+    entry = next(iter(graphs._GRAPHS.values()))
+    at_x, at_out = (slot.data_ptr() for slot in entry.slots)
+
+    def writes(since):
+        return [(at, value) for at, value in fills[since:] if at in (at_x, at_out)]
+
+    mark = len(fills)
+    second = graphs.graph_select(x, 30, cfg, eager_calls=0)  # same x, first's tokens alive
+    assert writes(mark) == [(at_out, second.tokens.data_ptr())]
+    x.copy_(torch.randn(x.shape, generator=torch.Generator().manual_seed(2)))  # same memory
+    mark = len(fills)
+    third = graphs.graph_select(x, 30, cfg, eager_calls=0)
+    assert [at for at, _ in writes(mark)] == [at_out]
+    assert_fields_equal(third, select_reference(x, cfg, budget=30))
+    y = torch.randn(1, 3, 5, 6, 8, generator=torch.Generator().manual_seed(3))
+    mark = len(fills)
+    fourth = graphs.graph_select(y, 30, cfg, eager_calls=0)
+    assert writes(mark) == [(at_x, y.data_ptr()), (at_out, fourth.tokens.data_ptr())]
+    assert_fields_equal(fourth, select_reference(y, cfg, budget=30))
+    assert entry.written == [y.data_ptr(), fourth.tokens.data_ptr()]
+    assert int(entry.holder[0]) == y.data_ptr() and int(entry.holder[1]) == fourth.tokens.data_ptr()
+    assert first.tokens.data_ptr() != second.tokens.data_ptr()  # both alive: two tensors
+
+
 def _unaligned(shape, seed, layout="dense"):
     """Features ``shape`` whose first element is 4 bytes past a 16-byte boundary: dense, with
     gaps between the channels, or expanded (stride 0) along W."""

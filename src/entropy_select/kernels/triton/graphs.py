@@ -64,9 +64,12 @@ the replay, which is queued on the caller's current stream while ``x`` is alive 
 it). If the caller frees ``x`` after the call, torch's caching allocator hands its memory only to
 later work on that same stream (which runs after the replay), as for any CUDA op reading a tensor;
 a caller that uses ``x`` on other streams records them on it (``Tensor.record_stream``) as usual.
-The holder keeps the last addresses after the call; both are written again before the next
-replay reads them. The tokens' tensor is allocated on the caller's current stream, which the
-replay writes it on, like any CUDA op's output.
+The holder keeps the last addresses after the call; the next call writes each again unless it
+already holds that address (the caching allocator often hands a repeated shape's features and
+tokens the same memory as the call before): a holder is written only by its key's calls, in
+stream order (a call on another stream first waits for the previous call's), so what the last
+write left is what the next replay reads. The tokens' tensor is allocated on the caller's
+current stream, which the replay writes it on, like any CUDA op's output.
 """
 
 from __future__ import annotations
@@ -149,12 +152,14 @@ class _Entry:
     views: dict = dataclasses.field(init=False)  # squeeze -> _views(layout, squeeze)
     token_shape: dict = dataclasses.field(init=False)  # squeeze -> a call's tokens' shape
     slots: tuple = dataclasses.field(init=False)  # the holder's two elements, as views
+    written: list = dataclasses.field(init=False)  # what this key's replays last wrote there
 
     def __post_init__(self) -> None:
         self.views = {False: _views(self.layout, False), True: _views(self.layout, True)}
         B, K, D = self.template.tokens.shape
         self.token_shape = {False: (B, K, D), True: (K, D)}
         self.slots = () if self.holder is None else (self.holder[0:1], self.holder[1:2])
+        self.written = [None, None]  # unknown after the capture: the first replay writes both
 
 
 def _dense_strides(x: torch.Tensor) -> bool:
@@ -262,25 +267,40 @@ def _aligned_copy(x: torch.Tensor) -> torch.Tensor:
     return x.as_strided((_span(x),), (1,)).clone()  # keeps x's storage offset: x's first element
 
 
-def _point(holder: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def _write_address(slot: torch.Tensor, address: int, written: list | None, i: int) -> None:
+    """``slot.fill_(address)`` (a fill kernel on the current stream, the address its argument: no
+    host buffer), skipped when ``written[i]``, what the last write left there, is ``address``;
+    ``written``: the key's record (None: always write)."""
+    if written is not None and written[i] == address:
+        return
+    slot.fill_(address)
+    if written is not None:
+        written[i] = address
+
+
+def _point(holder: torch.Tensor, x: torch.Tensor, written: list | None = None) -> torch.Tensor:
     """Write into ``holder`` the address of ``x``'s features for the graph's kernels: ``x``'s
-    own when it is a multiple of :data:`ALIGN` bytes, else that of an :func:`_aligned_copy`.
+    own when it is a multiple of :data:`ALIGN` bytes, else that of an :func:`_aligned_copy`
+    (``written``: see :func:`_write_address`, element 0).
 
     Returns:
         The tensor the holder points into (``x`` or the copy); the caller keeps it alive until
         the work that reads it is queued on the current stream.
     """
     target = x if x.data_ptr() % ALIGN == 0 else _aligned_copy(x)
-    holder.fill_(target.data_ptr())  # a fill kernel, the address its argument (no host buffer)
+    _write_address(holder, target.data_ptr(), written, 0)
     return target
 
 
-def _point_tokens(holder: torch.Tensor, shape: tuple, x: torch.Tensor) -> torch.Tensor:
+def _point_tokens(
+    holder: torch.Tensor, shape: tuple, x: torch.Tensor, written: list | None = None
+) -> torch.Tensor:
     """A fresh ``shape`` tensor of ``x``'s dtype for the output tokens, its address written into
-    ``holder`` for the ``OUT_INDIRECT`` frame kernel; the caller keeps it alive until the work
-    that writes it is queued (a replay's result: returned)."""
+    ``holder`` for the ``OUT_INDIRECT`` frame kernel (``written``: see :func:`_write_address`,
+    element 1); the caller keeps it alive until the work that writes it is queued (a replay's
+    result: returned)."""
     tokens = torch.empty(shape, dtype=x.dtype, device=x.device)
-    holder.fill_(tokens.data_ptr())
+    _write_address(holder, tokens.data_ptr(), written, 1)
     return tokens
 
 
@@ -380,9 +400,9 @@ def graph_select(
                 # buffers never do.
                 if entry.holder is not None:
                     at_x, at_out = entry.slots
-                    target = _point(at_x, x)  # noqa: F841 (alive until the replay)
+                    target = _point(at_x, x, entry.written)  # noqa: F841 (alive until the replay)
                     # the graph writes this call's tokens into this call's own tensor
-                    tokens = _point_tokens(at_out, entry.token_shape[squeeze], x)
+                    tokens = _point_tokens(at_out, entry.token_shape[squeeze], x, entry.written)
                     entry.graph.replay()  # on the current stream, after the two writes
                 else:
                     entry.static_x.copy_(x)
