@@ -3,9 +3,9 @@
 ``--part frame``: the frame-select kernel alone (``profile_frame.py``'s inputs and device timer,
 r = 0.35, 30 launches each), the gathered token output (the default) against Round 5's scanned
 one and the selection without tokens, at 16x14x14x3584 and (default, balanced) 1x27x27x1152.
-``--part graph``: the whole selection of 16x14x14x3584 bf16 (``bench_gpu.py``'s inputs and
-timers, 20 calls each) in the caller's CUDA graph and through the library's cached graph
-(``cuda_graph="auto"``), every preset, r = 0.05 / 0.35 / 0.5.
+``--part graph``: the whole selection of ``--frames`` (16) x14x14x3584 bf16 (``bench_gpu.py``'s
+inputs and timers, 20 calls each) in the caller's CUDA graph and through the library's cached
+graph (``cuda_graph="auto"``), every preset, r = 0.05 / 0.25 / 0.35 / 0.5.
 ``--part zerocopy``: the library's cached graph (``cuda_graph=True``) replaying with its
 features read in place and its tokens written into the call's fresh tensor (the holder; the
 default now) against the same graph with the features copied into a held buffer first and the
@@ -17,11 +17,18 @@ and the GPU memory a cached key holds over the input's bytes, both schemes.
 16/64x14x14x3584, r = 5-50%, with 16, 32 and 64 merged groups a tile (``block_g``) and the
 default: few large groups (low r) take ``ceil(largest group / lanes)`` gather steps, and a
 tile of 64 groups has 2 lanes where one of 16 has 8.
+``--part fusion``: the frame-select kernel alone for the default (grid fusion) at 16 and
+64x14x14x3584, r = 0.25 / 0.35 / 0.5: the default geometry, the selection without tokens, and 4
+and 2 lanes a fused cell (``block_j`` 64 / 32), outputs checked against the default's.
+``--part ncu`` / ``ncu_band``: two launches of the frame kernel per preset (16x14x14x3584,
+r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsight Compute
+(``benchmarks/ncu_lines.py`` reads its source export; ``results/ncu_*_h200_*.txt``).
 
     PYTHONPATH=src python benchmarks/quick_gpu.py --part frame     # needs a CUDA GPU
     PYTHONPATH=src python benchmarks/quick_gpu.py --part graph
     PYTHONPATH=src python benchmarks/quick_gpu.py --part groups
     PYTHONPATH=src python benchmarks/quick_gpu.py --part zerocopy
+    PYTHONPATH=src:benchmarks python benchmarks/quick_gpu.py --part fusion
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
 (``results/quick_gpu_h200.log`` holds their output).
