@@ -28,7 +28,7 @@ r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsi
     PYTHONPATH=src python benchmarks/quick_gpu.py --part graph
     PYTHONPATH=src python benchmarks/quick_gpu.py --part groups
     PYTHONPATH=src python benchmarks/quick_gpu.py --part zerocopy
-    PYTHONPATH=src:benchmarks python benchmarks/quick_gpu.py --part fusion
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part fusion
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
 (``results/quick_gpu_h200.log`` holds their output).
