@@ -9,6 +9,11 @@ outputs (``token_output="gather"``, the default, and ``"scan"``, Round 5's).
 
     PYTHONPATH=src python benchmarks/frame_registers_cpu.py \
         --out benchmarks/results/frame_registers_sm90.json
+
+``--window``: the same for the window (band) kernel instead, the paper's windows with the
+per-video extremes, bfloat16, at 16x14x14x3584 and 1024x14x14x1152 (Nsight Compute on an H200
+found it at 255 registers with spills, ``results/ncu_band_h200_2a254bb.txt``: a variant's
+registers can be checked here before any device time).
 """
 
 from __future__ import annotations
@@ -45,21 +50,48 @@ def _usage(compiled, tool: str) -> dict:
     return out
 
 
+def window_rows(tool: str) -> list[dict]:
+    """The band kernel's resource usage at each of its two benchmark shapes (see the docstring)."""
+    from entropy_select.kernels.triton import window_entropy as we
+
+    rows = []
+    for T, D in ((16, 3584), (1024, 1152)):
+        x = torch.empty(1, T, 14, 14, D, dtype=torch.bfloat16)  # the no-op launcher reads nothing
+        cache = we._window_band_kernel.device_caches[0][0]
+        before = set(cache)
+        minmax = torch.empty(1, 4, dtype=torch.int32)
+        we.window_entropy_and_gradient_triton(x, 5, 3, 3, 1.0, minmax=minmax)
+        new = [k for k in cache if k not in before]
+        row = {"case": f"{T}x14x14 D{D}", "kernel": "_window_band_kernel"}
+        row.update(_usage(cache[new[-1]], tool) if new else {"same_kernel_as": rows[-1]["case"]})
+        rows.append(row)
+        print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None)
+    parser.add_argument("--window", action="store_true", help="the window kernel instead")
     args = parser.parse_args()
     import triton
     from launch_overhead_cpu import _Driver
     from triton.runtime import driver
 
     driver.set_active(_Driver())
+    tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    if args.window:
+        out = {"machine": "CPU, no GPU: stand-in driver, sm_90 target",
+               "triton": triton.__version__, "rows": window_rows(tool)}  # fmt: skip
+        if args.out:
+            with open(args.out, "w") as fh:
+                json.dump(out, fh, indent=1)
+        return 0
     import entropy_select as es
     from entropy_select.core.allocation import allocate_frame_budget
     from entropy_select.kernels.triton import frame_select as fs
     from entropy_select.kernels.triton.select import frame_select_options, merge_mode
 
-    tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
     presets = {"paper": es.EntropySelectConfig.paper(), "default": es.EntropySelectConfig(),
                "balanced": es.EntropySelectConfig.balanced()}  # fmt: skip
     rows = []
