@@ -160,7 +160,8 @@ def prepare(
 def select_videos(
     state: AdapterState, grids: list[torch.Tensor], deferred: list | None = None
 ) -> list[Selection]:
-    """Run the selector on each video's token grid, batching equal shapes into one call.
+    """Run the selector on each video's token grid, batching equal shapes into one call (a
+    shape with one video: its grid as it is, not a stacked copy).
 
     Args:
         state: the patch state (selector and budget).
@@ -186,14 +187,17 @@ def select_videos(
     for shape, members in groups.items():
         T, H, W, _ = shape
         K = state.budget_for(T * H * W)
-        batch = torch.stack([grids[v] for v in members])  # [b, T, H, W, D]
+        # a video alone is selected as it is: no stacked copy of its features, and its
+        # selection comes unbatched (a batch of one equals the video alone)
+        one = len(members) == 1
+        batch = grids[members[0]] if one else torch.stack([grids[v] for v in members])
         if deferred is None or not isinstance(state.selector, EntropySelect):
             selection = state.selector(batch, budget=K)
         else:
             deferred.append(_finite_check(batch))
             selection = state.selector(batch, budget=K, validate=False)
         for i, v in enumerate(members):
-            out[v] = selection.video(i)
+            out[v] = selection if one else selection.video(i)
     return out  # type: ignore[return-value]
 
 
