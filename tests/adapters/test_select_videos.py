@@ -60,3 +60,16 @@ def test_a_video_alone_is_its_own_grid_and_equal_shapes_are_one_call(deferred):
         assert len(deferred) == 2
         for check in deferred:
             check()
+
+
+def test_a_lone_video_not_16_byte_aligned_is_still_copied():
+    """A grid one element into its allocation (not 16-byte aligned) is stacked as before, so that
+    the GPU path always reads an aligned copy (its kernels for unaligned addresses round
+    differently in the last bits)."""
+    x = torch.randn(2 * 6 * 5 * 8 + 1, generator=torch.Generator().manual_seed(1))[1:]
+    grid = x.view(2, 6, 5, 8)
+    assert grid.data_ptr() % 16 != 0
+    selector = _Recording()
+    (selection,) = select_videos(_State(selector), [grid])
+    assert selector.calls[0].shape == (1, 2, 6, 5, 8)  # the stacked copy
+    assert_fields_equal(selection, es.select_tokens(grid, budget=20, impl="reference"))

@@ -187,9 +187,12 @@ def select_videos(
     for shape, members in groups.items():
         T, H, W, _ = shape
         K = state.budget_for(T * H * W)
-        # a video alone is selected as it is: no stacked copy of its features, and its
-        # selection comes unbatched (a batch of one equals the video alone)
-        one = len(members) == 1
+        # A video alone is selected as it is: no stacked copy of its features, and its
+        # selection comes unbatched (a batch of one equals the video alone). Only where it
+        # starts 16-byte aligned, as a new tensor does: the GPU kernels compiled for an
+        # unaligned address round differently in the last bits, and a cached graph's replays
+        # read an aligned copy, so the copy keeps every call of a shape on one kernel.
+        one = len(members) == 1 and grids[members[0]].data_ptr() % 16 == 0
         batch = grids[members[0]] if one else torch.stack([grids[v] for v in members])
         if deferred is None or not isinstance(state.selector, EntropySelect):
             selection = state.selector(batch, budget=K)
