@@ -20,6 +20,9 @@ tile of 64 groups has 2 lanes where one of 16 has 8.
 ``--part fusion``: the frame-select kernel alone for the default (grid fusion) at 16 and
 64x14x14x3584, r = 0.25 / 0.35 / 0.5: the default geometry, the selection without tokens, and 4
 and 2 lanes a fused cell (``block_j`` 64 / 32), outputs checked against the default's.
+``--part flat``: max/min latency across r = 5-50% in the caller's CUDA graph at ``--frames``
+(14x14x3584 up to 64 frames, else x1152), the retentions interleaved round by round (one graph
+per r and input, 60 rounds) so that the machine's drift falls on every r alike.
 ``--part ncu`` / ``ncu_band``: two launches of the frame kernel per preset (16x14x14x3584,
 r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsight Compute
 (``benchmarks/ncu_lines.py`` reads its source export; ``results/ncu_*_h200_*.txt``).
@@ -29,6 +32,7 @@ r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsi
     PYTHONPATH=src python benchmarks/quick_gpu.py --part groups
     PYTHONPATH=src python benchmarks/quick_gpu.py --part zerocopy
     PYTHONPATH=src python benchmarks/quick_gpu.py --part fusion
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part flat --frames 64
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
 (``results/quick_gpu_h200.log`` holds their output).
@@ -126,6 +130,57 @@ def fusion() -> None:
             print(f"{T}f r={r}", " | ".join(row), "us", flush=True)
 
 
+def flat(frames: int = 16, rounds: int = 60) -> None:
+    """Max/min latency across r = 5-50% in the caller's CUDA graph, with the retentions
+    interleaved: one graph per (r, input) captured first, then ``rounds`` rounds that replay every
+    r once each (CUDA events around each replay; the inputs rotating replay by replay, every
+    other round in reverse order), so that drift of the machine and the cache fall on every r
+    alike; medians per r and their max/min, every preset."""
+    import bench_gpu as bg
+
+    import entropy_select as es
+
+    D = 3584 if frames <= 64 else 1152
+    xs = bg.make_inputs(frames, 14, 14, D, torch.bfloat16)
+    N = frames * 196
+    rs = (0.05, 0.1, 0.25, 0.35, 0.5)
+    for preset, cfg in bg.PRESET_CONFIGS.items():
+        graphs = {}
+        for r in rs:
+            K = int(r * N)
+            for i, x in enumerate(xs):
+
+                def call(x=x, K=K, cfg=cfg):
+                    return es.select_tokens(
+                        x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
+                    )
+
+                call()  # compile and warm the allocator outside the capture
+                torch.cuda.synchronize()
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g):
+                    call()
+                graphs[r, i] = g
+        times = {r: [] for r in rs}
+        j = 0  # the inputs rotate replay by replay (together larger than the L2 cache), and
+        for k in range(rounds):  # every other round runs the retentions in reverse order
+            for r in rs if k % 2 == 0 else rs[::-1]:
+                g = graphs[r, j % len(xs)]
+                j += 1
+                start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+                start.record()
+                g.replay()
+                end.record()
+                end.synchronize()
+                times[r].append(start.elapsed_time(end) * 1e3)
+        med = {r: statistics.median(ts) for r, ts in times.items()}
+        row = " ".join(f"r={r} {med[r]:.1f}" for r in rs)
+        ratio = max(med.values()) / min(med.values())
+        print(f"{frames}f {preset} graph {row} us | max/min {ratio:.3f}", flush=True)
+        del graphs
+        torch.cuda.synchronize()
+
+
 def ncu() -> None:
     """Two launches of the frame kernel per preset (16x14x14x3584, r = 0.35), for a profiler:
     ``ncu --set full --import-source yes -k regex:_frame_select_kernel python ... --part ncu``."""
@@ -214,14 +269,17 @@ def main() -> int:
         "frame": frame, "graph": graph, "groups": groups, "zerocopy": zerocopy, "fusion": fusion,
         "ncu": ncu,
         "ncu_band": ncu_band,
+        "flat": flat,
     }  # fmt: skip
     parser.add_argument("--part", choices=tuple(parts), required=True)
-    parser.add_argument("--frames", type=int, default=16, help="--part graph: frames (14x14x3584)")
+    parser.add_argument("--frames", type=int, default=16, help="--part graph / flat: frames")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         parser.error("needs a CUDA GPU")
     if args.part == "graph":
         graph(args.frames)
+    elif args.part == "flat":
+        flat(args.frames)
     else:
         parts[args.part]()
     return 0
