@@ -90,21 +90,28 @@ def peak_extra(fn, x) -> int:
     return torch.cuda.max_memory_allocated() - base
 
 
+def capture_graphs(fn, inputs) -> list[torch.cuda.CUDAGraph]:
+    """``fn(x)`` captured in one CUDA graph per input, after a warm-up of each on a side stream
+    (compilation, allocator); raises what the capture raises."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for x in inputs:
+            fn(x)
+    torch.cuda.current_stream().wait_stream(stream)
+    graphs = []
+    for x in inputs:
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            fn(x)
+        graphs.append(g)
+    return graphs
+
+
 def graph_times(fn, inputs, reps: int = 30) -> list[float] | str:
     """Latencies of CUDA-graph replays (one graph per rotated input), or the capture error."""
-    graphs = []
     try:
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for x in inputs:
-                fn(x)  # warm-up on a side stream (compilation, allocator)
-        torch.cuda.current_stream().wait_stream(stream)
-        for x in inputs:
-            g = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(g):
-                fn(x)
-            graphs.append(g)
+        graphs = capture_graphs(fn, inputs)
     except Exception as err:  # noqa: BLE001 - reported, not hidden
         torch.cuda.synchronize()
         return f"capture failed: {type(err).__name__}: {err}"[:400]

@@ -147,19 +147,13 @@ def flat(frames: int = 16, rounds: int = 60) -> None:
     for preset, cfg in bg.PRESET_CONFIGS.items():
         graphs = {}
         for r in rs:
-            K = int(r * N)
-            for i, x in enumerate(xs):
 
-                def call(x=x, K=K, cfg=cfg):
-                    return es.select_tokens(
-                        x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
-                    )
+            def call(x, K=int(r * N), cfg=cfg):
+                return es.select_tokens(
+                    x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
+                )
 
-                call()  # compile and warm the allocator outside the capture
-                torch.cuda.synchronize()
-                g = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(g):
-                    call()
+            for i, g in enumerate(bg.capture_graphs(call, xs)):
                 graphs[r, i] = g
         times = {r: [] for r in rs}
         j = 0  # the inputs rotate replay by replay (together larger than the L2 cache), and
