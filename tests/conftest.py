@@ -8,10 +8,15 @@ nothing changes (the README's plain ``python -m pytest -q`` behaves as usual).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
+
+# Every launch Site of the Triton path is called with the non-tensor arguments of its first call
+# (``kernels/triton/launch.py``); set before the package is imported, inherited by subprocesses.
+os.environ.setdefault("ENTROPY_SELECT_CHECK_SITES", "1")
 
 ALLOWED_SKIPS = Path(__file__).with_name("allowed_skips.txt")
 _skips: list[tuple[str, str]] = []  # (where, reason) of every skip of this session

@@ -234,7 +234,9 @@ def test_context_pooling_tile_follows_the_groups_a_frame(monkeypatch):
         16, 16, 16, 32, 32, 64, 64,
     ]  # fmt: skip
     seen = []
-    monkeypatch.setattr(fs, "launch", lambda kernel, grid, *a, **kw: seen.append(kw["BLOCK_G"]))
+    monkeypatch.setattr(
+        fs.Site, "__call__", lambda site, grid, *a: seen.append(site.kwargs["BLOCK_G"])
+    )
     T, H, W = 4, 14, 14
     s = torch.rand(1, T, H, W)
     x = torch.randn(1, T, H, W, 8)

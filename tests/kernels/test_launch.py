@@ -486,3 +486,67 @@ def test_direct_launches_pass_the_launcher_what_jit_run_passes(features):
         timeout=600,
     )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_a_site_launches_like_launch_and_keys_its_tensors(toy, monkeypatch):
+    """A :class:`~launch.Site` (a cached plan's launch): its first call per key goes through
+    ``launch`` (normal, then the key's first direct launch), later ones directly with what
+    ``launch`` passes; a tensor of another dtype or alignment is a new key; a clear() forgets."""
+    log, _ = toy
+    site = L.Site(_toy_kernel, BLOCK=32, num_warps=4)
+    args = _args()
+    site((5, 2), *args)
+    site((5, 2), *args)
+    assert [e[0] for e in log] == ["normal", "direct"]
+    L.launch(_toy_kernel, (5, 2), *args, BLOCK=32, num_warps=4)  # what launch passes
+    want = log[-1][1]
+    new = _args()  # new tensors, same specialisation
+    site((5, 2), *new)
+    assert log[-1][0] == "direct" and len(log[-1][1]) == len(want)
+    assert log[-1][1][:9] == want[:9] and log[-1][1][15:] == want[15:]
+    assert all(a is b for a, b in zip(log[-1][1][9:15], new, strict=True))
+    assert site.entries and L.stats()["direct"] == 3
+    for change in ({"x": torch.zeros(65)[1:]}, {"y": torch.zeros(64)}):  # alignment, dtype
+        n = len(log)
+        site((5, 2), *_args(**change))
+        site((5, 2), *_args(**change))
+        assert [e[0] for e in log[n:]] == ["normal", "direct"], change
+    L.clear()
+    site((5, 2), *args)
+    assert log[-1][0] == "normal" and not site.entries
+
+
+def test_a_site_takes_the_normal_path_where_launch_does(toy, monkeypatch):
+    log, _ = toy
+    site = L.Site(_toy_kernel, BLOCK=32)
+    for _ in range(3):
+        site((1,), *_args())
+    assert log[-1][0] == "direct"
+    hook = triton.knobs.runtime.launch_enter_hook
+    hook.add(print)
+    try:
+        site((1,), *_args())
+    finally:
+        hook.remove(print)
+    assert log[-1][0] == "normal"
+    with L.normal_launches():
+        site((1,), *_args())
+        site((1,), *_args())
+    assert [e[0] for e in log[-2:]] == ["normal", "normal"]
+    monkeypatch.setattr(L, "direct_launch_supported", lambda: (False, "test"))
+    L.clear()
+    for _ in range(3):
+        site((1,), *_args())
+    assert [e[0] for e in log[-3:]] == ["normal"] * 3
+
+
+def test_a_site_called_with_other_fixed_arguments_is_caught(toy, monkeypatch):
+    """The suite runs with ``CHECK_SITES`` on (``tests/conftest.py``): a plan that passed a
+    site other non-tensor arguments than its first call's would be launched with the first
+    call's specialisation, so the check raises."""
+    monkeypatch.setattr(L, "CHECK_SITES", [True])
+    site = L.Site(_toy_kernel, BLOCK=32)
+    site((1,), *_args())
+    site((1,), *_args(x=torch.ones(64)))  # tensors may change
+    with pytest.raises(AssertionError, match="other arguments"):
+        site((1,), *_args(n=97))

@@ -10,6 +10,7 @@ one way only.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -75,15 +76,17 @@ class Selection:
         Shapes:
             a batched Selection (keep_index [B, K], ...)  ->  keep_index [K], tokens [K, D], ...
         """
-        fields = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            fields[name] = value.select(0, index) if value is not None else None
-        return Selection(**fields)
+        # Basic indexing, the fields by one attrgetter: the eager GPU path unbatches every call
+        # of a [T, H, W, D] video, and its host time is the latency (``benchmarks/NOTES_gpu.md``).
+        index = operator.index(index)  # an int: basic indexing, a view (a tensor would copy)
+        return Selection(*[None if v is None else v[index] for v in _FIELDS(self)])
 
     def unbatched(self) -> Selection:
         """The single-video view of a batch of one (drops the leading ``B`` dimension)."""
         return self.video(0)
+
+
+_FIELDS = operator.attrgetter(*Selection.__dataclass_fields__)  # every field, in order
 
 
 def mask_to_index(mask: torch.Tensor, budget: int) -> torch.Tensor:
@@ -148,7 +151,8 @@ def assemble_selection(
         ->  a batched Selection (keep_index [B, K], tokens [B, K, D], keep_mask [B, T, H, W], ...)
     """
     Bsz, T, H, W = scores.shape
-    keep_mask = keep_mask.reshape(Bsz, T, H, W)
+    if keep_mask.shape != scores.shape:
+        keep_mask = keep_mask.reshape(Bsz, T, H, W)
     if keep_index is None:
         keep_index = mask_to_index(keep_mask.reshape(Bsz, T * H * W), budget)  # [B, K]
     if tokens is None:
@@ -161,7 +165,8 @@ def assemble_selection(
     return Selection(
         keep_index=keep_index,
         tokens=tokens,
-        scores=scores.detach(),  # the scores only rank; merged tokens keep their graph
+        # the scores only rank; merged tokens keep their graph
+        scores=scores.detach() if scores.requires_grad else scores,
         frame_budget=frame_budget,
         keep_mask=keep_mask,
         entropy=entropy,

@@ -48,6 +48,7 @@ slices redo the (cheap) selection and write only their channels.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import torch
 import triton
@@ -55,7 +56,7 @@ import triton.language as tl
 
 from ...core.context import morton_order
 from ...core.grid import grid_cells
-from .launch import launch
+from .launch import Site
 from .scores import f64, split3
 from .window_entropy import _TL_DTYPES, _held_address, _pow2, _sm_count
 
@@ -937,6 +938,118 @@ def context_block_g(groups_per_frame: float) -> int:
     return 32 if groups_per_frame <= 32 else 64
 
 
+class _FramePlan(NamedTuple):
+    """What a :func:`frame_select_triton` launch needs that its arguments' shapes and options
+    fix (:func:`_launch_plan`)."""
+
+    site: Site  # the kernel with its keyword arguments (constexprs, options)
+    grid: tuple[int, int]
+    cell: torch.Tensor
+    key: torch.Tensor
+    scratch: tuple[int, int, int]  # the int32 scratch's shape
+    merge: bool
+    D: int
+    ints: tuple  # the launch's positional arguments after the output pointer
+
+
+@functools.lru_cache(maxsize=256)
+def _launch_plan(
+    Bsz, T, H, W, row_stride, features, dev, grid, coverage, mode, fusion_grid, share, weight,
+    algo, block_i, block_j, num_warps, splits, block_g, token_output, x_indirect, out_indirect,
+):  # fmt: skip
+    """The launch of :func:`frame_select_triton` for these shapes and options (checked here),
+    cached: the eager path is bound by its host work, and this is the same for every call of a
+    shape (``features``: ``(D, dtype, strides)`` of the features, or None)."""
+    if grid < 1:
+        raise ValueError(f"grid must be >= 1, got {grid}")
+    if not 0 <= coverage <= 1:
+        raise ValueError(f"coverage must be in [0, 1], got {coverage}")
+    modes = {"select": 0, "fusion": 1, "context": 2}
+    if mode not in modes:
+        raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
+    if algo not in ("sort", "pairwise"):
+        raise ValueError(f"algo must be 'sort' or 'pairwise', got {algo!r}")
+    if token_output not in ("gather", "scan"):
+        raise ValueError(f"token_output must be 'gather' or 'scan', got {token_output!r}")
+    m = H * W
+    if num_warps is None:  # measured (profile_frame.py): 4 up to 256 tokens a frame, 8 above
+        num_warps = 4 if m <= 256 else 8
+    sizes = (("block_i", block_i), ("block_j", block_j), ("num_warps", num_warps))
+    for name, v in sizes + (("block_g", block_g),):
+        if v is not None and (v < 1 or v & (v - 1)):
+            raise ValueError(f"{name} must be a power of two, got {v}")
+    if block_j is not None and block_j < 16:
+        raise ValueError(f"block_j must be >= 16 (the merged means' products), got {block_j}")
+    if splits is not None and splits < 1:
+        raise ValueError(f"splits must be >= 1, got {splits}")
+    if m > MAX_SORT_TOKENS:
+        algo = "pairwise"
+    gkey = {"select": "cell", "fusion": "fusion", "context": "morton"}[mode]
+    if gkey == "morton" and algo == "sort":
+        gkey = "morton_walk"
+    fgrid = grid if fusion_grid is None else fusion_grid
+    cell, cells, key, ncell = _index_tensors(H, W, grid, gkey, fgrid, dev)
+    if mode == "fusion" and ncell > MAX_FUSED_CELLS:
+        raise ValueError(f"at most {MAX_FUSED_CELLS} fused cells, got {ncell}")
+    F = Bsz * T
+    if features is not None:
+        D, dtype, sx = features
+        block_d = 64 if dtype.itemsize <= 2 else 32
+        # Channel slices so that short videos still fill the GPU (the selection is redone).
+        if splits is None:
+            splits = 1
+            if dev.type == "cuda":
+                sms = _sm_count(dev)
+                splits = max(1, min(-(-D // block_d), -(-2 * sms // F)))
+        splits = min(splits, -(-D // block_d))
+        per_split = -(-D // splits)
+        d_per_split = -(-per_split // block_d) * block_d
+        splits = -(-D // d_per_split)
+    else:
+        D, dtype, sx, block_d, splits, d_per_split = 1, None, (0, 0, 0, 0, 0), 16, 1, 1
+    merge = mode != "select"
+    if mode == "fusion":
+        block_g = max(16, _pow2(ncell))
+    elif block_g is None and mode == "context" and algo == "sort" and token_output == "gather":
+        block_g = context_block_g(share * row_stride / T)  # the gather's tile (measured)
+    else:
+        block_g = max(16, block_g or 64)
+    lowp = features is not None and dtype.itemsize <= 2
+    lowp = lowp and not (mode == "fusion" and weight == "score")
+    kernel = _frame_select_kernel if algo == "sort" else _frame_select_pairwise_kernel
+    block_m = max(32 * num_warps, _pow2(m))  # every thread holds keys: no replicated scans
+    block_j = block_j or max(16, min(128, _pow2(m)))
+    lanes = 0  # output tokens by scanning
+    if features is not None and algo == "sort" and token_output == "gather":
+        # gather steps of max(block_g, min(block_j, 32·num_warps)) rows: one a thread or fewer
+        lanes = max(1, min(block_j, 32 * num_warps) // block_g)
+    indirect = {}  # the direct launch passes none (their defaults): the kernel as before
+    if x_indirect or out_indirect:
+        indirect = {"X_DTYPE": _TL_DTYPES[dtype]}
+        if x_indirect:
+            indirect["X_INDIRECT"] = True
+        if out_indirect:
+            indirect["OUT_INDIRECT"] = True
+    ints = (
+        *sx, W, T, m, row_stride, D, d_per_split, cells, ncell, H, fgrid,
+        *split3(coverage), *split3(share),
+    )  # fmt: skip
+    kwargs = dict(
+        MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,
+        LOWP_DOT=lowp,
+        BLOCK_I=block_i or min(128, _pow2(m)),  # 128-token tiles: measured (profile_frame.py)
+        BLOCK_J=block_j,
+        BLOCK_T=min(1024, _pow2(T)),
+        BLOCK_G=block_g, BLOCK_D=block_d, BLOCK_M=block_m, LOG_M=block_m.bit_length() - 1,
+        LANES=lanes,
+        CELL_W=_pow2(-(-W // min(fgrid, W))) if mode == "fusion" else 1,
+        num_warps=num_warps,
+        **indirect,
+    )  # fmt: skip
+    scratch = (F * splits, _ROWS.value, m)
+    return _FramePlan(Site(kernel, **kwargs), (F, splits), cell, key, scratch, merge, D, ints)
+
+
 def frame_select_triton(
     scores: torch.Tensor,
     frame_budget: torch.Tensor,
@@ -1009,121 +1122,51 @@ def frame_select_triton(
         scores: [B, T, H, W], frame_budget: [B, T]  ->  keep [B, T, H, W] bool,
         keep_index [B, row_stride], tokens [B, row_stride, D], assignment/weights [B, T*H*W]
     """
-    if grid < 1:
-        raise ValueError(f"grid must be >= 1, got {grid}")
-    if not 0 <= coverage <= 1:
-        raise ValueError(f"coverage must be in [0, 1], got {coverage}")
-    modes = {"select": 0, "fusion": 1, "context": 2}
-    if mode not in modes:
-        raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
-    if algo not in ("sort", "pairwise"):
-        raise ValueError(f"algo must be 'sort' or 'pairwise', got {algo!r}")
-    if token_output not in ("gather", "scan"):
-        raise ValueError(f"token_output must be 'gather' or 'scan', got {token_output!r}")
+    if (_x_address is not None or _out_address is not None) and features is None:
+        raise ValueError("_x_address and _out_address need features (shape, strides, dtype)")
     Bsz, T, H, W = scores.shape
-    m = H * W
-    if num_warps is None:  # measured (profile_frame.py): 4 up to 256 tokens a frame, 8 above
-        num_warps = 4 if m <= 256 else 8
-    sizes = (("block_i", block_i), ("block_j", block_j), ("num_warps", num_warps))
-    for name, v in sizes + (("block_g", block_g),):
-        if v is not None and (v < 1 or v & (v - 1)):
-            raise ValueError(f"{name} must be a power of two, got {v}")
-    if block_j is not None and block_j < 16:
-        raise ValueError(f"block_j must be >= 16 (the merged means' products), got {block_j}")
-    if splits is not None and splits < 1:
-        raise ValueError(f"splits must be >= 1, got {splits}")
     dev = scores.device
-    if m > MAX_SORT_TOKENS:
-        algo = "pairwise"
-    gkey = {"select": "cell", "fusion": "fusion", "context": "morton"}[mode]
-    if gkey == "morton" and algo == "sort":
-        gkey = "morton_walk"
-    fgrid = grid if fusion_grid is None else fusion_grid
-    cell, cells, key, ncell = _index_tensors(H, W, grid, gkey, fgrid, dev)
-    if mode == "fusion" and ncell > MAX_FUSED_CELLS:
-        raise ValueError(f"at most {MAX_FUSED_CELLS} fused cells, got {ncell}")
-    flat = scores.reshape(Bsz * T, m)
+    plan = _launch_plan(
+        Bsz, T, H, W, row_stride,
+        None if features is None else (features.shape[-1], features.dtype, features.stride()),
+        dev, grid, coverage, mode, fusion_grid, share, weight, algo, block_i, block_j,
+        num_warps, splits, block_g, token_output, _x_address is not None,
+        _out_address is not None,
+    )  # fmt: skip
+    m = H * W
+    # The kernel takes addresses only: contiguous float32 scores and int64 budgets as they are.
+    flat = scores
     if flat.dtype != torch.float32 or not flat.is_contiguous():
         flat = flat.to(torch.float32).contiguous()
-    fb = frame_budget.reshape(Bsz * T)
+    fb = frame_budget
     if fb.dtype != torch.int64 or not fb.is_contiguous():
         fb = fb.to(torch.int64).contiguous()
-    F = Bsz * T
     if features is not None:
-        D = features.shape[-1]
-        block_d = 64 if features.element_size() <= 2 else 32
-        # Channel slices so that short videos still fill the GPU (the selection is redone).
-        if splits is None:
-            splits = 1
-            if dev.type == "cuda":
-                sms = _sm_count(dev)
-                splits = max(1, min(-(-D // block_d), -(-2 * sms // F)))
-        splits = min(splits, -(-D // block_d))
-        per_split = -(-D // splits)
-        d_per_split = -(-per_split // block_d) * block_d
-        splits = -(-D // d_per_split)
+        D = plan.D
         if _out_address is None:
             tokens = out = torch.empty(Bsz, row_stride, D, dtype=features.dtype, device=dev)
         else:  # the kernel writes at the held address: a stand-in with the tokens' shape
             out = _out_address
             tokens = features.new_empty(1, 1, 1).expand(Bsz, row_stride, D)
-        x, sx = features if _x_address is None else _x_address, features.stride()
+        x = features if _x_address is None else _x_address
     else:
-        D, block_d, splits, d_per_split = 1, 16, 1, 1
-        tokens, out, x, sx = None, flat, flat, (0, 0, 0, 0, 0)
-    merge = mode != "select"
-    keep = torch.empty(F, m, dtype=torch.int8, device=dev)
-    scratch = torch.empty(F * splits, _ROWS.value, m, dtype=torch.int32, device=dev)
-    wscratch = torch.empty(F * splits, m, dtype=torch.float32, device=dev) if merge else flat
+        tokens, out, x = None, flat, flat
+    keep = torch.empty(Bsz, T, H, W, dtype=torch.int8, device=dev)
+    scratch = torch.empty(plan.scratch, dtype=torch.int32, device=dev)
     keep_index = torch.empty(Bsz, row_stride, dtype=torch.int64, device=dev)
-    if merge:
+    if plan.merge:
+        wscratch = torch.empty(plan.scratch[0], m, dtype=torch.float32, device=dev)
         assignment = torch.empty(Bsz, T * m, dtype=torch.int64, device=dev)
         weights = torch.empty(Bsz, T * m, dtype=torch.float32, device=dev)
     else:
-        assignment = weights = None
-    if mode == "fusion":
-        block_g = max(16, _pow2(ncell))
-    elif block_g is None and mode == "context" and algo == "sort" and token_output == "gather":
-        block_g = context_block_g(share * row_stride / T)  # the gather's tile (measured)
-    else:
-        block_g = max(16, block_g or 64)
-    lowp = features is not None and features.element_size() <= 2
-    lowp = lowp and not (mode == "fusion" and weight == "score")
-    kernel = _frame_select_kernel if algo == "sort" else _frame_select_pairwise_kernel
-    block_m = max(32 * num_warps, _pow2(m))  # every thread holds keys: no replicated scans
-    block_j = block_j or max(16, min(128, _pow2(m)))
-    lanes = 0  # output tokens by scanning
-    if features is not None and algo == "sort" and token_output == "gather":
-        # gather steps of max(block_g, min(block_j, 32·num_warps)) rows: one a thread or fewer
-        lanes = max(1, min(block_j, 32 * num_warps) // block_g)
-    indirect = {}  # the direct launch passes none (their defaults): the kernel as before
-    if _x_address is not None or _out_address is not None:
-        if features is None:
-            raise ValueError("_x_address and _out_address need features (shape, strides, dtype)")
-        indirect = {"X_DTYPE": _TL_DTYPES[features.dtype]}
-        if _x_address is not None:
-            indirect["X_INDIRECT"] = True
-        if _out_address is not None:
-            indirect["OUT_INDIRECT"] = True
-    launch(
-        kernel, (F, splits),
-        flat, fb, cell, key, scratch, wscratch, keep, keep_index,
-        assignment if merge else keep_index, weights if merge else flat,
-        x, out,
-        *sx, W, T, m, row_stride, D, d_per_split, cells, ncell, H, fgrid,
-        *split3(coverage), *split3(share),
-        MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,
-        LOWP_DOT=lowp,
-        BLOCK_I=block_i or min(128, _pow2(m)),  # 128-token tiles: measured (profile_frame.py)
-        BLOCK_J=block_j,
-        BLOCK_T=min(1024, _pow2(T)),
-        BLOCK_G=block_g, BLOCK_D=block_d, BLOCK_M=block_m, LOG_M=block_m.bit_length() - 1,
-        LANES=lanes,
-        CELL_W=_pow2(-(-W // min(fgrid, W))) if mode == "fusion" else 1,
-        num_warps=num_warps,
-        **indirect,
+        wscratch, assignment, weights = flat, None, None
+    plan.site(
+        plan.grid,
+        flat, fb, plan.cell, plan.key, scratch, wscratch, keep, keep_index,
+        keep_index if assignment is None else assignment, flat if weights is None else weights,
+        x, out, *plan.ints,
     )  # fmt: skip
-    return keep.view(Bsz, T, H, W).view(torch.bool), keep_index, tokens, assignment, weights
+    return keep.view(torch.bool), keep_index, tokens, assignment, weights
 
 
 def grid_select_triton(

@@ -42,11 +42,12 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import threading
 
 import torch
 
-__all__ = ["launch", "direct_launch_supported", "normal_launches", "clear", "stats"]
+__all__ = ["launch", "Site", "direct_launch_supported", "normal_launches", "clear", "stats"]
 
 #: Triton releases whose ``JITFunction.run`` / ``CompiledKernel`` / ``CudaLauncher.__call__``
 #: were read for this module (the device runs 3.6; the CPU machine 3.9; 3.8 differs from 3.9
@@ -64,6 +65,7 @@ _STATES: dict = {}
 _LOCK = threading.Lock()
 _COUNTS = {"direct": 0, "normal": 0}
 _FORCED_NORMAL = [False]  # inside normal_launches()
+_GENERATION = [0]  # clear() calls: a Site drops the entries it kept before
 
 
 class _Unproven(tuple):
@@ -264,6 +266,101 @@ def launch(kernel, grid, *args, **kwargs):
     return None
 
 
+class Site:
+    """A launch site whose arguments other than tensors are fixed: :func:`launch` for the launch
+    plans the wrappers cache per shape (``frame_select._launch_plan`` and its kin), with less
+    host work a call.
+
+    ``site(grid, *args)`` is ``launch(kernel, grid, *args, **kwargs)``. A site is created with
+    its kernel and keyword arguments and must be called with the same non-tensor arguments at
+    the same positions every time (the plan that holds the site computed them; tests check it
+    with :data:`CHECK_SITES`). So its direct-launch key is, besides what every launch reads
+    (device, Triton's knobs: see the module docstring), each tensor's dtype and 16-byte
+    alignment only, found by their positions, not a walk over every argument. The first call of
+    each key, and any call the module docstring sends down the normal path, goes through
+    :func:`launch`; the site keeps an entry only once :func:`launch` has launched it directly.
+    """
+
+    __slots__ = ("kernel", "kwargs", "positions", "fixed", "entries", "generation")
+
+    def __init__(self, kernel, **kwargs) -> None:
+        self.kernel = kernel
+        self.kwargs = kwargs
+        self.positions = None  # of the tensor arguments (from the first call)
+        self.fixed = None  # the other arguments of the first call
+        self.entries: dict = {}  # key -> (launcher, function, packed_metadata, tail)
+        self.generation = _GENERATION[0]  # entries kept since this clear()
+
+    def __call__(self, grid, *args):
+        return _launch_site(self, grid, args)
+
+
+#: Check that every :class:`Site` call passes its first call's non-tensor arguments (the test
+#: suite sets ``ENTROPY_SELECT_CHECK_SITES=1``; subprocesses inherit it).
+CHECK_SITES = [os.environ.get("ENTROPY_SELECT_CHECK_SITES", "0") not in ("", "0")]
+
+
+def _launch_site(site, grid, args):
+    kernel = site.kernel
+    positions = site.positions
+    if positions is None:
+        positions = tuple(i for i, a in enumerate(args) if isinstance(a, torch.Tensor))
+        site.fixed = tuple(a for a in args if not isinstance(a, torch.Tensor))
+        site.positions = positions
+    elif CHECK_SITES[0]:
+        fixed = tuple(a for a in args if not isinstance(a, torch.Tensor))
+        if fixed != site.fixed or len(args) != len(positions) + len(fixed):
+            raise AssertionError(f"a Site of {kernel} called with other arguments: {fixed}")
+    if site.generation != _GENERATION[0]:  # clear() since: bind again, as launch() does
+        site.entries.clear()
+        site.generation = _GENERATION[0]
+    state = _STATES.get(id(kernel))
+    if state is None or state is _NORMAL or state.fn is not kernel or type(grid) is not tuple:
+        return launch(kernel, grid, *args, **site.kwargs)
+    knobs, driver = _TRITON
+    runtime = knobs.runtime
+    enter, exit_ = runtime.launch_enter_hook, runtime.launch_exit_hook
+    if not (_hooks_idle(enter) and _hooks_idle(exit_)) or kernel.pre_run_hooks:
+        return launch(kernel, grid, *args, **site.kwargs)
+    active = driver.active
+    device = active.get_current_device()
+    compilation = knobs.compilation
+    key = [
+        device,
+        runtime.debug,
+        compilation.instrumentation_mode,
+        getattr(compilation, "fpsan_homomorphic_casts", None),
+        runtime.add_stages_inspection_hook,
+    ]
+    for i in positions:
+        a = args[i]
+        key.append(a.dtype)
+        key.append(a.data_ptr() & 15 == 0)
+    try:
+        key = tuple(key)
+        entry = site.entries.get(key)
+    except TypeError:  # an unhashable knob
+        return launch(kernel, grid, *args, **site.kwargs)
+    if entry is None:  # launch's own path; keep its entry once it is proven
+        out = launch(kernel, grid, *args, **site.kwargs)
+        try:
+            own = state.entries.get(_key(key[:5], args, site.kwargs, state))
+        except TypeError:
+            own = None
+        if type(own) is tuple and len(site.entries) < MAX_KEYS:
+            site.entries[key] = own
+        return out
+    stream = active.get_current_stream(device)
+    n = len(grid)
+    launcher, function, metadata, tail = entry
+    launcher(
+        grid[0], grid[1] if n > 1 else 1, grid[2] if n > 2 else 1, stream, function, metadata,
+        None, enter, exit_, *args, *tail,
+    )  # fmt: skip
+    _COUNTS["direct"] += 1
+    return None
+
+
 def _normal(kernel, grid, args, kwargs):
     _COUNTS["normal"] += 1
     return kernel[grid](*args, **kwargs)
@@ -288,6 +385,7 @@ def clear() -> None:
         _STATES.clear()
         _NEVER.clear()
         _COUNTS.update(direct=0, normal=0)
+        _GENERATION[0] += 1
 
 
 def stats() -> dict[str, int]:

@@ -30,7 +30,7 @@ from ...core.allocation import budget_bounds
 from ...core.causal import allowance, online_bounds
 from ...core.config import EntropySelectConfig
 from ...core.entropy import MIN_ENTROPY_SPAN
-from .launch import launch
+from .launch import Site, launch
 from .window_entropy import _cdiv, _pow2
 
 __all__ = [
@@ -206,20 +206,28 @@ def scores_triton(
         entropy, grad: [B, T, H, W]  ->  S [B, T, H, W], Ĝ [B, T, H, W], S̄ [B, T]
     """
     B, T, H, W = entropy.shape
-    m = H * W
     score = torch.empty_like(entropy)
     gnorm = torch.empty_like(entropy)
     sal = torch.empty(B, T, dtype=torch.float32, device=entropy.device)
-    count = min(m, max(1, math.ceil(config.top_q * m - 1e-9)))
-    frame_scope = config.minmax_scope == "frame"
-    launch(
-        _score_kernel, (B * T,),
-        entropy, grad, minmax if minmax is not None else entropy, score, gnorm, sal,
-        T, m, float(config.alpha), float(1 - config.alpha), count, MIN_ENTROPY_SPAN,
-        ENT_MODE=ENTROPY_MODE_IDS[config.entropy_mode], FRAME_SCOPE=frame_scope,
-        BLOCK=max(16, _pow2(m)), num_warps=4,
-    )  # fmt: skip
+    ints, site = _score_plan(T, H * W, config)
+    site((B * T,), entropy, grad, entropy if minmax is None else minmax, score, gnorm, sal, *ints)
     return score, gnorm, sal
+
+
+@functools.lru_cache(maxsize=256)
+def _score_plan(T: int, m: int, config: EntropySelectConfig) -> tuple[tuple, Site]:
+    """The score kernel's positional arguments after its pointers, and its launch site with
+    its keyword arguments (cached: the same for every call of a shape and config)."""
+    count = min(m, max(1, math.ceil(config.top_q * m - 1e-9)))
+    ints = (T, m, float(config.alpha), float(1 - config.alpha), count, MIN_ENTROPY_SPAN)
+    site = Site(
+        _score_kernel,
+        ENT_MODE=ENTROPY_MODE_IDS[config.entropy_mode],
+        FRAME_SCOPE=config.minmax_scope == "frame",
+        BLOCK=max(16, _pow2(m)),
+        num_warps=4,
+    )
+    return ints, site
 
 
 def frame_budget_triton(
@@ -231,19 +239,24 @@ def frame_budget_triton(
         saliency: [B, T] float32  ->  [B, T] int64 summing to ``budget`` per video
     """
     B, T = saliency.shape
+    grid, ints, site = _budget_plan(B, T, budget, tokens_per_frame, config)
+    fb = torch.empty(B, T, dtype=torch.int64, device=saliency.device)
+    site(grid, saliency, fb, *ints)
+    return fb
+
+
+@functools.lru_cache(maxsize=256)
+def _budget_plan(B: int, T: int, budget: int, tokens_per_frame: int, config: EntropySelectConfig):
+    """The budget kernel's grid, positional arguments after its pointers and launch site (cached:
+    the same for every call of a shape, ``K`` and config)."""
     if not 1 <= budget <= T * tokens_per_frame:
         raise ValueError(f"budget must be in [1, {T * tokens_per_frame}], got {budget}")
     lo, hi = budget_bounds(
         budget, T, tokens_per_frame, config.min_frame_tokens, config.max_frame_tokens
     )
-    fb = torch.empty(B, T, dtype=torch.int64, device=saliency.device)
     block_j = min(64, max(16, _pow2(T)))
-    launch(
-        _budget_kernel, (B, _cdiv(T, block_j)),
-        saliency, fb, T, budget, lo, hi, *split3(config.alloc_tau),
-        BLOCK_T=min(1024, max(16, _pow2(T))), BLOCK_J=block_j, num_warps=4,
-    )  # fmt: skip
-    return fb
+    site = Site(_budget_kernel, BLOCK_T=min(1024, max(16, _pow2(T))), BLOCK_J=block_j, num_warps=4)
+    return (B, _cdiv(T, block_j)), (T, budget, lo, hi, *split3(config.alloc_tau)), site
 
 
 # ``limit`` (the allowance) grows every frame: not specialised (a value divisible by 16 or equal

@@ -156,14 +156,16 @@ def select_tokens_triton(
         if _x_address is None:
             raise ValueError("_out_address is only taken with _x_address")
         _check_address(_out_address, x, config, "_out_address")
+    autograd = x.requires_grad and torch.is_grad_enabled()
     # Scores, budgets and indices without autograd (choosing is not differentiable); tokens that
-    # must carry gradient to the inputs are gathered (or merged) from ``x`` by torch below.
+    # must carry gradient to the inputs are gathered (or merged) from ``x`` by torch below. One
+    # no_grad block (the eager path's latency is its host time); the kernels read ``x``'s
+    # address only, so ``x`` needs no detached view.
     with torch.no_grad():
-        xd = x.detach()
         if scores_fusable(config):
-            score, entropy, gradient, saliency = _scores(xd, config, _x_address)
+            score, entropy, gradient, saliency = _scores(x, config, _x_address)
         else:
-            score, entropy, gradient = fused_scores_triton(xd, config)
+            score, entropy, gradient = fused_scores_triton(x, config)
             saliency = None
         if frame_budget is None and config.frame_budget_rule == "softmax" and saliency is not None:
             frame_budget = frame_budget_triton(saliency, budget, m, config)  # [B, T]
@@ -171,21 +173,21 @@ def select_tokens_triton(
             frame_budget, budget = plan_frame_budget(
                 score, config, budget, frame_budget, retention
             )  # [B, T]
-    merge = budget < T * m  # K = N keeps every token as it is (nothing merged)
-    mode = merge_mode(config, H, W) if merge else "select"
-    autograd = torch.is_grad_enabled() and x.requires_grad
-    if mode is None or (autograd and mode != "select"):
+        merge = budget < T * m  # K = N keeps every token as it is (nothing merged)
+        mode = merge_mode(config, H, W) if merge else "select"
+        in_kernel = mode is not None and not (autograd and mode != "select")
+        if in_kernel:
+            keep, keep_index, tokens, assignment, weights = frame_select_triton(
+                score,
+                frame_budget,
+                budget,
+                features=None if autograd else x,
+                _x_address=_x_address,
+                _out_address=_out_address,
+                **frame_select_options(config, mode),
+            )
+    if not in_kernel:
         return select_from_scores(x, budget, config, score, entropy, gradient, frame_budget)
-    with torch.no_grad():
-        keep, keep_index, tokens, assignment, weights = frame_select_triton(
-            score,
-            frame_budget,
-            budget,
-            features=None if autograd else xd,
-            _x_address=_x_address,
-            _out_address=_out_address,
-            **frame_select_options(config, mode),
-        )
     if autograd:
         tokens = gather_tokens(x.reshape(Bsz, T * m, D), keep_index)  # [B, K, D]
     return assemble_selection(

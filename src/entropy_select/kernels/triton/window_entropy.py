@@ -38,7 +38,7 @@ import triton
 import triton.language as tl
 
 from ...core.entropy import check_window_args
-from .launch import launch
+from .launch import Site, launch
 
 __all__ = [
     "stream_window_entropy_and_gradient_triton",
@@ -492,45 +492,59 @@ def _finish(
     ``minmax`` ``[B, 4]`` int32 readied by the band kernel, each video's extremes). ``counts``
     (the band kernel's ``STREAM`` mode, partials ``[S, N, 2·C]`` of the last frame only): the
     ``[B]`` int32 NaN/inf counts it adds into; then ``Ĥ`` and ``G`` are ``[B, 1, H, W]``."""
-    B, T, H, W, _ = shape
-    splits, ntok, width = partial.shape
     stream = counts is not None
-    ncol = width // 2 if stream else width
-    noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
-    frames = 1 if stream else T
-    entropy = torch.empty(B, frames, H, W, dtype=torch.float32, device=partial.device)
-    grad = torch.empty(B, frames, H, W, dtype=torch.float32, device=partial.device)
-    extra = counts if stream else minmax if minmax is not None else entropy
-    block_n = 32
-    launch(
-        _window_entropy_finish_kernel, (_cdiv(ntok, block_n),),
-        partial, entropy, grad, extra, T, H, W, ntok, splits, 1.0 / tau,
-        K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
-        BLOCK_N=block_n, MINMAX=minmax is not None, STREAM=stream, num_warps=4,
+    out, grid, ints, site = _finish_plan(
+        shape, partial.shape, spatial_window, temporal_window, past_window, tau,
+        minmax is not None, stream,
     )  # fmt: skip
+    entropy = torch.empty(out, dtype=torch.float32, device=partial.device)
+    grad = torch.empty(out, dtype=torch.float32, device=partial.device)
+    extra = counts if stream else minmax if minmax is not None else entropy
+    site(grid, partial, entropy, grad, extra, *ints)
     if squeeze:
         return entropy[0], grad[0]
     return entropy, grad
 
 
+@functools.lru_cache(maxsize=256)
+def _finish_plan(shape, partial_shape, spatial_window, temporal_window, past_window, tau, minmax,
+                 stream):  # fmt: skip
+    """The finish kernel's launch for these shapes (cached: the same for every call of a shape):
+    ``(output shape, grid, positional arguments after the pointers, launch site)``."""
+    B, T, H, W, _ = shape
+    splits, ntok, width = partial_shape
+    ncol = width // 2 if stream else width
+    noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
+    block_n = 32
+    kwargs = dict(
+        K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
+        BLOCK_N=block_n, MINMAX=minmax, STREAM=stream, num_warps=4,
+    )  # fmt: skip
+    ints = (T, H, W, ntok, splits, 1.0 / tau)
+    site = Site(_window_entropy_finish_kernel, **kwargs)
+    return (B, 1 if stream else T, H, W), (_cdiv(ntok, block_n),), ints, site
+
+
+@functools.lru_cache(maxsize=256)
 def _band_plan(
-    B, centres, D, W, x, spatial_window, temporal_window, past_window, width,
+    B, centres, D, W, itemsize, device, spatial_window, temporal_window, past_window, width,
     block_m=None, block_d=None, splits=None,
 ):  # fmt: skip
-    """The band kernel's launch geometry (shape-only choices, no sync) for ``centres`` tokens a
-    video, ``width`` float32 partial columns a token: ``(block_m, block_d, nr, ntile, ntok,
-    programs, splits, d_per_split)``."""
+    """The band kernel's launch geometry (shape-only choices, no sync, cached) for ``centres``
+    tokens a video, ``width`` float32 partial columns a token, features of ``itemsize`` bytes an
+    element on ``device``: ``(block_m, block_d, nr, ntile, ntok, programs, splits,
+    d_per_split)``."""
     block_m = 32 if block_m is None else block_m
     r, rp = spatial_window // 2, past_window // 2
     rows = block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
     nr = max(16, _pow2(rows))
     if block_d is None:  # keep one stage of the stacked neighbour tile within 64 KB
-        block_d = max(16, min(64, (64 << 10) // (nr * x.element_size())))
+        block_d = max(16, min(64, (64 << 10) // (nr * itemsize)))
     ntile = -(-centres // block_m)
     ntok = B * centres
     programs = B * ntile
     if splits is None:
-        splits = _splits(programs, D, block_d, x.device)
+        splits = _splits(programs, D, block_d, device)
     per_split = -(-D // splits)
     d_per_split = -(-per_split // block_d) * block_d
     splits = -(-D // d_per_split)
@@ -539,32 +553,48 @@ def _band_plan(
     return block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split
 
 
+@functools.lru_cache(maxsize=256)
+def _video_band_plan(
+    shape, strides, dtype, device, spatial_window, temporal_window, past_window, ncol, block_d,
+    splits, block_m, num_warps, num_stages, minmax, indirect,
+):  # fmt: skip
+    """The band kernel's launch over whole videos (:func:`_launch_band`), cached: ``(partial
+    shape, grid, positional ints after the three pointers, launch site)``."""
+    B, T, H, W, D = shape
+    block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split = _band_plan(
+        B, T * H * W, D, W, dtype.itemsize, device, spatial_window, temporal_window,
+        past_window, ncol, block_m, block_d, splits,
+    )  # fmt: skip
+    if num_warps is None:
+        num_warps = 8 if block_m * nr >= 16384 else 4
+    noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
+    # The direct launch passes no X_INDIRECT / X_DTYPE (their defaults): the kernel as before.
+    kwargs = dict(
+        K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
+        BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=dtype == torch.float32,
+        MINMAX=minmax, STREAM=False, num_warps=num_warps,
+        num_stages=2 if num_stages is None else num_stages,
+        **({"X_INDIRECT": True, "X_DTYPE": _TL_DTYPES[dtype]} if indirect else {}),
+    )  # fmt: skip
+    ints = (B, T, H, W, D, ntile, ntok, d_per_split, *strides)
+    return (splits, ntok, ncol), (programs, splits), ints, Site(_window_band_kernel, **kwargs)
+
+
 def _launch_band(
     x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
     block_d, splits, block_m, num_warps, num_stages, minmax=None, x_address=None,
 ):  # fmt: skip
     """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync);
     ``x_address``: the kernel reads the features at the address it holds (``X_INDIRECT``)."""
-    B, T, H, W, D = x.shape
-    block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split = _band_plan(
-        B, T * H * W, D, W, x, spatial_window, temporal_window, past_window, ncol,
-        block_m, block_d, splits,
+    pshape, grid, ints, site = _video_band_plan(
+        x.shape, x.stride(), x.dtype, x.device, spatial_window, temporal_window, past_window,
+        ncol, block_d, splits, block_m, num_warps, num_stages, minmax is not None,
+        x_address is not None,
     )  # fmt: skip
-    partial = torch.empty(splits, ntok, ncol, dtype=torch.float32, device=x.device)  # [S, N, C]
-    if num_warps is None:
-        num_warps = 8 if block_m * nr >= 16384 else 4
-    # The direct launch passes no X_INDIRECT / X_DTYPE (their defaults): the kernel as before.
-    indirect = {} if x_address is None else {"X_INDIRECT": True, "X_DTYPE": _TL_DTYPES[x.dtype]}
+    partial = torch.empty(pshape, dtype=torch.float32, device=x.device)  # [S, N, C]
     src = x if x_address is None else x_address
-    launch(
-        _window_band_kernel, (programs, splits),
-        src, partial, minmax if minmax is not None else partial, B,
-        T, H, W, D, ntile, ntok, d_per_split, *x.stride(), src, 0, 0, 0, 0, 0, 0, 1,
-        K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
-        BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=x.dtype == torch.float32,
-        MINMAX=minmax is not None, STREAM=False, num_warps=num_warps,
-        num_stages=2 if num_stages is None else num_stages, **indirect,
-    )  # fmt: skip
+    mm = partial if minmax is None else minmax
+    site(grid, src, partial, mm, *ints, src, 0, 0, 0, 0, 0, 0, 1)
     return _finish(
         partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax
     )
@@ -613,8 +643,9 @@ def stream_window_entropy_and_gradient_triton(
     noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
     ncol = _pow2(noff + 4)  # dots and ‖x‖², the two gradient sums, the NaN/inf count
     block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split = _band_plan(
-        B, H * W, D, W, frame, spatial_window, temporal_window, past_window, 2 * ncol
-    )
+        B, H * W, D, W, frame.dtype.itemsize, frame.device, spatial_window, temporal_window,
+        past_window, 2 * ncol,
+    )  # fmt: skip
     partial = torch.empty(splits, ntok, 2 * ncol, dtype=torch.float32, device=frame.device)
     sb, sh, sw, sd = frame.stride()
     y = frame if ring is None else ring
