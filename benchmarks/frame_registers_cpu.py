@@ -10,6 +10,9 @@ outputs (``token_output="gather"``, the default, and ``"scan"``, Round 5's).
     PYTHONPATH=src python benchmarks/frame_registers_cpu.py \
         --out benchmarks/results/frame_registers_sm90.json
 
+``--window-geometry``: the window kernel at 16x14x14x3584 for every launch geometry its wrapper
+takes (tokens a program, channels a step, warps, pipeline stages).
+
 ``--window``: the same for the window (band) kernel instead, the paper's windows with the
 per-video extremes, bfloat16, at 16x14x14x3584 and 1024x14x14x1152 (Nsight Compute on an H200
 found it at 255 registers with spills, ``results/ncu_band_h200_2a254bb.txt``: a variant's
@@ -69,10 +72,41 @@ def window_rows(tool: str) -> list[dict]:
     return rows
 
 
+def window_geometry_rows(tool: str) -> list[dict]:
+    """The band kernel at 16x14x14x3584 bf16 (paper windows, the extremes) for each launch
+    geometry the wrapper takes (``block_m``, ``block_d``, ``num_warps``, ``num_stages``): which
+    ones compile without spills, and with how many registers, before any device time."""
+    import itertools
+
+    from entropy_select.kernels.triton import window_entropy as we
+
+    x = torch.empty(1, 16, 14, 14, 3584, dtype=torch.bfloat16)
+    minmax = torch.empty(1, 4, dtype=torch.int32)
+    rows = []
+    for bm, bd, nw, ns in itertools.product((16, 32, 64), (16, 32, 64), (4, 8), (1, 2, 3)):
+        cache = we._window_band_kernel.device_caches[0][0]
+        before = set(cache)
+        geometry = {"block_m": bm, "block_d": bd, "num_warps": nw, "num_stages": ns}
+        row = dict(geometry)
+        try:
+            we.window_entropy_and_gradient_triton(x, 5, 3, 3, 1.0, minmax=minmax, **geometry)
+        except Exception as err:  # e.g. out of shared memory for this geometry
+            row["error"] = f"{type(err).__name__}: {str(err)[:120]}"
+        else:
+            new = [k for k in cache if k not in before]
+            row.update(_usage(cache[new[-1]], tool) if new else {"error": "no new kernel"})
+        rows.append(row)
+        print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None)
     parser.add_argument("--window", action="store_true", help="the window kernel instead")
+    parser.add_argument(
+        "--window-geometry", action="store_true", help="the window kernel's launch geometries"
+    )
     args = parser.parse_args()
     import triton
     from launch_overhead_cpu import _Driver
@@ -80,9 +114,10 @@ def main() -> int:
 
     driver.set_active(_Driver())
     tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
-    if args.window:
+    if args.window or args.window_geometry:
+        rows = window_geometry_rows(tool) if args.window_geometry else window_rows(tool)
         out = {"machine": "CPU, no GPU: stand-in driver, sm_90 target",
-               "triton": triton.__version__, "rows": window_rows(tool)}  # fmt: skip
+               "triton": triton.__version__, "rows": rows}  # fmt: skip
         if args.out:
             with open(args.out, "w") as fh:
                 json.dump(out, fh, indent=1)
