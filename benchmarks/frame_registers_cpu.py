@@ -50,6 +50,8 @@ def _usage(compiled, tool: str) -> dict:
     out = dict(zip(keys, map(int, m.groups()), strict=True)) if m else {"error": res[-300:]}
     out["sass_instructions"] = len(re.findall(r"/\*[0-9a-f]{4,}\*/", sass))
     out["bar_sync"] = sass.count("BAR.SYNC")
+    # reciprocals: one in each integer division by a runtime value (and each float 1/x)
+    out["mufu_rcp"] = sass.count("MUFU.RCP")
     return out
 
 

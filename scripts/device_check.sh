@@ -66,8 +66,9 @@ if stage host; then
     tail -8 /tmp/extra/host.log
 fi
 if stage ab; then
-    # The eager call's host costs (host_costs.py) and the replayed call (profile_host.py
-    # --only-auto) of each tree, the trees alternated twice so that drift falls on both alike.
+    # The eager call's host costs (host_costs.py), the replayed call (profile_host.py
+    # --only-auto) and the frame kernel alone (quick_gpu.py --part frame) of each tree, the
+    # trees alternated twice so that drift falls on both alike.
     for round in 1 2; do
         for tree in "${AB_SRC:?set AB_SRC to a carried src tree}" "$PWD/src"; do
             name=$([[ "$tree" == "$PWD/src" ]] && echo this || echo other)_$round
@@ -75,6 +76,8 @@ if stage ab; then
                 --out "/tmp/extra/ab/$name" > "/tmp/extra/ab_$name.log" 2>&1
             PYTHONPATH=/tmp/site:$tree timeout "${AB_S:-100}" python3 benchmarks/profile_host.py \
                 --only-auto --out "/tmp/extra/ab/$name" >> "/tmp/extra/ab_$name.log" 2>&1
+            PYTHONPATH=/tmp/site:$tree timeout "${AB_S:-100}" python3 benchmarks/quick_gpu.py \
+                --part frame >> "/tmp/extra/ab_$name.log" 2>&1
             echo "ab $name: exit $?"; grep -E "^(paper|default|balanced) " "/tmp/extra/ab_$name.log"
         done
     done

@@ -252,3 +252,27 @@ def test_context_pooling_tile_follows_the_groups_a_frame(monkeypatch):
         assert seen.pop() == want, (K, opts)
     fs.frame_select_triton(s, torch.full((1, T), 10), 40, mode="fusion", features=x)
     assert seen.pop() == 16  # 4x4 fused cells fit one tile of 16
+
+
+def test_flat_frames_address_tokens_without_division(monkeypatch):
+    """``FLAT_HW`` (a token's offset ``tok·sxw``, no division by ``W``) is on exactly where the
+    frame's rows follow each other at the token stride (``sxh = W·sxw``: contiguous features,
+    a channel-strided view of them); transposed frames keep the row/column offsets. Parity with
+    the core for both is ``check_against_pairwise_and_core``'s (dense and ``strided=True``)."""
+    from entropy_select.kernels.triton import frame_select as fs
+
+    seen = []
+    monkeypatch.setattr(fs.Site, "__call__", lambda site, grid, *a: seen.append(site.kwargs))
+    s = torch.rand(1, 2, 5, 6)
+    fb = torch.full((1, 2), 4, dtype=torch.int64)
+    base = torch.randn(1, 2, 5, 6, 16)
+    layouts = {
+        "contiguous": (base, True),
+        "channel-strided": (base[..., ::2], True),
+        "transposed": (torch.randn(1, 2, 6, 5, 8).transpose(2, 3), False),
+    }
+    for name, (x, flat) in layouts.items():
+        fs.frame_select_triton(s, fb, 8, features=x)
+        assert seen.pop().get("FLAT_HW", False) is flat, name
+    fs.frame_select_triton(s, fb, 8)  # no features: no tokens to address
+    assert "FLAT_HW" not in seen.pop()

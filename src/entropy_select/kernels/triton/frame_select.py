@@ -162,13 +162,24 @@ def _frame_plan(
 
 
 @triton.jit
+def _token_offset(tok, W, sxh, sxw, FLAT_HW: tl.constexpr):
+    """The offset of the frame's token ``tok`` (raster index ``i·W + j``) from the frame's first:
+    ``tok·sxw`` where the frame's rows follow each other at the token stride (``FLAT_HW``:
+    ``sxh = W·sxw``, as in any contiguous video; no division), else ``i·sxh + j·sxw``."""
+    if FLAT_HW:
+        return tok.to(tl.int64) * sxw
+    else:
+        return (tok // W).to(tl.int64) * sxh + (tok % W).to(tl.int64) * sxw
+
+
+@triton.jit
 def _write_tokens(
     scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, nkeep, gcells, H, fgrid,
     sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
     MODE: tl.constexpr, LOWP_DOT: tl.constexpr,
     SLOT_ROW: tl.constexpr, LANES: tl.constexpr,
     BLOCK_I: tl.constexpr, BLOCK_J: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
-    CELL_W: tl.constexpr = 1,
+    CELL_W: tl.constexpr = 1, FLAT_HW: tl.constexpr = False,
 ):  # fmt: skip
     """Phase 5: the output tokens of this program's channels, from the scratch rows (keep, anchor,
     slot, group, absorbed, weights): kept tokens copied, merged means at their anchors' slots.
@@ -185,7 +196,7 @@ def _write_tokens(
         for p0 in range(0, nkeep, BLOCK_I):
             pp = p0 + tl.arange(0, BLOCK_I)
             ti = tl.load(scr + _KLIST * m + pp, mask=pp < nkeep, other=-1)
-            src = (ti // W).to(tl.int64) * sxh + (ti % W).to(tl.int64) * sxw
+            src = _token_offset(ti, W, sxh, sxw, FLAT_HW)
             dst = (offset + pp.to(tl.int64)) * D
             for d0 in range(d_lo, d_hi, 2 * BLOCK_D):
                 d1 = d0 + tl.arange(0, BLOCK_D)
@@ -203,7 +214,7 @@ def _write_tokens(
             if MODE != 0:
                 ki = ki & (tl.load(scr + _ANCHOR * m + ii, mask=ii < m, other=0) == 0)
             pi = tl.load(scr + _POS * m + ii, mask=ii < m, other=0)
-            src = (ii // W).to(tl.int64) * sxh + (ii % W).to(tl.int64) * sxw
+            src = _token_offset(ii, W, sxh, sxw, FLAT_HW)
             dst = (offset + pi.to(tl.int64)) * D
             for d0 in range(d_lo, d_hi, BLOCK_D):
                 dd = d0 + tl.arange(0, BLOCK_D)
@@ -213,7 +224,7 @@ def _write_tokens(
     if MODE != 0 and LANES > 0:
         _gather_merged(
             scr, wscr, x_frame, tok_video, offset, merged, sel, gcells, H, fgrid,
-            sxh, sxw, sxd, W, m, D, d_lo, d_hi, MODE, LANES, BLOCK_G, BLOCK_D, CELL_W,
+            sxh, sxw, sxd, W, m, D, d_lo, d_hi, MODE, LANES, BLOCK_G, BLOCK_D, CELL_W, FLAT_HW,
         )  # fmt: skip
     elif MODE != 0:
         # Merged tokens: per group, sum_j w_j x_j / sum_j w_j at the group's anchor slot.
@@ -254,7 +265,7 @@ def _write_tokens(
                     wj = tl.load(wscr + jj, mask=jj < m, other=0.0)
                     member = (gj[None, :] == gg[:, None]) & bj[None, :]  # [G, J]
                     wmat = tl.where(member, wj[None, :], 0.0)
-                    src = (jj // W).to(tl.int64) * sxh + (jj % W).to(tl.int64) * sxw
+                    src = _token_offset(jj, W, sxh, sxw, FLAT_HW)
                     msk = bj[:, None] & (dd[None, :] < d_hi)
                     xv = tl.load(
                         x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd,
@@ -278,6 +289,7 @@ def _write_tokens(
 def _gather_step(
     acc, wsum, scr, wscr, x_frame, s, lane, start, bound, cw, r0, c0, dd, dmask,
     sxh, sxw, sxd, W, m, MODE: tl.constexpr, LANES: tl.constexpr, CELL_W: tl.constexpr,
+    FLAT_HW: tl.constexpr,
 ):  # fmt: skip
     """``acc [R, BLOCK_D] += w·x`` (and ``wsum [R] += w``) of member ``l = s·LANES + lane`` of
     each row's group. Fused cell: position ``l`` of its rectangle laid out ``CELL_W`` (a power
@@ -300,7 +312,7 @@ def _gather_step(
         # Unmasked, at an index clamped without ``on`` (Triton 3.6's layout pass fails to verify
         # a load masked by ``on`` here, or a select on it, at 27x27 and several geometries).
         tok = tl.load(scr + _MEMBER * m + tl.minimum(start + l, m - 1))
-        src = (tok // W).to(tl.int64) * sxh + (tok % W).to(tl.int64) * sxw
+        src = _token_offset(tok, W, sxh, sxw, FLAT_HW)
     msk = on[:, None] & dmask[None, :]
     xv = tl.load(x_frame + src[:, None] + dd[None, :].to(tl.int64) * sxd, mask=msk, other=0.0)
     if MODE == 1:
@@ -315,7 +327,7 @@ def _gather_merged(
     scr, wscr, x_frame, tok_video, offset, merged, sel, gcells, H, fgrid,
     sxh, sxw, sxd, W, m, D, d_lo, d_hi,
     MODE: tl.constexpr, LANES: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_D: tl.constexpr,
-    CELL_W: tl.constexpr,
+    CELL_W: tl.constexpr, FLAT_HW: tl.constexpr,
 ):  # fmt: skip
     """The merged tokens of this program's channels by gathering their members (sorted kernel).
 
@@ -374,11 +386,11 @@ def _gather_merged(
             for s in range(0, steps, 2):  # two gathers in flight
                 acc, wsum = _gather_step(
                     acc, wsum, scr, wscr, x_frame, s, lane, start, bound, cw, r0, c0, dd, dmask,
-                    sxh, sxw, sxd, W, m, MODE, LANES, CELL_W,
+                    sxh, sxw, sxd, W, m, MODE, LANES, CELL_W, FLAT_HW,
                 )  # fmt: skip
                 acc, wsum = _gather_step(
                     acc, wsum, scr, wscr, x_frame, s + 1, lane, start, bound, cw, r0, c0, dd,
-                    dmask, sxh, sxw, sxd, W, m, MODE, LANES, CELL_W,
+                    dmask, sxh, sxw, sxd, W, m, MODE, LANES, CELL_W, FLAT_HW,
                 )  # fmt: skip
             if MODE == 1:  # the weight total (plain means: the member count, exactly)
                 norm = tl.sum(tl.reshape(wsum, (LANES, BLOCK_G)), axis=0)
@@ -445,6 +457,7 @@ def _frame_select_pairwise_kernel(
     X_INDIRECT: tl.constexpr = False,  # x_ptr holds the features' address (see the sorted kernel)
     X_DTYPE: tl.constexpr = None,
     OUT_INDIRECT: tl.constexpr = False,  # tok_ptr holds the tokens' address (the sorted kernel)
+    FLAT_HW: tl.constexpr = False,  # the frame's rows at the token stride (see the sorted kernel)
 ):
     """The first version: every order by ``O(m²)`` pairwise comparisons (any ``m``); kept for
     frames beyond :data:`MAX_SORT_TOKENS` and as the benchmarks' baseline."""
@@ -649,7 +662,7 @@ def _frame_select_pairwise_kernel(
         _write_tokens(
             scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, sel, gcells, H, fgrid,
             sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
-            MODE, LOWP_DOT, False, 0, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D,
+            MODE, LOWP_DOT, False, 0, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D, 1, FLAT_HW,
         )  # fmt: skip
 
 
@@ -725,6 +738,7 @@ def _frame_select_kernel(
     X_INDIRECT: tl.constexpr = False,  # x_ptr holds the features' address, an int64 (GATHER)
     X_DTYPE: tl.constexpr = None,  # the features' dtype (X_INDIRECT, OUT_INDIRECT)
     OUT_INDIRECT: tl.constexpr = False,  # tok_ptr holds the output tokens' address (GATHER)
+    FLAT_HW: tl.constexpr = False,  # sxh = W·sxw: a token's offset is tok·sxw (no division)
 ):
     f, split, b, t, row, scr, wscr = _program(scr_ptr, wscr_ptr, T, m)
     merged, sel, quota, offset = _frame_plan(
@@ -898,7 +912,7 @@ def _frame_select_kernel(
         _write_tokens(
             scr, wscr, x_ptr, tok_ptr, b, t, split, offset, merged, sel, nkeep, gcells, H,
             fgrid, sxb, sxt, sxh, sxw, sxd, W, m, KS, D, d_per_split,
-            MODE, LOWP_DOT, True, LANES, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D, CELL_W,
+            MODE, LOWP_DOT, True, LANES, BLOCK_I, BLOCK_J, BLOCK_G, BLOCK_D, CELL_W, FLAT_HW,
         )  # fmt: skip
 
 
@@ -1023,13 +1037,15 @@ def _launch_plan(
     if features is not None and algo == "sort" and token_output == "gather":
         # gather steps of max(block_g, min(block_j, 32·num_warps)) rows: one a thread or fewer
         lanes = max(1, min(block_j, 32 * num_warps) // block_g)
-    indirect = {}  # the direct launch passes none (their defaults): the kernel as before
+    extra = {}  # constexprs passed only when on (off: their defaults, the kernel as before)
+    if features is not None and sx[2] == W * sx[3]:  # a token's offset is tok·sxw: no division
+        extra["FLAT_HW"] = True
     if x_indirect or out_indirect:
-        indirect = {"X_DTYPE": _TL_DTYPES[dtype]}
+        extra["X_DTYPE"] = _TL_DTYPES[dtype]
         if x_indirect:
-            indirect["X_INDIRECT"] = True
+            extra["X_INDIRECT"] = True
         if out_indirect:
-            indirect["OUT_INDIRECT"] = True
+            extra["OUT_INDIRECT"] = True
     ints = (
         *sx, W, T, m, row_stride, D, d_per_split, cells, ncell, H, fgrid,
         *split3(coverage), *split3(share),
@@ -1044,7 +1060,7 @@ def _launch_plan(
         LANES=lanes,
         CELL_W=_pow2(-(-W // min(fgrid, W))) if mode == "fusion" else 1,
         num_warps=num_warps,
-        **indirect,
+        **extra,
     )  # fmt: skip
     scratch = (F * splits, _ROWS.value, m)
     return _FramePlan(Site(kernel, **kwargs), (F, splits), cell, key, scratch, merge, D, ints)
