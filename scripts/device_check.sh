@@ -67,17 +67,20 @@ if stage host; then
 fi
 if stage ab; then
     # The eager call's host costs (host_costs.py), the replayed call (profile_host.py
-    # --only-auto) and the frame kernel alone (quick_gpu.py --part frame) of each tree, the
-    # trees alternated twice so that drift falls on both alike.
-    for round in 1 2; do
+    # --only-auto), the frame kernel alone and the whole selection in a graph (quick_gpu.py
+    # --part frame, graph) of each tree, the trees alternated AB_ROUNDS (2) times so that drift
+    # falls on both alike. About 8 minutes: give it a call of its own.
+    for round in $(seq "${AB_ROUNDS:-2}"); do
         for tree in "${AB_SRC:?set AB_SRC to a carried src tree}" "$PWD/src"; do
             name=$([[ "$tree" == "$PWD/src" ]] && echo this || echo other)_$round
             PYTHONPATH=/tmp/site:$tree timeout "${AB_S:-100}" python3 benchmarks/host_costs.py \
                 --out "/tmp/extra/ab/$name" > "/tmp/extra/ab_$name.log" 2>&1
             PYTHONPATH=/tmp/site:$tree timeout "${AB_S:-100}" python3 benchmarks/profile_host.py \
                 --only-auto --out "/tmp/extra/ab/$name" >> "/tmp/extra/ab_$name.log" 2>&1
-            PYTHONPATH=/tmp/site:$tree timeout "${AB_S:-100}" python3 benchmarks/quick_gpu.py \
-                --part frame >> "/tmp/extra/ab_$name.log" 2>&1
+            for part in frame graph; do
+                PYTHONPATH=/tmp/site:$tree timeout "${AB_S:-100}" python3 benchmarks/quick_gpu.py \
+                    --part $part >> "/tmp/extra/ab_$name.log" 2>&1
+            done
             echo "ab $name: exit $?"; grep -E "^(paper|default|balanced) " "/tmp/extra/ab_$name.log"
         done
     done

@@ -592,6 +592,10 @@ _INTERP_SCRIPT = textwrap.dedent(
     ent, grad = window_entropy_and_gradient_triton(x)
     assert (ent.double() - local_window_entropy(x.double())).abs().max() < 1e-5
     assert (grad.double() - spatial_gradient_magnitude(x.double())).abs().max() < 1e-5
+    xt = torch.randn(1, 3, 4, 3, 6).transpose(2, 3)  # frames not at the token stride: no FLAT
+    ent, grad = window_entropy_and_gradient_triton(xt)
+    assert (ent.double() - local_window_entropy(xt.double())).abs().max() < 1e-5
+    assert (grad.double() - spatial_gradient_magnitude(xt.double())).abs().max() < 1e-5
     for bm, win in [(None, (5, 3, 3)), (16, (7, 4, 5)), (16, (1, 1, 1))]:
         x = torch.randn(2, 3, 3, 4, 20)[..., ::2]  # tiles that span rows, frames and videos
         ent, grad = window_entropy_and_gradient_triton(x, *win, block_m=bm)
@@ -640,3 +644,25 @@ def test_interpreter_on_cpu():
     """The kernels under TRITON_INTERPRET=1 on CPU tensors (a fresh process: the flag is read
     when triton is imported)."""
     run_interpreted(_INTERP_SCRIPT)
+
+
+def test_the_band_kernel_reads_flat_videos_without_division(monkeypatch):
+    """``FLAT`` (band rows at ``q·stride_w``, no division into frame, row and column) is on
+    exactly where a video's tokens follow each other at the token stride (contiguous features,
+    a channel-strided view of them), off for transposed frames; the interpreter script above
+    checks both against the reference."""
+    from entropy_select.kernels.triton import window_entropy as we
+
+    seen = []
+    monkeypatch.setattr(we.Site, "__call__", lambda site, grid, *a: seen.append(site.kwargs))
+    base = torch.randn(1, 2, 5, 6, 16)
+    layouts = {
+        "contiguous": (base, True),
+        "channel-strided": (base[..., ::2], True),
+        "transposed": (torch.randn(1, 2, 6, 5, 8).transpose(2, 3), False),
+        "frames apart": (torch.randn(1, 2, 7, 6, 8)[:, :, :5], False),
+    }
+    for name, (x, flat) in layouts.items():
+        we.window_entropy_and_gradient_triton(x)  # the band kernel's launch, then the finish's
+        assert seen[0].get("FLAT", False) is flat, name
+        seen.clear()

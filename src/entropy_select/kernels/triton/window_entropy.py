@@ -103,6 +103,7 @@ def _window_band_kernel(
     STREAM: tl.constexpr,
     X_INDIRECT: tl.constexpr = False,
     X_DTYPE: tl.constexpr = None,
+    FLAT: tl.constexpr = False,
 ):
     """First pass over ``BLOCK_M`` consecutive tokens in raster order (``[S, N, C]`` partials).
 
@@ -128,6 +129,10 @@ def _window_band_kernel(
 
     ``X_INDIRECT`` (not with ``STREAM``): ``x_ptr`` holds the features' address, one int64, and
     ``X_DTYPE`` is their dtype (:func:`_held_address`); off, the kernel is compiled as before.
+
+    ``FLAT`` (not with ``STREAM``): the video's tokens follow each other at ``stride_w``
+    (``stride_t = H·stride_h``, ``stride_h = W·stride_w``: any contiguous video), so flat token
+    ``q`` is at ``q·stride_w`` (no division into frame, row and column for the band rows).
     """
     if X_INDIRECT:
         x_ptr = _held_address(x_ptr, X_DTYPE)
@@ -172,17 +177,22 @@ def _window_band_kernel(
     q = p0 - k * m - reach + (r - band0)
     r_ok = (r < L0 + (K_T - 1) * LP) & (q >= 0) & (q < L)
     qc = tl.minimum(tl.maximum(q, 0), L - 1)
-    qt = qc // m
-    qi = (qc % m) // W
-    qj = qc % W
     video = x_ptr + b.to(tl.int64) * stride_b
-    if STREAM:  # the last frame from x, the past ones from their ring slots
+    if FLAT:  # the rows' offsets without dividing q into frame, row and column
+        n_off = qc.to(tl.int64) * stride_w
+    elif STREAM:  # the last frame from x, the past ones from their ring slots
+        qt = qc // m
+        qi = (qc % m) // W
+        qj = qc % W
         cur = qt == T - 1
         slot = (HEAD - (T - 1 - qt) + 1 + NSLOT) % NSLOT
         n_off = qi.to(tl.int64) * stride_h + qj.to(tl.int64) * stride_w
         y_off = slot.to(tl.int64) * sy_s + qi.to(tl.int64) * sy_h + qj.to(tl.int64) * sy_w
         past = y_ptr + b.to(tl.int64) * sy_b
     else:
+        qt = qc // m
+        qi = (qc % m) // W
+        qj = qc % W
         n_off = qt.to(tl.int64) * stride_t + qi.to(tl.int64) * stride_h
         n_off += qj.to(tl.int64) * stride_w
 
@@ -575,6 +585,7 @@ def _video_band_plan(
         MINMAX=minmax, STREAM=False, num_warps=num_warps,
         num_stages=2 if num_stages is None else num_stages,
         **({"X_INDIRECT": True, "X_DTYPE": _TL_DTYPES[dtype]} if indirect else {}),
+        **({"FLAT": True} if strides[1] == H * strides[2] and strides[2] == W * strides[3] else {}),
     )  # fmt: skip
     ints = (B, T, H, W, D, ntile, ntok, d_per_split, *strides)
     return (splits, ntok, ncol), (programs, splits), ints, Site(_window_band_kernel, **kwargs)
