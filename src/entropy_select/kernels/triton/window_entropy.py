@@ -489,7 +489,7 @@ def window_entropy_and_gradient_triton(
     noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
     ncol = _pow2(noff + 3)
     return _launch_band(
-        x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
+        x, squeeze, spatial_window, temporal_window, past_window, tau, ncol,
         block_d, splits, block_m, num_warps, num_stages, minmax, _x_address,
     )  # fmt: skip
 
@@ -592,7 +592,7 @@ def _video_band_plan(
 
 
 def _launch_band(
-    x, squeeze, spatial_window, temporal_window, past_window, tau, noff, ncol,
+    x, squeeze, spatial_window, temporal_window, past_window, tau, ncol,
     block_d, splits, block_m, num_warps, num_stages, minmax=None, x_address=None,
 ):  # fmt: skip
     """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync);
