@@ -83,6 +83,15 @@ if stage ab; then
             done
             echo "ab $name: exit $?"; grep -E "^(paper|default|balanced) " "/tmp/extra/ab_$name.log"
         done
+        # this tree with launch.RAW_POINTERS on (experimental: addresses, not tensors, to the
+        # launcher), its eager host costs
+        ENTROPY_SELECT_RAW_POINTERS=1 timeout "${AB_S:-100}" python3 benchmarks/host_costs.py \
+            --out "/tmp/extra/ab/raw_$round" > "/tmp/extra/ab_raw_$round.log" 2>&1
+        echo "ab raw_$round: exit $?"; grep -E "^(paper|default|balanced) " "/tmp/extra/ab_raw_$round.log"
     done
+    # RAW_POINTERS' outputs against the references: the launch and fused-path CUDA tests with it on
+    ENTROPY_SELECT_RAW_POINTERS=1 timeout "${AB_S:-100}" python3 -m pytest -m cuda -q -x \
+        tests/kernels/test_launch_cuda.py tests/kernels/test_graph_cache.py > /tmp/extra/ab_raw_tests.log 2>&1
+    echo "raw pointers cuda tests: exit $?"; tail -1 /tmp/extra/ab_raw_tests.log
 fi
 tar cf "$OUT/extra.tar" -C /tmp extra  # logs, the GPU benchmark's JSON + PNG, host profiles

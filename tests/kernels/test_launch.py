@@ -550,3 +550,27 @@ def test_a_site_called_with_other_fixed_arguments_is_caught(toy, monkeypatch):
     site((1,), *_args(x=torch.ones(64)))  # tensors may change
     with pytest.raises(AssertionError, match="other arguments"):
         site((1,), *_args(n=97))
+
+
+def test_raw_pointers_pass_addresses_to_the_launcher(toy, monkeypatch):
+    """``RAW_POINTERS`` (experimental, off by default): a site's direct launches pass each
+    tensor's address as an int (what Triton's launcher reads from a tensor), the rest as before;
+    its first launches of a key still go through ``launch`` with the tensors."""
+    log, _ = toy
+    monkeypatch.setattr(L, "RAW_POINTERS", [True])
+    site = L.Site(_toy_kernel, BLOCK=32)
+    site((1,), *_args())
+    site((1,), *_args())
+    assert [e[0] for e in log] == ["normal", "direct"]
+    assert torch.is_tensor(log[-1][1][9]) and torch.is_tensor(log[-1][1][10])  # through launch
+    new = _args()
+    site((1,), *new)
+    call = log[-1][1][9:15]
+    assert log[-1][0] == "direct"
+    assert call[0] == new[0].data_ptr() and call[1] == new[1].data_ptr()
+    assert type(call[0]) is int and type(call[1]) is int
+    assert tuple(call[2:]) == tuple(new[2:])
+    monkeypatch.setattr(L, "RAW_POINTERS", [False])  # off: tensors again (another key)
+    site((1,), *new)
+    site((1,), *new)
+    assert all(torch.is_tensor(v) for v in log[-1][1][9:11])

@@ -298,6 +298,13 @@ class Site:
 #: Check that every :class:`Site` call passes its first call's non-tensor arguments (the test
 #: suite sets ``ENTROPY_SELECT_CHECK_SITES=1``; subprocesses inherit it).
 CHECK_SITES = [os.environ.get("ENTROPY_SELECT_CHECK_SITES", "0") not in ("", "0")]
+#: Experimental, off by default (``ENTROPY_SELECT_RAW_POINTERS=1``; for a device A/B): a
+#: :class:`Site`'s direct launches pass each tensor's address as an int, which Triton's launcher
+#: takes as the pointer as it is, skipping its ``data_ptr()`` call and its
+#: ``cuPointerGetAttribute`` check per pointer argument (the check that turns a CPU tensor into
+#: an error: a site's key holds each tensor's device type, so a CPU tensor where a CUDA one was
+#: takes the normal path instead). Not measured on a GPU yet.
+RAW_POINTERS = [os.environ.get("ENTROPY_SELECT_RAW_POINTERS", "0") not in ("", "0")]
 
 
 def _launch_site(site, grid, args):
@@ -332,10 +339,21 @@ def _launch_site(site, grid, args):
         getattr(compilation, "fpsan_homomorphic_casts", None),
         runtime.add_stages_inspection_hook,
     ]
-    for i in positions:
-        a = args[i]
-        key.append(a.dtype)
-        key.append(a.data_ptr() & 15 == 0)
+    call = args  # what the launcher gets: the tensors, or their addresses (RAW_POINTERS)
+    if RAW_POINTERS[0]:
+        call = list(args)
+        for i in positions:
+            a = args[i]
+            ptr = a.data_ptr()
+            key.append(a.dtype)
+            key.append(ptr & 15 == 0)
+            key.append(a.is_cuda)
+            call[i] = ptr
+    else:
+        for i in positions:
+            a = args[i]
+            key.append(a.dtype)
+            key.append(a.data_ptr() & 15 == 0)
     try:
         key = tuple(key)
         entry = site.entries.get(key)
@@ -355,7 +373,7 @@ def _launch_site(site, grid, args):
     launcher, function, metadata, tail = entry
     launcher(
         grid[0], grid[1] if n > 1 else 1, grid[2] if n > 2 else 1, stream, function, metadata,
-        None, enter, exit_, *args, *tail,
+        None, enter, exit_, *call, *tail,
     )  # fmt: skip
     _COUNTS["direct"] += 1
     return None
