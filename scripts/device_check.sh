@@ -68,9 +68,11 @@ fi
 if stage ab; then
     # The eager call's host costs (host_costs.py), the replayed call (profile_host.py
     # --only-auto), the frame kernel alone and the whole selection in a graph (quick_gpu.py
-    # --part frame, graph) of each tree, the trees alternated AB_ROUNDS (2) times so that drift
-    # falls on both alike. About 8 minutes: give it a call of its own.
-    for round in $(seq "${AB_ROUNDS:-2}"); do
+    # --part frame, graph) of each tree, the trees alternated AB_ROUNDS (1) times so that drift
+    # falls on both alike (each command also takes its first Triton compiles on a fresh
+    # machine: a round is ~5 minutes; give the stage a call of its own, and a second call for
+    # a second round).
+    for round in $(seq "${AB_ROUNDS:-1}"); do
         for tree in "${AB_SRC:?set AB_SRC to a carried src tree}" "$PWD/src"; do
             name=$([[ "$tree" == "$PWD/src" ]] && echo this || echo other)_$round
             PYTHONPATH=/tmp/site:$tree timeout "${AB_S:-100}" python3 benchmarks/host_costs.py \
