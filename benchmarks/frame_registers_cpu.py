@@ -55,6 +55,26 @@ def _usage(compiled, tool: str) -> dict:
     return out
 
 
+def _compiled_by(kernel, fn, *args, **kwargs):
+    """Run ``fn(*args, **kwargs)`` and return the compiled kernel it added to ``kernel``'s cache
+    (None: it compiled none, an earlier one fits)."""
+    cache = kernel.device_caches[0][0]
+    before = set(cache)
+    fn(*args, **kwargs)
+    new = [k for k in cache if k not in before]
+    return cache[new[-1]] if new else None
+
+
+def _write(path: str | None, rows: list[dict]) -> None:
+    import triton
+
+    if path:
+        with open(path, "w") as fh:
+            out = {"machine": "CPU, no GPU: stand-in driver, sm_90 target",
+                   "triton": triton.__version__, "rows": rows}  # fmt: skip
+            json.dump(out, fh, indent=1)
+
+
 def window_rows(tool: str) -> list[dict]:
     """The band kernel's resource usage at each of its two benchmark shapes (see the docstring)."""
     from entropy_select.kernels.triton import window_entropy as we
@@ -62,13 +82,13 @@ def window_rows(tool: str) -> list[dict]:
     rows = []
     for T, D in ((16, 3584), (1024, 1152)):
         x = torch.empty(1, T, 14, 14, D, dtype=torch.bfloat16)  # the no-op launcher reads nothing
-        cache = we._window_band_kernel.device_caches[0][0]
-        before = set(cache)
         minmax = torch.empty(1, 4, dtype=torch.int32)
-        we.window_entropy_and_gradient_triton(x, 5, 3, 3, 1.0, minmax=minmax)
-        new = [k for k in cache if k not in before]
+        compiled = _compiled_by(
+            we._window_band_kernel, we.window_entropy_and_gradient_triton, x, 5, 3, 3, 1.0,
+            minmax=minmax,
+        )  # fmt: skip
         row = {"case": f"{T}x14x14 D{D}", "kernel": "_window_band_kernel"}
-        row.update(_usage(cache[new[-1]], tool) if new else {"same_kernel_as": rows[-1]["case"]})
+        row.update(_usage(compiled, tool) if compiled else {"same_kernel_as": rows[-1]["case"]})
         rows.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     return rows
@@ -86,17 +106,17 @@ def window_geometry_rows(tool: str) -> list[dict]:
     minmax = torch.empty(1, 4, dtype=torch.int32)
     rows = []
     for bm, bd, nw, ns in itertools.product((16, 32, 64), (16, 32, 64), (4, 8), (1, 2, 3)):
-        cache = we._window_band_kernel.device_caches[0][0]
-        before = set(cache)
         geometry = {"block_m": bm, "block_d": bd, "num_warps": nw, "num_stages": ns}
         row = dict(geometry)
         try:
-            we.window_entropy_and_gradient_triton(x, 5, 3, 3, 1.0, minmax=minmax, **geometry)
+            compiled = _compiled_by(
+                we._window_band_kernel, we.window_entropy_and_gradient_triton, x, 5, 3, 3, 1.0,
+                minmax=minmax, **geometry,
+            )  # fmt: skip
         except Exception as err:  # e.g. out of shared memory for this geometry
             row["error"] = f"{type(err).__name__}: {str(err)[:120]}"
         else:
-            new = [k for k in cache if k not in before]
-            row.update(_usage(cache[new[-1]], tool) if new else {"error": "no new kernel"})
+            row.update(_usage(compiled, tool) if compiled else {"error": "no new kernel"})
         rows.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     return rows
@@ -117,12 +137,7 @@ def main() -> int:
     driver.set_active(_Driver())
     tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
     if args.window or args.window_geometry:
-        rows = window_geometry_rows(tool) if args.window_geometry else window_rows(tool)
-        out = {"machine": "CPU, no GPU: stand-in driver, sm_90 target",
-               "triton": triton.__version__, "rows": rows}  # fmt: skip
-        if args.out:
-            with open(args.out, "w") as fh:
-                json.dump(out, fh, indent=1)
+        _write(args.out, window_geometry_rows(tool) if args.window_geometry else window_rows(tool))
         return 0
     import entropy_select as es
     from entropy_select.core.allocation import allocate_frame_budget
@@ -140,19 +155,15 @@ def main() -> int:
         for preset, cfg in presets.items():
             opts = frame_select_options(cfg, merge_mode(cfg, H, W))
             for output in ("gather", "scan"):
-                cache = fs._frame_select_kernel.device_caches[0][0]
-                before = set(cache)
-                fs.frame_select_triton(s, fb, K, features=x, token_output=output, **opts)
-                new = [k for k in cache if k not in before]  # each combination compiles anew
+                compiled = _compiled_by(  # each combination compiles anew
+                    fs._frame_select_kernel, fs.frame_select_triton, s, fb, K, features=x,
+                    token_output=output, **opts,
+                )  # fmt: skip
                 row = {"case": name, "preset": preset, "token_output": output}
-                row.update(_usage(cache[new[-1]], tool))
+                row.update(_usage(compiled, tool))
                 rows.append(row)
                 print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-    out = {"machine": "CPU, no GPU: stand-in driver, sm_90 target",
-           "triton": triton.__version__, "rows": rows}  # fmt: skip
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(out, fh, indent=1)
+    _write(args.out, rows)
     return 0
 
 

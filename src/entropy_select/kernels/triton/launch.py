@@ -145,6 +145,28 @@ def _hooks_idle(hook) -> bool:
     return hook is None or (type(hook).__name__ == "HookChain" and not hook.calls)
 
 
+def _idle_hooks(runtime, kernel):
+    """``(enter, exit_)``, Triton's launch hook chains, when neither does anything and the
+    kernel has no ``pre_run_hooks`` (a direct launch may go ahead); else None (normal path)."""
+    enter, exit_ = runtime.launch_enter_hook, runtime.launch_exit_hook
+    if not (_hooks_idle(enter) and _hooks_idle(exit_)) or kernel.pre_run_hooks:
+        return None
+    return enter, exit_
+
+
+def _options(knobs, device) -> tuple:
+    """What ``JITFunction.run`` adds to its options / specialisation key (the module docstring):
+    every direct-launch key starts with it."""
+    runtime, compilation = knobs.runtime, knobs.compilation
+    return (
+        device,
+        runtime.debug,
+        compilation.instrumentation_mode,
+        getattr(compilation, "fpsan_homomorphic_casts", None),  # 3.8+
+        runtime.add_stages_inspection_hook,
+    )
+
+
 def _int_type(value: int) -> str:
     """Triton's type of an int argument (``do_not_specialize`` ints are keyed by it only)."""
     if -(2**31) <= value < 2**31:
@@ -218,22 +240,14 @@ def launch(kernel, grid, *args, **kwargs):
     if state is _NORMAL or type(grid) is not tuple:
         return _normal(kernel, grid, args, kwargs)
     knobs, driver = _TRITON
-    runtime = knobs.runtime
-    enter, exit_ = runtime.launch_enter_hook, runtime.launch_exit_hook
-    if not (_hooks_idle(enter) and _hooks_idle(exit_)) or kernel.pre_run_hooks:
+    hooks = _idle_hooks(knobs.runtime, kernel)
+    if hooks is None:
         return _normal(kernel, grid, args, kwargs)
+    enter, exit_ = hooks
     active = driver.active
     device = active.get_current_device()
     try:
-        compilation = knobs.compilation
-        options = (  # what JITFunction.run adds to its options / specialisation key
-            device,
-            runtime.debug,
-            compilation.instrumentation_mode,
-            getattr(compilation, "fpsan_homomorphic_casts", None),  # 3.8+
-            runtime.add_stages_inspection_hook,
-        )
-        key = _key(options, args, kwargs, state)
+        key = _key(_options(knobs, device), args, kwargs, state)
         entry = state.entries.get(key, None) if key is not None else _NORMAL
     except TypeError:  # an unhashable keyword value
         key, entry = None, _NORMAL
@@ -325,20 +339,14 @@ def _launch_site(site, grid, args):
     if state is None or state is _NORMAL or state.fn is not kernel or type(grid) is not tuple:
         return launch(kernel, grid, *args, **site.kwargs)
     knobs, driver = _TRITON
-    runtime = knobs.runtime
-    enter, exit_ = runtime.launch_enter_hook, runtime.launch_exit_hook
-    if not (_hooks_idle(enter) and _hooks_idle(exit_)) or kernel.pre_run_hooks:
+    hooks = _idle_hooks(knobs.runtime, kernel)
+    if hooks is None:
         return launch(kernel, grid, *args, **site.kwargs)
+    enter, exit_ = hooks
     active = driver.active
     device = active.get_current_device()
-    compilation = knobs.compilation
-    key = [
-        device,
-        runtime.debug,
-        compilation.instrumentation_mode,
-        getattr(compilation, "fpsan_homomorphic_casts", None),
-        runtime.add_stages_inspection_hook,
-    ]
+    options = _options(knobs, device)
+    key = list(options)
     call = args  # what the launcher gets: the tensors, or their addresses (RAW_POINTERS)
     if RAW_POINTERS[0]:
         call = list(args)
@@ -362,7 +370,7 @@ def _launch_site(site, grid, args):
     if entry is None:  # launch's own path; keep its entry once it is proven
         out = launch(kernel, grid, *args, **site.kwargs)
         try:
-            own = state.entries.get(_key(key[:5], args, site.kwargs, state))
+            own = state.entries.get(_key(options, args, site.kwargs, state))
         except TypeError:
             own = None
         if type(own) is tuple and len(site.entries) < MAX_KEYS:
