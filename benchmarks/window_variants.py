@@ -30,6 +30,7 @@ import triton.language as tl
 from entropy_select.kernels.triton.window_entropy import (
     _check,
     _finish,
+    _neighbours,
     _splits,
     window_entropy_and_gradient_triton,
 )
@@ -307,7 +308,7 @@ def window_entropy_and_gradient_variant(
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
     B, T, H, W, D = x.shape
-    noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
+    noff = _neighbours(spatial_window, temporal_window, past_window)
     ncol = triton.next_power_of_2(noff + 3)
     block_w = min(32, triton.next_power_of_2(W))
     rm = max(spatial_window, past_window) // 2

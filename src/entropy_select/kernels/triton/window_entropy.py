@@ -437,6 +437,12 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _neighbours(spatial_window: int, temporal_window: int, past_window: int) -> int:
+    """The window's neighbour offsets (``NOFF``): ``k² − 1`` in the frame, ``k_p²`` in each of
+    the ``K_t − 1`` past frames."""
+    return spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
+
+
 @functools.lru_cache(maxsize=16)
 def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
@@ -486,10 +492,8 @@ def window_entropy_and_gradient_triton(
     _check(features, spatial_window, temporal_window, past_window, tau)
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
-    noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
-    ncol = _pow2(noff + 3)
     return _launch_band(
-        x, squeeze, spatial_window, temporal_window, past_window, tau, ncol,
+        x, squeeze, spatial_window, temporal_window, past_window, tau,
         block_d, splits, block_m, num_warps, num_stages, minmax, _x_address,
     )  # fmt: skip
 
@@ -524,7 +528,7 @@ def _finish_plan(shape, partial_shape, spatial_window, temporal_window, past_win
     B, T, H, W, _ = shape
     splits, ntok, width = partial_shape
     ncol = width // 2 if stream else width
-    noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
+    noff = _neighbours(spatial_window, temporal_window, past_window)
     block_n = 32
     kwargs = dict(
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
@@ -565,19 +569,20 @@ def _band_plan(
 
 @functools.lru_cache(maxsize=256)
 def _video_band_plan(
-    shape, strides, dtype, device, spatial_window, temporal_window, past_window, ncol, block_d,
+    shape, strides, dtype, device, spatial_window, temporal_window, past_window, block_d,
     splits, block_m, num_warps, num_stages, minmax, indirect,
 ):  # fmt: skip
     """The band kernel's launch over whole videos (:func:`_launch_band`), cached: ``(partial
     shape, grid, positional ints after the three pointers, launch site)``."""
     B, T, H, W, D = shape
+    noff = _neighbours(spatial_window, temporal_window, past_window)
+    ncol = _pow2(noff + 3)  # dots and ‖x‖², the two gradient sums
     block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split = _band_plan(
         B, T * H * W, D, W, dtype.itemsize, device, spatial_window, temporal_window,
         past_window, ncol, block_m, block_d, splits,
     )  # fmt: skip
     if num_warps is None:
         num_warps = 8 if block_m * nr >= 16384 else 4
-    noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
     # The direct launch passes no X_INDIRECT / X_DTYPE (their defaults): the kernel as before.
     kwargs = dict(
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
@@ -592,15 +597,14 @@ def _video_band_plan(
 
 
 def _launch_band(
-    x, squeeze, spatial_window, temporal_window, past_window, tau, ncol,
+    x, squeeze, spatial_window, temporal_window, past_window, tau,
     block_d, splits, block_m, num_warps, num_stages, minmax=None, x_address=None,
 ):  # fmt: skip
     """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync);
     ``x_address``: the kernel reads the features at the address it holds (``X_INDIRECT``)."""
     pshape, grid, ints, site = _video_band_plan(
         x.shape, x.stride(), x.dtype, x.device, spatial_window, temporal_window, past_window,
-        ncol, block_d, splits, block_m, num_warps, num_stages, minmax is not None,
-        x_address is not None,
+        block_d, splits, block_m, num_warps, num_stages, minmax is not None, x_address is not None,
     )  # fmt: skip
     partial = torch.empty(pshape, dtype=torch.float32, device=x.device)  # [S, N, C]
     src = x if x_address is None else x_address
@@ -651,7 +655,7 @@ def stream_window_entropy_and_gradient_triton(
             f"{tuple(frame.shape)} {frame.dtype}"
         )
     T = held + 1
-    noff = spatial_window**2 - 1 + (temporal_window - 1) * past_window**2
+    noff = _neighbours(spatial_window, temporal_window, past_window)
     ncol = _pow2(noff + 4)  # dots and ‖x‖², the two gradient sums, the NaN/inf count
     block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split = _band_plan(
         B, H * W, D, W, frame.dtype.itemsize, frame.device, spatial_window, temporal_window,
