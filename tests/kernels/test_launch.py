@@ -426,6 +426,8 @@ assert L.direct_launch_supported()[0], L.direct_launch_supported()
 
 
 def same(a, b):
+    if isinstance(a, torch.Tensor) and type(b) is int:  # a site's later launches (RAW_POINTERS)
+        return L.RAW_POINTERS[0] and b != 0 and (a is not x or b == x.data_ptr())
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         meta = lambda t: (t.dtype, t.shape, t.stride())
         return type(a) is type(b) and meta(a) == meta(b)
@@ -441,10 +443,13 @@ for name in sys.argv[1].split(","):
     CALLS.clear()
     select_tokens_triton(x, 40, cfg, **address)  # normal launches: JITFunction.run launches
     normal = list(CALLS)
-    for _ in range(2):  # the keys' first direct launches, then later ones
+    for second in (False, True):  # the keys' first direct launches, then later ones
         CALLS.clear()
         select_tokens_triton(x, 40, cfg, **address)
         assert L.stats()["normal"] == 5 and len(CALLS) == 5, (L.stats(), len(CALLS))
+        pairs = [(u, v) for (_, a), (_, b) in zip(normal, CALLS) for u, v in zip(a[9:], b[9:])]
+        ints = sum(torch.is_tensor(u) and type(v) is int for u, v in pairs)
+        assert (ints > 0) == (L.RAW_POINTERS[0] and second), ints  # addresses from the 2nd on
         for (kn, a), (kd, b) in zip(normal, CALLS, strict=True):
             assert kn == kd and len(a) == len(b), (kn, kd, len(a), len(b))
             # grid, stream, function, packed metadata: equal; launch metadata: only hooks read it
@@ -457,13 +462,16 @@ print("ok")
 """
 
 
+@pytest.mark.parametrize("raw", ["1", "0"], ids=["addresses", "tensors"])
 @pytest.mark.parametrize("features", ["direct", "indirect"])
-def test_direct_launches_pass_the_launcher_what_jit_run_passes(features):
+def test_direct_launches_pass_the_launcher_what_jit_run_passes(features, raw):
     """With the installed Triton's real ``JITFunction.run`` and compiler (kernels compiled for
     sm_90 on the CPU) and a recording launcher: a direct launch calls the launcher with the
     same grid, stream, function, packed metadata, hooks and arguments (every parameter,
     constexprs included) as ``JITFunction.run`` does; also for the ``X_INDIRECT`` kernels
-    (``indirect``: the features' address in a holder, a dtype among the constexprs). Run by
+    (``indirect``: the features' address in a holder, a dtype among the constexprs); with
+    ``RAW_POINTERS`` (``addresses``, the default) each tensor as an int address, the features'
+    where the call reads them, and without (``tensors``) the tensors themselves. Run by
     hand against other releases with ``PYTHONPATH=<site of that triton>`` (checked with 3.6.0,
     the GPU machine's)."""
     import os
@@ -478,6 +486,7 @@ def test_direct_launches_pass_the_launcher_what_jit_run_passes(features):
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     src = str(Path(__file__).resolve().parents[2] / "src")
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    env["ENTROPY_SELECT_RAW_POINTERS"] = raw
     proc = subprocess.run(
         [sys.executable, "-c", _RECORDED, "default", features],
         env=env,
@@ -491,8 +500,10 @@ def test_direct_launches_pass_the_launcher_what_jit_run_passes(features):
 def test_a_site_launches_like_launch_and_keys_its_tensors(toy, monkeypatch):
     """A :class:`~launch.Site` (a cached plan's launch): its first call per key goes through
     ``launch`` (normal, then the key's first direct launch), later ones directly with what
-    ``launch`` passes; a tensor of another dtype or alignment is a new key; a clear() forgets."""
+    ``launch`` passes; a tensor of another dtype or alignment is a new key; a clear() forgets.
+    (With the tensors themselves: ``RAW_POINTERS`` off; its addresses are the next test's.)"""
     log, _ = toy
+    monkeypatch.setattr(L, "RAW_POINTERS", [False])
     site = L.Site(_toy_kernel, BLOCK=32, num_warps=4)
     args = _args()
     site((5, 2), *args)
@@ -553,9 +564,10 @@ def test_a_site_called_with_other_fixed_arguments_is_caught(toy, monkeypatch):
 
 
 def test_raw_pointers_pass_addresses_to_the_launcher(toy, monkeypatch):
-    """``RAW_POINTERS`` (experimental, off by default): a site's direct launches pass each
-    tensor's address as an int (what Triton's launcher reads from a tensor), the rest as before;
-    its first launches of a key still go through ``launch`` with the tensors."""
+    """``RAW_POINTERS`` (on by default; ``ENTROPY_SELECT_RAW_POINTERS=0`` turns it off): a
+    site's direct launches pass each tensor's address as an int (what Triton's launcher reads
+    from a tensor), the rest as before; its first launches of a key still go through ``launch``
+    with the tensors."""
     log, _ = toy
     monkeypatch.setattr(L, "RAW_POINTERS", [True])
     site = L.Site(_toy_kernel, BLOCK=32)
