@@ -215,6 +215,9 @@ class StreamingSelector:
         """
         x = self._check(frame)  # [B, H, W, D]
         if self._impl == "triton":
+            if x.is_cuda and x.get_device() != torch.cuda.current_device():
+                with torch.cuda.device(x.device):  # Triton launches on the current device
+                    return self._push_triton(frame, x)
             return self._push_triton(frame, x)
         B, H, W, D = x.shape
         m = H * W

@@ -563,6 +563,13 @@ def test_a_site_called_with_other_fixed_arguments_is_caught(toy, monkeypatch):
         site((1,), *_args(n=97))
 
 
+class _OnDevice1(torch.Tensor):
+    """A CPU tensor that reports device index 1 (what a site's key reads of a tensor)."""
+
+    def get_device(self):
+        return 1
+
+
 def test_raw_pointers_pass_addresses_to_the_launcher(toy, monkeypatch):
     """``RAW_POINTERS`` (on by default; ``ENTROPY_SELECT_RAW_POINTERS=0`` turns it off): a
     site's direct launches pass each tensor's address as an int (what Triton's launcher reads
@@ -582,6 +589,14 @@ def test_raw_pointers_pass_addresses_to_the_launcher(toy, monkeypatch):
     assert call[0] == new[0].data_ptr() and call[1] == new[1].data_ptr()
     assert type(call[0]) is int and type(call[1]) is int
     assert tuple(call[2:]) == tuple(new[2:])
+    # a tensor on another device (index) is another key: its first launch goes through
+    # ``launch`` with the tensor itself, whose pointer check the launcher makes
+    on_1 = _args()
+    on_1[0] = on_1[0].as_subclass(_OnDevice1)
+    site((1,), *on_1)
+    assert torch.is_tensor(log[-1][1][9]) and not torch.is_tensor(call[0])
+    site((1,), *on_1)
+    assert type(log[-1][1][9]) is int  # proven: addresses from then on
     monkeypatch.setattr(L, "RAW_POINTERS", [False])  # off: tensors again (another key)
     site((1,), *new)
     site((1,), *new)

@@ -315,8 +315,9 @@ CHECK_SITES = [os.environ.get("ENTROPY_SELECT_CHECK_SITES", "0") not in ("", "0"
 #: On by default (``ENTROPY_SELECT_RAW_POINTERS=0`` turns it off): a :class:`Site`'s direct
 #: launches pass each tensor's address as an int, which Triton's launcher takes as the pointer as
 #: it is, skipping its ``data_ptr()`` call and its ``cuPointerGetAttribute`` check per pointer
-#: argument (the check that turns a CPU tensor into an error: a site's key holds each tensor's
-#: device type, so a CPU tensor where a CUDA one was takes the normal path instead). Measured on
+#: argument (the check that turns a CPU tensor, or one on another GPU than the current, into an
+#: error: a site's key holds each tensor's device index as well as the current device, so such a
+#: tensor takes the normal path and its error instead). Measured on
 #: an H200's host (``benchmarks/results/host_costs_raw_ab_h200.log``): the eager pipeline's host
 #: time 0.89-0.98x; every CUDA test passes with it (``cuda_tests_h200_1304849_raw_pointers.log``).
 RAW_POINTERS = [os.environ.get("ENTROPY_SELECT_RAW_POINTERS", "1") not in ("", "0")]
@@ -356,7 +357,7 @@ def _launch_site(site, grid, args):
             ptr = a.data_ptr()
             key.append(a.dtype)
             key.append(ptr & 15 == 0)
-            key.append(a.is_cuda)
+            key.append(a.get_device())  # -1 on the CPU: a proven launch's device, exactly
             call[i] = ptr
     else:
         for i in positions:

@@ -148,6 +148,13 @@ def select_tokens_triton(
     """
     if x.dim() != 5:
         raise ValueError(f"x must be [B, T, H, W, D], got {tuple(x.shape)}")
+    if x.is_cuda and x.get_device() != torch.cuda.current_device():
+        # Triton launches on the current device: make it x's (a model on cuda:1)
+        with torch.cuda.device(x.device):
+            return select_tokens_triton(
+                x, budget, config, frame_budget, retention,
+                _x_address=_x_address, _out_address=_out_address,
+            )  # fmt: skip
     Bsz, T, H, W, D = x.shape
     m = H * W
     if _x_address is not None:
