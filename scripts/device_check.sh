@@ -10,10 +10,10 @@
 # STAGES picks stages (default: all): tests frame stream gpu e2e host; "ab" (not in the default)
 # is an A/B of this checkout's src against AB_SRC, another src tree carried in (e.g.
 # `mkdir ab_before_src && git archive <commit> src | tar -x -C ab_before_src`, ignored through
-# .git/info/exclude, carry=["ab_before_src"], AB_SRC=$PWD/ab_before_src/src). Limits in seconds: TESTS_S (default 540: 271 CUDA tests did not finish in
-# 290 s with 14 workers on a fresh machine, Triton compiles included; give them a call of their
-# own, STAGES=tests), FRAME_S, STREAM_S, GPU_S, E2E_S,
-# HOST_S, AB_S; E2E_MODELS, E2E_FRAMES (the e2e stage).
+# .git/info/exclude, carry=["ab_before_src"], AB_SRC=$PWD/ab_before_src/src). Limits in
+# seconds: TESTS_S (default 540: 271 CUDA tests did not finish in 290 s with 14 workers on a
+# fresh machine, Triton compiles included; give them a call of their own, STAGES=tests),
+# FRAME_S, STREAM_S, GPU_S, E2E_S, HOST_S, AB_S; E2E_MODELS, E2E_FRAMES (the e2e stage).
 set -u
 OUT=${OUT:?"set by the device tool"}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
