@@ -349,21 +349,16 @@ def _launch_site(site, grid, args):
     device = active.get_current_device()
     options = _options(knobs, device)
     key = list(options)
-    call = args  # what the launcher gets: the tensors, or their addresses (RAW_POINTERS)
-    if RAW_POINTERS[0]:
-        call = list(args)
-        for i in positions:
-            a = args[i]
-            ptr = a.data_ptr()
-            key.append(a.dtype)
-            key.append(ptr & 15 == 0)
-            key.append(a.get_device())  # -1 on the CPU: a proven launch's device, exactly
+    raw = RAW_POINTERS[0]
+    call = list(args) if raw else args  # what the launcher gets: tensors, or their addresses
+    for i in positions:
+        a = args[i]
+        ptr = a.data_ptr()
+        key.append(a.dtype)
+        key.append(ptr & 15 == 0)
+        key.append(a.get_device())  # -1 on the CPU: a proven launch's device, exactly
+        if raw:
             call[i] = ptr
-    else:
-        for i in positions:
-            a = args[i]
-            key.append(a.dtype)
-            key.append(a.data_ptr() & 15 == 0)
     try:
         key = tuple(key)
         entry = site.entries.get(key)
