@@ -13,6 +13,9 @@ outputs (``token_output="gather"``, the default, and ``"scan"``, Round 5's).
 ``--window-geometry``: the window kernel at 16x14x14x3584 for every launch geometry its wrapper
 takes (tokens a program, channels a step, warps, pipeline stages).
 
+``--window-tune``: the window kernel for each of ``quick_gpu.BAND_CONFIGS`` (its code options:
+``BAND_TUNING``) at 16x14x14x3584 and 1024x14x14x1152.
+
 ``--window``: the same for the window (band) kernel instead, the paper's windows with the
 per-video extremes, bfloat16, at 16x14x14x3584 and 1024x14x14x1152 (Nsight Compute on an H200
 found it at 255 registers with spills, ``results/ncu_band_h200_2a254bb.txt``: a variant's
@@ -122,10 +125,40 @@ def window_geometry_rows(tool: str) -> list[dict]:
     return rows
 
 
+def window_tune_rows(tool: str) -> list[dict]:
+    """The band kernel for each of ``quick_gpu.BAND_CONFIGS`` (its code options and launch
+    geometries) at 16x14x14x3584 and 1024x14x14x1152 bf16 (paper windows, the extremes)."""
+    from quick_gpu import BAND_CONFIGS
+
+    from entropy_select.kernels.triton import window_entropy as we
+
+    rows = []
+    for T, D in ((16, 3584), (1024, 1152)):
+        x = torch.empty(1, T, 14, 14, D, dtype=torch.bfloat16)
+        minmax = torch.empty(1, 4, dtype=torch.int32)
+        for name, opts in BAND_CONFIGS.items():
+            opts = {k: v for k, v in opts.items() if k != "splits"}  # slices: the same code
+            if "tune" in opts:  # as quick_gpu.band reads it: the names given on, others off
+                on = set(filter(None, opts["tune"].split("+")))
+                opts["tune"] = {name: name in on for name in we.BAND_TUNING}
+            row = {"case": f"{T}x14x14 D{D}", "config": name}
+            compiled = _compiled_by(
+                we._window_band_kernel, we.window_entropy_and_gradient_triton, x, 5, 3, 3, 1.0,
+                minmax=minmax, **opts,
+            )  # fmt: skip
+            row.update(_usage(compiled, tool) if compiled else {"error": "no new kernel"})
+            rows.append(row)
+            print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None)
     parser.add_argument("--window", action="store_true", help="the window kernel instead")
+    parser.add_argument(
+        "--window-tune", action="store_true", help="the window kernel's quick_gpu.BAND_CONFIGS"
+    )
     parser.add_argument(
         "--window-geometry", action="store_true", help="the window kernel's launch geometries"
     )
@@ -136,8 +169,9 @@ def main() -> int:
 
     driver.set_active(_Driver())
     tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
-    if args.window or args.window_geometry:
-        _write(args.out, window_geometry_rows(tool) if args.window_geometry else window_rows(tool))
+    if args.window or args.window_geometry or args.window_tune:
+        rows = window_geometry_rows if args.window_geometry else window_rows
+        _write(args.out, (window_tune_rows if args.window_tune else rows)(tool))
         return 0
     import entropy_select as es
     from entropy_select.core.allocation import allocate_frame_budget

@@ -23,6 +23,9 @@ and 2 lanes a fused cell (``block_j`` 64 / 32), outputs checked against the defa
 ``--part flat``: max/min latency across r = 5-50% in the caller's CUDA graph at ``--frames``
 (14x14x3584 up to 64 frames, else x1152), the retentions interleaved round by round (one graph
 per r and input, 60 rounds) so that the machine's drift falls on every r alike.
+``--part band``: the window kernel and its finish pass alone, each of ``BAND_CONFIGS`` (code
+options and launch geometries of the band kernel), at each of ``BAND_SHAPES`` (bf16),
+alternated round by round, with each one's largest difference from the library's output.
 ``--part ncu`` / ``ncu_band``: two launches of the frame kernel per preset (16x14x14x3584,
 r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsight Compute
 (``benchmarks/ncu_lines.py`` reads its source export; ``results/ncu_*_h200_*.txt``).
@@ -33,6 +36,7 @@ r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsi
     PYTHONPATH=src python benchmarks/quick_gpu.py --part zerocopy
     PYTHONPATH=src python benchmarks/quick_gpu.py --part fusion
     PYTHONPATH=src python benchmarks/quick_gpu.py --part flat --frames 64
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part band
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
 (``results/quick_gpu_h200.log`` holds their output).
@@ -203,6 +207,73 @@ def ncu_band() -> None:
         del x
 
 
+#: ``--part band``'s band kernel configurations: name -> keyword arguments of
+#: ``window_entropy_and_gradient_triton`` (``tune`` as a "+"-joined string of ``BAND_TUNING``
+#: names turned on, the others off).
+_NEW = "split_tile+grad2d+wide+stages3+even_d"
+BAND_CONFIGS = {
+    "before (all off)": {"tune": ""},
+    "library": {},
+    "no split_tile": {"tune": "grad2d+wide+stages3+even_d"},
+    "no grad2d": {"tune": "split_tile+wide+stages3+even_d"},
+    "no wide": {"tune": "split_tile+grad2d+stages3+even_d"},
+    "no stages3": {"tune": "split_tile+grad2d+wide+even_d"},
+    "no even_d": {"tune": "split_tile+grad2d+wide+stages3"},
+    "m64 splits 1": {"block_m": 64, "splits": 1, "tune": _NEW},
+    "m64 splits 2": {"block_m": 64, "splits": 2, "tune": _NEW},
+    "m64 splits 3": {"block_m": 64, "splits": 3, "tune": _NEW},
+}
+#: ``--part band``'s shapes (T, H, W, D), bf16: LLaVA-OneVision at 16 / 32 / 64 frames, a long
+#: video, 27x27 frames (a SigLIP grid unpooled), a Qwen2.5-VL-like 16x16 merged grid.
+BAND_SHAPES = (
+    (16, 14, 14, 3584), (32, 14, 14, 3584), (64, 14, 14, 3584), (1024, 14, 14, 1152),
+    (16, 27, 27, 1152), (16, 16, 16, 3584),
+)  # fmt: skip
+
+
+def band(rounds: int = 3, reps: int = 20) -> None:
+    """The window kernel and its finish pass alone (paper windows), every ``BAND_CONFIGS`` entry,
+    at each of ``BAND_SHAPES``: device µs (CUDA events behind a sleep kernel,
+    ``profile_frame.device_us``), the configurations alternated round by round; each output's
+    largest difference from the library's, over the largest value."""
+    import bench_gpu as bg
+    import profile_frame as pf
+
+    from entropy_select.kernels.triton import window_entropy as we
+
+    def caller(x, opts):
+        opts = dict(opts)
+        if "tune" in opts:
+            on = set(filter(None, opts["tune"].split("+")))
+            opts["tune"] = {name: name in on for name in we.BAND_TUNING}
+        return lambda: we.window_entropy_and_gradient_triton(x, 5, 3, 3, 1.0, **opts)
+
+    for T, H, W, D in BAND_SHAPES:
+        x = bg.make_inputs(T, H, W, D, torch.bfloat16)[0]
+        calls = {name: caller(x, opts) for name, opts in BAND_CONFIGS.items()}
+        ref = calls["library"]()
+        diffs = {}
+        for name, fn in calls.items():
+            out = fn()
+            diffs[name] = max(
+                ((o - r).abs().max() / r.abs().max()).item() for o, r in zip(out, ref, strict=True)
+            )
+        times = {name: [] for name in calls}
+        for _ in range(rounds):
+            for name, fn in calls.items():
+                times[name] += pf.device_us(fn, reps)
+        base = statistics.median(times["library"])
+        for name in calls:
+            med = statistics.median(times[name])
+            print(
+                f"band {T}x{H}x{W}x{D} {name:24s} {med:8.1f} us  x{med / base:.3f}"
+                f"  rel diff {diffs[name]:.1e}",
+                flush=True,
+            )
+        del x, calls, ref
+        torch.cuda.empty_cache()
+
+
 def zerocopy() -> None:
     import bench_gpu as bg
 
@@ -264,6 +335,7 @@ def main() -> int:
         "ncu": ncu,
         "ncu_band": ncu_band,
         "flat": flat,
+        "band": band,
     }  # fmt: skip
     parser.add_argument("--part", choices=tuple(parts), required=True)
     parser.add_argument("--frames", type=int, default=16, help="--part graph / flat: frames")

@@ -27,7 +27,8 @@ ODD_SHAPES = [
     (1, 7, 13, 27, 40),  # T=7, H=13, W=27, D not a power of two
     (2, 3, 2, 3, 129),  # H, W smaller than the window
     (1, 1, 5, 6, 33),  # T=1
-    (1, 4, 14, 14, 200),
+    (1, 4, 14, 14, 200),  # 64 tokens a program: 256 + 64 band rows
+    (2, 3, 16, 17, 128),  # 64 tokens a program, 256 + 128 band rows; channels in whole chunks
 ]
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 
@@ -45,13 +46,20 @@ def _errors(x: torch.Tensor, kernel_out, ref_fn):
 @pytest.mark.cuda
 @pytest.mark.parametrize("shape", ODD_SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("tuning", ["band", "band_m64"])
+@pytest.mark.parametrize("tuning", ["band", "band_m64", "band_options_off"])
 def test_window_entropy_and_gradient_match_float64(shape, dtype, tuning):
-    from entropy_select.kernels.triton import window_entropy_and_gradient_triton
+    """The band kernel at the library's plan, at 64 tokens a program, and with every code option
+    of ``BAND_TUNING`` off (Round 11's kernel)."""
+    from entropy_select.kernels.triton import window_entropy as we
 
     g = torch.Generator(device="cuda").manual_seed(hash((shape, str(dtype))) % 2**31)
     x = torch.randn(*shape, device="cuda", generator=g).to(dtype)
-    opts = {"block_m": 64, "num_warps": 8} if tuning == "band_m64" else {}
+    opts = {
+        "band": {},
+        "band_m64": {"block_m": 64, "num_warps": 8},
+        "band_options_off": {"tune": dict.fromkeys(we.BAND_TUNING, False)},
+    }[tuning]
+    window_entropy_and_gradient_triton = we.window_entropy_and_gradient_triton
     ent, grad = window_entropy_and_gradient_triton(x, **opts)
     err, ref_err = _errors(x, ent, local_window_entropy)
     assert err <= ref_err + 2e-6, (err, ref_err)

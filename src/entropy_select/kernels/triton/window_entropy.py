@@ -64,6 +64,27 @@ def _held_address(holder_ptr, X_DTYPE: tl.constexpr):
     return tl.multiple_of(ptr, 16)
 
 
+@triton.jit
+def _band_rows(
+    r, p0, m, L, L0, LP, E0, EP, W, stride_t, stride_h, stride_w,
+    K_T: tl.constexpr, FLAT: tl.constexpr,
+):  # fmt: skip
+    """The offsets in the video of stacked band rows ``r`` (band ``k`` = frame offset ``Δt``,
+    flat token ``q``) and whether each row is a token of the video (the others read 0)."""
+    k = tl.where(r < L0, 0, 1 + (r - L0) // LP)
+    band0 = tl.where(k == 0, 0, L0 + (k - 1) * LP)
+    reach = tl.where(k == 0, E0, EP)
+    q = p0 - k * m - reach + (r - band0)
+    r_ok = (r < L0 + (K_T - 1) * LP) & (q >= 0) & (q < L)
+    qc = tl.minimum(tl.maximum(q, 0), L - 1)
+    if FLAT:  # the rows' offsets without dividing q into frame, row and column
+        n_off = qc.to(tl.int64) * stride_w
+    else:
+        n_off = (qc // m).to(tl.int64) * stride_t + ((qc % m) // W).to(tl.int64) * stride_h
+        n_off += (qc % W).to(tl.int64) * stride_w
+    return n_off, r_ok
+
+
 @triton.jit(do_not_specialize=["HEAD"])  # the ring slot moves every push (STREAM)
 def _window_band_kernel(
     x_ptr,
@@ -104,6 +125,9 @@ def _window_band_kernel(
     X_INDIRECT: tl.constexpr = False,
     X_DTYPE: tl.constexpr = None,
     FLAT: tl.constexpr = False,
+    NR_B: tl.constexpr = 0,
+    EVEN_D: tl.constexpr = False,
+    GRAD2D: tl.constexpr = False,
 ):
     """First pass over ``BLOCK_M`` consecutive tokens in raster order (``[S, N, C]`` partials).
 
@@ -133,6 +157,13 @@ def _window_band_kernel(
     ``FLAT`` (not with ``STREAM``): the video's tokens follow each other at ``stride_w``
     (``stride_t = H·stride_h``, ``stride_h = W·stride_w``: any contiguous video), so flat token
     ``q`` is at ``q·stride_w`` (no division into frame, row and column for the band rows).
+
+    ``NR_B`` (not with ``STREAM``): the stacked rows past the first ``NR`` go into a second tile
+    of ``NR_B`` rows with a Gram product of its own, so that two powers of two can hold the
+    bands in fewer rows than one (64 tokens a program at 14x14: 312 rows in 256 + 64, not 512;
+    32 at 27x27: 320, not 512). ``EVEN_D``: every channel slice is a whole number of
+    ``BLOCK_D`` chunks (no channel mask). ``GRAD2D``: the squared gradient differences are
+    summed elementwise across chunks and reduced over the channels once, after the loop.
     """
     if X_INDIRECT:
         x_ptr = _held_address(x_ptr, X_DTYPE)
@@ -170,17 +201,15 @@ def _window_band_kernel(
     LP = BLOCK_M + 2 * EP
 
     # Stacked row r -> band k (Δt = k) and flat token q of the video.
-    r = tl.arange(0, NR)
-    k = tl.where(r < L0, 0, 1 + (r - L0) // LP)
-    band0 = tl.where(k == 0, 0, L0 + (k - 1) * LP)
-    reach = tl.where(k == 0, E0, EP)
-    q = p0 - k * m - reach + (r - band0)
-    r_ok = (r < L0 + (K_T - 1) * LP) & (q >= 0) & (q < L)
-    qc = tl.minimum(tl.maximum(q, 0), L - 1)
     video = x_ptr + b.to(tl.int64) * stride_b
-    if FLAT:  # the rows' offsets without dividing q into frame, row and column
-        n_off = qc.to(tl.int64) * stride_w
-    elif STREAM:  # the last frame from x, the past ones from their ring slots
+    r = tl.arange(0, NR)
+    if STREAM:  # the last frame from x, the past ones from their ring slots
+        k = tl.where(r < L0, 0, 1 + (r - L0) // LP)
+        band0 = tl.where(k == 0, 0, L0 + (k - 1) * LP)
+        reach = tl.where(k == 0, E0, EP)
+        q = p0 - k * m - reach + (r - band0)
+        r_ok = (r < L0 + (K_T - 1) * LP) & (q >= 0) & (q < L)
+        qc = tl.minimum(tl.maximum(q, 0), L - 1)
         qt = qc // m
         qi = (qc % m) // W
         qj = qc % W
@@ -190,11 +219,14 @@ def _window_band_kernel(
         y_off = slot.to(tl.int64) * sy_s + qi.to(tl.int64) * sy_h + qj.to(tl.int64) * sy_w
         past = y_ptr + b.to(tl.int64) * sy_b
     else:
-        qt = qc // m
-        qi = (qc % m) // W
-        qj = qc % W
-        n_off = qt.to(tl.int64) * stride_t + qi.to(tl.int64) * stride_h
-        n_off += qj.to(tl.int64) * stride_w
+        n_off, r_ok = _band_rows(
+            r, p0, m, L, L0, LP, E0, EP, W, stride_t, stride_h, stride_w, K_T, FLAT
+        )
+        if NR_B > 0:
+            n_off_b, r_ok_b = _band_rows(
+                NR + tl.arange(0, NR_B), p0, m, L, L0, LP, E0, EP, W, stride_t, stride_h,
+                stride_w, K_T, FLAT,
+            )  # fmt: skip
 
     # Centre tokens and their four gradient neighbours (clamped at the frame edges, SPEC §2).
     c = p0 + tl.arange(0, BLOCK_M)
@@ -203,30 +235,43 @@ def _window_band_kernel(
     ct = cc // m
     ci = (cc % m) // W
     cj = cc % W
+    ct = ct.to(tl.int64)
+    ci = ci.to(tl.int64)
+    cj = cj.to(tl.int64)
     if STREAM:
-        t_off = (ct * 0).to(tl.int64)  # x is the one frame
+        t_off = ct * 0  # x is the one frame
     else:
-        t_off = ct.to(tl.int64) * stride_t
-    c_off = t_off + ci.to(tl.int64) * stride_h + cj.to(tl.int64) * stride_w
-    row_off = t_off + ci.to(tl.int64) * stride_h
-    col_off = t_off + cj.to(tl.int64) * stride_w
-    xr_off = row_off + tl.minimum(cj + 1, W - 1).to(tl.int64) * stride_w
-    xl_off = row_off + tl.maximum(cj - 1, 0).to(tl.int64) * stride_w
-    xd_off = col_off + tl.minimum(ci + 1, H - 1).to(tl.int64) * stride_h
-    xu_off = col_off + tl.maximum(ci - 1, 0).to(tl.int64) * stride_h
+        t_off = ct * stride_t
+    c_off = t_off + ci * stride_h + cj * stride_w
+    row_off = t_off + ci * stride_h
+    col_off = t_off + cj * stride_w
+    xr_off = row_off + tl.minimum(cj + 1, W - 1) * stride_w
+    xl_off = row_off + tl.maximum(cj - 1, 0) * stride_w
+    xd_off = col_off + tl.minimum(ci + 1, H - 1) * stride_h
+    xu_off = col_off + tl.maximum(ci - 1, 0) * stride_h
 
     gram = tl.zeros((BLOCK_M, NR), dtype=tl.float32)
-    g2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
-    h2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    gram_b = tl.zeros((BLOCK_M, NR_B if NR_B > 0 else 16), dtype=tl.float32)
+    if GRAD2D:
+        g2 = tl.zeros((BLOCK_M, BLOCK_D), dtype=tl.float32)
+        h2 = tl.zeros((BLOCK_M, BLOCK_D), dtype=tl.float32)
+    else:
+        g2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
+        h2 = tl.zeros((BLOCK_M,), dtype=tl.float32)
     rn = tl.zeros((NR,), dtype=tl.float32)  # squared norms of the band rows (STREAM)
     bad = tl.zeros((BLOCK_M,), dtype=tl.float32)  # NaN/inf values of each centre (STREAM)
     d_lo = split * d_per_split
     d_hi = tl.minimum(d_lo + d_per_split, D)
     for d0 in range(d_lo, d_hi, BLOCK_D):
         d = d0 + tl.arange(0, BLOCK_D)
-        dm = d < d_hi
         dofs = d[None, :].to(tl.int64) * stride_d
-        m2 = cm[:, None] & dm[None, :]
+        dm = d < d_hi
+        if EVEN_D:  # no channel mask (the loads broadcast the row masks)
+            m2 = cm[:, None]
+            nb_mask = r_ok[:, None]
+        else:
+            m2 = cm[:, None] & dm[None, :]
+            nb_mask = r_ok[:, None] & dm[None, :]
         xc = tl.load(video + c_off[:, None] + dofs, mask=m2, other=0.0)
         if STREAM:  # two masked loads (each row reads one of them), then a select
             nb_cur = tl.load(
@@ -245,19 +290,36 @@ def _window_band_kernel(
             odd = (xcf != xcf) | (tl.abs(xcf) == float("inf"))
             bad += tl.sum(odd.to(tl.float32), 1)
         else:
-            nb = tl.load(video + n_off[:, None] + dofs, mask=r_ok[:, None] & dm[None, :], other=0.0)
+            nb = tl.load(video + n_off[:, None] + dofs, mask=nb_mask, other=0.0)
         if IEEE:
             gram = tl.dot(xc, tl.trans(nb), gram, input_precision="ieee")
         else:
             gram = tl.dot(xc, tl.trans(nb), gram)
+        if NR_B > 0:
+            if EVEN_D:
+                nb_b_mask = r_ok_b[:, None]
+            else:
+                nb_b_mask = r_ok_b[:, None] & dm[None, :]
+            nb_b = tl.load(video + n_off_b[:, None] + dofs, mask=nb_b_mask, other=0.0)
+            if IEEE:
+                gram_b = tl.dot(xc, tl.trans(nb_b), gram_b, input_precision="ieee")
+            else:
+                gram_b = tl.dot(xc, tl.trans(nb_b), gram_b)
         xr = tl.load(video + xr_off[:, None] + dofs, mask=m2, other=0.0)
         xl = tl.load(video + xl_off[:, None] + dofs, mask=m2, other=0.0)
         gx = xr.to(tl.float32) - xl.to(tl.float32)
-        g2 += tl.sum(gx * gx, 1)
         xd = tl.load(video + xd_off[:, None] + dofs, mask=m2, other=0.0)
         xu = tl.load(video + xu_off[:, None] + dofs, mask=m2, other=0.0)
         gy = xd.to(tl.float32) - xu.to(tl.float32)
-        h2 += tl.sum(gy * gy, 1)
+        if GRAD2D:
+            g2 += gx * gx
+            h2 += gy * gy
+        else:
+            g2 += tl.sum(gx * gx, 1)
+            h2 += tl.sum(gy * gy, 1)
+    if GRAD2D:
+        g2 = tl.sum(g2, 1)
+        h2 = tl.sum(h2, 1)
 
     # Column of the Gram product for (token c, offset o): band(o) start + c + reach + a·W + b.
     cols = tl.arange(0, NCOL)
@@ -271,7 +333,14 @@ def _window_band_kernel(
     o_col = tl.where(cols == NOFF, E0, o_col)  # ‖x‖²: offset 0 in the current band
     o_col = tl.where(cols <= NOFF, o_col, 0)
     idx = o_col[None, :] + tl.arange(0, BLOCK_M)[:, None]  # [M, C], always inside the bands
-    acc = tl.gather(gram, idx, 1)
+    if NR_B > 0:  # the columns past NR are the second tile's
+        acc = tl.where(
+            idx < NR,
+            tl.gather(gram, tl.minimum(idx, NR - 1), 1),
+            tl.gather(gram_b, tl.minimum(tl.maximum(idx - NR, 0), NR_B - 1), 1),
+        )
+    else:
+        acc = tl.gather(gram, idx, 1)
     acc = tl.where(cols[None, :] <= NOFF, acc, 0.0)
     acc = tl.where(cols[None, :] == NOFF + 1, g2[:, None], acc)
     acc = tl.where(cols[None, :] == NOFF + 2, h2[:, None], acc)
@@ -406,6 +475,16 @@ def _window_entropy_finish_kernel(
         tl.atomic_max(mm_ptr + vid * 4 + 3, gb, mask=later)
 
 
+#: The band kernel's code options, all on by default (``tune`` of
+#: :func:`window_entropy_and_gradient_triton` turns them off one by one, for benchmarks: with
+#: all off, the kernel of Round 11): ``split_tile`` (``NR_B``: the stacked rows in two
+#: power-of-two tiles where that is fewer rows), ``even_d`` (``EVEN_D``, where the channels are
+#: a whole number of chunks), ``grad2d`` (``GRAD2D``), ``wide`` (64 tokens a program and 8
+#: warps where their rows fit, channel slices by waves: :func:`_band_plan`) and ``stages3``
+#: (three pipeline stages, not two). Chosen on an H200 (benchmarks/NOTES_gpu.md, Round 12).
+BAND_TUNING = {"split_tile": True, "even_d": True, "grad2d": True, "wide": True, "stages3": True}
+
+
 def _check(
     features: torch.Tensor, spatial_window: int, temporal_window: int, past_window: int, tau: float
 ) -> None:
@@ -461,6 +540,7 @@ def window_entropy_and_gradient_triton(
     num_warps: int | None = None,
     num_stages: int | None = None,
     minmax: torch.Tensor | None = None,
+    tune: dict[str, bool] | None = None,
     _x_address: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Ĥ, G)`` in one pass over the features: the fused Triton path of SPEC §1-2.
@@ -477,6 +557,8 @@ def window_entropy_and_gradient_triton(
             best (benchmarks/NOTES_gpu.md).
         minmax: optional ``[B, 4]`` int32 buffer (any contents) that receives, as float bits,
             each video's (min Ĥ, max Ĥ, min G, max G), for the score kernel's min-max.
+        tune: the band kernel's code options, for benchmarks (keys of :data:`BAND_TUNING`,
+            whose values are the defaults); the same outputs up to float32 rounding.
         _x_address: private (:mod:`.graphs`): a 1-element int64 tensor on the features' device
             holding the address, a multiple of 16 bytes, of the features the kernel reads; then
             ``features`` gives only their shape, strides and dtype (the holder's value is read
@@ -495,6 +577,7 @@ def window_entropy_and_gradient_triton(
     return _launch_band(
         x, squeeze, spatial_window, temporal_window, past_window, tau,
         block_d, splits, block_m, num_warps, num_stages, minmax, _x_address,
+        tuple(sorted(tune.items())) if tune else (),
     )  # fmt: skip
 
 
@@ -539,58 +622,115 @@ def _finish_plan(shape, partial_shape, spatial_window, temporal_window, past_win
     return (B, 1 if stream else T, H, W), (_cdiv(ntok, block_n),), ints, site
 
 
+def _band_rows_count(block_m, W, spatial_window, temporal_window, past_window) -> int:
+    """Rows of the stacked bands of a ``block_m``-token tile (see the band kernel)."""
+    r, rp = spatial_window // 2, past_window // 2
+    return block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
+
+
+def _band_tiles(rows: int, split_tile: bool) -> tuple[int, int]:
+    """``(nr, nr_b)``: the power-of-two tile(s) holding ``rows`` stacked rows; two (``nr_b`` >
+    0) where ``split_tile`` and two powers of two hold them in fewer rows than one."""
+    nr = max(16, _pow2(rows))
+    if split_tile and nr > 32:
+        lo, rest = nr // 2, max(16, _pow2(rows - nr // 2))
+        if lo + rest < nr:
+            return lo, rest
+    return nr, 0
+
+
+#: Wide tiles (64 tokens a program, 8 warps) only where their stacked rows fit in this many
+#: (measured on an H200 with the paper's windows: 256 + 64 rows at 14x14 and 256 + 128 at 16x16
+#: were faster than 32 tokens a program; 512 at 27x27 was 2.3x slower).
+_WIDE_ROWS = 384
+#: The per-program cost of a wide tile (its gather and stores) in channel chunks, for the slice
+#: count: with it, the model picks the fastest of 1-3 slices in each of the H200's measured
+#: shapes (16, 32, 64 and 1,024 frames; benchmarks/NOTES_gpu.md, Round 12).
+_WIDE_OVERHEAD = 12
+
+
+def _wide_splits(programs: int, chunks: int, sms: int) -> int:
+    """Channel slices for wide tiles (one program an SM at a time): the count that minimises
+    ``waves · (chunks a program + overhead)``, so that the last wave is not mostly idle."""
+
+    def cost(s: int) -> int:
+        return _cdiv(programs * s, sms) * (_cdiv(chunks, s) + _WIDE_OVERHEAD)
+
+    return min(range(1, min(chunks, 8) + 1), key=cost)
+
+
 @functools.lru_cache(maxsize=256)
 def _band_plan(
     B, centres, D, W, itemsize, device, spatial_window, temporal_window, past_window, width,
-    block_m=None, block_d=None, splits=None,
+    block_m=None, block_d=None, splits=None, split_tile=False, wide=False,
 ):  # fmt: skip
     """The band kernel's launch geometry (shape-only choices, no sync, cached) for ``centres``
     tokens a video, ``width`` float32 partial columns a token, features of ``itemsize`` bytes an
     element on ``device``: ``(block_m, block_d, nr, ntile, ntok, programs, splits,
-    d_per_split)``."""
-    block_m = 32 if block_m is None else block_m
-    r, rp = spatial_window // 2, past_window // 2
-    rows = block_m + 2 * (r * W + r) + (temporal_window - 1) * (block_m + 2 * (rp * W + rp))
-    nr = max(16, _pow2(rows))
-    if block_d is None:  # keep one stage of the stacked neighbour tile within 64 KB
-        block_d = max(16, min(64, (64 << 10) // (nr * itemsize)))
+    d_per_split, nr_b)``; ``split_tile``: the stacked rows in two tiles of ``nr`` and ``nr_b``
+    rows where that is fewer than one power of two (else ``nr_b`` is 0); ``wide``: 64 tokens a
+    program (default 32) where their rows fit in ``_WIDE_ROWS``, in :func:`_wide_splits`
+    channel slices."""
+    windows = (spatial_window, temporal_window, past_window)
+    if block_m is None:
+        block_m = 32
+        if wide and device.type == "cuda":
+            if sum(_band_tiles(_band_rows_count(64, W, *windows), split_tile)) <= _WIDE_ROWS:
+                block_m = 64
+    nr, nr_b = _band_tiles(_band_rows_count(block_m, W, *windows), split_tile)
+    if block_d is None:  # keep one stage of the stacked neighbour tiles within 64 KB
+        block_d = max(16, min(64, _pow2((64 << 10) // ((nr + nr_b) * itemsize) + 1) // 2))
     ntile = -(-centres // block_m)
     ntok = B * centres
     programs = B * ntile
     if splits is None:
-        splits = _splits(programs, D, block_d, device)
+        if wide and block_m == 64 and device.type == "cuda":
+            splits = _wide_splits(programs, _cdiv(D, block_d), _sm_count(device))
+        else:
+            splits = _splits(programs, D, block_d, device)
     per_split = -(-D // splits)
     d_per_split = -(-per_split // block_d) * block_d
     splits = -(-D // d_per_split)
     if splits * ntok * width >= 2**31:
         raise ValueError(f"too many tokens for one launch ({ntok}); split the batch")
-    return block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split
+    return block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split, nr_b
 
 
 @functools.lru_cache(maxsize=256)
 def _video_band_plan(
     shape, strides, dtype, device, spatial_window, temporal_window, past_window, block_d,
-    splits, block_m, num_warps, num_stages, minmax, indirect,
+    splits, block_m, num_warps, num_stages, minmax, indirect, tune=(),
 ):  # fmt: skip
     """The band kernel's launch over whole videos (:func:`_launch_band`), cached: ``(partial
-    shape, grid, positional ints after the three pointers, launch site)``."""
+    shape, grid, positional ints after the three pointers, launch site)``. ``tune``: ``(name,
+    bool)`` pairs overriding :data:`BAND_TUNING`."""
     B, T, H, W, D = shape
+    knobs = dict(BAND_TUNING)
+    for name, value in tune:
+        if name not in knobs:
+            raise ValueError(f"unknown band kernel tuning {name!r}; known: {sorted(knobs)}")
+        knobs[name] = bool(value)
     noff = _neighbours(spatial_window, temporal_window, past_window)
     ncol = _pow2(noff + 3)  # dots and ‖x‖², the two gradient sums
-    block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split = _band_plan(
+    block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split, nr_b = _band_plan(
         B, T * H * W, D, W, dtype.itemsize, device, spatial_window, temporal_window,
-        past_window, ncol, block_m, block_d, splits,
+        past_window, ncol, block_m, block_d, splits, knobs["split_tile"], knobs["wide"],
     )  # fmt: skip
     if num_warps is None:
-        num_warps = 8 if block_m * nr >= 16384 else 4
+        num_warps = 8 if block_m * (nr + nr_b) >= 16384 else 4
+    if num_stages is None:
+        num_stages = 3 if knobs["stages3"] else 2
     # The direct launch passes no X_INDIRECT / X_DTYPE (their defaults): the kernel as before.
     kwargs = dict(
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
         BLOCK_M=block_m, BLOCK_D=block_d, NR=nr, IEEE=dtype == torch.float32,
         MINMAX=minmax, STREAM=False, num_warps=num_warps,
-        num_stages=2 if num_stages is None else num_stages,
+        num_stages=num_stages,
         **({"X_INDIRECT": True, "X_DTYPE": _TL_DTYPES[dtype]} if indirect else {}),
         **({"FLAT": True} if strides[1] == H * strides[2] and strides[2] == W * strides[3] else {}),
+        **({"NR_B": nr_b} if nr_b else {}),
+        **({"EVEN_D": True} if knobs["even_d"] and D % block_d == 0 else {}),
+        **({"GRAD2D": True} if knobs["grad2d"] else {}),
     )  # fmt: skip
     ints = (B, T, H, W, D, ntile, ntok, d_per_split, *strides)
     return (splits, ntok, ncol), (programs, splits), ints, Site(_window_band_kernel, **kwargs)
@@ -598,13 +738,15 @@ def _video_band_plan(
 
 def _launch_band(
     x, squeeze, spatial_window, temporal_window, past_window, tau,
-    block_d, splits, block_m, num_warps, num_stages, minmax=None, x_address=None,
+    block_d, splits, block_m, num_warps, num_stages, minmax=None, x_address=None, tune=(),
 ):  # fmt: skip
     """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync);
-    ``x_address``: the kernel reads the features at the address it holds (``X_INDIRECT``)."""
+    ``x_address``: the kernel reads the features at the address it holds (``X_INDIRECT``);
+    ``tune``: sorted ``(name, bool)`` pairs (:data:`BAND_TUNING`)."""
     pshape, grid, ints, site = _video_band_plan(
         x.shape, x.stride(), x.dtype, x.device, spatial_window, temporal_window, past_window,
         block_d, splits, block_m, num_warps, num_stages, minmax is not None, x_address is not None,
+        tune,
     )  # fmt: skip
     partial = torch.empty(pshape, dtype=torch.float32, device=x.device)  # [S, N, C]
     src = x if x_address is None else x_address
@@ -657,7 +799,7 @@ def stream_window_entropy_and_gradient_triton(
     T = held + 1
     noff = _neighbours(spatial_window, temporal_window, past_window)
     ncol = _pow2(noff + 4)  # dots and ‖x‖², the two gradient sums, the NaN/inf count
-    block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split = _band_plan(
+    block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split, _ = _band_plan(
         B, H * W, D, W, frame.dtype.itemsize, frame.device, spatial_window, temporal_window,
         past_window, 2 * ncol,
     )  # fmt: skip
