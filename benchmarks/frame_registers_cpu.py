@@ -13,6 +13,9 @@ outputs (``token_output="gather"``, the default, and ``"scan"``, Round 5's).
 ``--window-geometry``: the window kernel at 16x14x14x3584 for every launch geometry its wrapper
 takes (tokens a program, channels a step, warps, pipeline stages).
 
+``--window-shared``: the window kernel's shared memory as compiled for sm_90, sm_80, sm_89 and
+sm_86 at 2 and 3 pipeline stages, against each one's limit, and the stages the library takes.
+
 ``--window-tune``: the window kernel for each of ``quick_gpu.BAND_CONFIGS`` (its code options:
 ``BAND_TUNING``) at 16x14x14x3584 and 1024x14x14x1152.
 
@@ -25,6 +28,7 @@ registers can be checked here before any device time).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -68,12 +72,12 @@ def _compiled_by(kernel, fn, *args, **kwargs):
     return cache[new[-1]] if new else None
 
 
-def _write(path: str | None, rows: list[dict]) -> None:
+def _write(path: str | None, rows: list[dict], target: str = "sm_90 target") -> None:
     import triton
 
     if path:
         with open(path, "w") as fh:
-            out = {"machine": "CPU, no GPU: stand-in driver, sm_90 target",
+            out = {"machine": f"CPU, no GPU: stand-in driver, {target}",
                    "triton": triton.__version__, "rows": rows}  # fmt: skip
             json.dump(out, fh, indent=1)
 
@@ -152,12 +156,89 @@ def window_tune_rows(tool: str) -> list[dict]:
     return rows
 
 
+#: ``--window-shared``: (compute capability, shared memory a block may opt into, bytes)
+SHARED_ARCHES = ((90, 232448), (80, 166912), (89, 101376), (86, 101376))
+#: ``--window-shared``: (case, [T, H, W, D], dtype, band kernel geometry)
+SHARED_CASES = (
+    ("14x14 bf16, 64 tokens", (16, 14, 14, 3584), torch.bfloat16, {"block_m": 64}),
+    ("14x14 bf16, 32 tokens", (16, 14, 14, 3584), torch.bfloat16, {"block_m": 32}),
+    ("16x16 bf16, 64 tokens", (16, 16, 16, 3584), torch.bfloat16, {"block_m": 64}),
+    ("27x27 bf16, 32 tokens", (16, 27, 27, 1152), torch.bfloat16, {"block_m": 32}),
+    ("40x40 bf16, 32 tokens", (2, 40, 40, 1152), torch.bfloat16, {"block_m": 32}),
+    ("14x14 f32, 64 tokens", (4, 14, 14, 256), torch.float32, {"block_m": 64}),
+)
+
+
+def window_shared_rows(tool: str) -> list[dict]:
+    """The band kernel's shared memory as Triton compiles it for each of ``SHARED_ARCHES``, at
+    2 and 3 stages (``SHARED_CASES``), against the arch's limit, and the stages the library's
+    plan takes there (``window_entropy._stages``)."""
+    from launch_overhead_cpu import _Driver
+    from triton.backends.compiler import GPUTarget
+    from triton.runtime import driver
+
+    from entropy_select.kernels.triton import launch
+    from entropy_select.kernels.triton import window_entropy as we
+
+    rows = []
+    for arch, limit in SHARED_ARCHES:
+
+        class Arch(_Driver):
+            def get_current_target(self, arch=arch):
+                return GPUTarget("cuda", arch, 32)
+
+            def get_device_capability(self, device, arch=arch):
+                return divmod(arch, 10)
+
+        driver.set_active(Arch())
+        # the kernel's binder holds the target it was made for, and the direct launches their
+        # compiled kernels: both anew for this arch
+        we._window_band_kernel.device_caches.clear()
+        launch.clear()
+        for name, shape, dtype, geometry in SHARED_CASES:
+            x = torch.empty(1, *shape, dtype=dtype)
+            minmax = torch.empty(1, 4, dtype=torch.int32)
+            T, H, W, D = shape
+            _, block_d, nr, *_, nr_b = we._band_plan(
+                1, T * H * W, D, W, dtype.itemsize, x.device, 5, 3, 3, 64,
+                geometry["block_m"], None, None, True,
+            )  # fmt: skip
+            step = nr + nr_b + geometry["block_m"]
+            with _patched(we, "_shared_memory", lambda device, limit=limit: limit):
+                plan_stages = we._stages(3, step, block_d, dtype.itemsize, torch.device("cuda"))
+            for stages in (2, 3):
+                row = {"arch": f"sm_{arch}", "limit": limit, "case": name, "stages": stages}
+                compiled = _compiled_by(
+                    we._window_band_kernel, we.window_entropy_and_gradient_triton, x, 5, 3, 3,
+                    1.0, minmax=minmax, num_stages=stages, **geometry,
+                )  # fmt: skip
+                shared = compiled.metadata.shared if compiled else None
+                row.update(shared=shared, fits=None if shared is None else shared <= limit)
+                row["library_stages"] = plan_stages
+                rows.append(row)
+                print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return rows
+
+
+@contextlib.contextmanager
+def _patched(obj, name, value):
+    old = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, old)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None)
     parser.add_argument("--window", action="store_true", help="the window kernel instead")
     parser.add_argument(
         "--window-tune", action="store_true", help="the window kernel's quick_gpu.BAND_CONFIGS"
+    )
+    parser.add_argument(
+        "--window-shared", action="store_true", help="the window kernel's shared memory by arch"
     )
     parser.add_argument(
         "--window-geometry", action="store_true", help="the window kernel's launch geometries"
@@ -169,6 +250,9 @@ def main() -> int:
 
     driver.set_active(_Driver())
     tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    if args.window_shared:
+        _write(args.out, window_shared_rows(tool), "each row's target")
+        return 0
     if args.window or args.window_geometry or args.window_tune:
         rows = window_geometry_rows if args.window_geometry else window_rows
         _write(args.out, (window_tune_rows if args.window_tune else rows)(tool))

@@ -111,6 +111,32 @@ def test_channels_a_step_are_a_power_of_two_within_64_kb(sms, itemsize, split):
     assert _plan((16, 14, 14, 3584), itemsize=4)[1] == 32
 
 
+@pytest.mark.parametrize(
+    ("limit", "shape", "stages"),
+    [
+        (232448, (16, 14, 14, 3584), 3),  # H100 / H200: 227 KB
+        (232448, (16, 40, 40, 1152), 3),
+        (166912, (16, 14, 14, 3584), 3),  # A100: 163 KB
+        (166912, (16, 16, 16, 3584), 2),  # 3 x 448 rows x 64 x 2 bytes = 168 KB
+        (101376, (16, 14, 14, 3584), 2),  # RTX 4090, L4, L40S, A10: 99 KB
+        (None, (16, 40, 40, 1152), 3),  # the interpreter: no limit
+    ],
+)
+def test_three_stages_only_where_they_fit_the_shared_memory(sms, monkeypatch, limit, shape, stages):
+    """Three stages of the band tiles (Round 12) would not fit a 99 KB GPU's shared memory at
+    14x14 (Triton's OutOfResources); there the plan takes two, as before."""
+    monkeypatch.setattr(we, "_shared_memory", lambda device: limit)
+    we._video_band_plan.cache_clear()  # plans are cached per shape, not per limit
+    x = torch.empty(1, *shape, dtype=torch.bfloat16)
+    plan = we._video_band_plan(
+        x.shape, x.stride(), x.dtype, CUDA, *PAPER, None, None, None, None, None, False, False
+    )
+    we._video_band_plan.cache_clear()
+    assert plan[3].kwargs["num_stages"] == stages
+    if limit is not None:  # more stages than fit fall back to two; two are never cut
+        assert we._stages(4, 10**6, 64, 2, CUDA) == 2 == we._stages(2, 10**6, 64, 2, CUDA)
+
+
 def _kwargs(x, tune=()):
     x = x.unsqueeze(0)
     plan = we._video_band_plan(

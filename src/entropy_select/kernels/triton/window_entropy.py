@@ -527,6 +527,28 @@ def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
+@functools.lru_cache(maxsize=16)
+def _shared_memory(device: torch.device) -> int | None:
+    """Shared memory a program may take on ``device`` (bytes; None off a GPU: no limit)."""
+    if device.type != "cuda":
+        return None
+    props = torch.cuda.get_device_properties(device)
+    return getattr(props, "shared_memory_per_block_optin", None) or 48 << 10
+
+
+def _stages(wanted: int, rows: int, block_d: int, itemsize: int, device: torch.device) -> int:
+    """Pipeline stages of the band kernel: ``wanted``, or 2 where ``wanted`` copies of a step's
+    tiles (``rows`` stacked rows and centres of ``block_d`` channels) might not fit the device's
+    shared memory. Triton keeps ``num_stages − 1`` copies, or ``num_stages`` on Hopper's
+    wgmma path; counting ``num_stages`` keeps every GPU safe (a 99 KB Ada or Ampere part takes
+    2 stages at 14x14; an H100 or H200, 227 KB, keeps 3 at every frame width).
+    ``benchmarks/frame_registers_cpu.py --window-shared`` prints what Triton allocates."""
+    limit = _shared_memory(device)
+    if wanted <= 2 or limit is None or wanted * rows * block_d * itemsize <= limit:
+        return wanted
+    return 2
+
+
 def window_entropy_and_gradient_triton(
     features: torch.Tensor,
     spatial_window: int = 5,
@@ -719,7 +741,8 @@ def _video_band_plan(
     if num_warps is None:
         num_warps = 8 if block_m * (nr + nr_b) >= 16384 else 4
     if num_stages is None:
-        num_stages = 3 if knobs["stages3"] else 2
+        rows = nr + nr_b + block_m  # the bands' tiles and the centres, a step
+        num_stages = _stages(3 if knobs["stages3"] else 2, rows, block_d, dtype.itemsize, device)
     # The direct launch passes no X_INDIRECT / X_DTYPE (their defaults): the kernel as before.
     kwargs = dict(
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
