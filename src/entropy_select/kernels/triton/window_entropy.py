@@ -65,18 +65,26 @@ def _held_address(holder_ptr, X_DTYPE: tl.constexpr):
 
 
 @triton.jit
-def _band_rows(
-    r, p0, m, L, L0, LP, E0, EP, W, stride_t, stride_h, stride_w,
-    K_T: tl.constexpr, FLAT: tl.constexpr,
-):  # fmt: skip
-    """The offsets in the video of stacked band rows ``r`` (band ``k`` = frame offset ``Δt``,
-    flat token ``q``) and whether each row is a token of the video (the others read 0)."""
+def _band_tokens(r, p0, m, L, L0, LP, E0, EP, K_T: tl.constexpr):
+    """The flat token ``q`` of the video (clamped into it) of each stacked band row ``r`` (band
+    ``k`` = frame offset ``Δt``), and whether the row is one of the video's tokens (the others
+    read 0)."""
     k = tl.where(r < L0, 0, 1 + (r - L0) // LP)
     band0 = tl.where(k == 0, 0, L0 + (k - 1) * LP)
     reach = tl.where(k == 0, E0, EP)
     q = p0 - k * m - reach + (r - band0)
     r_ok = (r < L0 + (K_T - 1) * LP) & (q >= 0) & (q < L)
-    qc = tl.minimum(tl.maximum(q, 0), L - 1)
+    return tl.minimum(tl.maximum(q, 0), L - 1), r_ok
+
+
+@triton.jit
+def _band_rows(
+    r, p0, m, L, L0, LP, E0, EP, W, stride_t, stride_h, stride_w,
+    K_T: tl.constexpr, FLAT: tl.constexpr,
+):  # fmt: skip
+    """The offsets in the video of stacked band rows ``r`` (:func:`_band_tokens`) and whether
+    each row is a token of the video."""
+    qc, r_ok = _band_tokens(r, p0, m, L, L0, LP, E0, EP, K_T)
     if FLAT:  # the rows' offsets without dividing q into frame, row and column
         n_off = qc.to(tl.int64) * stride_w
     else:
@@ -204,12 +212,7 @@ def _window_band_kernel(
     video = x_ptr + b.to(tl.int64) * stride_b
     r = tl.arange(0, NR)
     if STREAM:  # the last frame from x, the past ones from their ring slots
-        k = tl.where(r < L0, 0, 1 + (r - L0) // LP)
-        band0 = tl.where(k == 0, 0, L0 + (k - 1) * LP)
-        reach = tl.where(k == 0, E0, EP)
-        q = p0 - k * m - reach + (r - band0)
-        r_ok = (r < L0 + (K_T - 1) * LP) & (q >= 0) & (q < L)
-        qc = tl.minimum(tl.maximum(q, 0), L - 1)
+        qc, r_ok = _band_tokens(r, p0, m, L, L0, LP, E0, EP, K_T)
         qt = qc // m
         qi = (qc % m) // W
         qj = qc % W
