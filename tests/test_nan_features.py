@@ -94,7 +94,7 @@ def test_validate_on_the_triton_path_checks_after_the_launches(monkeypatch):
 
     order = []
 
-    def launched(x, K, cfg, **plan):
+    def launched(x, K, cfg, squeeze=False, **plan):  # select_tokens_triton's signature
         order.append("launched")
         return select_reference(x, cfg, budget=K, **plan)
 

@@ -654,6 +654,39 @@ def test_interpreter_on_cpu():
     run_interpreted(_INTERP_SCRIPT)
 
 
+_INTERP_UNBATCHED = textwrap.dedent(
+    """
+    import dataclasses, torch, entropy_select as es
+    from entropy_select.selectors.entropy_select import PRESETS
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 5, 24)
+    for name, cfg in PRESETS.items():
+        for r in (0.3, 1.0):
+            one = es.select_tokens(x, retention=r, impl="triton", config=cfg, cuda_graph=False)
+            batch = es.select_tokens(x[None], retention=r, impl="triton", config=cfg,
+                                     cuda_graph=False).unbatched()
+            for f in dataclasses.fields(one):
+                a, b = getattr(one, f.name), getattr(batch, f.name)
+                assert (a is None) == (b is None), (name, f.name)
+                if a is not None:
+                    assert a.shape == b.shape and torch.equal(a, b), (name, r, f.name)
+                    # allocated unbatched, not a view of a batch (the mask: a dtype view)
+                    assert a._base is None or f.name == "keep_mask", (name, r, f.name)
+            ref = es.select_tokens(x, retention=r, impl="reference", config=cfg)
+            assert torch.equal(one.keep_index, ref.keep_index), (name, r)
+    print("ok")
+    """
+)
+
+
+def test_one_video_is_selected_unbatched_without_views():
+    """A ``[T, H, W, D]`` video on the eager Triton path: every field of its Selection is
+    allocated without the batch dimension (no ``Selection.unbatched()`` views: the eager call's
+    host time is its latency) and equals the batch-of-one call's, unbatched, for every preset
+    (interpreter, CPU)."""
+    run_interpreted(_INTERP_UNBATCHED)
+
+
 def test_the_band_kernel_reads_flat_videos_without_division(monkeypatch):
     """``FLAT`` (band rows at ``q·stride_w``, no division into frame, row and column) is on
     exactly where a video's tokens follow each other at the token stride (contiguous features,

@@ -149,8 +149,14 @@ def assemble_selection(
         features: [B, T, H, W, D]; keep_mask: [B, T, H, W] or [B, N] bool; scores: [B, T, H, W]
         keep_index: [B, K]; tokens: [B, K, D]; frame_budget: [B, T]; assignment, weights: [B, N]
         ->  a batched Selection (keep_index [B, K], tokens [B, K, D], keep_mask [B, T, H, W], ...)
+        (or every field of one video without its B, scores [T, H, W], keep_index, tokens and
+        frame_budget given: an unbatched Selection)
     """
-    Bsz, T, H, W = scores.shape
+    if scores.dim() == 3:  # one video without its B: a kernel path that allocated it so
+        if keep_index is None or tokens is None or frame_budget is None:
+            raise ValueError("an unbatched selection needs keep_index, tokens and frame_budget")
+        keep_mask = keep_mask.reshape(scores.shape)
+    Bsz, T, H, W = scores.shape if scores.dim() == 4 else (1, *scores.shape)
     if keep_mask.shape != scores.shape:
         keep_mask = keep_mask.reshape(Bsz, T, H, W)
     if keep_index is None:

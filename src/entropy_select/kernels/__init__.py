@@ -45,7 +45,8 @@ def select_tokens_triton(x: torch.Tensor, budget: int | None, config, **plan) ->
     """ENTROPY-SELECT on a batch with the Triton kernels (:mod:`.triton.select`).
 
     Shapes:
-        x: [B, T, H, W, D]  ->  batched Selection with K = budget
+        x: [B, T, H, W, D]  ->  batched Selection with K = budget (``squeeze=True`` and B = 1:
+        possibly unbatched, see :func:`.triton.select.select_tokens_triton`)
     """
     from .triton.select import select_tokens_triton as _impl
 

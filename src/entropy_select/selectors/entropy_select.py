@@ -232,20 +232,27 @@ def _dispatch(
         return graph_select(
             x, plan["budget"], cfg, eager_calls=eager_calls, validate=validate, squeeze=squeeze
         )
-    out = _dispatch_eager(x, cfg, resolved, plan, validate)
-    return out.unbatched() if squeeze else out
+    out = _dispatch_eager(x, cfg, resolved, plan, validate, squeeze)
+    # the Triton path may have built the video's selection unbatched already (keep_index [K])
+    return out.unbatched() if squeeze and out.keep_index.dim() == 2 else out
 
 
 def _dispatch_eager(
-    x: torch.Tensor, cfg: EntropySelectConfig, resolved: str, plan: dict[str, Any], validate: bool
+    x: torch.Tensor,
+    cfg: EntropySelectConfig,
+    resolved: str,
+    plan: dict[str, Any],
+    validate: bool,
+    squeeze: bool = False,
 ) -> Selection:
-    """:func:`_dispatch` without a cached graph, on the resolved impl."""
+    """:func:`_dispatch` without a cached graph, on the resolved impl (``squeeze``: the Triton
+    path may return the batch of one unbatched)."""
     if resolved == "triton":
         from ..kernels import select_tokens_triton
 
         plan = dict(plan)
         flag = finite_flag(x) if validate else None  # launched first, read after the kernels
-        out = select_tokens_triton(x, plan.pop("budget", None), cfg, **plan)
+        out = select_tokens_triton(x, plan.pop("budget", None), cfg, squeeze=squeeze, **plan)
         if flag is not None:
             check_finite(x, "features", flag)  # the one synchronisation
         return out

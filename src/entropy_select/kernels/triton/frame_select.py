@@ -1137,10 +1137,13 @@ def frame_select_triton(
     Shapes:
         scores: [B, T, H, W], frame_budget: [B, T]  ->  keep [B, T, H, W] bool,
         keep_index [B, row_stride], tokens [B, row_stride, D], assignment/weights [B, T*H*W]
+        (scores [T, H, W] and frame_budget [T], a batch of one without its B: every output
+        without it too)
     """
     if (_x_address is not None or _out_address is not None) and features is None:
         raise ValueError("_x_address and _out_address need features (shape, strides, dtype)")
-    Bsz, T, H, W = scores.shape
+    *lead, T, H, W = scores.shape  # lead: [B], or none for a batch of one without its B
+    Bsz = lead[0] if lead else 1
     dev = scores.device
     plan = _launch_plan(
         Bsz, T, H, W, row_stride,
@@ -1160,20 +1163,20 @@ def frame_select_triton(
     if features is not None:
         D = plan.D
         if _out_address is None:
-            tokens = out = torch.empty(Bsz, row_stride, D, dtype=features.dtype, device=dev)
+            tokens = out = torch.empty(*lead, row_stride, D, dtype=features.dtype, device=dev)
         else:  # the kernel writes at the held address: a stand-in with the tokens' shape
             out = _out_address
             tokens = features.new_empty(1, 1, 1).expand(Bsz, row_stride, D)
         x = features if _x_address is None else _x_address
     else:
         tokens, out, x = None, flat, flat
-    keep = torch.empty(Bsz, T, H, W, dtype=torch.int8, device=dev)
+    keep = torch.empty(*lead, T, H, W, dtype=torch.int8, device=dev)  # ints: a Size parses slower
     scratch = torch.empty(plan.scratch, dtype=torch.int32, device=dev)
-    keep_index = torch.empty(Bsz, row_stride, dtype=torch.int64, device=dev)
+    keep_index = torch.empty(*lead, row_stride, dtype=torch.int64, device=dev)
     if plan.merge:
         wscratch = torch.empty(plan.scratch[0], m, dtype=torch.float32, device=dev)
-        assignment = torch.empty(Bsz, T * m, dtype=torch.int64, device=dev)
-        weights = torch.empty(Bsz, T * m, dtype=torch.float32, device=dev)
+        assignment = torch.empty(*lead, T * m, dtype=torch.int64, device=dev)
+        weights = torch.empty(*lead, T * m, dtype=torch.float32, device=dev)
     else:
         wscratch, assignment, weights = flat, None, None
     plan.site(

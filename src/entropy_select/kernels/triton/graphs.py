@@ -299,7 +299,7 @@ def _point_tokens(
     ``holder`` for the ``OUT_INDIRECT`` frame kernel (``written``: see :func:`_write_address`,
     element 1); the caller keeps it alive until the work that writes it is queued (a replay's
     result: returned)."""
-    tokens = torch.empty(shape, dtype=x.dtype, device=x.device)
+    tokens = torch.empty(*shape, dtype=x.dtype, device=x.device)  # ints parse faster than a tuple
     _write_address(holder, tokens.data_ptr(), written, 1)
     return tokens
 

@@ -204,11 +204,13 @@ def scores_triton(
 
     Shapes:
         entropy, grad: [B, T, H, W]  ->  S [B, T, H, W], Ĝ [B, T, H, W], S̄ [B, T]
+        (or [T, H, W], a batch of one without its B, and then S̄ [T])
     """
-    B, T, H, W = entropy.shape
+    *lead, T, H, W = entropy.shape
+    B = lead[0] if lead else 1
     score = torch.empty_like(entropy)
     gnorm = torch.empty_like(entropy)
-    sal = torch.empty(B, T, dtype=torch.float32, device=entropy.device)
+    sal = torch.empty(*lead, T, dtype=torch.float32, device=entropy.device)
     ints, site = _score_plan(T, H * W, config)
     site((B * T,), entropy, grad, entropy if minmax is None else minmax, score, gnorm, sal, *ints)
     return score, gnorm, sal
@@ -237,10 +239,11 @@ def frame_budget_triton(
 
     Shapes:
         saliency: [B, T] float32  ->  [B, T] int64 summing to ``budget`` per video
+        (or [T] -> [T], a batch of one without its B)
     """
-    B, T = saliency.shape
-    grid, ints, site = _budget_plan(B, T, budget, tokens_per_frame, config)
-    fb = torch.empty(B, T, dtype=torch.int64, device=saliency.device)
+    *lead, T = saliency.shape
+    grid, ints, site = _budget_plan(lead[0] if lead else 1, T, budget, tokens_per_frame, config)
+    fb = torch.empty(*lead, T, dtype=torch.int64, device=saliency.device)
     site(grid, saliency, fb, *ints)
     return fb
 

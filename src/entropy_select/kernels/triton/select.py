@@ -91,9 +91,15 @@ def fused_scores_triton(
     return combine_scores(entropy, gradient, config, x), entropy, gradient
 
 
-def _scores(x: torch.Tensor, config: EntropySelectConfig, x_address: torch.Tensor | None = None):
+def _scores(
+    x: torch.Tensor,
+    config: EntropySelectConfig,
+    x_address: torch.Tensor | None = None,
+    squeeze: bool = False,
+):
     """``(S, Ĥ, Ĝ, S̄)`` through the window, finish and score kernels (``x_address``: the band
-    kernel reads the features at the address it holds)."""
+    kernel reads the features at the address it holds; ``squeeze``: ``x`` is a batch of one
+    whose maps come without their ``B``, ``[T, H, W]`` and ``S̄`` ``[T]``)."""
     minmax = None
     if config.minmax_scope == "video":
         minmax = torch.empty(x.shape[0], 4, dtype=torch.int32, device=x.device)
@@ -105,6 +111,7 @@ def _scores(x: torch.Tensor, config: EntropySelectConfig, x_address: torch.Tenso
         config.tau,
         minmax=minmax,
         _x_address=x_address,
+        _squeeze=squeeze,
     )
     score, gradient, saliency = scores_triton(entropy, grad, minmax, config)
     return score, entropy, gradient, saliency
@@ -117,6 +124,7 @@ def select_tokens_triton(
     frame_budget: torch.Tensor | None = None,
     retention: float | None = None,
     *,
+    squeeze: bool = False,
     _x_address: torch.Tensor | None = None,
     _out_address: torch.Tensor | None = None,
 ) -> Selection:
@@ -129,6 +137,10 @@ def select_tokens_triton(
         config: the hyper-parameters.
         frame_budget: explicit checked budgets ``[B, T]`` summing to ``budget`` (or None).
         retention: the online rule's rate (``config.frame_budget_rule == "online"``).
+        squeeze: ``x`` is a batch of one made from a ``[T, H, W, D]`` video: the Selection may
+            come unbatched (``keep_index [K]``, ...), its fields allocated so rather than viewed
+            (the eager call's host time is its latency); where a path needs the batch, it
+            comes batched as without it (the caller unbatches what has a leading ``B``).
         _x_address: private (:mod:`.graphs`): a 1-element int64 tensor on ``x``'s device holding
             the address, a multiple of 16 bytes, of features laid out like ``x`` (its shape,
             strides and dtype); the kernels read the features there when they run, not at
@@ -152,7 +164,7 @@ def select_tokens_triton(
         # Triton launches on the current device: make it x's (a model on cuda:1)
         with torch.cuda.device(x.device):
             return select_tokens_triton(
-                x, budget, config, frame_budget, retention,
+                x, budget, config, frame_budget, retention, squeeze=squeeze,
                 _x_address=_x_address, _out_address=_out_address,
             )  # fmt: skip
     Bsz, T, H, W, D = x.shape
@@ -168,9 +180,16 @@ def select_tokens_triton(
     # must carry gradient to the inputs are gathered (or merged) from ``x`` by torch below. One
     # no_grad block (the eager path's latency is its host time); the kernels read ``x``'s
     # address only, so ``x`` needs no detached view.
+    # A batch of one, unbatched from its first allocation, where every step below takes the
+    # kernels' path (the fused scores, the softmax budgets, the frame kernel, no autograd).
+    squeeze = (
+        squeeze and Bsz == 1 and not autograd and frame_budget is None and budget is not None
+        and config.frame_budget_rule == "softmax" and scores_fusable(config)
+        and (budget == T * m or merge_mode(config, H, W) is not None)
+    )  # fmt: skip
     with torch.no_grad():
         if scores_fusable(config):
-            score, entropy, gradient, saliency = _scores(x, config, _x_address)
+            score, entropy, gradient, saliency = _scores(x, config, _x_address, squeeze)
         else:
             score, entropy, gradient = fused_scores_triton(x, config)
             saliency = None

@@ -567,6 +567,7 @@ def window_entropy_and_gradient_triton(
     minmax: torch.Tensor | None = None,
     tune: dict[str, bool] | None = None,
     _x_address: torch.Tensor | None = None,
+    _squeeze: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Ĥ, G)`` in one pass over the features: the fused Triton path of SPEC §1-2.
 
@@ -588,6 +589,8 @@ def window_entropy_and_gradient_triton(
             holding the address, a multiple of 16 bytes, of the features the kernel reads; then
             ``features`` gives only their shape, strides and dtype (the holder's value is read
             when the kernel runs, so a CUDA graph's replay reads whatever it points at then).
+        _squeeze: private (:mod:`.select`): ``features`` is a batch of one ``[1, T, H, W, D]``
+            whose maps are wanted as ``[T, H, W]`` (allocated so, not viewed).
 
     Returns:
         ``Ĥ`` (Eq. 2, normalised by ``log n``) and the raw gradient magnitude ``G`` (Eq. 3), both
@@ -597,8 +600,8 @@ def window_entropy_and_gradient_triton(
         features: [T, H, W, D] or [B, T, H, W, D]  ->  two [T, H, W] or [B, T, H, W]
     """
     _check(features, spatial_window, temporal_window, past_window, tau)
-    squeeze = features.dim() == 4
-    x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
+    squeeze = features.dim() == 4 or (_squeeze and features.shape[0] == 1)
+    x = features.unsqueeze(0) if features.dim() == 4 else features  # [B, T, H, W, D]
     return _launch_band(
         x, squeeze, spatial_window, temporal_window, past_window, tau,
         block_d, splits, block_m, num_warps, num_stages, minmax, _x_address,
@@ -619,12 +622,13 @@ def _finish(
         shape, partial.shape, spatial_window, temporal_window, past_window, tau,
         minmax is not None, stream,
     )  # fmt: skip
-    entropy = torch.empty(out, dtype=torch.float32, device=partial.device)
-    grad = torch.empty(out, dtype=torch.float32, device=partial.device)
+    if squeeze:  # a batch of one: its maps without the leading B (the same memory, no views)
+        out = out[1:]
+    # sizes as ints, not a tuple: torch parses them faster (the eager call's host time)
+    entropy = torch.empty(*out, dtype=torch.float32, device=partial.device)
+    grad = torch.empty(*out, dtype=torch.float32, device=partial.device)
     extra = counts if stream else minmax if minmax is not None else entropy
     site(grid, partial, entropy, grad, extra, *ints)
-    if squeeze:
-        return entropy[0], grad[0]
     return entropy, grad
 
 
@@ -774,7 +778,7 @@ def _launch_band(
         block_d, splits, block_m, num_warps, num_stages, minmax is not None, x_address is not None,
         tune,
     )  # fmt: skip
-    partial = torch.empty(pshape, dtype=torch.float32, device=x.device)  # [S, N, C]
+    partial = torch.empty(*pshape, dtype=torch.float32, device=x.device)  # [S, N, C]
     src = x if x_address is None else x_address
     mm = partial if minmax is None else minmax
     site(grid, src, partial, mm, *ints, src, 0, 0, 0, 0, 0, 0, 1)
