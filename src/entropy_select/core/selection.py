@@ -152,13 +152,12 @@ def assemble_selection(
         (or every field of one video without its B, scores [T, H, W], keep_index, tokens and
         frame_budget given: an unbatched Selection)
     """
-    if scores.dim() == 3:  # one video without its B: a kernel path that allocated it so
-        if keep_index is None or tokens is None or frame_budget is None:
-            raise ValueError("an unbatched selection needs keep_index, tokens and frame_budget")
-        keep_mask = keep_mask.reshape(scores.shape)
+    if scores.dim() == 3 and (keep_index is None or tokens is None or frame_budget is None):
+        # one video without its B: a kernel path that allocated it so, and derived nothing
+        raise ValueError("an unbatched selection needs keep_index, tokens and frame_budget")
     Bsz, T, H, W = scores.shape if scores.dim() == 4 else (1, *scores.shape)
     if keep_mask.shape != scores.shape:
-        keep_mask = keep_mask.reshape(Bsz, T, H, W)
+        keep_mask = keep_mask.reshape(scores.shape)
     if keep_index is None:
         keep_index = mask_to_index(keep_mask.reshape(Bsz, T * H * W), budget)  # [B, K]
     if tokens is None:

@@ -60,6 +60,12 @@ def merge_mode(config: EntropySelectConfig, H: int, W: int) -> str | None:
     return "select"
 
 
+def frame_mode(config: EntropySelectConfig, budget: int, tokens: int, H: int, W: int) -> str | None:
+    """The frame kernel's mode for ``K = budget`` of ``tokens`` a video: ``"select"`` where K
+    keeps every token as it is (nothing merged), else :func:`merge_mode` (None: not covered)."""
+    return merge_mode(config, H, W) if budget < tokens else "select"
+
+
 def frame_select_options(config: EntropySelectConfig, mode: str) -> dict:
     """The config's keyword arguments of
     :func:`~entropy_select.kernels.triton.frame_select.frame_select_triton` in ``mode``."""
@@ -185,7 +191,7 @@ def select_tokens_triton(
     squeeze = (
         squeeze and Bsz == 1 and not autograd and frame_budget is None and budget is not None
         and config.frame_budget_rule == "softmax" and scores_fusable(config)
-        and (budget == T * m or merge_mode(config, H, W) is not None)
+        and frame_mode(config, budget, T * m, H, W) is not None
     )  # fmt: skip
     with torch.no_grad():
         if scores_fusable(config):
@@ -199,8 +205,7 @@ def select_tokens_triton(
             frame_budget, budget = plan_frame_budget(
                 score, config, budget, frame_budget, retention
             )  # [B, T]
-        merge = budget < T * m  # K = N keeps every token as it is (nothing merged)
-        mode = merge_mode(config, H, W) if merge else "select"
+        mode = frame_mode(config, budget, T * m, H, W)
         in_kernel = mode is not None and not (autograd and mode != "select")
         if in_kernel:
             keep, keep_index, tokens, assignment, weights = frame_select_triton(

@@ -93,6 +93,25 @@ def _band_rows(
     return n_off, r_ok
 
 
+@triton.jit
+def _band_load(video, n_off, r_ok, dofs, dm, EVEN_D: tl.constexpr):
+    """One channel chunk of stacked band rows (rows not of the video read 0; ``EVEN_D``: no
+    channel mask)."""
+    if EVEN_D:
+        mask = r_ok[:, None]  # the load broadcasts it over the chunk
+    else:
+        mask = r_ok[:, None] & dm[None, :]
+    return tl.load(video + n_off[:, None] + dofs, mask=mask, other=0.0)
+
+
+@triton.jit
+def _gram_step(xc, nb, gram, IEEE: tl.constexpr):
+    """``gram + xc · nbᵀ`` on tensor cores (``IEEE``: float32 inputs, exact products)."""
+    if IEEE:
+        return tl.dot(xc, tl.trans(nb), gram, input_precision="ieee")
+    return tl.dot(xc, tl.trans(nb), gram)
+
+
 @triton.jit(do_not_specialize=["HEAD"])  # the ring slot moves every push (STREAM)
 def _window_band_kernel(
     x_ptr,
@@ -271,10 +290,8 @@ def _window_band_kernel(
         dm = d < d_hi
         if EVEN_D:  # no channel mask (the loads broadcast the row masks)
             m2 = cm[:, None]
-            nb_mask = r_ok[:, None]
         else:
             m2 = cm[:, None] & dm[None, :]
-            nb_mask = r_ok[:, None] & dm[None, :]
         xc = tl.load(video + c_off[:, None] + dofs, mask=m2, other=0.0)
         if STREAM:  # two masked loads (each row reads one of them), then a select
             nb_cur = tl.load(
@@ -293,21 +310,11 @@ def _window_band_kernel(
             odd = (xcf != xcf) | (tl.abs(xcf) == float("inf"))
             bad += tl.sum(odd.to(tl.float32), 1)
         else:
-            nb = tl.load(video + n_off[:, None] + dofs, mask=nb_mask, other=0.0)
-        if IEEE:
-            gram = tl.dot(xc, tl.trans(nb), gram, input_precision="ieee")
-        else:
-            gram = tl.dot(xc, tl.trans(nb), gram)
+            nb = _band_load(video, n_off, r_ok, dofs, dm, EVEN_D)
+        gram = _gram_step(xc, nb, gram, IEEE)
         if NR_B > 0:
-            if EVEN_D:
-                nb_b_mask = r_ok_b[:, None]
-            else:
-                nb_b_mask = r_ok_b[:, None] & dm[None, :]
-            nb_b = tl.load(video + n_off_b[:, None] + dofs, mask=nb_b_mask, other=0.0)
-            if IEEE:
-                gram_b = tl.dot(xc, tl.trans(nb_b), gram_b, input_precision="ieee")
-            else:
-                gram_b = tl.dot(xc, tl.trans(nb_b), gram_b)
+            nb_b = _band_load(video, n_off_b, r_ok_b, dofs, dm, EVEN_D)
+            gram_b = _gram_step(xc, nb_b, gram_b, IEEE)
         xr = tl.load(video + xr_off[:, None] + dofs, mask=m2, other=0.0)
         xl = tl.load(video + xl_off[:, None] + dofs, mask=m2, other=0.0)
         gx = xr.to(tl.float32) - xl.to(tl.float32)
