@@ -28,13 +28,13 @@ registers can be checked here before any device time).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import torch
 
@@ -132,7 +132,7 @@ def window_geometry_rows(tool: str) -> list[dict]:
 def window_tune_rows(tool: str) -> list[dict]:
     """The band kernel for each of ``quick_gpu.BAND_CONFIGS`` (its code options and launch
     geometries) at 16x14x14x3584 and 1024x14x14x1152 bf16 (paper windows, the extremes)."""
-    from quick_gpu import BAND_CONFIGS
+    from quick_gpu import BAND_CONFIGS, band_options
 
     from entropy_select.kernels.triton import window_entropy as we
 
@@ -141,10 +141,7 @@ def window_tune_rows(tool: str) -> list[dict]:
         x = torch.empty(1, T, 14, 14, D, dtype=torch.bfloat16)
         minmax = torch.empty(1, 4, dtype=torch.int32)
         for name, opts in BAND_CONFIGS.items():
-            opts = {k: v for k, v in opts.items() if k != "splits"}  # slices: the same code
-            if "tune" in opts:  # as quick_gpu.band reads it: the names given on, others off
-                on = set(filter(None, opts["tune"].split("+")))
-                opts["tune"] = {name: name in on for name in we.BAND_TUNING}
+            opts = {k: v for k, v in band_options(opts).items() if k != "splits"}  # same code
             row = {"case": f"{T}x14x14 D{D}", "config": name}
             compiled = _compiled_by(
                 we._window_band_kernel, we.window_entropy_and_gradient_triton, x, 5, 3, 3, 1.0,
@@ -204,7 +201,7 @@ def window_shared_rows(tool: str) -> list[dict]:
                 geometry["block_m"], None, None, True,
             )  # fmt: skip
             step = nr + nr_b + geometry["block_m"]
-            with _patched(we, "_shared_memory", lambda device, limit=limit: limit):
+            with mock.patch.object(we, "_shared_memory", lambda device, limit=limit: limit):
                 plan_stages = we._stages(3, step, block_d, dtype.itemsize, torch.device("cuda"))
             for stages in (2, 3):
                 row = {"arch": f"sm_{arch}", "limit": limit, "case": name, "stages": stages}
@@ -218,16 +215,6 @@ def window_shared_rows(tool: str) -> list[dict]:
                 rows.append(row)
                 print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     return rows
-
-
-@contextlib.contextmanager
-def _patched(obj, name, value):
-    old = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, old)
 
 
 def main() -> int:

@@ -231,6 +231,18 @@ BAND_SHAPES = (
 )  # fmt: skip
 
 
+def band_options(opts: dict) -> dict:
+    """A ``BAND_CONFIGS`` entry as keyword arguments of ``window_entropy_and_gradient_triton``:
+    its ``tune`` string as a dict, the names given on and every other ``BAND_TUNING`` name off."""
+    from entropy_select.kernels.triton.window_entropy import BAND_TUNING
+
+    opts = dict(opts)
+    if "tune" in opts:
+        on = set(filter(None, opts["tune"].split("+")))
+        opts["tune"] = {name: name in on for name in BAND_TUNING}
+    return opts
+
+
 def band(rounds: int = 3, reps: int = 20) -> None:
     """The window kernel and its finish pass alone (paper windows), every ``BAND_CONFIGS`` entry,
     at each of ``BAND_SHAPES``: device µs (CUDA events behind a sleep kernel,
@@ -242,10 +254,7 @@ def band(rounds: int = 3, reps: int = 20) -> None:
     from entropy_select.kernels.triton import window_entropy as we
 
     def caller(x, opts):
-        opts = dict(opts)
-        if "tune" in opts:
-            on = set(filter(None, opts["tune"].split("+")))
-            opts["tune"] = {name: name in on for name in we.BAND_TUNING}
+        opts = band_options(opts)
         return lambda: we.window_entropy_and_gradient_triton(x, 5, 3, 3, 1.0, **opts)
 
     for T, H, W, D in BAND_SHAPES:
