@@ -445,6 +445,7 @@ def main(argv=None) -> int:
         print("bench_gpu.py needs a CUDA device", file=sys.stderr)
         return 2
     import triton
+    from host_costs import unit_costs
 
     props = torch.cuda.get_device_properties(0)
     copy_bw = copy_bandwidth()
@@ -458,6 +459,10 @@ def main(argv=None) -> int:
         "commit": git_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "copy_bandwidth_Bps": copy_bw,
+        # the host's unit costs (µs): the eager rows are host-bound and scale with them, which
+        # differ between machines and days (launch 9-19 µs on H200 hosts): compare eager
+        # figures of two runs only with these beside them
+        "host_unit_us": {k: round(v, 2) for k, v in unit_costs().items()},
         "selectors": selectors.available(),
         "measures": MEASURES,
     }

@@ -16,6 +16,9 @@ takes (tokens a program, channels a step, warps, pipeline stages).
 ``--window-shared``: the window kernel's shared memory as compiled for sm_90, sm_80, sm_89 and
 sm_86 at 2 and 3 pipeline stages, against each one's limit, and the stages the library takes.
 
+``--fused-budget``: the frame kernel reading its budgets and computing them itself
+(``FUSED_BUDGET``), each preset, 16 and 64 frames.
+
 ``--window-tune``: the window kernel for each of ``quick_gpu.BAND_CONFIGS`` (its code options:
 ``BAND_TUNING``) at 16x14x14x3584 and 1024x14x14x1152.
 
@@ -80,6 +83,39 @@ def _write(path: str | None, rows: list[dict], target: str = "sm_90 target") -> 
             out = {"machine": f"CPU, no GPU: stand-in driver, {target}",
                    "triton": triton.__version__, "rows": rows}  # fmt: skip
             json.dump(out, fh, indent=1)
+
+
+def fused_budget_rows(tool: str, presets: dict) -> list[dict]:
+    """The frame kernel (gathered tokens) as it reads the budgets of the budget kernel and as it
+    computes them itself (``FUSED_BUDGET``: ``_budget_from``), per preset, at 16 and 64 frames
+    of 14x14 (a 64-frame video is one ``[64, 64]`` tile of the budgets' pairwise ranks)."""
+    from entropy_select.core.allocation import allocate_frame_budget
+    from entropy_select.kernels.triton import frame_select as fs
+    from entropy_select.kernels.triton.scores import budget_args
+    from entropy_select.kernels.triton.select import frame_select_options, merge_mode
+
+    rows = []
+    for T in (16, 64):
+        s = torch.rand(1, T, 14, 14)
+        x = torch.randn(1, T, 14, 14, 3584).to(torch.bfloat16)
+        K = round(0.35 * T * 196)
+        for preset, cfg in presets.items():
+            opts = frame_select_options(cfg, merge_mode(cfg, 14, 14))
+            fb = allocate_frame_budget(s, K)
+            sal = torch.rand(1, T)
+            for budget in ("kernel", "fused"):
+                extra = {}
+                if budget == "fused":
+                    extra["_budget_from"] = (sal, budget_args(T, K, 196, cfg))
+                compiled = _compiled_by(
+                    fs._frame_select_kernel, fs.frame_select_triton, s, fb, K, features=x,
+                    **opts, **extra,
+                )  # fmt: skip
+                row = {"case": f"{T}x14x14 D3584", "preset": preset, "budget": budget}
+                row.update(_usage(compiled, tool))
+                rows.append(row)
+                print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return rows
 
 
 def window_rows(tool: str) -> list[dict]:
@@ -230,6 +266,11 @@ def main() -> int:
     parser.add_argument(
         "--window-geometry", action="store_true", help="the window kernel's launch geometries"
     )
+    parser.add_argument(
+        "--fused-budget",
+        action="store_true",
+        help="the frame kernel reading the budgets and computing them (FUSED_BUDGET), each preset",
+    )
     args = parser.parse_args()
     import triton
     from launch_overhead_cpu import _Driver
@@ -251,6 +292,9 @@ def main() -> int:
 
     presets = {"paper": es.EntropySelectConfig.paper(), "default": es.EntropySelectConfig(),
                "balanced": es.EntropySelectConfig.balanced()}  # fmt: skip
+    if args.fused_budget:
+        _write(args.out, fused_budget_rows(tool, presets))
+        return 0
     rows = []
     for name, T, H, W, D in CASES:
         s = torch.rand(1, T, H, W)

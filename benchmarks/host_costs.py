@@ -53,6 +53,24 @@ def host_us(fn, n: int, rounds: int) -> float:
     return statistics.median(out)
 
 
+def unit_costs(n: int = 100, rounds: int = 7) -> dict[str, float]:
+    """Host µs of the unit operations an eager call is built of, on this machine's host
+    (``empty``, ``view``, ``fill_``, ``launch``: the module docstring). They vary from one
+    machine (and day) to the next by up to 2x; ``bench_gpu.py`` records them beside its eager
+    figures, which scale with them."""
+    from entropy_select.kernels.triton.launch import launch
+
+    dev = torch.device("cuda")
+    small = torch.zeros(1024, device=dev)
+    holder = torch.zeros(1, dtype=torch.int64, device=dev)
+    return {
+        "empty": host_us(lambda: torch.empty(1024, device=dev), n, rounds),
+        "view": host_us(lambda: small.view(32, 32), n, rounds),
+        "fill_": host_us(lambda: holder.fill_(12345), n, rounds),
+        "launch": host_us(lambda: launch(_one, (1,), small), n, rounds),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100)
@@ -63,7 +81,6 @@ def main() -> int:
         parser.error("needs a CUDA GPU")
     from entropy_select.core.selection import assemble_selection
     from entropy_select.kernels.triton.frame_select import frame_select_triton
-    from entropy_select.kernels.triton.launch import launch
     from entropy_select.kernels.triton.scores import frame_budget_triton
     from entropy_select.kernels.triton.select import (
         _scores,
@@ -74,14 +91,7 @@ def main() -> int:
 
     n, rounds = args.n, args.rounds
     dev = torch.device("cuda")
-    small = torch.zeros(1024, device=dev)
-    holder = torch.zeros(1, dtype=torch.int64, device=dev)
-    rows = {
-        "empty": host_us(lambda: torch.empty(1024, device=dev), n, rounds),
-        "view": host_us(lambda: small.view(32, 32), n, rounds),
-        "fill_": host_us(lambda: holder.fill_(12345), n, rounds),
-        "launch": host_us(lambda: launch(_one, (1,), small), n, rounds),
-    }
+    rows = unit_costs(n, rounds)
     print({k: round(v, 2) for k, v in rows.items()}, flush=True)
     g = torch.Generator(device=dev).manual_seed(0)
     x = torch.randn(1, 16, 14, 14, 3584, device=dev, dtype=torch.bfloat16, generator=g)

@@ -26,6 +26,9 @@ per r and input, 60 rounds) so that the machine's drift falls on every r alike.
 ``--part band``: the window kernel and its finish pass alone, each of ``BAND_CONFIGS`` (code
 options and launch geometries of the band kernel), at each of ``BAND_SHAPES`` (bf16),
 alternated round by round, with each one's largest difference from the library's output.
+``--part budget``: the frame kernel's own budgets (the default up to 64 frames) against the
+budget kernel's launch, each preset, eager and in a graph, 16 and 64 frames.
+
 ``--part ncu`` / ``ncu_band``: two launches of the frame kernel per preset (16x14x14x3584,
 r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsight Compute
 (``benchmarks/ncu_lines.py`` reads its source export; ``results/ncu_*_h200_*.txt``).
@@ -37,6 +40,7 @@ r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsi
     PYTHONPATH=src python benchmarks/quick_gpu.py --part fusion
     PYTHONPATH=src python benchmarks/quick_gpu.py --part flat --frames 64
     PYTHONPATH=src python benchmarks/quick_gpu.py --part band
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part budget
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
 (``results/quick_gpu_h200.log`` holds their output).
@@ -88,6 +92,43 @@ def graph(frames: int = 16) -> None:
                 f"{frames}f", preset, r, "graph", f"{statistics.median(gt):.1f}",
                 "auto", f"{statistics.median(at):.1f}", flush=True,
             )  # fmt: skip
+
+
+def budget() -> None:
+    """The budgets from the frame kernel (``select.FUSE_BUDGET``, the default) against the budget
+    kernel's launch, alternated in one process: the whole selection per preset in the caller's
+    CUDA graph and eager (``cuda_graph=False``: host-bound), 16 and 64 frames, r = 0.05 / 0.35."""
+    import bench_gpu as bg
+
+    import entropy_select as es
+    from entropy_select.kernels.triton import select
+
+    for frames in (16, 64):
+        xs = bg.make_inputs(frames, 14, 14, 3584, torch.bfloat16)
+        for preset, cfg in bg.PRESET_CONFIGS.items():
+            for r in (0.05, 0.35):
+                K = int(r * frames * 196)
+
+                def call(x, K=K, cfg=cfg):
+                    return es.select_tokens(
+                        x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
+                    )
+
+                cells = {"fused": ([], []), "kernel": ([], [])}
+                for _ in range(3):  # alternated rounds: drift falls on both alike
+                    for name, on in (("fused", True), ("kernel", False)):
+                        select.FUSE_BUDGET[0] = on
+                        g = bg.graph_times(call, xs, reps=10)
+                        if isinstance(g, str):  # the capture's error
+                            raise RuntimeError(g)
+                        cells[name][0].extend(g)
+                        cells[name][1].extend(bg.time_events(call, xs, reps=10))
+                select.FUSE_BUDGET[0] = True
+                row = " ".join(
+                    f"{name} graph {statistics.median(g):.1f} eager {statistics.median(e):.1f}"
+                    for name, (g, e) in cells.items()
+                )
+                print(f"budget {frames}f {preset} r={r} {row} us", flush=True)
 
 
 def groups() -> None:
@@ -345,6 +386,7 @@ def main() -> int:
         "ncu_band": ncu_band,
         "flat": flat,
         "band": band,
+        "budget": budget,
     }  # fmt: skip
     parser.add_argument("--part", choices=tuple(parts), required=True)
     parser.add_argument("--frames", type=int, default=16, help="--part graph / flat: frames")

@@ -13,8 +13,9 @@
 # carried in (e.g.
 # `mkdir ab_before_src && git archive <commit> src | tar -x -C ab_before_src`, ignored through
 # .git/info/exclude, carry=["ab_before_src"], AB_SRC=$PWD/ab_before_src/src). Limits in
-# seconds: TESTS_S (default 540: 271 CUDA tests did not finish in 290 s with 14 workers on a
-# fresh machine, Triton compiles included; give them a call of their own, STAGES=tests),
+# seconds: TESTS_S (default 540, for each of the two pytest runs of the stage, which run side by
+# side: 271 CUDA tests did not finish in 290 s with 14 workers on a fresh machine, Triton
+# compiles included; give them a call of their own, STAGES=tests),
 # FRAME_S, STREAM_S, GPU_S, E2E_S, HOST_S, AB_S, BAND_S; E2E_MODELS, E2E_FRAMES (the e2e stage).
 set -u
 OUT=${OUT:?"set by the device tool"}
@@ -22,15 +23,28 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
     --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
 STAGES=${STAGES:-"tests frame stream gpu e2e host"}
-stage() { [[ " $STAGES " == *" $1 "* ]]; }
+stage() {
+    [[ " $STAGES " == *" $1 "* ]] || return 1
+    # the host's load as the stage starts (eager timings are host-bound: a busy host shows
+    # here; a slow one does not, see bench_gpu.py's host_unit_us)
+    echo "[$1] load $(cut -d' ' -f1-3 /proc/loadavg); busiest: $(ps -eo pcpu=,comm= \
+        --sort=-pcpu | head -3 | tr -s ' ' | paste -sd,)"
+}
 mkdir -p /tmp/extra
 
 if stage tests; then
-    # -v names every test as it ends, so a run cut by its limit still says what failed
-    timeout "${TESTS_S:-540}" python3 -m pytest -m cuda -p xdist -n 14 -v --tb=short -rf tests \
-        > "$OUT/cuda_tests.log" 2>&1
+    # -v names every test as it ends, so a run cut by its limit still says what failed. The
+    # tests marked slow (the sorted frame kernel's GPU cases, ~60 s each of Triton compiles with
+    # a warm cache) run in a pytest of their own, one worker each, from the start: in one run
+    # of 14 workers xdist reached them last, and two of them were cut by the limit twice.
+    timeout "${TESTS_S:-540}" python3 -m pytest -m "cuda and slow" -p xdist -n 7 -v \
+        --tb=short -rf tests > "$OUT/cuda_tests_slow.log" 2>&1 &
+    timeout "${TESTS_S:-540}" python3 -m pytest -m "cuda and not slow" -p xdist -n 10 -v \
+        --tb=short -rf tests > "$OUT/cuda_tests.log" 2>&1
     echo "cuda tests: exit $? ($(grep -c PASSED "$OUT/cuda_tests.log") passed)"
-    grep -E "FAILED|ERROR" "$OUT/cuda_tests.log" | sort -u | head -20
+    wait $!
+    echo "slow cuda tests: exit $? ($(grep -c PASSED "$OUT/cuda_tests_slow.log") passed)"
+    grep -hE "FAILED|ERROR" "$OUT"/cuda_tests*.log | sort -u | head -20
 fi
 if stage frame; then
     timeout "${FRAME_S:-300}" python3 benchmarks/profile_frame.py --out /tmp/extra/frame \

@@ -205,6 +205,7 @@ _GPU_CASES = {
 
 
 @pytest.mark.cuda
+@pytest.mark.slow  # ~60 s each on an H200, warm cache: scripts/device_check.sh runs them apart
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("case", list(_GPU_CASES))
 def test_sorted_frame_kernel_equals_pairwise_and_core_on_the_gpu(case):

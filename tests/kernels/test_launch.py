@@ -319,7 +319,7 @@ def stand_in_kernels(monkeypatch):
 
 @pytest.mark.parametrize("preset", ["paper", "default", "balanced"])
 def test_every_launch_of_the_fused_path_is_direct_after_a_warm_up(stand_in_kernels, preset):
-    """After one call, a call of the same shape (new tensors) launches its five kernels directly:
+    """After one call, a call of the same shape (new tensors) launches its four kernels directly:
     every launch site passes its runtime arguments positionally and its constexprs by keyword."""
     from entropy_select.kernels.triton.select import select_tokens_triton
 
@@ -330,7 +330,7 @@ def test_every_launch_of_the_fused_path_is_direct_after_a_warm_up(stand_in_kerne
         select_tokens_triton(torch.randn(2, 4, 6, 6, 8, dtype=dtype), 40, cfg)
         after = L.stats()
         assert after["normal"] == before["normal"], preset
-        assert after["direct"] - before["direct"] == 5
+        assert after["direct"] - before["direct"] == 4  # 5 frames: budgets in the frame kernel
 
 
 @pytest.mark.filterwarnings("ignore:Truncating")  # stand-ins leave the counts unwritten
@@ -362,7 +362,7 @@ x = torch.randn(1, 3, 5, 6, 8)
 a = select_tokens_triton(x, 20, PRESETS["default"])
 b = select_tokens_triton(x, 20, PRESETS["default"])
 assert torch.equal(a.keep_index, b.keep_index)
-assert L.stats() == {"direct": 0, "normal": 10}, L.stats()
+assert L.stats() == {"direct": 0, "normal": 8}, L.stats()  # 4 launches a call (3 frames)
 print("ok")
 """
 
@@ -446,7 +446,7 @@ for name in sys.argv[1].split(","):
     for second in (False, True):  # the keys' first direct launches, then later ones
         CALLS.clear()
         select_tokens_triton(x, 40, cfg, **address)
-        assert L.stats()["normal"] == 5 and len(CALLS) == 5, (L.stats(), len(CALLS))
+        assert L.stats()["normal"] == 4 and len(CALLS) == 4, (L.stats(), len(CALLS))
         pairs = [(u, v) for (_, a), (_, b) in zip(normal, CALLS) for u, v in zip(a[9:], b[9:])]
         ints = sum(torch.is_tensor(u) and type(v) is int for u, v in pairs)
         assert (ints > 0) == (L.RAW_POINTERS[0] and second), ints  # addresses from the 2nd on

@@ -241,20 +241,22 @@ def test_every_preset_on_the_fused_path_equals_reference(preset, shape, dtype):
 @cuda
 @pytest.mark.cuda
 def test_fused_path_launches_a_handful_of_kernels():
-    """The default config: five Triton kernels and no other GPU work, no host synchronisation."""
+    """The default config: four Triton kernels (five over 64 frames, where the budget kernel runs)
+    and no other GPU work, no host synchronisation."""
     from torch.profiler import ProfilerActivity, profile
 
-    x = torch.randn(16, 14, 14, 256, device="cuda", dtype=torch.bfloat16)
-    for cfg in (es.EntropySelectConfig(), es.EntropySelectConfig.balanced()):
-        es.select_tokens(x, retention=0.3, config=cfg, validate=False, cuda_graph=False)
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    for T, launches in ((16, 4), (65, 5)):
+        x = torch.randn(T, 14, 14, 256, device="cuda", dtype=torch.bfloat16)
+        for cfg in (es.EntropySelectConfig(), es.EntropySelectConfig.balanced()):
             es.select_tokens(x, retention=0.3, config=cfg, validate=False, cuda_graph=False)
-        events = prof.events()
-        kernels = [e.name for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
-        assert len(kernels) == 5, kernels
-        syncs = ("aten::item", "aten::_local_scalar_dense", "cudaStreamSynchronize")
-        assert not [e.name for e in events if e.name in syncs]
+            torch.cuda.synchronize()
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                es.select_tokens(x, retention=0.3, config=cfg, validate=False, cuda_graph=False)
+            events = prof.events()
+            kernels = [e.name for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+            assert len(kernels) == launches, kernels
+            syncs = ("aten::item", "aten::_local_scalar_dense", "cudaStreamSynchronize")
+            assert not [e.name for e in events if e.name in syncs]
 
 
 @cuda
@@ -707,3 +709,91 @@ def test_the_band_kernel_reads_flat_videos_without_division(monkeypatch):
         we.window_entropy_and_gradient_triton(x)  # the band kernel's launch, then the finish's
         assert seen[0].get("FLAT", False) is flat, name
         seen.clear()
+
+
+_INTERP_FUSED_BUDGET = textwrap.dedent(
+    """
+    import torch, entropy_select as es
+    from entropy_select.core.allocation import frame_saliency
+    from entropy_select.kernels.triton.frame_select import frame_select_triton
+    from entropy_select.kernels.triton.scores import budget_args, frame_budget_triton
+    torch.manual_seed(0)
+    cases = 0
+    bounded = es.EntropySelectConfig(min_frame_tokens=1, max_frame_tokens=5, alloc_tau=0.37)
+    default = es.EntropySelectConfig()
+    for B, T, H, W, mode, cfg, K, features in [
+        (1, 64, 1, 2, "select", default, 43, False),  # the largest video: one [64, 64] tile
+        (1, 64, 1, 2, "select", bounded, 100, False),
+        (3, 5, 2, 3, "fusion", default, 10, True),
+        (3, 5, 2, 3, "context", bounded, 29, True),
+        (3, 5, 2, 3, "select", bounded, 30, True),  # K = N
+        (1, 1, 3, 3, "select", default, 1, True),  # one frame, K = 1
+        (1, 17, 2, 2, "context", default, 22, True),
+    ]:  # fmt: skip
+        m = H * W
+        s = torch.rand(B, T, H, W)
+        s[:, 2::3] = s[:, 1::3][:, : s[:, 2::3].shape[1]]  # tied frames: ties by frame index
+        x = torch.randn(B, T, H, W, 8) if features else None
+        sal = frame_saliency(s, 0.3).contiguous()
+        want = frame_budget_triton(sal, K, m, cfg)  # the budget kernel
+        kw = dict(mode=mode, features=x, fusion_grid=2)
+        old = frame_select_triton(s, want, K, **kw)
+        fb = torch.full((B, T), -7, dtype=torch.int64)
+        new = frame_select_triton(s, fb, K, _budget_from=(sal, budget_args(T, K, m, cfg)), **kw)
+        assert torch.equal(fb, want), (B, T, K, mode, fb, want)
+        for a, b in zip(old, new, strict=True):
+            assert (a is None) == (b is None)
+            assert a is None or torch.equal(a, b), (B, T, K, mode)
+        cases += 1
+    assert cases == 7, cases
+    print("ok")
+    """
+)
+
+
+def test_frame_kernel_budgets_equal_the_budget_kernels_under_the_interpreter():
+    """The frame kernel's own Eq. 4 budgets (``_budget_from``: the budget kernel's launch saved,
+    videos of up to 64 frames) equal the budget kernel's, and so does everything it selects:
+    ties between frames, explicit bounds, K from 1 to N, one frame and 64, a batch of three,
+    every mode (interpreter, CPU: ~0.1 s a program, so a handful of cases)."""
+    run_interpreted(_INTERP_FUSED_BUDGET)
+
+
+def test_budgets_come_from_the_frame_kernel_up_to_64_frames(monkeypatch):
+    """``select_tokens_triton`` launches the budget kernel only for videos over
+    ``FUSED_BUDGET_FRAMES`` frames (``FUSION_BUDGET_FRAMES`` in grid fusion), or with
+    ``FUSE_BUDGET`` off; the frame kernel takes the budgets' arguments exactly where it computes
+    them; other algorithms and longer videos refuse ``_budget_from``."""
+    from entropy_select.kernels.triton import select
+    from entropy_select.kernels.triton.frame_select import Site, frame_select_triton
+    from entropy_select.kernels.triton.scores import budget_args
+
+    seen = []
+    monkeypatch.setattr(Site, "__call__", lambda site, grid, *a: seen.append(site))
+
+    def kernels(T, **kw):
+        seen.clear()
+        x = torch.randn(1, T, 3, 4, 8)
+        select.select_tokens_triton(x, T * 3, es.EntropySelectConfig(**kw))
+        return [site.kernel.fn.__name__ for site in seen], seen[-1].kwargs
+
+    for T, kw, fused in [
+        (64, {"grid_fusion": False}, True),  # select mode (paper's): up to 64 frames
+        (65, {"grid_fusion": False}, False),
+        (64, {"context_share": 0.5, "grid_fusion": False}, True),  # context mode
+        (16, {}, True),  # grid fusion (the default): up to 16 frames
+        (17, {}, False),
+    ]:
+        names, frame = kernels(T, **kw)
+        assert ("_budget_kernel" not in names) is fused, (T, kw, names)
+        assert len(names) == 5 - fused and frame.get("FUSED_BUDGET", False) is fused, (T, kw)
+    monkeypatch.setattr(select, "FUSE_BUDGET", [False])
+    names, frame = kernels(16, grid_fusion=False)
+    assert "_budget_kernel" in names and "FUSED_BUDGET" not in frame
+    s, sal = torch.rand(1, 65, 2, 2), torch.rand(1, 65)
+    fb = torch.empty(1, 65, dtype=torch.int64)
+    args = budget_args(65, 9, 4, es.EntropySelectConfig())
+    with pytest.raises(ValueError, match="up to 64 frames"):
+        frame_select_triton(s, fb, 9, _budget_from=(sal, args))
+    with pytest.raises(ValueError, match="the sorted kernel"):
+        frame_select_triton(s[:, :3], fb[:, :3], 9, algo="pairwise", _budget_from=(sal, args))

@@ -57,7 +57,7 @@ import triton.language as tl
 from ...core.context import morton_order
 from ...core.grid import grid_cells
 from .launch import Site
-from .scores import f64, split3
+from .scores import f64, split3, video_budgets
 from .window_entropy import _TL_DTYPES, _held_address, _pow2, _sm_count
 
 __all__ = [
@@ -66,11 +66,18 @@ __all__ = [
     "context_block_g",
     "MAX_FUSED_CELLS",
     "MAX_SORT_TOKENS",
+    "FUSED_BUDGET_FRAMES",
 ]
 
 #: Largest frame (``H·W``) the sorted kernel holds in registers; larger frames go through the
 #: pairwise kernel.
 MAX_SORT_TOKENS = 4096
+
+#: Longest video (frames) whose Eq. 4 budgets the sorted kernel computes itself from the frame
+#: saliency, every frame program for its whole video in ``[T, 16]`` steps (``_budget_from`` of
+#: :func:`frame_select_triton`; :func:`~.select.select_tokens_triton` uses it, the budget
+#: kernel's launch saved). Longer videos launch the budget kernel.
+FUSED_BUDGET_FRAMES = 64
 
 #: Fused cells one program ranks in registers (``min(g', H)·min(g', W)``); beyond that the
 #: caller falls back to the core's torch code.
@@ -128,14 +135,44 @@ def _fused_cells(total, count, gc, gcells, merged):
 
 
 @triton.jit
-def _frame_plan(
-    budget_ptr, f, b, t, T, cells, gcells,
-    cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo,
-    MODE: tl.constexpr, BLOCK_T: tl.constexpr,
-):  # fmt: skip
-    """``(merged, sel, quota, offset)`` of frame ``f``: its merged slots, its plainly selected
-    slots, its cell quota, and its offset in ``keep_index``."""
+def _stored_budget(budget_ptr, f, b, t, T, BLOCK_T: tl.constexpr):
+    """``(B_f, offset)`` of frame ``f`` from the budgets at ``budget_ptr``: its budget, and its
+    offset in ``keep_index`` (the budgets of the frames before it in its video)."""
     budget = tl.load(budget_ptr + f)
+    offset = tl.zeros((), dtype=tl.int64)
+    for t0 in range(0, T, BLOCK_T):
+        tt = t0 + tl.arange(0, BLOCK_T)
+        bt = tl.load(budget_ptr + b * T + tt, mask=tt < t, other=0)
+        offset += tl.sum(bt, axis=0)
+    return budget, offset
+
+
+@triton.jit
+def _fused_budget(
+    sal_ptr, fbo_ptr, f, split, b, t, T, bK, blo, bhi, btau_hi, btau_mid, btau_lo,
+    BLOCK_T: tl.constexpr, FUSED_J: tl.constexpr,
+):  # fmt: skip
+    """``(B_f, offset)`` as :func:`_stored_budget`, from the video's frame saliency at
+    ``sal_ptr`` instead (Eq. 4 for all its frames in one block, ``T <= BLOCK_T``: the budget
+    kernel's launch saved); the first channel slice stores ``B_f`` at ``fbo_ptr``."""
+    tt = tl.arange(0, BLOCK_T)
+    fb = video_budgets(
+        sal_ptr, b, T, bK, blo, bhi, btau_hi, btau_mid, btau_lo, tt, BLOCK_T, FUSED_J
+    )  # fmt: skip
+    budget = tl.sum(tl.where(tt == t, fb, 0), axis=0)
+    offset = tl.sum(tl.where(tt < t, fb, 0), axis=0)
+    if split == 0:
+        tl.store(fbo_ptr + f, budget)
+    return budget, offset
+
+
+@triton.jit
+def _frame_plan(
+    budget, cells, gcells, cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo,
+    MODE: tl.constexpr,
+):  # fmt: skip
+    """``(merged, sel, quota)`` of a frame of budget ``B_f``: its merged slots, its plainly
+    selected slots and its cell quota."""
     coverage = f64(cov_hi, cov_mid, cov_lo)
     share = f64(share_hi, share_mid, share_lo)
     # Slots kept by plain selection: B_f, or B_f − c_f (fusion), or B_f − C_f (detail).
@@ -152,13 +189,7 @@ def _frame_plan(
     quota = tl.floor(sel.to(tl.float64) * coverage / cells + 1e-9).to(tl.int64)
     quota = tl.where((quota == 0) & (sel >= cells), 1, quota)
     quota = tl.where(sel < cells, 0, quota)
-    # Offset of this frame in keep_index: the budgets of the frames before it in its video.
-    offset = tl.zeros((), dtype=tl.int64)
-    for t0 in range(0, T, BLOCK_T):
-        tt = t0 + tl.arange(0, BLOCK_T)
-        bt = tl.load(budget_ptr + b * T + tt, mask=tt < t, other=0)
-        offset += tl.sum(bt, axis=0)
-    return merged, sel, quota, offset
+    return merged, sel, quota
 
 
 @triton.jit
@@ -462,9 +493,9 @@ def _frame_select_pairwise_kernel(
     """The first version: every order by ``O(m²)`` pairwise comparisons (any ``m``); kept for
     frames beyond :data:`MAX_SORT_TOKENS` and as the benchmarks' baseline."""
     f, split, b, t, row, scr, wscr = _program(scr_ptr, wscr_ptr, T, m)
-    merged, sel, quota, offset = _frame_plan(
-        budget_ptr, f, b, t, T, cells, gcells,
-        cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo, MODE, BLOCK_T,
+    budget, offset = _stored_budget(budget_ptr, f, b, t, T, BLOCK_T)
+    merged, sel, quota = _frame_plan(
+        budget, cells, gcells, cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo, MODE
     )  # fmt: skip
 
     # Phase 1: rank within the quota cell -> in_quota.
@@ -690,7 +721,7 @@ def _run_count(c1, n1, c2, n2):
 @triton.jit
 def _frame_select_kernel(
     score_ptr,  # [F, m] float32 scores, F = B*T frames
-    budget_ptr,  # [F] int64 B_f
+    budget_ptr,  # [F] int64 B_f (FUSED_BUDGET: [F] float32 frame saliency S̄_f)
     cell_ptr,  # [m] int32 quota-grid cell of each position
     gkey_ptr,  # [m] int32 fusion cell (MODE 1) or the positions in Morton order (MODE 2)
     scr_ptr,  # [P, 7, m] int32 scratch, P = F * splits
@@ -722,6 +753,13 @@ def _frame_select_kernel(
     share_hi,
     share_mid,
     share_lo,
+    bK,  # bK .. btau_lo: scores.video_budgets' arguments (FUSED_BUDGET; else unused)
+    blo,
+    bhi,
+    btau_hi,
+    btau_mid,
+    btau_lo,
+    fbo_ptr,  # [F] int64 out: B_f (FUSED_BUDGET, where budget_ptr holds [F] float32 S̄_f)
     MODE: tl.constexpr,
     WEIGHT_SCORE: tl.constexpr,
     GATHER: tl.constexpr,
@@ -739,11 +777,19 @@ def _frame_select_kernel(
     X_DTYPE: tl.constexpr = None,  # the features' dtype (X_INDIRECT, OUT_INDIRECT)
     OUT_INDIRECT: tl.constexpr = False,  # tok_ptr holds the output tokens' address (GATHER)
     FLAT_HW: tl.constexpr = False,  # sxh = W·sxw: a token's offset is tok·sxw (no division)
+    FUSED_BUDGET: tl.constexpr = False,  # B_f from the saliency at budget_ptr (_fused_budget)
+    FUSED_J: tl.constexpr = 16,  # its pairwise ranks' frames a step ([BLOCK_T, FUSED_J] tiles)
 ):
     f, split, b, t, row, scr, wscr = _program(scr_ptr, wscr_ptr, T, m)
-    merged, sel, quota, offset = _frame_plan(
-        budget_ptr, f, b, t, T, cells, gcells,
-        cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo, MODE, BLOCK_T,
+    if FUSED_BUDGET:
+        budget, offset = _fused_budget(
+            budget_ptr, fbo_ptr, f, split, b, t, T, bK, blo, bhi, btau_hi, btau_mid, btau_lo,
+            BLOCK_T, FUSED_J,
+        )  # fmt: skip
+    else:
+        budget, offset = _stored_budget(budget_ptr, f, b, t, T, BLOCK_T)
+    merged, sel, quota = _frame_plan(
+        budget, cells, gcells, cov_hi, cov_mid, cov_lo, share_hi, share_mid, share_lo, MODE
     )  # fmt: skip
 
     tok = tl.arange(0, BLOCK_M)
@@ -964,16 +1010,19 @@ class _FramePlan(NamedTuple):
     merge: bool
     D: int
     ints: tuple  # the launch's positional arguments after the output pointer
+    sorted: bool  # the sorted kernel: the budgets' output pointer follows ``ints``
 
 
 @functools.lru_cache(maxsize=256)
 def _launch_plan(
     Bsz, T, H, W, row_stride, features, dev, grid, coverage, mode, fusion_grid, share, weight,
     algo, block_i, block_j, num_warps, splits, block_g, token_output, x_indirect, out_indirect,
+    budget_args,
 ):  # fmt: skip
     """The launch of :func:`frame_select_triton` for these shapes and options (checked here),
     cached: the eager path is bound by its host work, and this is the same for every call of a
-    shape (``features``: ``(D, dtype, strides)`` of the features, or None)."""
+    shape (``features``: ``(D, dtype, strides)`` of the features, or None; ``budget_args``:
+    :func:`~.scores.budget_args` where the kernel computes the budgets, else None)."""
     if grid < 1:
         raise ValueError(f"grid must be >= 1, got {grid}")
     if not 0 <= coverage <= 1:
@@ -998,6 +1047,11 @@ def _launch_plan(
         raise ValueError(f"splits must be >= 1, got {splits}")
     if m > MAX_SORT_TOKENS:
         algo = "pairwise"
+    if budget_args is not None and (algo != "sort" or T > FUSED_BUDGET_FRAMES):
+        raise ValueError(
+            f"_budget_from: the sorted kernel, up to {FUSED_BUDGET_FRAMES} frames, only "
+            f"(algo {algo!r}, {T} frames)"
+        )
     gkey = {"select": "cell", "fusion": "fusion", "context": "morton"}[mode]
     if gkey == "morton" and algo == "sort":
         gkey = "morton_walk"
@@ -1040,6 +1094,8 @@ def _launch_plan(
     extra = {}  # constexprs passed only when on (off: their defaults, the kernel as before)
     if features is not None and sx[2] == W * sx[3]:  # a token's offset is tok·sxw: no division
         extra["FLAT_HW"] = True
+    if budget_args is not None:
+        extra["FUSED_BUDGET"] = True
     if x_indirect or out_indirect:
         extra["X_DTYPE"] = _TL_DTYPES[dtype]
         if x_indirect:
@@ -1050,6 +1106,8 @@ def _launch_plan(
         *sx, W, T, m, row_stride, D, d_per_split, cells, ncell, H, fgrid,
         *split3(coverage), *split3(share),
     )  # fmt: skip
+    if algo == "sort":  # video_budgets' arguments (unused without FUSED_BUDGET)
+        ints += budget_args or (0, 0, 0, 0.0, 0.0, 0.0)
     kwargs = dict(
         MODE=modes[mode], WEIGHT_SCORE=weight == "score", GATHER=features is not None,
         LOWP_DOT=lowp,
@@ -1063,7 +1121,8 @@ def _launch_plan(
         **extra,
     )  # fmt: skip
     scratch = (F * splits, _ROWS.value, m)
-    return _FramePlan(Site(kernel, **kwargs), (F, splits), cell, key, scratch, merge, D, ints)
+    site = Site(kernel, **kwargs)
+    return _FramePlan(site, (F, splits), cell, key, scratch, merge, D, ints, algo == "sort")
 
 
 def frame_select_triton(
@@ -1087,6 +1146,7 @@ def frame_select_triton(
     token_output: str = "gather",
     _x_address: torch.Tensor | None = None,
     _out_address: torch.Tensor | None = None,
+    _budget_from: tuple[torch.Tensor, tuple] | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """Keep mask, sorted ``keep_index``, merge assignment and weights, and output tokens (SPEC §5-7)
     in one launch, with no host synchronisation.
@@ -1129,6 +1189,11 @@ def frame_select_triton(
             dtype the kernel writes the output tokens into when it runs (a cached graph's replay
             writes each call's tokens into a fresh tensor, not into its own buffer); then the
             returned ``tokens`` is a one-element stand-in expanded to that shape.
+        _budget_from: private (:func:`~.select.select_tokens_triton`): ``(S̄, args)``, the frame
+            saliency (float32 ``[B, T]``, contiguous) and :func:`~.scores.budget_args`: the
+            sorted kernel computes Eq. 4's budgets itself (the budget kernel's arithmetic, one
+            launch fewer) and writes them into ``frame_budget``, then an int64 contiguous output
+            it does not read. Videos of up to :data:`FUSED_BUDGET_FRAMES` frames.
 
     Returns:
         ``(keep, keep_index, tokens, assignment, weights)``: ``tokens`` None without features,
@@ -1150,16 +1215,22 @@ def frame_select_triton(
         None if features is None else (features.shape[-1], features.dtype, features.stride()),
         dev, grid, coverage, mode, fusion_grid, share, weight, algo, block_i, block_j,
         num_warps, splits, block_g, token_output, _x_address is not None,
-        _out_address is not None,
+        _out_address is not None, None if _budget_from is None else _budget_from[1],
     )  # fmt: skip
     m = H * W
     # The kernel takes addresses only: contiguous float32 scores and int64 budgets as they are.
     flat = scores
     if flat.dtype != torch.float32 or not flat.is_contiguous():
         flat = flat.to(torch.float32).contiguous()
-    fb = frame_budget
-    if fb.dtype != torch.int64 or not fb.is_contiguous():
-        fb = fb.to(torch.int64).contiguous()
+    fb = fb_out = frame_budget
+    if _budget_from is not None:  # the kernel reads the saliency, writes the budgets
+        fb = _budget_from[0]
+        if fb.dtype != torch.float32 or not fb.is_contiguous() or fb.numel() != Bsz * T:
+            raise ValueError("_budget_from: the saliency must be [B, T] float32, contiguous")
+        if fb_out.dtype != torch.int64 or not fb_out.is_contiguous() or fb_out.numel() != Bsz * T:
+            raise ValueError("_budget_from: frame_budget must be [B, T] int64, contiguous")
+    elif fb.dtype != torch.int64 or not fb.is_contiguous():
+        fb = fb_out = fb.to(torch.int64).contiguous()
     if features is not None:
         D = plan.D
         if _out_address is None:
@@ -1183,7 +1254,7 @@ def frame_select_triton(
         plan.grid,
         flat, fb, plan.cell, plan.key, scratch, wscratch, keep, keep_index,
         keep_index if assignment is None else assignment, flat if weights is None else weights,
-        x, out, *plan.ints,
+        x, out, *plan.ints, *((fb_out,) if plan.sorted else ()),
     )  # fmt: skip
     return keep.view(torch.bool), keep_index, tokens, assignment, weights
 

@@ -14,6 +14,9 @@ Twins of :func:`entropy_select.core.select.combine_scores` (with
    ``B_f = clamp(floor(w_f·K), lo, hi)`` and SPEC §4.5's remainder in closed form: a frame's share
    of the remainder depends on the capacity of the frames visited before it, which is a sum over
    pairwise comparisons (``O(T)`` per frame, no sort), so the whole allocation is one launch.
+   Its arithmetic is :func:`video_budgets`, which the frame kernel also calls to compute the
+   budgets itself for videos of up to 64 frames (:mod:`.select`: the budget kernel's launch
+   saved).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ __all__ = [
     "ENTROPY_MODE_IDS",
     "split3",
     "f64",
+    "video_budgets",
+    "budget_args",
 ]
 
 ENTROPY_MODE_IDS = {"paper": 0, "minmax": 1, "complement": 2, "complement_minmax": 3}
@@ -127,20 +132,13 @@ def _weight(sal_ptr, b, T, tt, mx, z, tau):
 
 
 @triton.jit
-def _budget_kernel(
-    sal_ptr,  # [B, T] float32 frame saliency
-    fb_ptr,  # [B, T] int64 out: B_f
-    T,
-    K,
-    lo,
-    hi,
-    tau_hi,
-    tau_mid,
-    tau_lo,
-    BLOCK_T: tl.constexpr,
-    BLOCK_J: tl.constexpr,
-):
-    b = tl.program_id(0)
+def video_budgets(
+    sal_ptr, b, T, K, lo, hi, tau_hi, tau_mid, tau_lo, ii,
+    BLOCK_T: tl.constexpr, BLOCK_J: tl.constexpr,
+):  # fmt: skip
+    """Eq. 4's ``B_f`` (int64) of frames ``ii`` of video ``b`` from its frame saliency
+    ``sal_ptr[b·T : (b+1)·T]`` (0 for ``ii`` outside [0, T)). The budget kernel and the frame
+    kernel's fused budgets (:mod:`.frame_select`, ``FUSED_BUDGET``) both call it."""
     tau = f64(tau_hi, tau_mid, tau_lo)
     kf = tl.cast(K, tl.float64)
     # Softmax normaliser in float64 (the core's arithmetic).
@@ -163,12 +161,10 @@ def _budget_kernel(
     excess = total - K  # > 0: remove, < 0: add
     add_amount = tl.maximum(-excess, 0)
     rm_amount = tl.maximum(excess, 0)
-    # This program's block of frames (each program recomputes the normaliser above).
-    ii = tl.program_id(1) * BLOCK_J + tl.arange(0, BLOCK_J)
     wi = _weight(sal_ptr, b, T, ii, mx, z, tau)
     ai = tl.minimum(tl.maximum(tl.floor(wi * kf).to(tl.int64), lo), hi)
-    before_add = tl.zeros((BLOCK_J,), dtype=tl.int64)
-    before_rm = tl.zeros((BLOCK_J,), dtype=tl.int64)
+    before_add = tl.zeros(ii.shape, dtype=tl.int64)
+    before_rm = tl.zeros(ii.shape, dtype=tl.int64)
     for j0 in range(0, T, BLOCK_J):
         jj = j0 + tl.arange(0, BLOCK_J)
         wj = _weight(sal_ptr, b, T, jj, mx, z, tau)
@@ -185,7 +181,28 @@ def _budget_kernel(
         before_rm += tl.sum(tl.where(first_rm & live, (aj - lo)[None, :], 0), 1)
     add = tl.minimum(hi - ai, tl.maximum(add_amount - before_add, 0))
     rm = tl.minimum(ai - lo, tl.maximum(rm_amount - before_rm, 0))
-    tl.store(fb_ptr + b * T + ii, ai + add - rm, mask=ii < T)
+    return tl.where(ii < T, ai + add - rm, 0)
+
+
+@triton.jit
+def _budget_kernel(
+    sal_ptr,  # [B, T] float32 frame saliency
+    fb_ptr,  # [B, T] int64 out: B_f
+    T,
+    K,
+    lo,
+    hi,
+    tau_hi,
+    tau_mid,
+    tau_lo,
+    BLOCK_T: tl.constexpr,
+    BLOCK_J: tl.constexpr,
+):
+    b = tl.program_id(0)
+    # This program's block of frames (each program recomputes the normaliser).
+    ii = tl.program_id(1) * BLOCK_J + tl.arange(0, BLOCK_J)
+    fb = video_budgets(sal_ptr, b, T, K, lo, hi, tau_hi, tau_mid, tau_lo, ii, BLOCK_T, BLOCK_J)
+    tl.store(fb_ptr + b * T + ii, fb, mask=ii < T)
 
 
 def scores_triton(
@@ -249,17 +266,25 @@ def frame_budget_triton(
 
 
 @functools.lru_cache(maxsize=256)
-def _budget_plan(B: int, T: int, budget: int, tokens_per_frame: int, config: EntropySelectConfig):
-    """The budget kernel's grid, positional arguments after its pointers and launch site (cached:
-    the same for every call of a shape, ``K`` and config)."""
+def budget_args(T: int, budget: int, tokens_per_frame: int, config: EntropySelectConfig) -> tuple:
+    """``(K, lo, hi, τ_hi, τ_mid, τ_lo)``: :func:`video_budgets`' arguments after ``T`` (checked,
+    cached: the same for every call of a shape, ``K`` and config)."""
     if not 1 <= budget <= T * tokens_per_frame:
         raise ValueError(f"budget must be in [1, {T * tokens_per_frame}], got {budget}")
     lo, hi = budget_bounds(
         budget, T, tokens_per_frame, config.min_frame_tokens, config.max_frame_tokens
     )
+    return (budget, lo, hi, *split3(config.alloc_tau))
+
+
+@functools.lru_cache(maxsize=256)
+def _budget_plan(B: int, T: int, budget: int, tokens_per_frame: int, config: EntropySelectConfig):
+    """The budget kernel's grid, positional arguments after its pointers and launch site (cached:
+    the same for every call of a shape, ``K`` and config)."""
+    args = budget_args(T, budget, tokens_per_frame, config)
     block_j = min(64, max(16, _pow2(T)))
     site = Site(_budget_kernel, BLOCK_T=min(1024, max(16, _pow2(T))), BLOCK_J=block_j, num_warps=4)
-    return (B, _cdiv(T, block_j)), (T, budget, lo, hi, *split3(config.alloc_tau)), site
+    return (B, _cdiv(T, block_j)), (T, *args), site
 
 
 # ``limit`` (the allowance) grows every frame: not specialised (a value divisible by 16 or equal

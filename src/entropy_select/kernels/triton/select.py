@@ -1,9 +1,11 @@
-"""``select_tokens_triton``: the ENTROPY-SELECT pipeline on GPU in five launches, no host sync.
+"""``select_tokens_triton``: the ENTROPY-SELECT pipeline on GPU in 4-5 launches, no host sync.
 
 1. The band kernel and its finish pass (:mod:`.window_entropy`): ``Ĥ`` and the raw ``G`` in one
    pass over the features, and each video's extremes of both (for the min-max of SPEC §2-3).
 2. ``_score_kernel`` (:mod:`.scores`): ``Ĝ``, the entropy term, ``S`` and the frame saliency.
-3. ``_budget_kernel`` (:mod:`.scores`): Eq. 4's frame budgets (SPEC §4).
+3. ``_budget_kernel`` (:mod:`.scores`): Eq. 4's frame budgets (SPEC §4). Videos of up to
+   ``FUSED_BUDGET_FRAMES`` (64) frames, 16 in grid fusion, skip it: the frame kernel computes
+   them (four launches).
 4. ``_frame_select_kernel`` (:mod:`.frame_select`): grid quotas, grid fusion or context pooling,
    the sorted ``keep_index``, the merge assignment and weights, and the output tokens.
 
@@ -23,8 +25,13 @@ from ...core.causal import normalize_gradient
 from ...core.config import EntropySelectConfig
 from ...core.select import combine_scores, plan_frame_budget, select_from_scores
 from ...core.selection import Selection, assemble_selection, gather_tokens
-from .frame_select import MAX_FUSED_CELLS, frame_select_triton
-from .scores import frame_budget_triton, scores_triton
+from .frame_select import (
+    FUSED_BUDGET_FRAMES,
+    MAX_FUSED_CELLS,
+    MAX_SORT_TOKENS,
+    frame_select_triton,
+)
+from .scores import budget_args, frame_budget_triton, scores_triton
 from .window_entropy import window_entropy_and_gradient_triton
 
 __all__ = [
@@ -64,6 +71,27 @@ def frame_mode(config: EntropySelectConfig, budget: int, tokens: int, H: int, W:
     """The frame kernel's mode for ``K = budget`` of ``tokens`` a video: ``"select"`` where K
     keeps every token as it is (nothing merged), else :func:`merge_mode` (None: not covered)."""
     return merge_mode(config, H, W) if budget < tokens else "select"
+
+
+#: On by default: videos of up to ``FUSED_BUDGET_FRAMES`` frames (:data:`FUSION_BUDGET_FRAMES`
+#: in grid fusion) get their Eq. 4 budgets from the frame kernel (``_budget_from`` of
+#: :func:`.frame_select.frame_select_triton`) instead of the budget kernel's launch;
+#: ``FUSE_BUDGET[0] = False`` launches the budget kernel (benchmarks, tests).
+FUSE_BUDGET = [True]
+#: Grid fusion's frame kernel takes its own budgets up to 16 frames only: there they cost its
+#: registers 168 -> 239 (sm_90, ``frame_registers_cpu.py --fused-budget``), and on an H200 the
+#: default preset ran 4-5% slower in a graph at 64 frames, no slower at 16 (``quick_gpu.py
+#: --part budget``, benchmarks/NOTES_gpu.md Round 13); select and context modes gained up to 14%
+#: at 64 frames.
+FUSION_BUDGET_FRAMES = 16
+
+
+def fuses_budget(T: int, m: int, mode: str | None) -> bool:
+    """Whether the frame kernel computes the budgets of a ``T``-frame video of ``m``-token frames
+    in ``mode`` (:data:`FUSE_BUDGET`; the sorted kernel, up to ``FUSED_BUDGET_FRAMES`` frames,
+    :data:`FUSION_BUDGET_FRAMES` in ``"fusion"``)."""
+    limit = FUSION_BUDGET_FRAMES if mode == "fusion" else FUSED_BUDGET_FRAMES
+    return FUSE_BUDGET[0] and mode is not None and T <= limit and m <= MAX_SORT_TOKENS
 
 
 def frame_select_options(config: EntropySelectConfig, mode: str) -> dict:
@@ -199,14 +227,22 @@ def select_tokens_triton(
         else:
             score, entropy, gradient = fused_scores_triton(x, config)
             saliency = None
-        if frame_budget is None and config.frame_budget_rule == "softmax" and saliency is not None:
+        softmax = frame_budget is None and config.frame_budget_rule == "softmax"
+        mode = None if budget is None else frame_mode(config, budget, T * m, H, W)
+        in_kernel = mode is not None and not (autograd and mode != "select")
+        budget_from = None
+        if softmax and saliency is not None and in_kernel and fuses_budget(T, m, mode):
+            # the frame kernel computes Eq. 4's budgets itself: one launch fewer
+            budget_from = (saliency, budget_args(T, budget, m, config))
+            frame_budget = torch.empty(*saliency.shape, dtype=torch.int64, device=x.device)
+        elif softmax and saliency is not None:
             frame_budget = frame_budget_triton(saliency, budget, m, config)  # [B, T]
         else:
             frame_budget, budget = plan_frame_budget(
                 score, config, budget, frame_budget, retention
             )  # [B, T]
-        mode = frame_mode(config, budget, T * m, H, W)
-        in_kernel = mode is not None and not (autograd and mode != "select")
+            mode = frame_mode(config, budget, T * m, H, W)
+            in_kernel = mode is not None and not (autograd and mode != "select")
         if in_kernel:
             keep, keep_index, tokens, assignment, weights = frame_select_triton(
                 score,
@@ -215,6 +251,7 @@ def select_tokens_triton(
                 features=None if autograd else x,
                 _x_address=_x_address,
                 _out_address=_out_address,
+                _budget_from=budget_from,
                 **frame_select_options(config, mode),
             )
     if not in_kernel:
