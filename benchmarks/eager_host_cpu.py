@@ -1,8 +1,8 @@
 """Host time of one eager GPU-path call, with the GPU replaced by a no-op, for two checkouts A/B.
 
 CPU only, no GPU. The eager fused path's latency on the device is its host time (``NOTES_gpu.md``:
-five launches, their allocations and the Python around them), and the device machine's host is
-not this one: so this measures what changes between code versions, in one run, on this machine.
+four or five launches, their allocations and the Python around them), and the device machine's
+host is not this one: so this measures what changes between code versions, in one run, here.
 Triton's real launch path runs against ``launch_overhead_cpu.py``'s stand-in CUDA driver (the
 kernels are compiled for sm_90; the launcher does nothing) on CPU tensors, and the impl
 resolution is forced to Triton. Cases, per preset, 16x14x14x3584 bf16, r = 0.35:

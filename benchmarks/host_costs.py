@@ -12,7 +12,9 @@ sleep kernel queued first so that no operation waits for the GPU:
 - ``launch``: one direct Triton launch (``kernels/triton/launch.py``) of a one-element kernel;
 - ``select_tokens`` / ``select_tokens_triton``: the whole eager call and its GPU pipeline for
   16x14x14x3584 bf16, r = 0.35, each preset; ``scores`` / ``budget`` / ``frame`` /
-  ``assemble`` / ``unbatched``: the pipeline's pieces called alone with their inputs.
+  ``assemble`` / ``unbatched``: the pipeline's pieces called alone with their inputs (at 16
+  frames the pipeline launches no budget kernel: its frame kernel computes the budgets, so
+  ``budget`` is what that saves and ``frame`` times the kernel that reads them).
 
     PYTHONPATH=src python benchmarks/host_costs.py --out $OUT
 """
