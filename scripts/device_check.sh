@@ -66,6 +66,8 @@ if stage gpu; then
     timeout "${GPU_S:-110}" python3 benchmarks/bench_gpu.py "${shapes[@]}" --no-baselines \
         --no-reference --no-frames --reps 20 --out /tmp/extra/gpu > /tmp/extra/gpu.log 2>&1
     grep -A12 "^shape " /tmp/extra/gpu.log
+    # the host's unit costs beside the eager figures (they scale with them)
+    grep -o '"host_unit_us": {[^}]*}' /tmp/extra/gpu.log
 fi
 if stage e2e; then
     # E2E_MODELS / E2E_FRAMES (comma-separated) widen the run: each model and frame count adds
