@@ -227,22 +227,22 @@ def select_tokens_triton(
         else:
             score, entropy, gradient = fused_scores_triton(x, config)
             saliency = None
-        softmax = frame_budget is None and config.frame_budget_rule == "softmax"
-        mode = None if budget is None else frame_mode(config, budget, T * m, H, W)
-        in_kernel = mode is not None and not (autograd and mode != "select")
-        budget_from = None
-        if softmax and saliency is not None and in_kernel and fuses_budget(T, m, mode):
-            # the frame kernel computes Eq. 4's budgets itself: one launch fewer
-            budget_from = (saliency, budget_args(T, budget, m, config))
-            frame_budget = torch.empty(*saliency.shape, dtype=torch.int64, device=x.device)
-        elif softmax and saliency is not None:
-            frame_budget = frame_budget_triton(saliency, budget, m, config)  # [B, T]
-        else:
+        softmax = (
+            frame_budget is None and config.frame_budget_rule == "softmax" and saliency is not None
+        )
+        if not softmax:  # explicit budgets, the online rule (which sets K), or the rarity term
             frame_budget, budget = plan_frame_budget(
                 score, config, budget, frame_budget, retention
             )  # [B, T]
-            mode = frame_mode(config, budget, T * m, H, W)
-            in_kernel = mode is not None and not (autograd and mode != "select")
+        mode = frame_mode(config, budget, T * m, H, W)
+        in_kernel = mode is not None and not (autograd and mode != "select")
+        budget_from = None
+        if softmax and in_kernel and fuses_budget(T, m, mode):
+            # the frame kernel computes Eq. 4's budgets itself: one launch fewer
+            budget_from = (saliency, budget_args(T, budget, m, config))
+            frame_budget = torch.empty(*saliency.shape, dtype=torch.int64, device=x.device)
+        elif softmax:
+            frame_budget = frame_budget_triton(saliency, budget, m, config)  # [B, T]
         if in_kernel:
             keep, keep_index, tokens, assignment, weights = frame_select_triton(
                 score,
