@@ -19,6 +19,9 @@ sm_86 at 2 and 3 pipeline stages, against each one's limit, and the stages the l
 ``--fused-budget``: the frame kernel reading its budgets and computing them itself
 (``FUSED_BUDGET``), each preset, 16 and 64 frames.
 
+``--finish-scores``: the finish-and-score kernel (one launch, ``scores.FINISH_SCORES``) against
+the finish kernel and the score kernel it replaces, each preset, 16 and 64 frames of 14x14.
+
 ``--window-tune``: the window kernel for each of ``quick_gpu.BAND_CONFIGS`` (its code options:
 ``BAND_TUNING``) at 16x14x14x3584 and 1024x14x14x1152.
 
@@ -115,6 +118,39 @@ def fused_budget_rows(tool: str, presets: dict) -> list[dict]:
                 row.update(_usage(compiled, tool))
                 rows.append(row)
                 print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return rows
+
+
+def finish_scores_rows(tool: str, presets: dict) -> list[dict]:
+    """The finish-and-score kernel and the two kernels it replaces (the finish kernel, with the
+    per-video extremes, and the score kernel), per preset, at 16 and 64 frames of 14x14."""
+    from entropy_select.kernels.triton import scores as sc
+    from entropy_select.kernels.triton import select as ts
+    from entropy_select.kernels.triton import window_entropy as we
+
+    kernels = {
+        "finish_score": sc._finish_score_kernel,
+        "finish": we._window_entropy_finish_kernel,
+        "score": sc._score_kernel,
+    }
+    rows = []
+    for T in (16, 64):
+        x = torch.randn(1, T, 14, 14, 3584).to(torch.bfloat16)
+        for preset, cfg in presets.items():
+            for fused in (True, False):
+                sc.FINISH_SCORES[0] = fused
+                caches = {n: set(k.device_caches[0][0]) for n, k in kernels.items()}
+                ts.fused_scores_triton(x, cfg)
+                for name, kernel in kernels.items():
+                    cache = kernel.device_caches[0][0]
+                    new = [k for k in cache if k not in caches[name]]
+                    if not new:
+                        continue
+                    row = {"case": f"{T}x14x14 D3584", "preset": preset, "kernel": name}
+                    row.update(_usage(cache[new[-1]], tool))
+                    rows.append(row)
+                    print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    sc.FINISH_SCORES[0] = True
     return rows
 
 
@@ -271,6 +307,11 @@ def main() -> int:
         action="store_true",
         help="the frame kernel reading the budgets and computing them (FUSED_BUDGET), each preset",
     )
+    parser.add_argument(
+        "--finish-scores",
+        action="store_true",
+        help="the finish-and-score kernel against the two it replaces, each preset",
+    )
     args = parser.parse_args()
     import triton
     from launch_overhead_cpu import _Driver
@@ -294,6 +335,9 @@ def main() -> int:
                "balanced": es.EntropySelectConfig.balanced()}  # fmt: skip
     if args.fused_budget:
         _write(args.out, fused_budget_rows(tool, presets))
+        return 0
+    if args.finish_scores:
+        _write(args.out, finish_scores_rows(tool, presets))
         return 0
     rows = []
     for name, T, H, W, D in CASES:

@@ -22,12 +22,17 @@ tile of 64 groups has 2 lanes where one of 16 has 8.
 and 2 lanes a fused cell (``block_j`` 64 / 32), outputs checked against the default's.
 ``--part flat``: max/min latency across r = 5-50% in the caller's CUDA graph at ``--frames``
 (14x14x3584 up to 64 frames, else x1152), the retentions interleaved round by round (one graph
-per r and input, 60 rounds) so that the machine's drift falls on every r alike.
+per r and input, 60 rounds) so that the machine's drift falls on every r alike; beside each, the
+gather of its output tokens alone (what writing K tokens costs at least).
 ``--part band``: the window kernel and its finish pass alone, each of ``BAND_CONFIGS`` (code
 options and launch geometries of the band kernel), at each of ``BAND_SHAPES`` (bf16),
 alternated round by round, with each one's largest difference from the library's output.
 ``--part budget``: the frame kernel's own budgets (the default up to 64 frames) against the
-budget kernel's launch, each preset, eager and in a graph, 16 and 64 frames.
+budget kernel's launch, each preset (``--presets``), eager and in a graph, 16 and 64 frames
+(``--budget-frames``).
+
+``--part finish``: the finish pass and the score kernel in one launch against two, each preset,
+eager and in a graph, 16 and 64 frames (``--budget-frames``).
 
 ``--part ncu`` / ``ncu_band``: two launches of the frame kernel per preset (16x14x14x3584,
 r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsight Compute
@@ -40,7 +45,9 @@ r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsi
     PYTHONPATH=src python benchmarks/quick_gpu.py --part fusion
     PYTHONPATH=src python benchmarks/quick_gpu.py --part flat --frames 64
     PYTHONPATH=src python benchmarks/quick_gpu.py --part band
-    PYTHONPATH=src python benchmarks/quick_gpu.py --part budget
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part budget --budget-frames 24,32,48 \
+        --presets default
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part finish
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
 (``results/quick_gpu_h200.log`` holds their output).
@@ -94,18 +101,24 @@ def graph(frames: int = 16) -> None:
             )  # fmt: skip
 
 
-def budget() -> None:
+def budget(frame_counts=(16, 64), presets=None) -> None:
     """The budgets from the frame kernel (``select.FUSE_BUDGET``, the default) against the budget
     kernel's launch, alternated in one process: the whole selection per preset in the caller's
-    CUDA graph and eager (``cuda_graph=False``: host-bound), 16 and 64 frames, r = 0.05 / 0.35."""
+    CUDA graph and eager (``cuda_graph=False``: host-bound), ``frame_counts`` frames (16 and 64),
+    r = 0.05 / 0.35. Grid fusion (the default preset) is fused only up to
+    ``select.FUSION_BUDGET_FRAMES``: the limit is lifted here so that both are timed."""
     import bench_gpu as bg
 
     import entropy_select as es
     from entropy_select.kernels.triton import select
 
-    for frames in (16, 64):
+    limit = select.FUSION_BUDGET_FRAMES
+    select.FUSION_BUDGET_FRAMES = 64
+    for frames in frame_counts:
         xs = bg.make_inputs(frames, 14, 14, 3584, torch.bfloat16)
         for preset, cfg in bg.PRESET_CONFIGS.items():
+            if presets and preset not in presets:
+                continue
             for r in (0.05, 0.35):
                 K = int(r * frames * 196)
 
@@ -129,6 +142,47 @@ def budget() -> None:
                     for name, (g, e) in cells.items()
                 )
                 print(f"budget {frames}f {preset} r={r} {row} us", flush=True)
+    select.FUSION_BUDGET_FRAMES = limit
+
+
+def finish(frame_counts=(16, 64), presets=None) -> None:
+    """The finish pass and the score kernel in one launch (``scores.FINISH_SCORES``, the
+    default where the grid is small) against two launches, alternated in one process: the whole
+    selection per preset in the caller's CUDA graph and eager (``cuda_graph=False``:
+    host-bound), ``frame_counts`` frames, r = 0.05 / 0.35; medians of 3 x 10 calls."""
+    import bench_gpu as bg
+
+    import entropy_select as es
+    from entropy_select.kernels.triton import scores
+
+    for frames in frame_counts:
+        xs = bg.make_inputs(frames, 14, 14, 3584, torch.bfloat16)
+        for preset, cfg in bg.PRESET_CONFIGS.items():
+            if presets and preset not in presets:
+                continue
+            for r in (0.05, 0.35):
+                K = int(r * frames * 196)
+
+                def call(x, K=K, cfg=cfg):
+                    return es.select_tokens(
+                        x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
+                    )
+
+                cells = {"one": ([], []), "two": ([], [])}
+                for _ in range(3):  # alternated rounds: drift falls on both alike
+                    for name, on in (("one", True), ("two", False)):
+                        scores.FINISH_SCORES[0] = on
+                        g = bg.graph_times(call, xs, reps=10)
+                        if isinstance(g, str):  # the capture's error
+                            raise RuntimeError(g)
+                        cells[name][0].extend(g)
+                        cells[name][1].extend(bg.time_events(call, xs, reps=10))
+                scores.FINISH_SCORES[0] = True
+                row = " ".join(
+                    f"{name} graph {statistics.median(g):.1f} eager {statistics.median(e):.1f}"
+                    for name, (g, e) in cells.items()
+                )
+                print(f"finish {frames}f {preset} r={r} {row} us", flush=True)
 
 
 def groups() -> None:
@@ -180,7 +234,13 @@ def flat(frames: int = 16, rounds: int = 60) -> None:
     interleaved: one graph per (r, input) captured first, then ``rounds`` rounds that replay every
     r once each (CUDA events around each replay; the inputs rotating replay by replay, every
     other round in reverse order), so that drift of the machine and the cache fall on every r
-    alike; medians per r and their max/min, every preset."""
+    alike; medians per r and their max/min, every preset.
+
+    Beside each selection, in the same rounds, the gather of its output tokens alone
+    (``index_select`` of the selection's ``keep_index`` rows of the features, in a graph of its
+    own): the least that writing ``K`` tokens of ``D`` channels costs, which grows with r. The
+    second line of each preset gives the gather's medians and, per r, the selection less the
+    gather: the part of the selection whose cost the flatness target is about."""
     import bench_gpu as bg
 
     import entropy_select as es
@@ -191,32 +251,52 @@ def flat(frames: int = 16, rounds: int = 60) -> None:
     rs = (0.05, 0.1, 0.25, 0.35, 0.5)
     for preset, cfg in bg.PRESET_CONFIGS.items():
         graphs = {}
+        held = []  # what the gather graphs read: a graph holds no reference to its inputs
         for r in rs:
+            K = int(r * N)
 
-            def call(x, K=int(r * N), cfg=cfg):
+            def call(x, K=K, cfg=cfg):
                 return es.select_tokens(
                     x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
                 )
 
             for i, g in enumerate(bg.capture_graphs(call, xs)):
-                graphs[r, i] = g
-        times = {r: [] for r in rs}
+                graphs["select", r, i] = g
+            index = call(xs[0]).keep_index.reshape(-1)  # [K] int64, sorted
+            held.append(index)
+
+            def gather(x, index=index):
+                return x.reshape(N, D).index_select(0, index)
+
+            for i, g in enumerate(bg.capture_graphs(gather, xs)):
+                graphs["gather", r, i] = g
+        times = {(kind, r): [] for kind in ("select", "gather") for r in rs}
         j = 0  # the inputs rotate replay by replay (together larger than the L2 cache), and
         for k in range(rounds):  # every other round runs the retentions in reverse order
             for r in rs if k % 2 == 0 else rs[::-1]:
-                g = graphs[r, j % len(xs)]
-                j += 1
-                start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
-                start.record()
-                g.replay()
-                end.record()
-                end.synchronize()
-                times[r].append(start.elapsed_time(end) * 1e3)
-        med = {r: statistics.median(ts) for r, ts in times.items()}
-        row = " ".join(f"r={r} {med[r]:.1f}" for r in rs)
-        ratio = max(med.values()) / min(med.values())
-        print(f"{frames}f {preset} graph {row} us | max/min {ratio:.3f}", flush=True)
-        del graphs
+                for kind in ("select", "gather"):
+                    g = graphs[kind, r, j % len(xs)]
+                    j += 1
+                    start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+                    start.record()
+                    g.replay()
+                    end.record()
+                    end.synchronize()
+                    times[kind, r].append(start.elapsed_time(end) * 1e3)
+        med = {key: statistics.median(ts) for key, ts in times.items()}
+        sel = [med["select", r] for r in rs]
+        gat = [med["gather", r] for r in rs]
+        rest = [a - b for a, b in zip(sel, gat, strict=True)]
+        row = " ".join(f"r={r} {t:.1f}" for r, t in zip(rs, sel, strict=True))
+        print(f"{frames}f {preset} graph {row} us | max/min {max(sel) / min(sel):.3f}", flush=True)
+        row = " ".join(f"r={r} {t:.1f}" for r, t in zip(rs, gat, strict=True))
+        less = " ".join(f"{t:.1f}" for t in rest)
+        print(
+            f"{frames}f {preset} gather alone {row} us | selection less gather {less} us, "
+            f"max/min {max(rest) / min(rest):.3f}",
+            flush=True,
+        )
+        del graphs, held
         torch.cuda.synchronize()
 
 
@@ -387,9 +467,14 @@ def main() -> int:
         "flat": flat,
         "band": band,
         "budget": budget,
+        "finish": finish,
     }  # fmt: skip
     parser.add_argument("--part", choices=tuple(parts), required=True)
     parser.add_argument("--frames", type=int, default=16, help="--part graph / flat: frames")
+    parser.add_argument(
+        "--budget-frames", default="16,64", help="--part budget / finish: frame counts"
+    )
+    parser.add_argument("--presets", default="", help="--part budget / finish: presets")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         parser.error("needs a CUDA GPU")
@@ -397,6 +482,11 @@ def main() -> int:
         graph(args.frames)
     elif args.part == "flat":
         flat(args.frames)
+    elif args.part in ("budget", "finish"):
+        parts[args.part](
+            tuple(int(f) for f in args.budget_frames.split(",")),
+            tuple(p for p in args.presets.split(",") if p),
+        )
     else:
         parts[args.part]()
     return 0

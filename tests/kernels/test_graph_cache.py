@@ -252,7 +252,8 @@ def cpu_graphs(monkeypatch):
     ``X_INDIRECT`` kernels) reads its features at the address in ``_x_address`` when given one;
     the capture by a fake graph whose replay recomputes into the captured buffers (as a real
     replay writes them); the device and stream calls by stand-ins. Yields a dict:
-    ``"current"``, the current stream; ``"reads"``, the address each selection read its
+    ``"current"``, the current stream; ``"one_finish"``, each selection's ``_one_finish``;
+    ``"reads"``, the address each selection read its
     features at; ``"writes"``, the address each selection with ``_out_address`` wrote its tokens
     at (as the ``OUT_INDIRECT`` frame kernel does); ``"copies"``, how many aligned copies were
     made."""
@@ -260,11 +261,18 @@ def cpu_graphs(monkeypatch):
 
     from entropy_select.core.select import select_reference
 
-    state = {"current": _Stream("default"), "reads": [], "writes": [], "copies": 0}
+    state = {
+        "current": _Stream("default"),
+        "reads": [],
+        "writes": [],
+        "copies": 0,
+        "one_finish": [],
+    }
     monkeypatch.setattr(torch.cuda, "device", lambda device: nullcontext())
     monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: state["current"])
 
-    def select(x, K, cfg, _x_address=None, _out_address=None):
+    def select(x, K, cfg, _x_address=None, _out_address=None, _one_finish=True):
+        state["one_finish"].append(_one_finish)
         if _x_address is not None:
             x = _at(int(_x_address), x)
         state["reads"].append(x.data_ptr())
@@ -324,6 +332,9 @@ def test_graph_select_replays_into_fresh_results(cpu_graphs, preset):
     # the eager call, the recording (at x[1]), then a replay per call from x[1], each at its input
     assert cpu_graphs["reads"] == [x.data_ptr() for x in (xs[0], xs[1], *xs[1:])]
     assert cpu_graphs["copies"] == 0
+    # the eager call launches the finish and score kernels as one; the recording and its
+    # replays apart (faster in a graph)
+    assert cpu_graphs["one_finish"] == [True] + [False] * len(xs)
     # the recording wrote into a scratch tensor; each replay into the tokens its call returned
     assert cpu_graphs["writes"][1:] == [out.tokens.data_ptr() for out in results[1:]]
     tokens = {out.tokens.untyped_storage().data_ptr() for out in results[1:]}

@@ -84,6 +84,7 @@ CASES = [
 def test_direct_launches_equal_normal_launches(launch, monkeypatch, variant, shape, dtype):
     """Every preset and option: bit-identical Selections from normal launches, the key's first
     direct launch and later ones; after the warm-up call, no ``JITFunction.run`` at all."""
+    from entropy_select.kernels.triton.scores import finish_scores_fits
     from entropy_select.kernels.triton.select import fuses_budget, merge_mode, select_tokens_triton
 
     cfg = VARIANTS[variant]
@@ -102,8 +103,11 @@ def test_direct_launches_equal_normal_launches(launch, monkeypatch, variant, sha
         third = select_tokens_triton(x.clone(), K, cfg)  # a new tensor of the same shape
         after = launch.stats()
     assert runs == [], runs
-    # four launches a call, five where the budget kernel runs (select.fuses_budget)
+    # five launches a call (band, finish, score, budget, frame kernels), one fewer where the
+    # frame kernel computes the budgets (select.fuses_budget), one fewer where the finish pass
+    # and the score kernel are one (per-video extremes, scores.finish_scores_fits)
     launches = 5 - fuses_budget(T, H * W, merge_mode(cfg, H, W))
+    launches -= cfg.minmax_scope == "video" and finish_scores_fits(shape[0], T, H * W, x.device)
     assert after["normal"] == before["normal"]
     assert after["direct"] - before["direct"] == 2 * launches, (after, before, launches)
     for out, what in ((first, "first"), (second, "second"), (third, "third")):
@@ -165,7 +169,7 @@ def test_a_launch_hook_takes_the_normal_path_and_sees_every_launch(launch):
         es.select_tokens(x, retention=0.3, config=cfg, cuda_graph=False, validate=False)
     finally:
         knobs.runtime.launch_enter_hook.remove(hook)
-    assert len(seen) == 4, seen  # 8 frames: the frame kernel computes the budgets
+    assert len(seen) == 3, seen  # 8 frames: band, finish-and-score, frame (with the budgets)
 
 
 @pytest.mark.parametrize("cuda_graph", [False, True])
@@ -190,3 +194,42 @@ def test_validate_raises_after_the_launches_with_the_entry_error(launch, cuda_gr
     from entropy_select.kernels.triton import graphs
 
     graphs.clear()
+
+
+@pytest.mark.parametrize(
+    ("shape", "preset"),
+    [
+        ((1, 16, 14, 14, 256), "default"),
+        ((1, 64, 14, 14, 64), "paper"),
+        ((3, 5, 7, 9, 32), "balanced"),
+    ],
+)
+def test_finish_and_score_kernel_equals_two_launches_call_after_call(shape, preset):
+    """The finish-and-score kernel's frames wait for its finish blocks on the GPU (the
+    interpreter runs programs in order, so only here is the wait exercised): 100 calls, new
+    features each, every output bit-identical to the two launches' (a frame scored before its
+    video's extremes were complete would differ)."""
+    from entropy_select.kernels.triton import scores
+    from entropy_select.kernels.triton.select import select_tokens_triton
+
+    B, T, H, W, _ = shape
+    assert scores.finish_scores_fits(B, T, H * W, torch.device("cuda"))
+    g = torch.Generator(device="cuda").manual_seed(11)
+    cfg = PRESETS[preset]
+    K = int(0.3 * T * H * W)
+    for _ in range(100):
+        x = torch.randn(*shape, device="cuda", generator=g).to(torch.bfloat16)
+        with _finish_scores(scores, False):
+            want = select_tokens_triton(x, K, cfg)
+        got = select_tokens_triton(x, K, cfg)
+        _assert_identical(want, got, "one launch vs two")
+
+
+@contextmanager
+def _finish_scores(scores, on: bool):
+    old = scores.FINISH_SCORES[0]
+    scores.FINISH_SCORES[0] = on
+    try:
+        yield
+    finally:
+        scores.FINISH_SCORES[0] = old

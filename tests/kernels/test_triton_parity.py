@@ -241,11 +241,11 @@ def test_every_preset_on_the_fused_path_equals_reference(preset, shape, dtype):
 @cuda
 @pytest.mark.cuda
 def test_fused_path_launches_a_handful_of_kernels():
-    """The default config: four Triton kernels (five over 64 frames, where the budget kernel runs)
+    """The default config: three Triton kernels (four over 48 frames, where the budget kernel runs)
     and no other GPU work, no host synchronisation."""
     from torch.profiler import ProfilerActivity, profile
 
-    for T, launches in ((16, 4), (65, 5)):
+    for T, launches in ((16, 3), (65, 4)):
         x = torch.randn(T, 14, 14, 256, device="cuda", dtype=torch.bfloat16)
         for cfg in (es.EntropySelectConfig(), es.EntropySelectConfig.balanced()):
             es.select_tokens(x, retention=0.3, config=cfg, validate=False, cuda_graph=False)
@@ -759,6 +759,118 @@ def test_frame_kernel_budgets_equal_the_budget_kernels_under_the_interpreter():
     run_interpreted(_INTERP_FUSED_BUDGET)
 
 
+_INTERP_FINISH_SCORES = textwrap.dedent(
+    """
+    import torch, entropy_select as es
+    from entropy_select.kernels.triton import scores, select
+    from entropy_select.kernels.triton.scores import finish_scores_triton, scores_triton
+    from entropy_select.kernels.triton.window_entropy import (
+        band_partials_triton, window_entropy_and_gradient_triton,
+    )
+    torch.manual_seed(0)
+    cases = 0
+    paper = es.EntropySelectConfig.paper()
+    for B, T, H, W, cfg in [
+        (1, 4, 5, 6, paper),  # 120 tokens: the last finish block part-filled
+        (3, 2, 4, 5, es.EntropySelectConfig()),  # 40-token videos: blocks span two videos
+        (2, 3, 3, 3, es.EntropySelectConfig(entropy_mode="minmax", tau=0.5)),
+        (1, 1, 2, 3, es.EntropySelectConfig(entropy_mode="complement_minmax", top_q=0.5)),
+    ]:  # fmt: skip
+        x = torch.randn(B, T, H, W, 24)
+        x[0, -1] = x[0, 0]  # a repeated frame
+        minmax = torch.empty(B, 4, dtype=torch.int32)
+        ent, grad = window_entropy_and_gradient_triton(
+            x, cfg.spatial_window, cfg.temporal_window, cfg.past_window, cfg.tau, minmax=minmax
+        )
+        score, gnorm, sal = scores_triton(ent, grad, minmax, cfg)  # the two kernels
+        counted = torch.full((B + 1, 4), -7, dtype=torch.int32)  # the band kernel readies it
+        partial = band_partials_triton(
+            x, cfg.spatial_window, cfg.temporal_window, cfg.past_window, counted
+        )
+        got = finish_scores_triton(partial, counted, x.shape, cfg)
+        for a, b, name in zip(got, (score, ent, gnorm, sal), "S H G sal".split(), strict=True):
+            assert torch.equal(a, b), (B, T, H, W, name)
+        assert torch.equal(counted[:B], minmax), (counted, minmax)
+        nfin = -(-B * T * H * W // 32)  # every finish block counted itself once
+        assert counted[B, 1].item() == nfin, (counted[B, 1], nfin)
+        for preset in (paper, es.EntropySelectConfig(), es.EntropySelectConfig.balanced()):
+            K = max(1, T * H * W // 3)
+            outs = []
+            for on in (True, False):
+                scores.FINISH_SCORES[0] = on
+                outs.append(select.select_tokens_triton(x, K, preset, squeeze=B == 1))
+            for f in ("keep_index", "tokens", "scores", "entropy", "gradient", "frame_budget"):
+                a, b = getattr(outs[0], f), getattr(outs[1], f)
+                assert a.shape == b.shape and torch.equal(a, b), (B, T, f)
+            scores.FINISH_SCORES[0] = True
+        cases += 1
+    frame_scope = es.EntropySelectConfig(minmax_scope="frame")
+    try:
+        finish_scores_triton(partial, counted, x.shape, frame_scope)
+    except ValueError as err:
+        assert "minmax_scope" in str(err)
+    else:
+        raise AssertionError("frame scope taken")
+    assert cases == 4, cases
+    print("ok")
+    """
+)
+
+
+def test_finish_and_score_kernel_equals_the_two_kernels_under_the_interpreter():
+    """The finish pass and the score kernel in one launch (``_finish_score_kernel``) give what
+    the two launches give, bit for bit: ``S``, ``Ĥ``, ``Ĝ``, ``S̄`` and the extremes, every
+    entropy mode, finish blocks part-filled and spanning videos, one frame; the band kernel
+    zeroes the count whatever the buffer held, and every finish block adds itself once; whole
+    selections equal with it off (interpreter, CPU: programs run in order, so the wait itself is
+    exercised on a GPU only, ``tests/kernels/test_launch_cuda.py``)."""
+    run_interpreted(_INTERP_FINISH_SCORES)
+
+
+def test_finish_and_score_kernel_only_where_it_applies(monkeypatch):
+    """One launch for the finish pass and the score kernel with per-video extremes; two with
+    ``minmax_scope="frame"``, with ``_one_finish=False`` (the library's cached graphs) and where
+    the grid does not fit."""
+    from entropy_select.kernels.triton import scores, select
+    from entropy_select.kernels.triton.launch import Site
+
+    seen = []
+    monkeypatch.setattr(Site, "__call__", lambda site, grid, *a: seen.append(site))
+
+    def kernels(cfg=None, **kw):
+        seen.clear()
+        x = torch.randn(1, 4, 3, 4, 8)
+        select.select_tokens_triton(x, 12, cfg or es.EntropySelectConfig(), **kw)
+        return [site.kernel.fn.__name__ for site in seen]
+
+    one = ["_window_band_kernel", "_finish_score_kernel", "_frame_select_kernel"]
+    two = ["_window_band_kernel", "_window_entropy_finish_kernel", "_score_kernel"]
+    two.append("_frame_select_kernel")
+    assert kernels() == one
+    assert kernels(es.EntropySelectConfig.paper()) == one
+    assert kernels(_one_finish=False) == two
+    assert kernels(es.EntropySelectConfig(minmax_scope="frame")) == two
+    monkeypatch.setattr(scores, "finish_scores_fits", lambda *a: False)
+    monkeypatch.setattr(select, "finish_scores_fits", lambda *a: False)
+    assert kernels() == two
+
+
+def test_finish_and_score_kernel_takes_small_grids_only(monkeypatch):
+    """``finish_scores_fits``: on a GPU, a grid of at most ``FINISH_SCORES_PER_SM`` programs a
+    multiprocessor (every program resident at once); 64 frames of 14x14 fit 132 of them, 1,024
+    do not; ``FINISH_SCORES`` off, none; the interpreter, any."""
+    from entropy_select.kernels.triton import scores
+
+    monkeypatch.setattr(scores, "_sm_count", lambda device: 132)
+    gpu = torch.device("cuda")
+    assert scores.finish_scores_fits(1, 64, 196, gpu)  # 392 + 64 programs
+    assert not scores.finish_scores_fits(1, 1024, 196, gpu)
+    assert not scores.finish_scores_fits(2, 64, 196, gpu)  # 912 programs
+    assert scores.finish_scores_fits(1024, 1024, 196, torch.device("cpu"))
+    monkeypatch.setattr(scores, "FINISH_SCORES", [False])
+    assert not scores.finish_scores_fits(1, 16, 196, gpu)
+
+
 def test_budgets_come_from_the_frame_kernel_up_to_64_frames(monkeypatch):
     """``select_tokens_triton`` launches the budget kernel only for videos over
     ``FUSED_BUDGET_FRAMES`` frames (``FUSION_BUDGET_FRAMES`` in grid fusion), or with
@@ -781,12 +893,13 @@ def test_budgets_come_from_the_frame_kernel_up_to_64_frames(monkeypatch):
         (64, {"grid_fusion": False}, True),  # select mode (paper's): up to 64 frames
         (65, {"grid_fusion": False}, False),
         (64, {"context_share": 0.5, "grid_fusion": False}, True),  # context mode
-        (16, {}, True),  # grid fusion (the default): up to 16 frames
-        (17, {}, False),
+        (48, {}, True),  # grid fusion (the default): up to 48 frames
+        (49, {}, False),
     ]:
         names, frame = kernels(T, **kw)
         assert ("_budget_kernel" not in names) is fused, (T, kw, names)
-        assert len(names) == 5 - fused and frame.get("FUSED_BUDGET", False) is fused, (T, kw)
+        # the band kernel, the finish-and-score kernel, [the budget kernel,] the frame kernel
+        assert len(names) == 4 - fused and frame.get("FUSED_BUDGET", False) is fused, (T, kw)
     monkeypatch.setattr(select, "FUSE_BUDGET", [False])
     names, frame = kernels(16, grid_fusion=False)
     assert "_budget_kernel" in names and "FUSED_BUDGET" not in frame

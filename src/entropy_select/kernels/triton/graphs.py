@@ -339,14 +339,16 @@ def _capture_normal(x: torch.Tensor, budget: int, config: EntropySelectConfig) -
         scratch = _point_tokens(at_out, (x.shape[0], budget, x.shape[-1]), x)  # noqa: F841
 
         def work():  # x gives the shape, strides and dtype; the kernels read at the holder
-            out = select_tokens_triton(x, budget, config, _x_address=at_x, _out_address=at_out)
+            out = select_tokens_triton(
+                x, budget, config, _x_address=at_x, _out_address=at_out, _one_finish=False
+            )
             return out, *_pack(out)  # one cat, inside the graph
 
     else:
         holder, static_x = None, _static_input(x)
 
         def work():
-            out = select_tokens_triton(static_x, budget, config)
+            out = select_tokens_triton(static_x, budget, config, _one_finish=False)
             return out, *_pack(out)
 
     graph, (out, packed, layout) = _record(work, x.device)

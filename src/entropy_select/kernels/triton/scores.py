@@ -34,10 +34,12 @@ from ...core.causal import allowance, online_bounds
 from ...core.config import EntropySelectConfig
 from ...core.entropy import MIN_ENTROPY_SPAN
 from .launch import Site, launch
-from .window_entropy import _cdiv, _pow2
+from .window_entropy import _cdiv, _neighbours, _pow2, _sm_count, finish_block
 
 __all__ = [
     "scores_triton",
+    "finish_scores_triton",
+    "finish_scores_fits",
     "frame_budget_triton",
     "online_budget_step_triton",
     "ENTROPY_MODE_IDS",
@@ -87,23 +89,61 @@ def _score_kernel(
     FRAME_SCOPE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    f = tl.program_id(0)
+    score_frame(
+        tl.program_id(0), ent_ptr, grad_ptr, mm_ptr, score_ptr, gnorm_ptr, sal_ptr, T, m, alpha,
+        beta, count, min_span, ENT_MODE, FRAME_SCOPE, BLOCK, False,
+    )  # fmt: skip
+
+
+@triton.jit
+def score_frame(
+    f,
+    ent_ptr,
+    grad_ptr,
+    mm_ptr,
+    score_ptr,
+    gnorm_ptr,
+    sal_ptr,
+    T,
+    m,
+    alpha,
+    beta,
+    count,
+    min_span,
+    ENT_MODE: tl.constexpr,
+    FRAME_SCOPE: tl.constexpr,
+    BLOCK: tl.constexpr,
+    FROM_L2: tl.constexpr,
+):
+    """The score kernel's work for frame ``f`` (flat ``b·T + t``); ``FROM_L2``: ``Ĥ``, ``G`` and
+    the extremes are read past the L1 cache (``.cg``: written by other programs of the same
+    launch, :func:`_finish_score_kernel`)."""
     b = f // T
     offs = tl.arange(0, BLOCK)
     msk = offs < m
     base = f.to(tl.int64) * m
-    e = tl.load(ent_ptr + base + offs, mask=msk, other=0.0)
-    g = tl.load(grad_ptr + base + offs, mask=msk, other=0.0)
+    if FROM_L2:
+        e = tl.load(ent_ptr + base + offs, mask=msk, other=0.0, cache_modifier=".cg")
+        g = tl.load(grad_ptr + base + offs, mask=msk, other=0.0, cache_modifier=".cg")
+    else:
+        e = tl.load(ent_ptr + base + offs, mask=msk, other=0.0)
+        g = tl.load(grad_ptr + base + offs, mask=msk, other=0.0)
     if FRAME_SCOPE:
         elo = tl.min(tl.where(msk, e, float("inf")), 0)
         ehi = tl.max(tl.where(msk, e, float("-inf")), 0)
         glo = tl.min(tl.where(msk, g, float("inf")), 0)
         ghi = tl.max(tl.where(msk, g, float("-inf")), 0)
     else:
-        elo = tl.load(mm_ptr + b * 4).to(tl.float32, bitcast=True)
-        ehi = tl.load(mm_ptr + b * 4 + 1).to(tl.float32, bitcast=True)
-        glo = tl.load(mm_ptr + b * 4 + 2).to(tl.float32, bitcast=True)
-        ghi = tl.load(mm_ptr + b * 4 + 3).to(tl.float32, bitcast=True)
+        if FROM_L2:
+            elo = tl.load(mm_ptr + b * 4, cache_modifier=".cg").to(tl.float32, bitcast=True)
+            ehi = tl.load(mm_ptr + b * 4 + 1, cache_modifier=".cg").to(tl.float32, bitcast=True)
+            glo = tl.load(mm_ptr + b * 4 + 2, cache_modifier=".cg").to(tl.float32, bitcast=True)
+            ghi = tl.load(mm_ptr + b * 4 + 3, cache_modifier=".cg").to(tl.float32, bitcast=True)
+        else:
+            elo = tl.load(mm_ptr + b * 4).to(tl.float32, bitcast=True)
+            ehi = tl.load(mm_ptr + b * 4 + 1).to(tl.float32, bitcast=True)
+            glo = tl.load(mm_ptr + b * 4 + 2).to(tl.float32, bitcast=True)
+            ghi = tl.load(mm_ptr + b * 4 + 3).to(tl.float32, bitcast=True)
     gspan = ghi - glo
     gn = tl.where(gspan > 0, (g - glo) / tl.where(gspan > 0, gspan, 1.0), 0.0)
     espan = ehi - elo
@@ -122,6 +162,67 @@ def _score_kernel(
     top = tl.sort(tl.where(msk, s, float("-inf")), descending=True)
     sal = tl.sum(tl.where(offs < count, top, 0.0), 0) / count
     tl.store(sal_ptr + f, sal)
+
+
+@triton.jit
+def _finish_score_kernel(
+    p_ptr,  # [S, N, C] float32: the band kernel's partials
+    ent_ptr,  # [F, m] float32 out Ĥ
+    grad_ptr,  # [F, m] float32 out raw G
+    mm_ptr,  # [B + 1, 4] int32: the extremes, readied by the band kernel; [B, 1] the count
+    score_ptr,  # [F, m] float32 out S
+    gnorm_ptr,  # [F, m] float32 out Ĝ
+    sal_ptr,  # [F] float32 out S̄_f
+    T,
+    H,
+    W,
+    NTOK,
+    SPLITS,
+    inv_tau,
+    NFIN,
+    NVID,
+    alpha,
+    beta,
+    count,
+    min_span,
+    K_S: tl.constexpr,
+    K_T: tl.constexpr,
+    K_P: tl.constexpr,
+    NOFF: tl.constexpr,
+    NCOL: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ENT_MODE: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """The finish kernel and the score kernel in one launch (video-scope min-max).
+
+    Programs ``[0, NFIN)`` are the finish kernel's blocks: each writes ``Ĥ`` and ``G`` of its
+    tokens, reduces them into the video's extremes, then adds one to the count (a release
+    atomic after a barrier: every thread's stores and atomics come before it). Programs
+    ``[NFIN, NFIN + B·T)`` are the score kernel's frames: each waits until the count reaches
+    ``NFIN`` (acquire), then scores its frame from L2. A waiting program only waits for programs
+    of lower index, which the GPU dispatches before it (the order single-pass scans rely on),
+    and each of those finishes without waiting: no deadlock whatever the grid's size; under
+    ``TRITON_INTERPRET=1`` the programs run in index order and the count is full when the
+    first frame looks."""
+    pid = tl.program_id(0)
+    counter = mm_ptr + 4 * NVID + 1
+    if pid < NFIN:
+        finish_block(
+            pid, p_ptr, ent_ptr, grad_ptr, mm_ptr, T, H, W, NTOK, SPLITS, inv_tau,
+            K_S, K_T, K_P, NOFF, NCOL, BLOCK_N, True, False,
+        )  # fmt: skip
+        tl.debug_barrier()
+        tl.atomic_add(counter, 1, sem="release", scope="gpu")
+    else:
+        done = tl.atomic_add(counter, 0, sem="acquire", scope="gpu")
+        while done < NFIN:
+            done = tl.atomic_add(counter, 0, sem="acquire", scope="gpu")
+        tl.debug_barrier()
+        score_frame(
+            pid - NFIN, ent_ptr, grad_ptr, mm_ptr, score_ptr, gnorm_ptr, sal_ptr, T, H * W,
+            alpha, beta, count, min_span, ENT_MODE, False, BLOCK, True,
+        )  # fmt: skip
 
 
 @triton.jit
@@ -231,6 +332,96 @@ def scores_triton(
     ints, site = _score_plan(T, H * W, config)
     site((B * T,), entropy, grad, entropy if minmax is None else minmax, score, gnorm, sal, *ints)
     return score, gnorm, sal
+
+
+#: The finish pass and the score kernel in one launch (:func:`finish_scores_triton`) where
+#: :func:`finish_scores_fits`; ``FINISH_SCORES[0] = False`` launches them apart (tests,
+#: benchmarks).
+FINISH_SCORES = [True]
+#: Programs of one finish-and-score launch, at most, per multiprocessor: its frames wait for
+#: its finish blocks, so it is kept small enough for every program to be resident at once
+#: (besides the dispatch order the kernel's docstring relies on). 392 + 64 programs at 64
+#: frames of 14x14, 132 multiprocessors on an H100 or H200.
+FINISH_SCORES_PER_SM = 4
+#: The finish kernel's tokens a program.
+_FINISH_BLOCK_N = 32
+
+
+def finish_scores_fits(B: int, T: int, m: int, device: torch.device) -> bool:
+    """Whether :func:`finish_scores_triton` takes a batch of ``B`` videos of ``T`` frames of
+    ``m`` tokens on ``device`` (:data:`FINISH_SCORES`, its grid within
+    :data:`FINISH_SCORES_PER_SM` programs a multiprocessor; any size under the interpreter,
+    whose programs run one after another in index order)."""
+    if not FINISH_SCORES[0]:
+        return False
+    if device.type != "cuda":
+        return True
+    programs = _cdiv(B * T * m, _FINISH_BLOCK_N) + B * T
+    return programs <= FINISH_SCORES_PER_SM * _sm_count(device)
+
+
+def finish_scores_triton(
+    partial: torch.Tensor,
+    counted: torch.Tensor,
+    shape: tuple,
+    config: EntropySelectConfig,
+    squeeze: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(S, Ĥ, Ĝ, S̄)`` from the band kernel's partials in one launch: the finish pass and the
+    score kernel of :func:`scores_triton` (``minmax_scope="video"``), see
+    :func:`_finish_score_kernel`.
+
+    Args:
+        partial: the ``[S, N, C]`` partials of
+            :func:`~.window_entropy.band_partials_triton` for features of ``shape``.
+        counted: its ``[B + 1, 4]`` int32 buffer, readied by the band kernel.
+        shape: the features' ``(B, T, H, W, D)``.
+        config: the hyper-parameters (``rarity`` 0, ``minmax_scope="video"``).
+        squeeze: a batch of one whose maps come without their ``B``.
+
+    Shapes:
+        -> S, Ĥ, Ĝ [B, T, H, W] float32 and S̄ [B, T] (or [T, H, W] and [T] with ``squeeze``)
+    """
+    maps, frames, grid, ints, site = _finish_score_plan(
+        tuple(shape), tuple(partial.shape), config, squeeze
+    )
+    device = partial.device
+    # sizes as ints, not a tuple: torch parses them faster (the eager call's host time)
+    entropy = torch.empty(*maps, dtype=torch.float32, device=device)
+    grad = torch.empty(*maps, dtype=torch.float32, device=device)
+    score = torch.empty(*maps, dtype=torch.float32, device=device)
+    gnorm = torch.empty(*maps, dtype=torch.float32, device=device)
+    sal = torch.empty(*frames, dtype=torch.float32, device=device)
+    site(grid, partial, entropy, grad, counted, score, gnorm, sal, *ints)
+    return score, entropy, gnorm, sal
+
+
+@functools.lru_cache(maxsize=256)
+def _finish_score_plan(shape, partial_shape, config: EntropySelectConfig, squeeze: bool):
+    """:func:`finish_scores_triton`'s output shapes, grid, positional arguments after its
+    pointers and launch site (cached: the same for every call of a shape and config)."""
+    if config.minmax_scope != "video":
+        raise ValueError("the finish-and-score kernel takes minmax_scope='video' only")
+    B, T, H, W, _ = shape
+    splits, ntok, ncol = partial_shape
+    m = H * W
+    nfin = _cdiv(ntok, _FINISH_BLOCK_N)
+    score_ints, _ = _score_plan(T, m, config)
+    ints = (T, H, W, ntok, splits, 1.0 / config.tau, nfin, B, *score_ints[2:])
+    site = Site(
+        _finish_score_kernel,
+        K_S=config.spatial_window,
+        K_T=config.temporal_window,
+        K_P=config.past_window,
+        NOFF=_neighbours(config.spatial_window, config.temporal_window, config.past_window),
+        NCOL=ncol,
+        BLOCK_N=_FINISH_BLOCK_N,
+        ENT_MODE=ENTROPY_MODE_IDS[config.entropy_mode],
+        BLOCK=max(16, _pow2(m)),
+        num_warps=4,
+    )
+    maps, frames = ((T, H, W), (T,)) if squeeze else ((B, T, H, W), (B, T))
+    return maps, frames, (nfin + B * T,), ints, site
 
 
 @functools.lru_cache(maxsize=256)

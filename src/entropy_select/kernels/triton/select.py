@@ -1,11 +1,15 @@
-"""``select_tokens_triton``: the ENTROPY-SELECT pipeline on GPU in 4-5 launches, no host sync.
+"""``select_tokens_triton``: the ENTROPY-SELECT pipeline on GPU in 3-5 launches, no host sync.
 
 1. The band kernel and its finish pass (:mod:`.window_entropy`): ``Ĥ`` and the raw ``G`` in one
    pass over the features, and each video's extremes of both (for the min-max of SPEC §2-3).
 2. ``_score_kernel`` (:mod:`.scores`): ``Ĝ``, the entropy term, ``S`` and the frame saliency.
+   With per-video extremes (every preset) and a grid of up to 4 programs a multiprocessor
+   (:func:`.scores.finish_scores_fits`: 64 frames of 14x14 on an H100 or H200), the finish pass
+   and this kernel are one launch, ``_finish_score_kernel``, whose frames wait for its finish
+   blocks; the library's cached graphs keep the two launches (``_one_finish``).
 3. ``_budget_kernel`` (:mod:`.scores`): Eq. 4's frame budgets (SPEC §4). Videos of up to
-   ``FUSED_BUDGET_FRAMES`` (64) frames, 16 in grid fusion, skip it: the frame kernel computes
-   them (four launches).
+   ``FUSED_BUDGET_FRAMES`` (64) frames, 48 in grid fusion, skip it: the frame kernel computes
+   them. So a 16-frame video of any preset is three launches.
 4. ``_frame_select_kernel`` (:mod:`.frame_select`): grid quotas, grid fusion or context pooling,
    the sorted ``keep_index``, the merge assignment and weights, and the output tokens.
 
@@ -31,8 +35,14 @@ from .frame_select import (
     MAX_SORT_TOKENS,
     frame_select_triton,
 )
-from .scores import budget_args, frame_budget_triton, scores_triton
-from .window_entropy import window_entropy_and_gradient_triton
+from .scores import (
+    budget_args,
+    finish_scores_fits,
+    finish_scores_triton,
+    frame_budget_triton,
+    scores_triton,
+)
+from .window_entropy import band_partials_triton, window_entropy_and_gradient_triton
 
 __all__ = [
     "select_tokens_triton",
@@ -78,12 +88,13 @@ def frame_mode(config: EntropySelectConfig, budget: int, tokens: int, H: int, W:
 #: :func:`.frame_select.frame_select_triton`) instead of the budget kernel's launch;
 #: ``FUSE_BUDGET[0] = False`` launches the budget kernel (benchmarks, tests).
 FUSE_BUDGET = [True]
-#: Grid fusion's frame kernel takes its own budgets up to 16 frames only: there they cost its
+#: Grid fusion's frame kernel takes its own budgets up to 48 frames only: they cost its
 #: registers 168 -> 239 (sm_90, ``frame_registers_cpu.py --fused-budget``), and on an H200 the
-#: default preset ran 4-5% slower in a graph at 64 frames, no slower at 16 (``quick_gpu.py
-#: --part budget``, benchmarks/NOTES_gpu.md Round 13); select and context modes gained up to 14%
-#: at 64 frames.
-FUSION_BUDGET_FRAMES = 16
+#: default preset ran 4-5% slower in a graph at 64 frames, within -5% to +3% at 16, 24, 32 and
+#: 48 frames, and eager (one launch fewer) 0.75-1.00x at 24-48 (``quick_gpu.py --part budget
+#: --budget-frames 24,32,48 --presets default``, benchmarks/NOTES_gpu.md Rounds 13-14); select
+#: and context modes gained up to 14% at 64 frames.
+FUSION_BUDGET_FRAMES = 48
 
 
 def fuses_budget(T: int, m: int, mode: str | None) -> bool:
@@ -130,10 +141,23 @@ def _scores(
     config: EntropySelectConfig,
     x_address: torch.Tensor | None = None,
     squeeze: bool = False,
+    one_finish: bool = True,
 ):
     """``(S, Ĥ, Ĝ, S̄)`` through the window, finish and score kernels (``x_address``: the band
     kernel reads the features at the address it holds; ``squeeze``: ``x`` is a batch of one
-    whose maps come without their ``B``, ``[T, H, W]`` and ``S̄`` ``[T]``)."""
+    whose maps come without their ``B``, ``[T, H, W]`` and ``S̄`` ``[T]``; ``one_finish``: the
+    finish pass and the score kernel in one launch where :func:`.scores.finish_scores_fits`)."""
+    if (
+        one_finish
+        and config.minmax_scope == "video"
+        and finish_scores_fits(x.shape[0], x.shape[1], x.shape[2] * x.shape[3], x.device)
+    ):  # the finish pass and the score kernel in one launch (three launches, not four)
+        counted = torch.empty(x.shape[0] + 1, 4, dtype=torch.int32, device=x.device)
+        partial = band_partials_triton(
+            x, config.spatial_window, config.temporal_window, config.past_window, counted,
+            x_address,
+        )  # fmt: skip
+        return finish_scores_triton(partial, counted, x.shape, config, squeeze)
     minmax = None
     if config.minmax_scope == "video":
         minmax = torch.empty(x.shape[0], 4, dtype=torch.int32, device=x.device)
@@ -161,6 +185,7 @@ def select_tokens_triton(
     squeeze: bool = False,
     _x_address: torch.Tensor | None = None,
     _out_address: torch.Tensor | None = None,
+    _one_finish: bool = True,
 ) -> Selection:
     """Select ``K = budget`` tokens of each video of a batch (SPEC §1-7) on the GPU.
 
@@ -185,6 +210,9 @@ def select_tokens_triton(
             holding the address, a multiple of 16 bytes, of a contiguous ``[B, K, D]`` tensor of
             ``x``'s dtype that the frame kernel writes the output tokens into when it runs;
             the returned ``tokens`` is then a one-element stand-in expanded to that shape.
+        _one_finish: private (:mod:`.graphs`): False launches the finish pass and the score
+            kernel apart (in the library's cached graphs, where a launch costs no host time and
+            the one launch ran 1-3% slower on an H200: benchmarks/NOTES_gpu.md, Round 14).
 
     Returns:
         A batched :class:`Selection` equal to the reference's on tie-free inputs.
@@ -199,7 +227,7 @@ def select_tokens_triton(
         with torch.cuda.device(x.device):
             return select_tokens_triton(
                 x, budget, config, frame_budget, retention, squeeze=squeeze,
-                _x_address=_x_address, _out_address=_out_address,
+                _x_address=_x_address, _out_address=_out_address, _one_finish=_one_finish,
             )  # fmt: skip
     Bsz, T, H, W, D = x.shape
     m = H * W
@@ -223,7 +251,9 @@ def select_tokens_triton(
     )  # fmt: skip
     with torch.no_grad():
         if scores_fusable(config):
-            score, entropy, gradient, saliency = _scores(x, config, _x_address, squeeze)
+            score, entropy, gradient, saliency = _scores(
+                x, config, _x_address, squeeze, _one_finish
+            )
         else:
             score, entropy, gradient = fused_scores_triton(x, config)
             saliency = None

@@ -41,6 +41,8 @@ from ...core.entropy import check_window_args
 from .launch import Site, launch
 
 __all__ = [
+    "band_partials_triton",
+    "finish_block",
     "stream_window_entropy_and_gradient_triton",
     "local_window_entropy_triton",
     "spatial_gradient_magnitude_triton",
@@ -393,7 +395,36 @@ def _window_entropy_finish_kernel(
     With ``STREAM`` the tokens are the last frame's (``NTOK = B·H·W``), each row carries its
     neighbours' squared norms and its NaN/inf count (see the band kernel); the tokens with any
     add their count into ``mm_ptr`` ``[B]`` int32 (one atomic each; none for a finite frame)."""
-    pid = tl.program_id(0)
+    finish_block(
+        tl.program_id(0), p_ptr, ent_ptr, grad_ptr, mm_ptr, T, H, W, NTOK, SPLITS, inv_tau,
+        K_S, K_T, K_P, NOFF, NCOL, BLOCK_N, MINMAX, STREAM,
+    )  # fmt: skip
+
+
+@triton.jit
+def finish_block(
+    pid,
+    p_ptr,
+    ent_ptr,
+    grad_ptr,
+    mm_ptr,
+    T,
+    H,
+    W,
+    NTOK,
+    SPLITS,
+    inv_tau,
+    K_S: tl.constexpr,
+    K_T: tl.constexpr,
+    K_P: tl.constexpr,
+    NOFF: tl.constexpr,
+    NCOL: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    MINMAX: tl.constexpr,
+    STREAM: tl.constexpr,
+):
+    """The finish kernel's work for its block ``pid`` of ``BLOCK_N`` tokens (also the first
+    part of :mod:`.scores`' finish-and-score kernel)."""
     tok = pid * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN]
     tm = tok < NTOK
     tok64 = tok.to(tl.int64)
@@ -735,11 +766,13 @@ def _band_plan(
 @functools.lru_cache(maxsize=256)
 def _video_band_plan(
     shape, strides, dtype, device, spatial_window, temporal_window, past_window, block_d,
-    splits, block_m, num_warps, num_stages, minmax, indirect, tune=(),
+    splits, block_m, num_warps, num_stages, minmax, indirect, tune=(), counter=False,
 ):  # fmt: skip
     """The band kernel's launch over whole videos (:func:`_launch_band`), cached: ``(partial
     shape, grid, positional ints after the three pointers, launch site)``. ``tune``: ``(name,
-    bool)`` pairs overriding :data:`BAND_TUNING`."""
+    bool)`` pairs overriding :data:`BAND_TUNING`. ``counter`` (with ``minmax``): the extremes
+    buffer has one more row, ``[B + 1, 4]``, whose second entry program 0 zeroes (``NVID`` is
+    ``B + 1``: the init writes ``+0`` at odd entries), the finish-and-score kernel's count."""
     B, T, H, W, D = shape
     knobs = dict(BAND_TUNING)
     for name, value in tune:
@@ -769,7 +802,7 @@ def _video_band_plan(
         **({"EVEN_D": True} if knobs["even_d"] and D % block_d == 0 else {}),
         **({"GRAD2D": True} if knobs["grad2d"] else {}),
     )  # fmt: skip
-    ints = (B, T, H, W, D, ntile, ntok, d_per_split, *strides)
+    ints = (B + 1 if counter else B, T, H, W, D, ntile, ntok, d_per_split, *strides)
     return (splits, ntok, ncol), (programs, splits), ints, Site(_window_band_kernel, **kwargs)
 
 
@@ -792,6 +825,30 @@ def _launch_band(
     return _finish(
         partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax
     )
+
+
+def band_partials_triton(
+    x: torch.Tensor,
+    spatial_window: int,
+    temporal_window: int,
+    past_window: int,
+    counted: torch.Tensor,
+    x_address: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The band kernel alone, for :mod:`.scores`' finish-and-score kernel: the ``[S, N, C]``
+    float32 partials of ``x`` ``[B, T, H, W, D]`` (no finish pass); ``counted`` ``[B + 1, 4]``
+    int32 (any contents) is readied by the kernel: rows ``[:B]`` as the extremes buffer of
+    :func:`window_entropy_and_gradient_triton`'s ``minmax``, entry ``[B, 1]`` zeroed (the count
+    of finished blocks). The library's default launch geometry (the same plan as the two-pass
+    call, so the same partials)."""
+    pshape, grid, ints, site = _video_band_plan(
+        x.shape, x.stride(), x.dtype, x.device, spatial_window, temporal_window, past_window,
+        None, None, None, None, None, True, x_address is not None, (), True,
+    )  # fmt: skip
+    partial = torch.empty(*pshape, dtype=torch.float32, device=x.device)  # [S, N, C]
+    src = x if x_address is None else x_address
+    site(grid, src, partial, counted, *ints, src, 0, 0, 0, 0, 0, 0, 1)
+    return partial
 
 
 def stream_window_entropy_and_gradient_triton(
