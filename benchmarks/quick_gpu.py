@@ -101,88 +101,65 @@ def graph(frames: int = 16) -> None:
             )  # fmt: skip
 
 
-def budget(frame_counts=(16, 64), presets=None) -> None:
-    """The budgets from the frame kernel (``select.FUSE_BUDGET``, the default) against the budget
-    kernel's launch, alternated in one process: the whole selection per preset in the caller's
-    CUDA graph and eager (``cuda_graph=False``: host-bound), ``frame_counts`` frames (16 and 64),
-    r = 0.05 / 0.35. Grid fusion (the default preset) is fused only up to
-    ``select.FUSION_BUDGET_FRAMES``: the limit is lifted here so that both are timed."""
+def _on_off(label, flag, names, frame_counts, presets) -> None:
+    """The whole selection per preset with ``flag[0]`` on (``names[0]``) and off (``names[1]``),
+    alternated in one process (three rounds of 10 calls each, so that drift falls on both
+    alike), in the caller's CUDA graph and eager (``cuda_graph=False``: host-bound), at
+    ``frame_counts`` frames of 14x14x3584 bf16, r = 0.05 / 0.35; one line of medians each."""
     import bench_gpu as bg
 
     import entropy_select as es
+
+    for frames in frame_counts:
+        xs = bg.make_inputs(frames, 14, 14, 3584, torch.bfloat16)
+        for preset, cfg in bg.PRESET_CONFIGS.items():
+            if presets and preset not in presets:
+                continue
+            for r in (0.05, 0.35):
+                K = int(r * frames * 196)
+
+                def call(x, K=K, cfg=cfg):
+                    return es.select_tokens(
+                        x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
+                    )
+
+                cells = {name: ([], []) for name in names}
+                for _ in range(3):
+                    for name, on in zip(names, (True, False), strict=True):
+                        flag[0] = on
+                        g = bg.graph_times(call, xs, reps=10)
+                        if isinstance(g, str):  # the capture's error
+                            raise RuntimeError(g)
+                        cells[name][0].extend(g)
+                        cells[name][1].extend(bg.time_events(call, xs, reps=10))
+                flag[0] = True
+                row = " ".join(
+                    f"{name} graph {statistics.median(g):.1f} eager {statistics.median(e):.1f}"
+                    for name, (g, e) in cells.items()
+                )
+                print(f"{label} {frames}f {preset} r={r} {row} us", flush=True)
+
+
+def budget(frame_counts=(16, 64), presets=None) -> None:
+    """The budgets from the frame kernel (``select.FUSE_BUDGET``, the default) against the budget
+    kernel's launch (:func:`_on_off`). Grid fusion (the default preset) is fused only up to
+    ``select.FUSION_BUDGET_FRAMES``: the limit is lifted here so that both are timed."""
     from entropy_select.kernels.triton import select
 
     limit = select.FUSION_BUDGET_FRAMES
     select.FUSION_BUDGET_FRAMES = 64
-    for frames in frame_counts:
-        xs = bg.make_inputs(frames, 14, 14, 3584, torch.bfloat16)
-        for preset, cfg in bg.PRESET_CONFIGS.items():
-            if presets and preset not in presets:
-                continue
-            for r in (0.05, 0.35):
-                K = int(r * frames * 196)
-
-                def call(x, K=K, cfg=cfg):
-                    return es.select_tokens(
-                        x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
-                    )
-
-                cells = {"fused": ([], []), "kernel": ([], [])}
-                for _ in range(3):  # alternated rounds: drift falls on both alike
-                    for name, on in (("fused", True), ("kernel", False)):
-                        select.FUSE_BUDGET[0] = on
-                        g = bg.graph_times(call, xs, reps=10)
-                        if isinstance(g, str):  # the capture's error
-                            raise RuntimeError(g)
-                        cells[name][0].extend(g)
-                        cells[name][1].extend(bg.time_events(call, xs, reps=10))
-                select.FUSE_BUDGET[0] = True
-                row = " ".join(
-                    f"{name} graph {statistics.median(g):.1f} eager {statistics.median(e):.1f}"
-                    for name, (g, e) in cells.items()
-                )
-                print(f"budget {frames}f {preset} r={r} {row} us", flush=True)
-    select.FUSION_BUDGET_FRAMES = limit
+    try:
+        _on_off("budget", select.FUSE_BUDGET, ("fused", "kernel"), frame_counts, presets)
+    finally:
+        select.FUSION_BUDGET_FRAMES = limit
 
 
 def finish(frame_counts=(16, 64), presets=None) -> None:
     """The finish pass and the score kernel in one launch (``scores.FINISH_SCORES``, the
-    default where the grid is small) against two launches, alternated in one process: the whole
-    selection per preset in the caller's CUDA graph and eager (``cuda_graph=False``:
-    host-bound), ``frame_counts`` frames, r = 0.05 / 0.35; medians of 3 x 10 calls."""
-    import bench_gpu as bg
-
-    import entropy_select as es
+    default where the grid is small) against two launches (:func:`_on_off`)."""
     from entropy_select.kernels.triton import scores
 
-    for frames in frame_counts:
-        xs = bg.make_inputs(frames, 14, 14, 3584, torch.bfloat16)
-        for preset, cfg in bg.PRESET_CONFIGS.items():
-            if presets and preset not in presets:
-                continue
-            for r in (0.05, 0.35):
-                K = int(r * frames * 196)
-
-                def call(x, K=K, cfg=cfg):
-                    return es.select_tokens(
-                        x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
-                    )
-
-                cells = {"one": ([], []), "two": ([], [])}
-                for _ in range(3):  # alternated rounds: drift falls on both alike
-                    for name, on in (("one", True), ("two", False)):
-                        scores.FINISH_SCORES[0] = on
-                        g = bg.graph_times(call, xs, reps=10)
-                        if isinstance(g, str):  # the capture's error
-                            raise RuntimeError(g)
-                        cells[name][0].extend(g)
-                        cells[name][1].extend(bg.time_events(call, xs, reps=10))
-                scores.FINISH_SCORES[0] = True
-                row = " ".join(
-                    f"{name} graph {statistics.median(g):.1f} eager {statistics.median(e):.1f}"
-                    for name, (g, e) in cells.items()
-                )
-                print(f"finish {frames}f {preset} r={r} {row} us", flush=True)
+    _on_off("finish", scores.FINISH_SCORES, ("one", "two"), frame_counts, presets)
 
 
 def groups() -> None:
