@@ -34,7 +34,7 @@ from ...core.causal import allowance, online_bounds
 from ...core.config import EntropySelectConfig
 from ...core.entropy import MIN_ENTROPY_SPAN
 from .launch import Site, launch
-from .window_entropy import _cdiv, _neighbours, _pow2, _sm_count, finish_block
+from .window_entropy import FINISH_BLOCK_N, _cdiv, _neighbours, _pow2, _sm_count, finish_block
 
 __all__ = [
     "scores_triton",
@@ -343,8 +343,6 @@ FINISH_SCORES = [True]
 #: (besides the dispatch order the kernel's docstring relies on). 392 + 64 programs at 64
 #: frames of 14x14, 132 multiprocessors on an H100 or H200.
 FINISH_SCORES_PER_SM = 4
-#: The finish kernel's tokens a program.
-_FINISH_BLOCK_N = 32
 
 
 def finish_scores_fits(B: int, T: int, m: int, device: torch.device) -> bool:
@@ -356,7 +354,7 @@ def finish_scores_fits(B: int, T: int, m: int, device: torch.device) -> bool:
         return False
     if device.type != "cuda":
         return True
-    programs = _cdiv(B * T * m, _FINISH_BLOCK_N) + B * T
+    programs = _cdiv(B * T * m, FINISH_BLOCK_N) + B * T
     return programs <= FINISH_SCORES_PER_SM * _sm_count(device)
 
 
@@ -405,7 +403,7 @@ def _finish_score_plan(shape, partial_shape, config: EntropySelectConfig, squeez
     B, T, H, W, _ = shape
     splits, ntok, ncol = partial_shape
     m = H * W
-    nfin = _cdiv(ntok, _FINISH_BLOCK_N)
+    nfin = _cdiv(ntok, FINISH_BLOCK_N)
     score_ints, _ = _score_plan(T, m, config)
     ints = (T, H, W, ntok, splits, 1.0 / config.tau, nfin, B, *score_ints[2:])
     site = Site(
@@ -415,7 +413,7 @@ def _finish_score_plan(shape, partial_shape, config: EntropySelectConfig, squeez
         K_P=config.past_window,
         NOFF=_neighbours(config.spatial_window, config.temporal_window, config.past_window),
         NCOL=ncol,
-        BLOCK_N=_FINISH_BLOCK_N,
+        BLOCK_N=FINISH_BLOCK_N,
         ENT_MODE=ENTROPY_MODE_IDS[config.entropy_mode],
         BLOCK=max(16, _pow2(m)),
         num_warps=4,

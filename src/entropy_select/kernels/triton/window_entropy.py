@@ -43,6 +43,7 @@ from .launch import Site, launch
 __all__ = [
     "band_partials_triton",
     "finish_block",
+    "FINISH_BLOCK_N",
     "stream_window_entropy_and_gradient_triton",
     "local_window_entropy_triton",
     "spatial_gradient_magnitude_triton",
@@ -647,6 +648,11 @@ def window_entropy_and_gradient_triton(
     )  # fmt: skip
 
 
+#: Tokens a finish block (:func:`finish_block`), in the finish kernel and in :mod:`.scores`'
+#: finish-and-score kernel.
+FINISH_BLOCK_N = 32
+
+
 def _finish(
     partial, shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax=None,
     counts=None,
@@ -679,14 +685,13 @@ def _finish_plan(shape, partial_shape, spatial_window, temporal_window, past_win
     splits, ntok, width = partial_shape
     ncol = width // 2 if stream else width
     noff = _neighbours(spatial_window, temporal_window, past_window)
-    block_n = 32
     kwargs = dict(
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
-        BLOCK_N=block_n, MINMAX=minmax, STREAM=stream, num_warps=4,
+        BLOCK_N=FINISH_BLOCK_N, MINMAX=minmax, STREAM=stream, num_warps=4,
     )  # fmt: skip
     ints = (T, H, W, ntok, splits, 1.0 / tau)
     site = Site(_window_entropy_finish_kernel, **kwargs)
-    return (B, 1 if stream else T, H, W), (_cdiv(ntok, block_n),), ints, site
+    return (B, 1 if stream else T, H, W), (_cdiv(ntok, FINISH_BLOCK_N),), ints, site
 
 
 def _band_rows_count(block_m, W, spatial_window, temporal_window, past_window) -> int:
@@ -813,18 +818,31 @@ def _launch_band(
     """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync);
     ``x_address``: the kernel reads the features at the address it holds (``X_INDIRECT``);
     ``tune``: sorted ``(name, bool)`` pairs (:data:`BAND_TUNING`)."""
+    partial = _band(
+        x, spatial_window, temporal_window, past_window, block_d, splits, block_m, num_warps,
+        num_stages, minmax, x_address, tune,
+    )  # fmt: skip
+    return _finish(
+        partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax
+    )
+
+
+def _band(
+    x, spatial_window, temporal_window, past_window, block_d, splits, block_m, num_warps,
+    num_stages, minmax, x_address, tune, counter=False,
+):  # fmt: skip
+    """The band kernel's launch (:func:`_video_band_plan`): its ``[S, N, C]`` float32 partials;
+    ``minmax`` (or None) is readied by it, and with ``counter`` it is ``[B + 1, 4]``."""
     pshape, grid, ints, site = _video_band_plan(
         x.shape, x.stride(), x.dtype, x.device, spatial_window, temporal_window, past_window,
         block_d, splits, block_m, num_warps, num_stages, minmax is not None, x_address is not None,
-        tune,
+        tune, counter,
     )  # fmt: skip
     partial = torch.empty(*pshape, dtype=torch.float32, device=x.device)  # [S, N, C]
     src = x if x_address is None else x_address
     mm = partial if minmax is None else minmax
     site(grid, src, partial, mm, *ints, src, 0, 0, 0, 0, 0, 0, 1)
-    return _finish(
-        partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax
-    )
+    return partial
 
 
 def band_partials_triton(
@@ -841,14 +859,10 @@ def band_partials_triton(
     :func:`window_entropy_and_gradient_triton`'s ``minmax``, entry ``[B, 1]`` zeroed (the count
     of finished blocks). The library's default launch geometry (the same plan as the two-pass
     call, so the same partials)."""
-    pshape, grid, ints, site = _video_band_plan(
-        x.shape, x.stride(), x.dtype, x.device, spatial_window, temporal_window, past_window,
-        None, None, None, None, None, True, x_address is not None, (), True,
+    return _band(
+        x, spatial_window, temporal_window, past_window, None, None, None, None, None, counted,
+        x_address, (), counter=True,
     )  # fmt: skip
-    partial = torch.empty(*pshape, dtype=torch.float32, device=x.device)  # [S, N, C]
-    src = x if x_address is None else x_address
-    site(grid, src, partial, counted, *ints, src, 0, 0, 0, 0, 0, 0, 1)
-    return partial
 
 
 def stream_window_entropy_and_gradient_triton(
