@@ -419,7 +419,11 @@ def git_commit() -> str:
     if os.environ.get("BENCH_COMMIT"):
         return os.environ["BENCH_COMMIT"]
     try:
-        return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
+        head = subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
+        changed = subprocess.check_output(
+            ["git", "status", "--porcelain", "--untracked-files=no"], text=True
+        ).strip()
+        return head + ("+dirty" if changed else "")  # a tree with uncommitted changes says so
     except Exception:  # noqa: BLE001
         return os.environ.get("BENCH_COMMIT", "unknown")
 

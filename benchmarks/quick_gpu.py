@@ -36,6 +36,8 @@ interleaved round by round (a slow stretch of the host falls on all of them alik
 lower quartile and minimum per cell, the host's unit costs before and after.
 ``--part finish``: the finish pass and the score kernel in one launch against two, each preset,
 eager and in a graph, 16 and 64 frames (``--budget-frames``).
+``--part gram``: the gradient from the window's dots in the finish pass (the band kernel's
+``grad_gram``, the default) against its four gradient loads, likewise.
 
 ``--part ncu`` / ``ncu_band``: two launches of the frame kernel per preset (16x14x14x3584,
 r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsight Compute
@@ -51,6 +53,7 @@ r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsi
     PYTHONPATH=src python benchmarks/quick_gpu.py --part budget --budget-frames 24,32,48 \
         --presets default
     PYTHONPATH=src python benchmarks/quick_gpu.py --part finish
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part gram
     PYTHONPATH=src python benchmarks/quick_gpu.py --part eager --frames 64
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
@@ -220,6 +223,28 @@ def finish(frame_counts=(16, 64), presets=None) -> None:
     _on_off("finish", scores.FINISH_SCORES, ("one", "two"), frame_counts, presets)
 
 
+class _GradGram:
+    """``_on_off``'s flag for the band kernel's ``grad_gram`` option: setting it sets
+    ``BAND_TUNING`` and drops the cached band plans (which read it)."""
+
+    def __getitem__(self, i: int) -> bool:
+        from entropy_select.kernels.triton import window_entropy as we
+
+        return we.BAND_TUNING["grad_gram"]
+
+    def __setitem__(self, i: int, on: bool) -> None:
+        from entropy_select.kernels.triton import window_entropy as we
+
+        we.BAND_TUNING["grad_gram"] = on
+        we._video_band_plan.cache_clear()
+
+
+def gram(frame_counts=(16, 64), presets=None) -> None:
+    """The gradient from the window's dots in the finish pass (``BAND_TUNING["grad_gram"]``, the
+    default) against the band kernel's four gradient loads (:func:`_on_off`)."""
+    _on_off("grad_gram", _GradGram(), ("dots", "loads"), frame_counts, presets)
+
+
 def groups() -> None:
     import profile_frame as pf
 
@@ -366,15 +391,16 @@ def ncu_band() -> None:
 #: ``--part band``'s band kernel configurations: name -> keyword arguments of
 #: ``window_entropy_and_gradient_triton`` (``tune`` as a "+"-joined string of ``BAND_TUNING``
 #: names turned on, the others off).
-_NEW = "split_tile+grad2d+wide+stages3+even_d"
+_NEW = "split_tile+grad2d+wide+stages3+even_d+grad_gram"
 BAND_CONFIGS = {
     "before (all off)": {"tune": ""},
     "library": {},
-    "no split_tile": {"tune": "grad2d+wide+stages3+even_d"},
-    "no grad2d": {"tune": "split_tile+wide+stages3+even_d"},
-    "no wide": {"tune": "split_tile+grad2d+stages3+even_d"},
-    "no stages3": {"tune": "split_tile+grad2d+wide+even_d"},
-    "no even_d": {"tune": "split_tile+grad2d+wide+stages3"},
+    "no grad_gram": {"tune": "split_tile+grad2d+wide+stages3+even_d"},
+    "no split_tile": {"tune": "grad2d+wide+stages3+even_d+grad_gram"},
+    "no grad2d": {"tune": "split_tile+wide+stages3+even_d+grad_gram"},
+    "no wide": {"tune": "split_tile+grad2d+stages3+even_d+grad_gram"},
+    "no stages3": {"tune": "split_tile+grad2d+wide+even_d+grad_gram"},
+    "no even_d": {"tune": "split_tile+grad2d+wide+stages3+grad_gram"},
     "m64 splits 1": {"block_m": 64, "splits": 1, "tune": _NEW},
     "m64 splits 2": {"block_m": 64, "splits": 2, "tune": _NEW},
     "m64 splits 3": {"block_m": 64, "splits": 3, "tune": _NEW},
@@ -504,6 +530,7 @@ def main() -> int:
         "budget": budget,
         "finish": finish,
         "eager": eager,
+        "gram": gram,
     }  # fmt: skip
     parser.add_argument("--part", choices=tuple(parts), required=True)
     parser.add_argument("--frames", type=int, default=16, help="--part graph, flat, eager")
@@ -518,7 +545,7 @@ def main() -> int:
         graph(args.frames)
     elif args.part in ("flat", "eager"):
         parts[args.part](args.frames)
-    elif args.part in ("budget", "finish"):
+    elif args.part in ("budget", "finish", "gram"):
         parts[args.part](
             tuple(int(f) for f in args.budget_frames.split(",")),
             tuple(p for p in args.presets.split(",") if p),

@@ -149,12 +149,28 @@ def _kwargs(x, tune=()):
 def test_the_options_reach_the_kernel_and_all_off_is_round_11s_kernel():
     x = torch.empty(4, 14, 14, 256)
     on = _kwargs(x)
-    assert on["GRAD2D"] and on["EVEN_D"] and on["num_stages"] == 3
+    assert on["GRAD2D"] and on["EVEN_D"] and on["GRAD_GRAM"] and on["num_stages"] == 3
     assert "NR_B" not in on  # 32 tokens at 14x14 on the CPU: one tile of 256 is as tight
     off = _kwargs(x, tuple((name, False) for name in we.BAND_TUNING))
-    assert not {"GRAD2D", "EVEN_D", "NR_B"} & set(off) and off["num_stages"] == 2
+    assert not {"GRAD2D", "EVEN_D", "NR_B", "GRAD_GRAM"} & set(off) and off["num_stages"] == 2
     assert "EVEN_D" not in _kwargs(torch.empty(4, 14, 14, 250))  # 250 = 3·64 + 58
     assert _kwargs(torch.empty(2, 27, 27, 64))["NR_B"] == 64
+
+
+@pytest.mark.parametrize(
+    ("windows", "gram"),
+    [((5, 3, 3), True), ((7, 1, 1), True), ((3, 3, 3), False), ((1, 1, 1), False)],
+)
+def test_the_gradient_comes_from_the_dots_only_where_the_window_holds_them(windows, gram):
+    """``grad_gram`` needs the dots of offsets (0, ±2) and (±2, 0): a spatial window of 5 or
+    more; smaller windows keep the band kernel's gradient loads, and the plan says which the
+    finish pass must take."""
+    x = torch.empty(1, 4, 6, 6, 32)
+    plan = we._video_band_plan(
+        x.shape, x.stride(), x.dtype, x.device, *windows, None, None, None, None, None, False,
+        False,
+    )  # fmt: skip
+    assert plan[4] is gram and plan[3].kwargs.get("GRAD_GRAM", False) is gram
 
 
 def test_an_unknown_option_is_refused():
@@ -180,8 +196,10 @@ _INTERP_OPTIONS = textwrap.dedent(
     for x, win, bm, two in cases:
         ref_e = local_window_entropy(x.double(), *win)
         ref_g = spatial_gradient_magnitude(x.double())
-        for combo in itertools.product([False, True], repeat=3):
-            tune = dict(zip(["split_tile", "even_d", "grad2d"], combo))
+        tunes = [dict(zip(["split_tile", "even_d", "grad2d"], combo))
+                 for combo in itertools.product([False, True], repeat=3)]
+        for tune in tunes + [{"grad_gram": False}, {"grad_gram": False, "grad2d": False}]:
+            tune = {"split_tile": True, "even_d": True, "grad2d": True, **tune}
             seen = []
             site_call = we.Site.__call__
             we.Site.__call__ = lambda site, *a: (seen.append(site.kwargs), site_call(site, *a))[1]
@@ -191,11 +209,54 @@ _INTERP_OPTIONS = textwrap.dedent(
             finally:
                 we.Site.__call__ = site_call
             assert ("NR_B" in seen[0]) == (two and tune["split_tile"]), (x.shape, tune, seen[0])
+            gram = tune.get("grad_gram", True) and win[0] >= 5  # the band and finish kernels
+            assert seen[0].get("GRAD_GRAM", False) == gram == seen[1].get("GRAD_GRAM", False)
             assert (e.double() - ref_e).abs().max() < 1e-5, (x.shape, win, tune)
             assert (g.double() - ref_g).abs().max() < 1e-5, (x.shape, win, tune)
     print("ok")
     """
 )
+
+
+_INTERP_GRAD_GRAM = textwrap.dedent(
+    """
+    import torch
+    from entropy_select.core.gradient import spatial_gradient_magnitude
+    from entropy_select.kernels.triton import window_entropy as we
+    torch.manual_seed(0)
+    for shape in [(1, 2, 1, 7, 16), (1, 2, 6, 1, 16), (1, 2, 2, 2, 16), (1, 1, 1, 1, 8),
+                  (2, 3, 3, 5, 24), (1, 2, 14, 14, 32)]:  # a row, a column, 2x2, one token
+        x = torch.randn(*shape)
+        ref = spatial_gradient_magnitude(x.double())
+        for win in [(5, 3, 3), (7, 2, 3)]:
+            _, g = we.window_entropy_and_gradient_triton(x, *win)
+            _, loads = we.window_entropy_and_gradient_triton(x, *win, tune={"grad_gram": False})
+            scale = max(1.0, ref.abs().max().item())
+            assert (g.double() - ref).abs().max() < 2e-6 * scale, (shape, win)
+            assert (g - loads).abs().max() < 2e-6 * scale, (shape, win)
+    # identical neighbours: ‖a‖² + ‖b‖² − 2⟨a, b⟩ of equal vectors is the same dots in the same
+    # order, so exactly 0, as the reference's difference is: a frame of one colour, and the
+    # top rows of a frame (a letterbox bar) whose neighbours up to row 3 are one vector
+    for dtype in (torch.float32, torch.float16):
+        x = torch.randn(2, 3, 1, 1, 16).to(dtype).expand(2, 3, 5, 6, 16).contiguous()
+        _, g = we.window_entropy_and_gradient_triton(x)
+        assert torch.equal(g, torch.zeros_like(g)), (dtype, g.abs().max())
+        x = torch.randn(1, 3, 6, 7, 16).to(dtype)
+        x[:, :, :4] = x[:, :, :1, :1]
+        _, g = we.window_entropy_and_gradient_triton(x)
+        assert torch.equal(g[:, :, :3], torch.zeros_like(g[:, :, :3])), g[:, :, :3].abs().max()
+        assert (g[:, :, 3:] > 0).all()
+    print("ok")
+    """
+)
+
+
+def test_the_gradient_from_the_dots_equals_the_reference_under_the_interpreter():
+    """``grad_gram`` (the default): the finish pass's ``‖a‖² + ‖b‖² − 2⟨a, b⟩`` equals the
+    reference's gradient and the band kernel's own (loads) within float32 rounding, at the frame
+    edges' one-sided differences, single rows, columns and tokens, and is exactly 0 between
+    identical tokens (a flat frame, a letterbox bar), as the reference is."""
+    run_interpreted(_INTERP_GRAD_GRAM)
 
 
 def test_every_option_equals_the_reference_under_the_interpreter():

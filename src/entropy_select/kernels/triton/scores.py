@@ -193,6 +193,7 @@ def _finish_score_kernel(
     BLOCK_N: tl.constexpr,
     ENT_MODE: tl.constexpr,
     BLOCK: tl.constexpr,
+    GRAD_GRAM: tl.constexpr = False,
 ):
     """The finish kernel and the score kernel in one launch (video-scope min-max).
 
@@ -210,7 +211,7 @@ def _finish_score_kernel(
     if pid < NFIN:
         finish_block(
             pid, p_ptr, ent_ptr, grad_ptr, mm_ptr, T, H, W, NTOK, SPLITS, inv_tau,
-            K_S, K_T, K_P, NOFF, NCOL, BLOCK_N, True, False,
+            K_S, K_T, K_P, NOFF, NCOL, BLOCK_N, True, False, GRAD_GRAM,
         )  # fmt: skip
         tl.debug_barrier()
         tl.atomic_add(counter, 1, sem="release", scope="gpu")
@@ -364,6 +365,7 @@ def finish_scores_triton(
     shape: tuple,
     config: EntropySelectConfig,
     squeeze: bool = False,
+    grad_gram: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(S, Ĥ, Ĝ, S̄)`` from the band kernel's partials in one launch: the finish pass and the
     score kernel of :func:`scores_triton` (``minmax_scope="video"``), see
@@ -376,12 +378,14 @@ def finish_scores_triton(
         shape: the features' ``(B, T, H, W, D)``.
         config: the hyper-parameters (``rarity`` 0, ``minmax_scope="video"``).
         squeeze: a batch of one whose maps come without their ``B``.
+        grad_gram: the partials leave the gradient to the finish pass (what
+            :func:`~.window_entropy.band_partials_triton` returned with them).
 
     Shapes:
         -> S, Ĥ, Ĝ [B, T, H, W] float32 and S̄ [B, T] (or [T, H, W] and [T] with ``squeeze``)
     """
     maps, frames, grid, ints, site = _finish_score_plan(
-        tuple(shape), tuple(partial.shape), config, squeeze
+        tuple(shape), tuple(partial.shape), config, squeeze, grad_gram
     )
     device = partial.device
     # sizes as ints, not a tuple: torch parses them faster (the eager call's host time)
@@ -395,7 +399,9 @@ def finish_scores_triton(
 
 
 @functools.lru_cache(maxsize=256)
-def _finish_score_plan(shape, partial_shape, config: EntropySelectConfig, squeeze: bool):
+def _finish_score_plan(
+    shape, partial_shape, config: EntropySelectConfig, squeeze: bool, grad_gram: bool = False
+):
     """:func:`finish_scores_triton`'s output shapes, grid, positional arguments after its
     pointers and launch site (cached: the same for every call of a shape and config)."""
     if config.minmax_scope != "video":
@@ -417,6 +423,7 @@ def _finish_score_plan(shape, partial_shape, config: EntropySelectConfig, squeez
         ENT_MODE=ENTROPY_MODE_IDS[config.entropy_mode],
         BLOCK=max(16, _pow2(m)),
         num_warps=4,
+        **({"GRAD_GRAM": True} if grad_gram else {}),
     )
     maps, frames = ((T, H, W), (T,)) if squeeze else ((B, T, H, W), (B, T))
     return maps, frames, (nfin + B * T,), ints, site

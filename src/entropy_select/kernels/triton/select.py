@@ -153,11 +153,11 @@ def _scores(
         and finish_scores_fits(x.shape[0], x.shape[1], x.shape[2] * x.shape[3], x.device)
     ):  # the finish pass and the score kernel in one launch (three launches, not four)
         counted = torch.empty(x.shape[0] + 1, 4, dtype=torch.int32, device=x.device)
-        partial = band_partials_triton(
+        partial, grad_gram = band_partials_triton(
             x, config.spatial_window, config.temporal_window, config.past_window, counted,
             x_address,
         )  # fmt: skip
-        return finish_scores_triton(partial, counted, x.shape, config, squeeze)
+        return finish_scores_triton(partial, counted, x.shape, config, squeeze, grad_gram)
     minmax = None
     if config.minmax_scope == "video":
         minmax = torch.empty(x.shape[0], 4, dtype=torch.int32, device=x.device)

@@ -115,6 +115,23 @@ def _gram_step(xc, nb, gram, IEEE: tl.constexpr):
     return tl.dot(xc, tl.trans(nb), gram)
 
 
+@triton.jit
+def _edge_gram(own, nsq, csq, far, cols, k, n, C_NEXT: tl.constexpr, C_PREV: tl.constexpr):
+    """``‖x_next − x_prev‖²`` along one axis (position ``k`` of ``n``) from dots: ``C_NEXT`` /
+    ``C_PREV`` are the columns of the offsets ±1 along it, ``far`` the dot of the token's two
+    neighbours (loaded where ``0 < k < n − 1``); at an edge the token itself is the missing
+    neighbour (SPEC §2's clamp), and a single position has no gradient. Never below 0."""
+    d_next = tl.sum(tl.where(cols[None, :] == C_NEXT, own, 0.0), 1)  # ⟨x, x_next⟩
+    d_prev = tl.sum(tl.where(cols[None, :] == C_PREV, own, 0.0), 1)
+    n_next = tl.sum(tl.where(cols[None, :] == C_NEXT, nsq, 0.0), 1)  # ‖x_next‖² (0 outside)
+    n_prev = tl.sum(tl.where(cols[None, :] == C_PREV, nsq, 0.0), 1)
+    inner = n_next + n_prev - 2.0 * far
+    first = n_next + csq - 2.0 * d_next  # k = 0: x_prev is x
+    last = csq + n_prev - 2.0 * d_prev  # k = n − 1: x_next is x
+    g = tl.where(k == 0, first, tl.where(k == n - 1, last, inner))
+    return tl.where(n > 1, tl.maximum(g, 0.0), 0.0)
+
+
 @triton.jit(do_not_specialize=["HEAD"])  # the ring slot moves every push (STREAM)
 def _window_band_kernel(
     x_ptr,
@@ -158,6 +175,7 @@ def _window_band_kernel(
     NR_B: tl.constexpr = 0,
     EVEN_D: tl.constexpr = False,
     GRAD2D: tl.constexpr = False,
+    GRAD_GRAM: tl.constexpr = False,
 ):
     """First pass over ``BLOCK_M`` consecutive tokens in raster order (``[S, N, C]`` partials).
 
@@ -194,6 +212,10 @@ def _window_band_kernel(
     32 at 27x27: 320, not 512). ``EVEN_D``: every channel slice is a whole number of
     ``BLOCK_D`` chunks (no channel mask). ``GRAD2D``: the squared gradient differences are
     summed elementwise across chunks and reduced over the channels once, after the loop.
+    ``GRAD_GRAM`` (not with ``STREAM``; a spatial window of 5 or more): no gradient here, no
+    loads of the four gradient neighbours: the finish kernel takes ``‖a − b‖² = ‖a‖² + ‖b‖² −
+    2⟨a, b⟩`` from the dots of the partials (:func:`finish_block`); the two gradient columns
+    hold 0.
     """
     if X_INDIRECT:
         x_ptr = _held_address(x_ptr, X_DTYPE)
@@ -277,7 +299,7 @@ def _window_band_kernel(
 
     gram = tl.zeros((BLOCK_M, NR), dtype=tl.float32)
     gram_b = tl.zeros((BLOCK_M, NR_B if NR_B > 0 else 16), dtype=tl.float32)
-    if GRAD2D:
+    if GRAD2D and not GRAD_GRAM:
         g2 = tl.zeros((BLOCK_M, BLOCK_D), dtype=tl.float32)
         h2 = tl.zeros((BLOCK_M, BLOCK_D), dtype=tl.float32)
     else:
@@ -318,19 +340,20 @@ def _window_band_kernel(
         if NR_B > 0:
             nb_b = _band_load(video, n_off_b, r_ok_b, dofs, dm, EVEN_D)
             gram_b = _gram_step(xc, nb_b, gram_b, IEEE)
-        xr = tl.load(video + xr_off[:, None] + dofs, mask=m2, other=0.0)
-        xl = tl.load(video + xl_off[:, None] + dofs, mask=m2, other=0.0)
-        gx = xr.to(tl.float32) - xl.to(tl.float32)
-        xd = tl.load(video + xd_off[:, None] + dofs, mask=m2, other=0.0)
-        xu = tl.load(video + xu_off[:, None] + dofs, mask=m2, other=0.0)
-        gy = xd.to(tl.float32) - xu.to(tl.float32)
-        if GRAD2D:
-            g2 += gx * gx
-            h2 += gy * gy
-        else:
-            g2 += tl.sum(gx * gx, 1)
-            h2 += tl.sum(gy * gy, 1)
-    if GRAD2D:
+        if not GRAD_GRAM:
+            xr = tl.load(video + xr_off[:, None] + dofs, mask=m2, other=0.0)
+            xl = tl.load(video + xl_off[:, None] + dofs, mask=m2, other=0.0)
+            gx = xr.to(tl.float32) - xl.to(tl.float32)
+            xd = tl.load(video + xd_off[:, None] + dofs, mask=m2, other=0.0)
+            xu = tl.load(video + xu_off[:, None] + dofs, mask=m2, other=0.0)
+            gy = xd.to(tl.float32) - xu.to(tl.float32)
+            if GRAD2D:
+                g2 += gx * gx
+                h2 += gy * gy
+            else:
+                g2 += tl.sum(gx * gx, 1)
+                h2 += tl.sum(gy * gy, 1)
+    if GRAD2D and not GRAD_GRAM:
         g2 = tl.sum(g2, 1)
         h2 = tl.sum(h2, 1)
 
@@ -390,6 +413,7 @@ def _window_entropy_finish_kernel(
     BLOCK_N: tl.constexpr,
     MINMAX: tl.constexpr,
     STREAM: tl.constexpr,
+    GRAD_GRAM: tl.constexpr = False,
 ):
     """Cosines, normalised softmax entropy (Eq. 2) and gradient magnitude (Eq. 3) per token;
     with ``MINMAX``, also each video's extremes of both (integer atomics on their float bits).
@@ -398,7 +422,7 @@ def _window_entropy_finish_kernel(
     add their count into ``mm_ptr`` ``[B]`` int32 (one atomic each; none for a finite frame)."""
     finish_block(
         tl.program_id(0), p_ptr, ent_ptr, grad_ptr, mm_ptr, T, H, W, NTOK, SPLITS, inv_tau,
-        K_S, K_T, K_P, NOFF, NCOL, BLOCK_N, MINMAX, STREAM,
+        K_S, K_T, K_P, NOFF, NCOL, BLOCK_N, MINMAX, STREAM, GRAD_GRAM,
     )  # fmt: skip
 
 
@@ -423,9 +447,14 @@ def finish_block(
     BLOCK_N: tl.constexpr,
     MINMAX: tl.constexpr,
     STREAM: tl.constexpr,
+    GRAD_GRAM: tl.constexpr,
 ):
     """The finish kernel's work for its block ``pid`` of ``BLOCK_N`` tokens (also the first
-    part of :mod:`.scores`' finish-and-score kernel)."""
+    part of :mod:`.scores`' finish-and-score kernel). ``GRAD_GRAM``: the band kernel's partials
+    hold no gradient sums; each is ``‖a‖² + ‖b‖² − 2⟨a, b⟩`` of the token's two gradient
+    neighbours (the frame edges' one-sided differences included), from the dots and squared
+    norms of the window: the current frame's offsets (0, ±1) and (±1, 0) of the token, and
+    offset (0, 2) of token ``p − 1`` and (2, 0) of token ``p − W`` (two loads a split)."""
     tok = pid * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN]
     tm = tok < NTOK
     tok64 = tok.to(tl.int64)
@@ -460,6 +489,8 @@ def finish_block(
 
     own = tl.zeros((BLOCK_N, NCOL), dtype=tl.float32)
     nsq = tl.zeros((BLOCK_N, NCOL), dtype=tl.float32)
+    far_x = tl.zeros((BLOCK_N,), dtype=tl.float32)
+    far_y = tl.zeros((BLOCK_N,), dtype=tl.float32)
     for s in range(SPLITS):
         if STREAM:
             base = p_ptr + s * NTOK * 2 * NCOL
@@ -472,6 +503,15 @@ def finish_block(
                 base + tok64[:, None] * NCOL + cols[None, :], mask=tm[:, None], other=0.0
             )
             nsq += tl.load(base + nbr * NCOL + NOFF, mask=valid, other=0.0)
+            if GRAD_GRAM:  # ⟨x_{p−1}, x_{p+1}⟩ and ⟨x_{p−W}, x_{p+W}⟩: tokens p − 1 and p − W
+                far_x += tl.load(
+                    base + (tok64 - 1) * NCOL + CENTER + 1,
+                    mask=tm & (j >= 1) & (j < W - 1), other=0.0,
+                )  # fmt: skip
+                far_y += tl.load(
+                    base + (tok64 - W) * NCOL + CENTER + 2 * K_S - 1,
+                    mask=tm & (i >= 1) & (i < H - 1), other=0.0,
+                )  # fmt: skip
     csq = tl.sum(tl.where(cols[None, :] == NOFF, own, 0.0), 1)  # [BN]
     cn = tl.maximum(tl.sqrt(csq), 1e-6)
     nn = tl.maximum(tl.sqrt(nsq), 1e-6)
@@ -488,8 +528,14 @@ def finish_block(
     ent = tl.where(n >= 2, entropy / log_n, 0.0)
     ent = tl.minimum(tl.maximum(ent, 0.0), 1.0)
 
-    gx = tl.sum(tl.where(cols[None, :] == NOFF + 1, own, 0.0), 1)
-    gy = tl.sum(tl.where(cols[None, :] == NOFF + 2, own, 0.0), 1)
+    if GRAD_GRAM:  # ‖x_r − x_l‖² and ‖x_d − x_u‖² from the window's dots (SPEC §2's clamps)
+        # columns: (0, 1) is CENTER, (0, −1) CENTER − 1, (1, 0) CENTER + K_S − 1, (−1, 0)
+        # CENTER − K_S (the centre has no column)
+        gx = _edge_gram(own, nsq, csq, far_x, cols, j, W, CENTER, CENTER - 1)
+        gy = _edge_gram(own, nsq, csq, far_y, cols, i, H, CENTER + K_S - 1, CENTER - K_S)
+    else:
+        gx = tl.sum(tl.where(cols[None, :] == NOFF + 1, own, 0.0), 1)
+        gy = tl.sum(tl.where(cols[None, :] == NOFF + 2, own, 0.0), 1)
     if STREAM:
         odd = tl.sum(tl.where(cols[None, :] == NOFF + 3, own, 0.0), 1).to(tl.int32)
         tl.atomic_add(mm_ptr + tok // (W * H), odd, mask=tm & (odd > 0))
@@ -522,9 +568,14 @@ def finish_block(
 #: all off, the kernel of Round 11): ``split_tile`` (``NR_B``: the stacked rows in two
 #: power-of-two tiles where that is fewer rows), ``even_d`` (``EVEN_D``, where the channels are
 #: a whole number of chunks), ``grad2d`` (``GRAD2D``), ``wide`` (64 tokens a program and 8
-#: warps where their rows fit, channel slices by waves: :func:`_band_plan`) and ``stages3``
-#: (three pipeline stages, not two). Chosen on an H200 (benchmarks/NOTES_gpu.md, Round 12).
-BAND_TUNING = {"split_tile": True, "even_d": True, "grad2d": True, "wide": True, "stages3": True}
+#: warps where their rows fit, channel slices by waves: :func:`_band_plan`), ``stages3``
+#: (three pipeline stages, not two) and ``grad_gram`` (``GRAD_GRAM``: the gradient from the
+#: window's dots in the finish pass, where the spatial window is 5 or more: no gradient loads in
+#: the band kernel). Chosen on an H200 (benchmarks/NOTES_gpu.md, Rounds 12 and 15).
+BAND_TUNING = {
+    "split_tile": True, "even_d": True, "grad2d": True, "wide": True, "stages3": True,
+    "grad_gram": True,
+}  # fmt: skip
 
 
 def _check(
@@ -655,16 +706,17 @@ FINISH_BLOCK_N = 32
 
 def _finish(
     partial, shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax=None,
-    counts=None,
+    counts=None, grad_gram=False,
 ):  # fmt: skip
     """Run the finish kernel on the ``[S, N, C]`` partial sums: ``(Ĥ, G)``, float32 (and, into
     ``minmax`` ``[B, 4]`` int32 readied by the band kernel, each video's extremes). ``counts``
     (the band kernel's ``STREAM`` mode, partials ``[S, N, 2·C]`` of the last frame only): the
-    ``[B]`` int32 NaN/inf counts it adds into; then ``Ĥ`` and ``G`` are ``[B, 1, H, W]``."""
+    ``[B]`` int32 NaN/inf counts it adds into; then ``Ĥ`` and ``G`` are ``[B, 1, H, W]``.
+    ``grad_gram``: the partials hold no gradient sums (the band kernel's ``GRAD_GRAM``)."""
     stream = counts is not None
     out, grid, ints, site = _finish_plan(
         shape, partial.shape, spatial_window, temporal_window, past_window, tau,
-        minmax is not None, stream,
+        minmax is not None, stream, grad_gram,
     )  # fmt: skip
     if squeeze:  # a batch of one: its maps without the leading B (the same memory, no views)
         out = out[1:]
@@ -678,7 +730,7 @@ def _finish(
 
 @functools.lru_cache(maxsize=256)
 def _finish_plan(shape, partial_shape, spatial_window, temporal_window, past_window, tau, minmax,
-                 stream):  # fmt: skip
+                 stream, grad_gram=False):  # fmt: skip
     """The finish kernel's launch for these shapes (cached: the same for every call of a shape):
     ``(output shape, grid, positional arguments after the pointers, launch site)``."""
     B, T, H, W, _ = shape
@@ -688,6 +740,7 @@ def _finish_plan(shape, partial_shape, spatial_window, temporal_window, past_win
     kwargs = dict(
         K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
         BLOCK_N=FINISH_BLOCK_N, MINMAX=minmax, STREAM=stream, num_warps=4,
+        **({"GRAD_GRAM": True} if grad_gram else {}),
     )  # fmt: skip
     ints = (T, H, W, ntok, splits, 1.0 / tau)
     site = Site(_window_entropy_finish_kernel, **kwargs)
@@ -777,7 +830,8 @@ def _video_band_plan(
     shape, grid, positional ints after the three pointers, launch site)``. ``tune``: ``(name,
     bool)`` pairs overriding :data:`BAND_TUNING`. ``counter`` (with ``minmax``): the extremes
     buffer has one more row, ``[B + 1, 4]``, whose second entry program 0 zeroes (``NVID`` is
-    ``B + 1``: the init writes ``+0`` at odd entries), the finish-and-score kernel's count."""
+    ``B + 1``: the init writes ``+0`` at odd entries), the finish-and-score kernel's count.
+    Last, whether the partials leave the gradient to the finish pass (``GRAD_GRAM``)."""
     B, T, H, W, D = shape
     knobs = dict(BAND_TUNING)
     for name, value in tune:
@@ -786,6 +840,7 @@ def _video_band_plan(
         knobs[name] = bool(value)
     noff = _neighbours(spatial_window, temporal_window, past_window)
     ncol = _pow2(noff + 3)  # dots and ‖x‖², the two gradient sums
+    grad_gram = knobs["grad_gram"] and spatial_window >= 5  # (0, ±2) and (±2, 0) are dots
     block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split, nr_b = _band_plan(
         B, T * H * W, D, W, dtype.itemsize, device, spatial_window, temporal_window,
         past_window, ncol, block_m, block_d, splits, knobs["split_tile"], knobs["wide"],
@@ -806,9 +861,11 @@ def _video_band_plan(
         **({"NR_B": nr_b} if nr_b else {}),
         **({"EVEN_D": True} if knobs["even_d"] and D % block_d == 0 else {}),
         **({"GRAD2D": True} if knobs["grad2d"] else {}),
+        **({"GRAD_GRAM": True} if grad_gram else {}),
     )  # fmt: skip
     ints = (B + 1 if counter else B, T, H, W, D, ntile, ntok, d_per_split, *strides)
-    return (splits, ntok, ncol), (programs, splits), ints, Site(_window_band_kernel, **kwargs)
+    site = Site(_window_band_kernel, **kwargs)
+    return (splits, ntok, ncol), (programs, splits), ints, site, grad_gram
 
 
 def _launch_band(
@@ -818,22 +875,24 @@ def _launch_band(
     """Launcher of ``_window_band_kernel`` then the finish kernel (shape-only choices, no sync);
     ``x_address``: the kernel reads the features at the address it holds (``X_INDIRECT``);
     ``tune``: sorted ``(name, bool)`` pairs (:data:`BAND_TUNING`)."""
-    partial = _band(
+    partial, grad_gram = _band(
         x, spatial_window, temporal_window, past_window, block_d, splits, block_m, num_warps,
         num_stages, minmax, x_address, tune,
     )  # fmt: skip
     return _finish(
-        partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax
-    )
+        partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau, minmax,
+        grad_gram=grad_gram,
+    )  # fmt: skip
 
 
 def _band(
     x, spatial_window, temporal_window, past_window, block_d, splits, block_m, num_warps,
     num_stages, minmax, x_address, tune, counter=False,
 ):  # fmt: skip
-    """The band kernel's launch (:func:`_video_band_plan`): its ``[S, N, C]`` float32 partials;
-    ``minmax`` (or None) is readied by it, and with ``counter`` it is ``[B + 1, 4]``."""
-    pshape, grid, ints, site = _video_band_plan(
+    """The band kernel's launch (:func:`_video_band_plan`): its ``[S, N, C]`` float32 partials
+    and whether they leave the gradient to the finish pass (``GRAD_GRAM``); ``minmax`` (or None)
+    is readied by it, and with ``counter`` it is ``[B + 1, 4]``."""
+    pshape, grid, ints, site, grad_gram = _video_band_plan(
         x.shape, x.stride(), x.dtype, x.device, spatial_window, temporal_window, past_window,
         block_d, splits, block_m, num_warps, num_stages, minmax is not None, x_address is not None,
         tune, counter,
@@ -842,7 +901,7 @@ def _band(
     src = x if x_address is None else x_address
     mm = partial if minmax is None else minmax
     site(grid, src, partial, mm, *ints, src, 0, 0, 0, 0, 0, 0, 1)
-    return partial
+    return partial, grad_gram
 
 
 def band_partials_triton(
@@ -852,9 +911,10 @@ def band_partials_triton(
     past_window: int,
     counted: torch.Tensor,
     x_address: torch.Tensor | None = None,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, bool]:
     """The band kernel alone, for :mod:`.scores`' finish-and-score kernel: the ``[S, N, C]``
-    float32 partials of ``x`` ``[B, T, H, W, D]`` (no finish pass); ``counted`` ``[B + 1, 4]``
+    float32 partials of ``x`` ``[B, T, H, W, D]`` (no finish pass) and whether they leave the
+    gradient to the finish pass (``GRAD_GRAM``: pass it on); ``counted`` ``[B + 1, 4]``
     int32 (any contents) is readied by the kernel: rows ``[:B]`` as the extremes buffer of
     :func:`window_entropy_and_gradient_triton`'s ``minmax``, entry ``[B, 1]`` zeroed (the count
     of finished blocks). The library's default launch geometry (the same plan as the two-pass
