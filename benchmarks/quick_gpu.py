@@ -404,6 +404,8 @@ BAND_CONFIGS = {
     "m64 splits 1": {"block_m": 64, "splits": 1, "tune": _NEW},
     "m64 splits 2": {"block_m": 64, "splits": 2, "tune": _NEW},
     "m64 splits 3": {"block_m": 64, "splits": 3, "tune": _NEW},
+    "stages 4": {"num_stages": 4},
+    "block_d 128 stages 2": {"block_d": 128, "num_stages": 2},
 }
 #: ``--part band``'s shapes (T, H, W, D), bf16: LLaVA-OneVision at 16 / 32 / 64 frames, a long
 #: video, 27x27 frames (a SigLIP grid unpooled), a Qwen2.5-VL-like 16x16 merged grid.
@@ -425,11 +427,12 @@ def band_options(opts: dict) -> dict:
     return opts
 
 
-def band(rounds: int = 3, reps: int = 20) -> None:
+def band(rounds: int = 3, reps: int = 20, configs=(), frames=()) -> None:
     """The window kernel and its finish pass alone (paper windows), every ``BAND_CONFIGS`` entry,
     at each of ``BAND_SHAPES``: device µs (CUDA events behind a sleep kernel,
     ``profile_frame.device_us``), the configurations alternated round by round; each output's
-    largest difference from the library's, over the largest value."""
+    largest difference from the library's, over the largest value. ``configs`` / ``frames``
+    (optional): only these entries (and the library's) and shapes of these frame counts."""
     import bench_gpu as bg
     import profile_frame as pf
 
@@ -440,8 +443,14 @@ def band(rounds: int = 3, reps: int = 20) -> None:
         return lambda: we.window_entropy_and_gradient_triton(x, 5, 3, 3, 1.0, **opts)
 
     for T, H, W, D in BAND_SHAPES:
+        if frames and T not in frames:
+            continue
         x = bg.make_inputs(T, H, W, D, torch.bfloat16)[0]
-        calls = {name: caller(x, opts) for name, opts in BAND_CONFIGS.items()}
+        calls = {
+            name: caller(x, opts)
+            for name, opts in BAND_CONFIGS.items()
+            if not configs or name in configs or name == "library"
+        }
         ref = calls["library"]()
         diffs = {}
         for name, fn in calls.items():
@@ -538,6 +547,10 @@ def main() -> int:
         "--budget-frames", default="16,64", help="--part budget / finish: frame counts"
     )
     parser.add_argument("--presets", default="", help="--part budget / finish: presets")
+    parser.add_argument(
+        "--band-configs", default="", help="--part band: BAND_CONFIGS names (comma-separated)"
+    )
+    parser.add_argument("--band-frames", default="", help="--part band: frame counts")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         parser.error("needs a CUDA GPU")
@@ -545,6 +558,11 @@ def main() -> int:
         graph(args.frames)
     elif args.part in ("flat", "eager"):
         parts[args.part](args.frames)
+    elif args.part == "band":
+        band(
+            configs=tuple(c for c in args.band_configs.split(",") if c),
+            frames=tuple(int(f) for f in args.band_frames.split(",") if f),
+        )
     elif args.part in ("budget", "finish", "gram"):
         parts[args.part](
             tuple(int(f) for f in args.budget_frames.split(",")),
