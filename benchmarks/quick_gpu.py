@@ -50,6 +50,8 @@ r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsi
     PYTHONPATH=src python benchmarks/quick_gpu.py --part fusion
     PYTHONPATH=src python benchmarks/quick_gpu.py --part flat --frames 64
     PYTHONPATH=src python benchmarks/quick_gpu.py --part band
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part band --band-configs "stages 4" \
+        --band-frames 64,1024
     PYTHONPATH=src python benchmarks/quick_gpu.py --part budget --budget-frames 24,32,48 \
         --presets default
     PYTHONPATH=src python benchmarks/quick_gpu.py --part finish

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from interpreted import run_interpreted
+from interpreted import run_interpreted_side_by_side
 
 import entropy_select as es
 
@@ -58,6 +58,8 @@ sys.path.insert(0, {here!r})
 from test_nan_features import PRESETS, _assert_valid, _poisoned
 x = _poisoned()
 for name, cfg in PRESETS.items():
+    if name != {preset!r}:
+        continue
     for r in (0.05, 0.3, 0.8):
         out = es.select_tokens(x, retention=r, impl="triton", config=cfg, validate=False)
         _assert_valid(out, max(1, int(r * 168)), 168)
@@ -81,7 +83,9 @@ print("ok")
 
 def test_unchecked_nan_features_on_the_triton_path_under_the_interpreter():
     pytest.importorskip("triton")
-    run_interpreted(_TRITON.format(here=str(Path(__file__).resolve().parent)), timeout=600)
+    here = str(Path(__file__).resolve().parent)  # one preset a Python, side by side
+    codes = [_TRITON.format(here=here, preset=name) for name in PRESETS]
+    run_interpreted_side_by_side(codes, timeout=600)
 
 
 def test_validate_on_the_triton_path_checks_after_the_launches(monkeypatch):
