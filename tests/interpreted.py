@@ -26,13 +26,18 @@ def _env(paths: Sequence[Path], **extra: str) -> dict:
     return env
 
 
+def _run(code: str, timeout: int, paths: Sequence[Path], **extra: str):
+    """``code`` in a fresh Python under the interpreter (``extra``: more environment)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], env=_env(paths, **extra), capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
 def run_interpreted(code: str, timeout: int = 300, paths: Sequence[Path] = ()) -> None:
     """Run ``code`` under the interpreter (``paths``: more import paths after ``tests``) and
     assert it exited 0 and printed ``ok`` (else show the end of its stderr)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", code], env=_env(paths), capture_output=True, text=True,
-        timeout=timeout,
-    )  # fmt: skip
+    proc = _run(code, timeout, paths)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
 
 
@@ -43,14 +48,8 @@ def run_interpreted_side_by_side(
     cores (each Python on one thread: the interpreter's work is single-threaded numpy), so that a
     long script split into parts takes the wall time of its longest part on a multi-core CI
     machine; every part must exit 0 and print ``ok``. ``timeout`` is each part's."""
-
-    def run(code: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-c", code], env=_env(paths, OMP_NUM_THREADS="1"),
-            capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
-
-    with ThreadPoolExecutor(max_workers=max(1, min(len(codes), os.cpu_count() or 1))) as pool:
-        procs = list(pool.map(run, codes))
+    workers = max(1, min(len(codes), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        procs = list(pool.map(lambda code: _run(code, timeout, paths, OMP_NUM_THREADS="1"), codes))
     for i, proc in enumerate(procs):
         assert proc.returncode == 0 and "ok" in proc.stdout, (i, proc.stderr[-3000:])
