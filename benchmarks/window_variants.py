@@ -14,6 +14,13 @@ reuse the library's finish kernel, so every variant returns the library's ``(Ĥ,
   SPEC §2.
 * ``_window_gram_kernel`` — one frame row against its stacked neighbour row segments, on tensor
   cores.
+* ``_window_tma_kernel`` (variant ``"tma"``, Round 16) — the band kernel's ``GRAD_GRAM`` work
+  with its tiles read by the bulk tensor copy engine (TMA, Hopper and later; needs
+  ``triton.tools.tensor_descriptor``): each band of the window is one box (or two) of the
+  video's ``[L, D]`` token matrix, multiplied by the centre tile on its own; a persistent grid
+  by default. The same partials as the band kernel, so it returns the library's ``(Ĥ, G)``.
+  Measured on an H200 against the library: 0.85-0.90x at 14x14 frames, 1.5-2x slower at 16x16
+  and 27x27 (``NOTES_gpu.md``, Round 16); not taken.
 
 Usage (GPU, or the CPU under ``TRITON_INTERPRET=1``)::
 
@@ -28,9 +35,14 @@ import triton
 import triton.language as tl
 
 from entropy_select.kernels.triton.window_entropy import (
+    _band_plan,
+    _band_rows_count,
     _check,
     _finish,
+    _gram_step,
     _neighbours,
+    _pow2,
+    _sm_count,
     _splits,
     window_entropy_and_gradient_triton,
 )
@@ -38,7 +50,7 @@ from entropy_select.kernels.triton.window_entropy import (
 __all__ = ["VARIANTS", "window_entropy_and_gradient_variant"]
 
 #: "band" is the library's kernel; the others live here
-VARIANTS = ("band", "gram", "dots")
+VARIANTS = ("band", "gram", "dots", "tma")
 
 
 @triton.jit
@@ -266,6 +278,190 @@ def _window_gram_kernel(
     tl.store(out, acc, mask=jm[:, None])
 
 
+@triton.jit
+def _tma_band_dot(desc, b, s, d0, xc, gram, ROWS: tl.constexpr, BLOCK_D: tl.constexpr,
+                  IEEE: tl.constexpr):  # fmt: skip
+    """``gram + xc · bandᵀ`` for the ``ROWS`` flat tokens from ``s`` of video ``b`` (one bulk
+    tensor copy; rows outside the video read 0)."""
+    nb = desc.load([b, s, d0]).reshape(ROWS, BLOCK_D)
+    return _gram_step(xc, nb, gram, IEEE)
+
+
+@triton.jit
+def _tma_band_pick(ga, gb, idx, PA: tl.constexpr, PB: tl.constexpr):
+    """The values at columns ``idx`` of a band held in tiles of ``PA`` then ``PB`` rows."""
+    if PB > 0:
+        return tl.where(
+            idx < PA,
+            tl.gather(ga, tl.minimum(idx, PA - 1), 1),
+            tl.gather(gb, tl.minimum(tl.maximum(idx - PA, 0), PB - 1), 1),
+        )
+    return tl.gather(ga, tl.minimum(idx, PA - 1), 1)
+
+
+@triton.jit
+def _window_tma_kernel(
+    c_desc,
+    d0a,
+    d0b,
+    dpa,
+    dpb,
+    p_ptr,
+    T,
+    H,
+    W,
+    D,
+    NTILE,
+    NTOK,
+    d_per_split,
+    NWORK,
+    SPLITS,
+    K_S: tl.constexpr,
+    K_T: tl.constexpr,
+    K_P: tl.constexpr,
+    NOFF: tl.constexpr,
+    NCOL: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    P0A: tl.constexpr,
+    P0B: tl.constexpr,
+    PPA: tl.constexpr,
+    PPB: tl.constexpr,
+    IEEE: tl.constexpr,
+):
+    """The band kernel's partials (``GRAD_GRAM``: no gradient sums) through bulk tensor copies.
+
+    Work item ``w``: tile ``w // SPLITS`` (video ``b``, ``BLOCK_M`` tokens from ``p0``) and
+    channel slice ``w % SPLITS``; each program takes every ``num_programs``-th item (a
+    persistent grid, or one item a program). The band of frame offset ``k`` is one or two boxes
+    of ``P·A`` / ``P·B`` rows (``0``: the current frame's, else the past frames') of the
+    ``[B, L, D]`` descriptors; rows before the video's first token or past its last, and channels
+    past ``D``, read 0 (the copy engine's out-of-bounds fill), as the band kernel's masks do. At
+    most two past frames (``K_T`` ≤ 3)."""
+    m = H * W
+    L = T * m
+    R: tl.constexpr = K_S // 2
+    RP: tl.constexpr = K_P // 2
+    CENTER: tl.constexpr = (K_S * K_S) // 2
+    NS: tl.constexpr = K_S * K_S - 1
+    PP: tl.constexpr = K_P * K_P
+    E0 = R * W + R
+    EP = RP * W + RP
+    # Column of each (token, offset) in its own band (the band kernel's numbering).
+    cols = tl.arange(0, NCOL)
+    s_sp = tl.where(cols < CENTER, cols, cols + 1)
+    qq = tl.maximum(cols - NS, 0)
+    is_sp = cols < NS
+    o_a = tl.where(is_sp, s_sp // K_S - R, (qq % PP) // K_P - RP)
+    o_b = tl.where(is_sp, s_sp % K_S - R, (qq % PP) % K_P - RP)
+    o_k = tl.where(is_sp | (cols >= NOFF), 0, qq // PP + 1)
+    o_col = tl.where(o_k == 0, E0, EP) + o_a * W + o_b
+    o_col = tl.where(cols == NOFF, E0, o_col)  # ‖x‖²: offset 0 in the current band
+    o_col = tl.where(cols <= NOFF, o_col, 0)
+    idx = o_col[None, :] + tl.arange(0, BLOCK_M)[:, None]  # [M, C], inside its band
+
+    for w in range(tl.program_id(0), NWORK, tl.num_programs(0)):
+        split = w % SPLITS
+        tile = w // SPLITS
+        b = tile // NTILE
+        p0 = (tile % NTILE) * BLOCK_M
+        s0 = p0 - E0
+        s1 = p0 - m - EP
+        s2 = p0 - 2 * m - EP
+        g0a = tl.zeros((BLOCK_M, P0A), dtype=tl.float32)
+        g0b = tl.zeros((BLOCK_M, P0B if P0B > 0 else 16), dtype=tl.float32)
+        g1a = tl.zeros((BLOCK_M, PPA), dtype=tl.float32)
+        g1b = tl.zeros((BLOCK_M, PPB if PPB > 0 else 16), dtype=tl.float32)
+        g2a = tl.zeros((BLOCK_M, PPA), dtype=tl.float32)
+        g2b = tl.zeros((BLOCK_M, PPB if PPB > 0 else 16), dtype=tl.float32)
+        d_lo = split * d_per_split
+        d_hi = tl.minimum(d_lo + d_per_split, D)
+        for d0 in range(d_lo, d_hi, BLOCK_D):
+            xc = c_desc.load([b, p0, d0]).reshape(BLOCK_M, BLOCK_D)
+            g0a = _tma_band_dot(d0a, b, s0, d0, xc, g0a, P0A, BLOCK_D, IEEE)
+            if P0B > 0:
+                g0b = _tma_band_dot(d0b, b, s0 + P0A, d0, xc, g0b, P0B, BLOCK_D, IEEE)
+            if K_T > 1:
+                g1a = _tma_band_dot(dpa, b, s1, d0, xc, g1a, PPA, BLOCK_D, IEEE)
+                if PPB > 0:
+                    g1b = _tma_band_dot(dpb, b, s1 + PPA, d0, xc, g1b, PPB, BLOCK_D, IEEE)
+            if K_T > 2:
+                g2a = _tma_band_dot(dpa, b, s2, d0, xc, g2a, PPA, BLOCK_D, IEEE)
+                if PPB > 0:
+                    g2b = _tma_band_dot(dpb, b, s2 + PPA, d0, xc, g2b, PPB, BLOCK_D, IEEE)
+        acc = _tma_band_pick(g0a, g0b, idx, P0A, P0B)
+        if K_T > 1:
+            acc = tl.where(o_k[None, :] == 1, _tma_band_pick(g1a, g1b, idx, PPA, PPB), acc)
+        if K_T > 2:
+            acc = tl.where(o_k[None, :] == 2, _tma_band_pick(g2a, g2b, idx, PPA, PPB), acc)
+        acc = tl.where(cols[None, :] <= NOFF, acc, 0.0)  # the gradient columns hold 0
+        c = p0 + tl.arange(0, BLOCK_M)
+        tok = b.to(tl.int64) * L + c
+        out = p_ptr + split * NTOK * NCOL + tok[:, None] * NCOL + cols[None, :]
+        tl.store(out, acc, mask=(c < L)[:, None])
+
+
+def _tma_boxes(rows: int, one_box: bool) -> tuple[int, int]:
+    """A band of ``rows`` rows as bulk-copy boxes ``(a, b)``, powers of two of 16 to 256 rows
+    (``b`` 0: one box): one box (``one_box``, where it holds them), else the two that hold them
+    in the fewest rows."""
+    one = max(16, _pow2(rows))
+    if one > 256:
+        if rows - 256 > 256:
+            raise ValueError(f"a band of {rows} rows does not fit two bulk-copy boxes")
+        return 256, max(16, _pow2(rows - 256))
+    if not one_box and one // 2 >= 16 and one // 2 < rows:
+        rest = max(16, _pow2(rows - one // 2))
+        if one // 2 + rest < one:
+            return one // 2, rest
+    return one, 0
+
+
+def _tma_variant(x, spatial_window, temporal_window, past_window, tau, *, block_d, splits,
+                 block_m, num_warps, num_stages, persistent, one_box):  # fmt: skip
+    """``"tma"``: the library's launch geometry (tokens a program, channels a chunk, slices),
+    :func:`_window_tma_kernel`, then the library's finish pass (gradient from the dots)."""
+    from triton.tools.tensor_descriptor import TensorDescriptor
+
+    if temporal_window > 3 or spatial_window < 5:
+        raise ValueError("the tma variant takes at most two past frames and a window of 5 or more")
+    x = x.contiguous()
+    B, T, H, W, D = x.shape
+    if (D * x.element_size()) % 16 or x.data_ptr() % 16:
+        raise ValueError("the tma variant needs rows of a multiple of 16 bytes, 16-byte aligned")
+    noff = _neighbours(spatial_window, temporal_window, past_window)
+    ncol = _pow2(noff + 3)
+    block_m, block_d, nr, ntile, ntok, programs, splits, d_per_split, nr_b = _band_plan(
+        B, T * H * W, D, W, x.element_size(), x.device, spatial_window, temporal_window,
+        past_window, ncol, block_m, block_d, splits, True, True,
+    )  # fmt: skip
+    rp = past_window // 2
+    a0, b0 = _tma_boxes(_band_rows_count(block_m, W, spatial_window, 1, past_window), one_box)
+    ap, bp = _tma_boxes(block_m + 2 * (rp * W + rp), one_box)
+    flat = x.view(B, T * H * W, D)
+    descs = {
+        rows: TensorDescriptor.from_tensor(flat, [1, rows, block_d])
+        for rows in {block_m, a0, max(b0, 16), ap, max(bp, 16)}
+    }
+    work = programs * splits
+    grid = work
+    if persistent is not True and persistent:  # a program count (tests: the interpreter)
+        grid = min(work, int(persistent))
+    elif persistent and x.device.type == "cuda":
+        grid = min(work, _sm_count(x.device))
+    partial = torch.empty(splits, ntok, ncol, dtype=torch.float32, device=x.device)
+    if num_warps is None:
+        num_warps = 8 if block_m >= 64 else 4
+    _window_tma_kernel[(grid,)](
+        descs[block_m], descs[a0], descs[max(b0, 16)], descs[ap], descs[max(bp, 16)], partial,
+        T, H, W, D, ntile, ntok, d_per_split, work, splits,
+        K_S=spatial_window, K_T=temporal_window, K_P=past_window, NOFF=noff, NCOL=ncol,
+        BLOCK_M=block_m, BLOCK_D=block_d, P0A=a0, P0B=b0, PPA=ap, PPB=bp,
+        IEEE=x.dtype == torch.float32, num_warps=num_warps, num_stages=num_stages or 3,
+    )  # fmt: skip
+    return partial
+
+
 def window_entropy_and_gradient_variant(
     features: torch.Tensor,
     spatial_window: int = 5,
@@ -279,6 +475,8 @@ def window_entropy_and_gradient_variant(
     block_m: int | None = None,
     num_warps: int | None = None,
     num_stages: int | None = None,
+    persistent: bool | int = True,
+    one_box: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Ĥ, G)`` through one first-pass variant (``"band"`` is the library's own launcher).
 
@@ -286,7 +484,10 @@ def window_entropy_and_gradient_variant(
         features / windows / tau: as
             :func:`entropy_select.kernels.triton.window_entropy_and_gradient_triton`.
         variant: ``"band"`` (the library's kernel, tuned by ``block_m``/``num_warps``/
-            ``num_stages``), ``"gram"`` or ``"dots"``.
+            ``num_stages``), ``"gram"``, ``"dots"`` or ``"tma"`` (the library's geometry;
+            ``persistent``: one program an SM, each taking every SM-th tile, or an int, that
+            many programs; ``one_box``: a
+            band in one bulk-copy box wherever it fits, else in the two boxes of fewest rows).
         block_d: channels per inner chunk (default 64 for "band"/"gram", 128 for "dots").
         splits: channel slices (default: enough programs to fill the GPU).
 
@@ -307,6 +508,16 @@ def window_entropy_and_gradient_variant(
     _check(features, spatial_window, temporal_window, past_window, tau)
     squeeze = features.dim() == 4
     x = features.unsqueeze(0) if squeeze else features  # [B, T, H, W, D]
+    if variant == "tma":
+        partial = _tma_variant(
+            x, spatial_window, temporal_window, past_window, tau, block_d=block_d,
+            splits=splits, block_m=block_m, num_warps=num_warps, num_stages=num_stages,
+            persistent=persistent, one_box=one_box,
+        )  # fmt: skip
+        return _finish(
+            partial, x.shape, squeeze, spatial_window, temporal_window, past_window, tau,
+            grad_gram=True,
+        )  # fmt: skip
     B, T, H, W, D = x.shape
     noff = _neighbours(spatial_window, temporal_window, past_window)
     ncol = triton.next_power_of_2(noff + 3)
