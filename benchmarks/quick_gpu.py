@@ -36,6 +36,10 @@ budget kernel's launch, each preset (``--presets``), eager and in a graph, 16 an
 ``--part eager``: eager latency of every preset and r = 5-50% at ``--frames``, the cells
 interleaved round by round (a slow stretch of the host falls on all of them alike), median,
 lower quartile and minimum per cell, the host's unit costs before and after.
+``--part eager_wait``: what the eager figure is made of: each preset at r = 0.35 timed five ways
+alternated (events then a blocking wait, events then polling, events behind a sleep kernel: the
+call's GPU work alone, wall clock, and r cycling through five values), with the timed loop's
+driver allocations and launches.
 ``--part finish``: the finish pass and the score kernel in one launch against two, each preset,
 eager and in a graph, 16 and 64 frames (``--budget-frames``).
 ``--part gram``: the gradient from the window's dots in the finish pass (the band kernel's
@@ -59,6 +63,7 @@ r = 0.35), or of the window kernel at 16x14x14x3584 and 1024x14x14x1152, for Nsi
     PYTHONPATH=src python benchmarks/quick_gpu.py --part finish
     PYTHONPATH=src python benchmarks/quick_gpu.py --part gram
     PYTHONPATH=src python benchmarks/quick_gpu.py --part eager --frames 64
+    PYTHONPATH=src python benchmarks/quick_gpu.py --part eager_wait --frames 16
 
 The device calls of 2026-11-30 ran this code as two scripts at the repository root
 (``results/quick_gpu_h200.log`` holds their output).
@@ -182,6 +187,9 @@ def eager(frames: int = 16, rounds: int = 40) -> None:
                 call(x)
             cells[preset, r] = call
     torch.cuda.synchronize()
+    from entropy_select.kernels.triton import launch
+
+    mallocs, launches = torch.cuda.memory_stats().get("num_device_alloc", -1), launch.stats()
     times = {key: [] for key in cells}
     order = list(cells)
     j = 0
@@ -194,6 +202,9 @@ def eager(frames: int = 16, rounds: int = 40) -> None:
             end.synchronize()
             times[key].append(start.elapsed_time(end) * 1e3)
             j += 1
+    mallocs = torch.cuda.memory_stats().get("num_device_alloc", -1) - mallocs
+    print(f"{frames}f timed loop: cudaMalloc calls {mallocs}, launches {launch.stats()} "
+          f"(before {launches})", flush=True)  # fmt: skip
     for preset in bg.PRESET_CONFIGS:
         row = []
         for r in rs:
@@ -203,6 +214,87 @@ def eager(frames: int = 16, rounds: int = 40) -> None:
             )
         print(f"{frames}f {preset} eager " + " ".join(row) + " us", flush=True)
     print(f"{frames}f host unit us after {host_costs.unit_costs()}", flush=True)
+
+
+def eager_wait(frames: int = 16, rounds: int = 40) -> None:
+    """How the eager figure depends on the way the caller waits (Round 16: the same code timed
+    129-149 µs one day and 230-259 another, while its host work back to back was the lowest
+    yet). Each preset at r = 0.35, five ways alternated round by round, median µs a call:
+    ``sync`` (``--part eager``'s loop: CUDA events around one call, then ``end.synchronize()``),
+    ``spin`` (the same, but the host polls ``end.query()`` instead of blocking in the driver),
+    ``sleep`` (the same as ``sync`` with the GPU kept busy by a 1 ms sleep kernel queued before
+    the call, so the events time the call's GPU work only once the host has issued it),
+    ``wall`` (``perf_counter`` around the call and its ``torch.cuda.synchronize()``) and
+    ``sync5`` (``sync`` with r cycling through 5 / 10 / 25 / 35 / 50%, as ``--part eager``'s
+    cells do); with the driver allocations (``cudaMalloc``) and launches (direct, normal)
+    of the timed loop."""
+    import time
+
+    import bench_gpu as bg
+
+    import entropy_select as es
+    from entropy_select.kernels.triton import launch
+
+    xs = bg.make_inputs(frames, 14, 14, 3584, torch.bfloat16)
+    rs = (0.05, 0.1, 0.25, 0.35, 0.5)
+    calls = {}
+    for preset, cfg in bg.PRESET_CONFIGS.items():
+        for r in rs:
+
+            def call(x, cfg=cfg, K=int(r * frames * 196)):
+                return es.select_tokens(
+                    x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
+                )
+
+            for x in xs:
+                call(x)
+                call(x)
+            calls[preset, r] = call
+    torch.cuda.synchronize()
+
+    def timed(fn, x, how):
+        if how == "wall":
+            t0 = time.perf_counter()
+            fn(x)
+            torch.cuda.synchronize()
+            return (time.perf_counter() - t0) * 1e6
+        start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+        if how == "sleep":
+            torch.cuda._sleep(2_000_000)  # ~1 ms of GPU time: the host issues the call under it
+        start.record()
+        fn(x)
+        end.record()
+        if how == "spin":
+            while not end.query():
+                pass
+        else:
+            end.synchronize()
+        return start.elapsed_time(end) * 1e3
+
+    hows = ("sync", "spin", "sleep", "wall", "sync5")
+    presets = list(bg.PRESET_CONFIGS)
+    times = {(p, h): [] for p in presets for h in hows}
+    stats = torch.cuda.memory_stats()
+    mallocs, launches = stats.get("num_device_alloc", -1), dict(launch.stats())
+    j = 0
+    for k in range(rounds):
+        keys = list(times) if k % 2 == 0 else list(times)[::-1]
+        for preset, how in keys:
+            if how == "sync5":  # as sync, r cycling through the five
+                r, mode = rs[j % len(rs)], "sync"
+            else:
+                r, mode = 0.35, how
+            times[preset, how].append(timed(calls[preset, r], xs[j % len(xs)], mode))
+            j += 1
+    stats = torch.cuda.memory_stats()
+    print(
+        f"{frames}f timed loop: cudaMalloc calls {stats.get('num_device_alloc', -1) - mallocs}, "
+        f"launches {launch.stats()} (before {launches})",
+        flush=True,
+    )
+    for preset in presets:
+        row = " ".join(f"{h} {statistics.median(times[preset, h]):.0f}" for h in hows)
+        print(f"{frames}f {preset} eager, µs a call: {row}", flush=True)
 
 
 def budget(frame_counts=(16, 64), presets=None) -> None:
@@ -565,6 +657,7 @@ def main() -> int:
         "budget": budget,
         "finish": finish,
         "eager": eager,
+        "eager_wait": eager_wait,
         "gram": gram,
     }  # fmt: skip
     parser.add_argument("--part", choices=tuple(parts), required=True)
@@ -582,7 +675,7 @@ def main() -> int:
         parser.error("needs a CUDA GPU")
     if args.part == "graph":
         graph(args.frames)
-    elif args.part in ("flat", "eager"):
+    elif args.part in ("flat", "eager", "eager_wait"):
         parts[args.part](args.frames)
     elif args.part == "band":
         band(
