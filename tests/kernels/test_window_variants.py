@@ -116,5 +116,5 @@ _INTERP_SCRIPT = textwrap.dedent(
 )
 
 
-def test_gram_variant_under_the_interpreter_on_cpu():
+def test_gram_and_tma_variants_under_the_interpreter_on_cpu():
     run_interpreted(_INTERP_SCRIPT, paths=[BENCHMARKS])
