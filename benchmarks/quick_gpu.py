@@ -156,6 +156,74 @@ def _on_off(label, flag, names, frame_counts, presets) -> None:
                 print(f"{label} {frames}f {preset} r={r} {row} us", flush=True)
 
 
+#: ``--part eager`` / ``eager_wait``: the retentions of the eager cells.
+EAGER_RS = (0.05, 0.1, 0.25, 0.35, 0.5)
+
+
+def _eager_cells(xs, frames: int) -> dict:
+    """``(preset, r) -> call`` of one eager ``select_tokens`` (``cuda_graph=False``) at each of
+    :data:`EAGER_RS`, every call made twice on each input first (compiles, plans, direct-launch
+    entries)."""
+    import bench_gpu as bg
+
+    import entropy_select as es
+
+    cells = {}
+    for preset, cfg in bg.PRESET_CONFIGS.items():
+        for r in EAGER_RS:
+
+            def call(x, K=int(r * frames * 196), cfg=cfg):
+                return es.select_tokens(
+                    x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
+                )
+
+            for x in xs:
+                call(x)
+                call(x)
+            cells[preset, r] = call
+    torch.cuda.synchronize()
+    return cells
+
+
+def _timed_call(fn, x, how: str = "sync") -> float:
+    """µs of ``fn(x)``: CUDA events around it then a blocking wait (``sync``) or polling
+    (``spin``); ``sleep``: the same as ``sync`` behind a ~1 ms sleep kernel (the host issues the
+    call under it, so the events time its GPU work alone); ``wall``: ``perf_counter`` around the
+    call and ``torch.cuda.synchronize()``."""
+    import time
+
+    if how == "wall":
+        t0 = time.perf_counter()
+        fn(x)
+        torch.cuda.synchronize()
+        return (time.perf_counter() - t0) * 1e6
+    start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+    if how == "sleep":
+        torch.cuda._sleep(2_000_000)  # ~1 ms of GPU time
+    start.record()
+    fn(x)
+    end.record()
+    if how == "spin":
+        while not end.query():
+            pass
+    else:
+        end.synchronize()
+    return start.elapsed_time(end) * 1e3
+
+
+def _loop_counts() -> tuple[int, dict]:
+    """The driver allocations (``cudaMalloc`` calls) and the launches (direct, normal) so far."""
+    from entropy_select.kernels.triton import launch
+
+    return torch.cuda.memory_stats().get("num_device_alloc", -1), launch.stats()
+
+
+def _print_loop_counts(frames: int, before: tuple[int, dict]) -> None:
+    mallocs, launches = _loop_counts()
+    print(f"{frames}f timed loop: cudaMalloc calls {mallocs - before[0]}, launches {launches} "
+          f"(before {before[1]})", flush=True)  # fmt: skip
+
+
 def eager(frames: int = 16, rounds: int = 40) -> None:
     """Eager latency (``cuda_graph=False``) of every preset and r = 5-50%, the cells interleaved
     round by round (every cell timed once a round, CUDA events around one call, the inputs
@@ -166,48 +234,22 @@ def eager(frames: int = 16, rounds: int = 40) -> None:
     import bench_gpu as bg
     import host_costs
 
-    import entropy_select as es
-
     D = 3584 if frames <= 64 else 1152
     xs = bg.make_inputs(frames, 14, 14, D, torch.bfloat16)
-    N = frames * 196
-    rs = (0.05, 0.1, 0.25, 0.35, 0.5)
     print(f"{frames}f host unit us before {host_costs.unit_costs()}", flush=True)
-    cells = {}
-    for preset, cfg in bg.PRESET_CONFIGS.items():
-        for r in rs:
-
-            def call(x, K=int(r * N), cfg=cfg):
-                return es.select_tokens(
-                    x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
-                )
-
-            for x in xs:  # compiles, plans, direct-launch entries
-                call(x)
-                call(x)
-            cells[preset, r] = call
-    torch.cuda.synchronize()
-    from entropy_select.kernels.triton import launch
-
-    mallocs, launches = torch.cuda.memory_stats().get("num_device_alloc", -1), launch.stats()
+    cells = _eager_cells(xs, frames)
+    before = _loop_counts()
     times = {key: [] for key in cells}
     order = list(cells)
     j = 0
     for k in range(rounds):
         for key in order if k % 2 == 0 else order[::-1]:
-            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
-            start.record()
-            cells[key](xs[j % len(xs)])
-            end.record()
-            end.synchronize()
-            times[key].append(start.elapsed_time(end) * 1e3)
+            times[key].append(_timed_call(cells[key], xs[j % len(xs)]))
             j += 1
-    mallocs = torch.cuda.memory_stats().get("num_device_alloc", -1) - mallocs
-    print(f"{frames}f timed loop: cudaMalloc calls {mallocs}, launches {launch.stats()} "
-          f"(before {launches})", flush=True)  # fmt: skip
+    _print_loop_counts(frames, before)
     for preset in bg.PRESET_CONFIGS:
         row = []
-        for r in rs:
+        for r in EAGER_RS:
             ts = sorted(times[preset, r])
             row.append(
                 f"r={r} {statistics.median(ts):.0f} (q1 {ts[len(ts) // 4]:.0f}, min {ts[0]:.0f})"
@@ -228,70 +270,25 @@ def eager_wait(frames: int = 16, rounds: int = 40) -> None:
     ``sync5`` (``sync`` with r cycling through 5 / 10 / 25 / 35 / 50%, as ``--part eager``'s
     cells do); with the driver allocations (``cudaMalloc``) and launches (direct, normal)
     of the timed loop."""
-    import time
-
     import bench_gpu as bg
 
-    import entropy_select as es
-    from entropy_select.kernels.triton import launch
-
     xs = bg.make_inputs(frames, 14, 14, 3584, torch.bfloat16)
-    rs = (0.05, 0.1, 0.25, 0.35, 0.5)
-    calls = {}
-    for preset, cfg in bg.PRESET_CONFIGS.items():
-        for r in rs:
-
-            def call(x, cfg=cfg, K=int(r * frames * 196)):
-                return es.select_tokens(
-                    x, budget=K, impl="triton", validate=False, config=cfg, cuda_graph=False
-                )
-
-            for x in xs:
-                call(x)
-                call(x)
-            calls[preset, r] = call
-    torch.cuda.synchronize()
-
-    def timed(fn, x, how):
-        if how == "wall":
-            t0 = time.perf_counter()
-            fn(x)
-            torch.cuda.synchronize()
-            return (time.perf_counter() - t0) * 1e6
-        start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
-        if how == "sleep":
-            torch.cuda._sleep(2_000_000)  # ~1 ms of GPU time: the host issues the call under it
-        start.record()
-        fn(x)
-        end.record()
-        if how == "spin":
-            while not end.query():
-                pass
-        else:
-            end.synchronize()
-        return start.elapsed_time(end) * 1e3
-
+    calls = _eager_cells(xs, frames)
     hows = ("sync", "spin", "sleep", "wall", "sync5")
     presets = list(bg.PRESET_CONFIGS)
     times = {(p, h): [] for p in presets for h in hows}
-    stats = torch.cuda.memory_stats()
-    mallocs, launches = stats.get("num_device_alloc", -1), dict(launch.stats())
+    before = _loop_counts()
     j = 0
     for k in range(rounds):
         keys = list(times) if k % 2 == 0 else list(times)[::-1]
         for preset, how in keys:
             if how == "sync5":  # as sync, r cycling through the five
-                r, mode = rs[j % len(rs)], "sync"
+                r, mode = EAGER_RS[j % len(EAGER_RS)], "sync"
             else:
                 r, mode = 0.35, how
-            times[preset, how].append(timed(calls[preset, r], xs[j % len(xs)], mode))
+            times[preset, how].append(_timed_call(calls[preset, r], xs[j % len(xs)], mode))
             j += 1
-    stats = torch.cuda.memory_stats()
-    print(
-        f"{frames}f timed loop: cudaMalloc calls {stats.get('num_device_alloc', -1) - mallocs}, "
-        f"launches {launch.stats()} (before {launches})",
-        flush=True,
-    )
+    _print_loop_counts(frames, before)
     for preset in presets:
         row = " ".join(f"{h} {statistics.median(times[preset, h]):.0f}" for h in hows)
         print(f"{frames}f {preset} eager, µs a call: {row}", flush=True)

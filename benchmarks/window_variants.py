@@ -37,7 +37,9 @@ import triton.language as tl
 from entropy_select.kernels.triton.window_entropy import (
     _band_plan,
     _band_rows_count,
+    _band_tiles,
     _check,
+    _column_offsets,
     _finish,
     _gram_step,
     _neighbours,
@@ -342,19 +344,12 @@ def _window_tma_kernel(
     L = T * m
     R: tl.constexpr = K_S // 2
     RP: tl.constexpr = K_P // 2
-    CENTER: tl.constexpr = (K_S * K_S) // 2
-    NS: tl.constexpr = K_S * K_S - 1
-    PP: tl.constexpr = K_P * K_P
     E0 = R * W + R
     EP = RP * W + RP
     # Column of each (token, offset) in its own band (the band kernel's numbering).
     cols = tl.arange(0, NCOL)
-    s_sp = tl.where(cols < CENTER, cols, cols + 1)
-    qq = tl.maximum(cols - NS, 0)
-    is_sp = cols < NS
-    o_a = tl.where(is_sp, s_sp // K_S - R, (qq % PP) // K_P - RP)
-    o_b = tl.where(is_sp, s_sp % K_S - R, (qq % PP) % K_P - RP)
-    o_k = tl.where(is_sp | (cols >= NOFF), 0, qq // PP + 1)
+    o_a, o_b, o_k = _column_offsets(cols, K_S, K_P)
+    o_k = tl.where(cols >= NOFF, 0, o_k)  # the centre's norm and the padding: current band
     o_col = tl.where(o_k == 0, E0, EP) + o_a * W + o_b
     o_col = tl.where(cols == NOFF, E0, o_col)  # ‖x‖²: offset 0 in the current band
     o_col = tl.where(cols <= NOFF, o_col, 0)
@@ -404,17 +399,11 @@ def _window_tma_kernel(
 def _tma_boxes(rows: int, one_box: bool) -> tuple[int, int]:
     """A band of ``rows`` rows as bulk-copy boxes ``(a, b)``, powers of two of 16 to 256 rows
     (``b`` 0: one box): one box (``one_box``, where it holds them), else the two that hold them
-    in the fewest rows."""
-    one = max(16, _pow2(rows))
-    if one > 256:
-        if rows - 256 > 256:
-            raise ValueError(f"a band of {rows} rows does not fit two bulk-copy boxes")
-        return 256, max(16, _pow2(rows - 256))
-    if not one_box and one // 2 >= 16 and one // 2 < rows:
-        rest = max(16, _pow2(rows - one // 2))
-        if one // 2 + rest < one:
-            return one // 2, rest
-    return one, 0
+    in the fewest rows (the band kernel's rule for its tiles, ``_band_tiles``)."""
+    if rows > 512:
+        raise ValueError(f"a band of {rows} rows does not fit two bulk-copy boxes")
+    a, b = _band_tiles(rows, not one_box or rows > 256)
+    return (256, 256) if a > 256 else (a, b)  # 512 rows in one tile: two full boxes
 
 
 def _tma_variant(x, spatial_window, temporal_window, past_window, tau, *, block_d, splits,

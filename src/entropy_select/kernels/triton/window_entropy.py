@@ -116,6 +116,26 @@ def _gram_step(xc, nb, gram, IEEE: tl.constexpr):
 
 
 @triton.jit
+def _column_offsets(cols, K_S: tl.constexpr, K_P: tl.constexpr):
+    """The window offset ``(Δi, Δj, Δt)`` of each partial column ``cols``: the ``K_S² − 1``
+    offsets of the current frame (the centre left out) row by row, then ``K_P²`` for each past
+    frame in turn (the band kernel writes its dots in this order, the finish pass reads them
+    so). Columns past the window's get offsets beyond it: callers mask them."""
+    R: tl.constexpr = K_S // 2
+    RP: tl.constexpr = K_P // 2
+    CENTER: tl.constexpr = (K_S * K_S) // 2
+    NS: tl.constexpr = K_S * K_S - 1
+    PP: tl.constexpr = K_P * K_P
+    s_sp = tl.where(cols < CENTER, cols, cols + 1)
+    q = tl.maximum(cols - NS, 0)
+    is_sp = cols < NS
+    da = tl.where(is_sp, s_sp // K_S - R, (q % PP) // K_P - RP)
+    db = tl.where(is_sp, s_sp % K_S - R, (q % PP) % K_P - RP)
+    dt = tl.where(is_sp, 0, q // PP + 1)
+    return da, db, dt
+
+
+@triton.jit
 def _edge_gram(own, nsq, csq, far, cols, k, n, C_NEXT: tl.constexpr, C_PREV: tl.constexpr):
     """``‖x_next − x_prev‖²`` along one axis (position ``k`` of ``n``) from dots: ``C_NEXT`` /
     ``C_PREV`` are the columns of the offsets ±1 along it, ``far`` the dot of the token's two
@@ -244,9 +264,6 @@ def _window_band_kernel(
     p0 = c0 + (pid % NTILE) * BLOCK_M
     R: tl.constexpr = K_S // 2
     RP: tl.constexpr = K_P // 2
-    CENTER: tl.constexpr = (K_S * K_S) // 2
-    NS: tl.constexpr = K_S * K_S - 1
-    PP: tl.constexpr = K_P * K_P
     E0 = R * W + R  # reach of the current-frame window in flat tokens
     EP = RP * W + RP  # reach of a past-frame window
     L0 = BLOCK_M + 2 * E0  # band lengths
@@ -359,12 +376,7 @@ def _window_band_kernel(
 
     # Column of the Gram product for (token c, offset o): band(o) start + c + reach + a·W + b.
     cols = tl.arange(0, NCOL)
-    s_sp = tl.where(cols < CENTER, cols, cols + 1)
-    qq = tl.maximum(cols - NS, 0)
-    is_sp = cols < NS
-    o_a = tl.where(is_sp, s_sp // K_S - R, (qq % PP) // K_P - RP)
-    o_b = tl.where(is_sp, s_sp % K_S - R, (qq % PP) % K_P - RP)
-    o_k = tl.where(is_sp, 0, qq // PP + 1)
+    o_a, o_b, o_k = _column_offsets(cols, K_S, K_P)
     o_col = tl.where(o_k == 0, E0, L0 + (o_k - 1) * LP + EP) + o_a * W + o_b
     o_col = tl.where(cols == NOFF, E0, o_col)  # ‖x‖²: offset 0 in the current band
     o_col = tl.where(cols <= NOFF, o_col, 0)
@@ -467,19 +479,10 @@ def finish_block(
         t = (tok // (W * H)) % T
         bt = tok // (W * H)  # b*T + t
     cols = tl.arange(0, NCOL)  # [C]
-    R: tl.constexpr = K_S // 2
-    RP: tl.constexpr = K_P // 2
     CENTER: tl.constexpr = (K_S * K_S) // 2
-    NS: tl.constexpr = K_S * K_S - 1
-    PP: tl.constexpr = K_P * K_P
 
-    # Offset (Δt, Δi, Δj) of each column, the inverse of the kernel above's numbering.
-    s_sp = tl.where(cols < CENTER, cols, cols + 1)
-    q = tl.maximum(cols - NS, 0)
-    is_sp = cols < NS
-    da = tl.where(is_sp, s_sp // K_S - R, (q % PP) // K_P - RP)
-    db = tl.where(is_sp, s_sp % K_S - R, (q % PP) % K_P - RP)
-    dt = tl.where(is_sp, 0, q // PP + 1)
+    # Offset (Δt, Δi, Δj) of each column, the kernel above's numbering.
+    da, db, dt = _column_offsets(cols, K_S, K_P)
     ii = i[:, None] + da[None, :]  # [BN, C]
     jj = j[:, None] + db[None, :]
     tt = t[:, None] - dt[None, :]
